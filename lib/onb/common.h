@@ -1,0 +1,41 @@
+/* Conventions shared by every module of lib/.
+ *
+ * Functions return ONB_OK (0) on success and a negative ONB_E* code on
+ * failure; when they fail they write one human-readable line into the
+ * caller's struct onb_err (never NULL-terminated garbage, never secrets).
+ * Out-parameters are written only on success. */
+#ifndef ONB_COMMON_H
+#define ONB_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ONB_ERRLEN 256
+
+enum onb_rc {
+	ONB_OK = 0,
+	ONB_EINVAL = -1,      /* bad input from the caller or the outside world */
+	ONB_ENOTFOUND = -2,   /* the thing asked for does not exist */
+	ONB_EUNAVAIL = -3,    /* a dependency (Redis, a file) is unreachable */
+	ONB_EREFUSED = -4,    /* well-formed but not allowed (e.g. illegal transition) */
+	ONB_EEXIST = -5,      /* would overwrite something that must not be overwritten */
+	ONB_EINTERNAL = -6,   /* out of memory, library failure */
+};
+
+struct onb_err {
+	char msg[ONB_ERRLEN];
+};
+
+/* Formats one line into err (if err is non-NULL) and returns rc, so that
+ * error paths read `return onb_fail(err, ONB_EINVAL, "bad id %s", id);`. */
+int onb_fail(struct onb_err *err, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Short stable name of an onb_rc ("invalid", "not-found", ...). */
+const char *onb_rc_name(int rc);
+
+/* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
+int64_t onb_now_ms(void);
+int64_t onb_mono_ms(void);
+
+#endif

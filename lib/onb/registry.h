@@ -1,0 +1,115 @@
+/* The device registry in Redis (schema: docs/registry.md).
+ *
+ * Every multi-key change is one Lua script (lib/lua/), so a change is either
+ * whole or absent. Each write also appends to onb:audit and, when a device's
+ * state, tenant or policy changes, to onb:events, inside the same script. */
+#ifndef ONB_REGISTRY_H
+#define ONB_REGISTRY_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+#include "onb/common.h"
+#include "onb/ids.h"
+#include "onb/state.h"
+#include "onb/x509.h"
+
+#define ONB_KEY_DEVICE_FMT "onb:dev:{%s}"  /* hash per device, hash-tagged */
+#define ONB_KEY_FP_FMT     "onb:fp:%s"     /* certificate fingerprint -> device id */
+#define ONB_KEY_AUDIT      "onb:audit"     /* stream: who did what */
+#define ONB_KEY_EVENTS     "onb:events"    /* stream: read by every broker */
+#define ONB_NAME_MAX 64                    /* policy names */
+#define ONB_STREAM_ID_MAX 48
+
+struct onb_device {
+	char id[ONB_ID_MAX + 1];
+	enum onb_state state;
+	char tenant[ONB_ID_MAX + 1];        /* empty when unclaimed */
+	char policy[ONB_NAME_MAX + 1];      /* empty: the default for its state */
+	char cert_fp[ONB_FP_HEXLEN + 1];
+	char cert_fp_next[ONB_FP_HEXLEN + 1];
+	char cert_serial[ONB_FP_HEXLEN + 1];
+	int64_t not_after;                  /* seconds since the epoch, 0 unknown */
+	int64_t created_ms, updated_ms;
+};
+
+/* Who asked for a change and from where, for the audit stream. */
+struct onb_actor {
+	const char *who;    /* "cli:alice", "plugin", "claimsvc:<id>" */
+	const char *source; /* address or host, may be NULL */
+};
+
+/* Looks up the device bound to a certificate fingerprint.
+ * ONB_ENOTFOUND when no device is bound; ONB_EUNAVAIL on Redis errors. */
+int onb_registry_device_by_fp(redisContext *rc, const char *fp,
+		struct onb_device *out, struct onb_err *err);
+
+/* Reads one device. ONB_ENOTFOUND when absent. */
+int onb_registry_device_get(redisContext *rc, const char *id,
+		struct onb_device *out, struct onb_err *err);
+
+struct onb_register_req {
+	const char *id;
+	const char *cert_fp;
+	const char *cert_serial;
+	int64_t not_after;
+	enum onb_state state;   /* unclaimed or active */
+	const char *tenant;     /* may be NULL */
+};
+
+/* Creates the device (or completes a manufactured one) and binds the
+ * certificate. ONB_EEXIST when the certificate is bound to another device or
+ * the device already has an operational certificate. */
+int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
+		const struct onb_actor *actor, struct onb_err *err);
+
+/* Moves a device to state `to` if onb_state_transition_allowed(from, to);
+ * ONB_EREFUSED (and an audit entry, nothing else) otherwise. *from_out, if
+ * non-NULL, receives the previous state on success. */
+int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
+		const char *reason, const struct onb_actor *actor,
+		enum onb_state *from_out, struct onb_err *err);
+
+/* Calls cb for each device (in no particular order), optionally only those
+ * in state `only` (ONB_STATE_INVALID for all). Stops early if cb returns
+ * non-zero and returns that value. */
+int onb_registry_list(redisContext *rc, enum onb_state only,
+		int (*cb)(const struct onb_device *dev, void *arg), void *arg,
+		struct onb_err *err);
+
+struct onb_audit_entry {
+	const char *actor;   /* required */
+	const char *source;  /* may be NULL */
+	const char *action;  /* "connect", "register", "state", ... required */
+	const char *device;  /* may be NULL */
+	const char *result;  /* "allow", "deny", "ok", "refused", "error" required */
+	const char *reason;  /* may be NULL */
+};
+
+/* Appends to onb:audit, capped at about maxlen entries (0: default 1,000,000). */
+int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
+		long maxlen, struct onb_err *err);
+
+/* An entry of onb:events. */
+struct onb_event {
+	char stream_id[ONB_STREAM_ID_MAX];
+	char type[16];                     /* "state", "policy" */
+	char device[ONB_ID_MAX + 1];       /* empty for fleet-wide events */
+	enum onb_state state;
+	char tenant[ONB_ID_MAX + 1];
+	char policy[ONB_NAME_MAX + 1];
+};
+
+/* Writes the id of the newest event into last_id ("0-0" when the stream is
+ * empty), the position from which a new reader starts. */
+int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err);
+
+/* Reads up to max events after last_id, waiting at most block_ms (0: do not
+ * wait) for the first; calls cb for each and advances last_id past it, so a
+ * reader that reconnects resumes where it stopped. Returns the number of
+ * events delivered or a negative ONB_E* code. */
+int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block_ms,
+		int max, void (*cb)(const struct onb_event *ev, void *arg), void *arg,
+		struct onb_err *err);
+
+#endif

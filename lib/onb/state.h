@@ -1,0 +1,37 @@
+/* Device lifecycle states and the transitions between them (DESIGN.md s.3).
+ * This table is the single source of truth: the registry's Lua scripts are
+ * handed the allowed source states computed here. */
+#ifndef ONB_STATE_H
+#define ONB_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum onb_state {
+	ONB_STATE_MANUFACTURED = 0, /* allowlisted, no operational certificate */
+	ONB_STATE_UNCLAIMED,        /* operational certificate, no tenant */
+	ONB_STATE_ACTIVE,           /* claimed by a tenant (or activated by an operator) */
+	ONB_STATE_QUARANTINED,      /* connected but narrowed to remediation */
+	ONB_STATE_REVOKED,          /* refused everywhere */
+	ONB_STATE_DECOMMISSIONED,   /* retired; decommission returns it to manufactured */
+	ONB_STATE_COUNT,
+	ONB_STATE_INVALID = -1,
+};
+
+/* Lower-case name ("active"); "invalid" for out-of-range values. */
+const char *onb_state_name(enum onb_state s);
+
+/* Parses a state name; ONB_STATE_INVALID when unknown. */
+enum onb_state onb_state_parse(const char *name);
+
+/* True for the states whose operational certificate may connect. */
+bool onb_state_may_connect(enum onb_state s);
+
+/* True when an operator or flow may move a device from `from` to `to`. */
+bool onb_state_transition_allowed(enum onb_state from, enum onb_state to);
+
+/* Writes the names of every state that may move to `to`, comma-separated,
+ * into buf (for the Lua scripts). Returns the number of states written. */
+int onb_state_sources(enum onb_state to, char *buf, size_t len);
+
+#endif

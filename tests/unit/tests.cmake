@@ -1,0 +1,3 @@
+# One line per unit test program (tests/unit/NAME.c).
+onb_unit_test(test_ids)
+onb_unit_test(test_state)
