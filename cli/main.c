@@ -1,1 +1,124 @@
-int main(void) { return 0; }
+/* onboardctl: admin CLI for mosquitto-onboard. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "onb/redis.h"
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+} domains[] = {
+	{ "pki", cmd_pki, "development PKI: init, issue" },
+	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: onboardctl [--redis URL] [--json] DOMAIN COMMAND [ARGS]\n"
+		"\n"
+		"  --redis URL  registry (default $ONBOARD_REDIS_URL, else " ONB_REDIS_DEFAULT_URL ")\n"
+		"               redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]\n"
+		"  --json       print read results as JSON\n"
+		"\n"
+		"domains:\n");
+	for(size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++){
+		fprintf(out, "  %-8s %s\n", domains[i].name, domains[i].summary);
+	}
+	fprintf(out, "\n'onboardctl DOMAIN --help' lists a domain's commands.\n"
+		"Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n");
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("onboardctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAIL;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("onboardctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return CLI_USAGE;
+}
+
+redisContext *cli_redis(const struct cli *cli)
+{
+	struct onb_redis_cfg cfg;
+	struct onb_err err;
+	redisContext *rc;
+
+	if(onb_redis_parse_url(cli->redis_url, &cfg, &err) != ONB_OK){
+		cli_error("bad Redis URL: %s", err.msg);
+		return NULL;
+	}
+	cfg.timeout_ms = 5000;
+	rc = onb_redis_connect(&cfg, &err);
+	if(!rc) cli_error("registry unavailable: %s", err.msg);
+	return rc;
+}
+
+struct onb_actor cli_actor(const struct cli *cli)
+{
+	struct onb_actor a = { .who = cli->actor, .source = "cli" };
+	return a;
+}
+
+static void set_actor(struct cli *cli)
+{
+	char host[64] = "localhost";
+	const char *user = getenv("SUDO_USER");
+
+	if(!user) user = getenv("USER");
+	if(!user) user = "unknown";
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(cli->actor, sizeof(cli->actor), "cli:%s@%s", user, host);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	int i = 1;
+
+	cli.redis_url = getenv("ONBOARD_REDIS_URL");
+	if(!cli.redis_url || !*cli.redis_url) cli.redis_url = ONB_REDIS_DEFAULT_URL;
+	set_actor(&cli);
+
+	for(; i < argc && argv[i][0] == '-'; i++){
+		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
+			usage(stdout);
+			return CLI_OK;
+		}else if(!strcmp(argv[i], "--json")){
+			cli.json = true;
+		}else if(!strcmp(argv[i], "--redis") && i + 1 < argc){
+			cli.redis_url = argv[++i];
+		}else{
+			return cli_usage_error("unknown option '%s'", argv[i]);
+		}
+	}
+	if(i >= argc){
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	for(size_t d = 0; d < sizeof(domains) / sizeof(domains[0]); d++){
+		if(!strcmp(argv[i], domains[d].name)){
+			return domains[d].run(&cli, argc - i, argv + i);
+		}
+	}
+	return cli_usage_error("unknown domain '%s'", argv[i]);
+}

@@ -1,0 +1,38 @@
+/* onboardctl: one file per domain (cmd_pki.c, cmd_device.c, ...) behind the
+ * small dispatcher in main.c. A command prints its result on stdout and, on
+ * failure, exactly one line "onboardctl: ..." on stderr, then returns non-zero. */
+#ifndef ONB_CLI_H
+#define ONB_CLI_H
+
+#include <stdbool.h>
+#include <hiredis/hiredis.h>
+
+#include "onb/common.h"
+#include "onb/registry.h"
+
+struct cli {
+	const char *redis_url; /* --redis, else $ONBOARD_REDIS_URL, else the default */
+	bool json;             /* --json: read commands print JSON */
+	char actor[160];       /* "cli:<user>@<host>" for the audit stream */
+};
+
+/* Exit codes. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Prints "onboardctl: <msg>" on stderr and returns CLI_FAIL. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "onboardctl: <msg>" and a hint to --help on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Connects to the registry named by cli->redis_url. Caller frees with redisFree.
+ * Prints the error and returns NULL on failure. */
+redisContext *cli_redis(const struct cli *cli);
+
+/* The actor of this invocation for audit entries. */
+struct onb_actor cli_actor(const struct cli *cli);
+
+/* Domains. argv[0] is the domain name ("pki"), argv[1] its subcommand. */
+int cmd_pki(struct cli *cli, int argc, char **argv);
+int cmd_device(struct cli *cli, int argc, char **argv);
+
+#endif

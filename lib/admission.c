@@ -1,0 +1,59 @@
+#include "onb/admission.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "onb/ids.h"
+#include "onb/x509.h"
+
+static int decide(struct onb_admission *out, bool allowed, const char *reason,
+		const char *detail)
+{
+	out->allowed = allowed;
+	out->reason = reason;
+	snprintf(out->detail, sizeof(out->detail), "%s", detail);
+	return ONB_OK;
+}
+
+int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
+		const char *client_id, struct onb_admission *out)
+{
+	struct onb_err err;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if(!cert) return decide(out, false, "no-certificate", "no client certificate");
+	if(onb_cert_fingerprint(cert, out->fp, &err) != ONB_OK){
+		return decide(out, false, "bad-certificate", err.msg);
+	}
+	out->idclass = onb_identity_classify(cas, cert);
+	if(out->idclass == ONB_ID_NONE){
+		return decide(out, false, "unknown-ca", "certificate issued by no configured CA");
+	}
+	/* The client id becomes part of topics and keys: validate it before use. */
+	if(!onb_id_valid(client_id)){
+		return decide(out, false, "bad-client-id", "client id is not a valid device id");
+	}
+	if(out->idclass != ONB_ID_DEVICE){
+		return decide(out, false, "class-not-served", "identity class is not served by this broker");
+	}
+	if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
+
+	r = onb_registry_device_by_fp(rc, out->fp, &out->dev, &err);
+	if(r == ONB_ENOTFOUND){
+		return decide(out, false, "not-registered", "certificate is not bound to a device");
+	}
+	if(r != ONB_OK){
+		decide(out, false, "registry-unavailable", err.msg);
+		return ONB_EUNAVAIL;
+	}
+	if(!onb_state_may_connect(out->dev.state)){
+		char d[64];
+		snprintf(d, sizeof(d), "device is %s", onb_state_name(out->dev.state));
+		return decide(out, false, "device-state", d);
+	}
+	if(strcmp(client_id, out->dev.id) != 0){
+		return decide(out, false, "client-id-mismatch", "client id differs from the certificate's device id");
+	}
+	return decide(out, true, "ok", onb_state_name(out->dev.state));
+}

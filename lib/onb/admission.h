@@ -1,0 +1,30 @@
+/* The CONNECT decision (DESIGN.md s.2): which identity is this, and may it in?
+ * Knows nothing of Mosquitto: the plugin hands it the verified certificate
+ * and the client id and acts on the answer. */
+#ifndef ONB_ADMISSION_H
+#define ONB_ADMISSION_H
+
+#include <stdbool.h>
+#include <hiredis/hiredis.h>
+#include <openssl/x509.h>
+
+#include "onb/identity.h"
+#include "onb/registry.h"
+
+struct onb_admission {
+	bool allowed;
+	enum onb_idclass idclass;
+	char fp[ONB_FP_HEXLEN + 1];  /* of the presented certificate, "" if none */
+	struct onb_device dev;       /* the bound device, when one was found */
+	const char *reason;          /* stable token: "ok", "no-certificate", ... */
+	char detail[ONB_ERRLEN];            /* one human line, safe to log */
+};
+
+/* Decides a CONNECT. rc may be NULL when the registry is unreachable (then
+ * devices are refused: fail closed). Always fills out. Returns ONB_OK, or
+ * ONB_EUNAVAIL when Redis failed during the lookup: the caller must then drop
+ * rc, which hiredis will not reuse after an error. */
+int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
+		const char *client_id, struct onb_admission *out);
+
+#endif

@@ -1,0 +1,108 @@
+/* plugin_opt_* lines: every key is known, checked and range-limited. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onboard.h"
+
+static const char *const ca_keys[ONB_ID_COUNT] = {
+	[ONB_ID_DEVICE] = "device_ca",
+	[ONB_ID_CLAIM] = "claim_ca",
+	[ONB_ID_BIRTH] = "birth_ca",
+	[ONB_ID_SERVICE] = "service_ca",
+};
+
+static int bad(const char *key, const char *why)
+{
+	mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "plugin_opt_%s: %s", key, why);
+	return ONB_EINVAL;
+}
+
+static int parse_long(const char *key, const char *value, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if(errno || end == value || *end || v < min || v > max){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX
+				"plugin_opt_%s: '%s' is not a whole number from %ld to %ld", key, value, min, max);
+		return ONB_EINVAL;
+	}
+	*out = v;
+	return ONB_OK;
+}
+
+static int set_ca(struct onboard_config *cfg, int c, const char *value)
+{
+	char *copy = mosquitto_strdup(value);
+	if(!copy) return ONB_EINTERNAL;
+	mosquitto_free(cfg->ca_path[c]);
+	cfg->ca_path[c] = copy;
+	return ONB_OK;
+}
+
+static int apply(struct onboard_config *cfg, const char *key, const char *value)
+{
+	struct onb_err err;
+	long v;
+
+	for(int c = ONB_ID_DEVICE; c < ONB_ID_COUNT; c++){
+		if(!strcmp(key, ca_keys[c])) return set_ca(cfg, c, value);
+	}
+	if(!strcmp(key, "redis_url")){
+		int timeout = cfg->redis.timeout_ms;
+		if(onb_redis_parse_url(value, &cfg->redis, &err) != ONB_OK) return bad(key, err.msg);
+		cfg->redis.timeout_ms = timeout;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "redis_timeout_ms")){
+		if(parse_long(key, value, 1, 10000, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->redis.timeout_ms = (int)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "redis_retry_ms")){
+		if(parse_long(key, value, 10, 60000, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->redis_retry_ms = (int)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "audit_maxlen")){
+		if(parse_long(key, value, 1000, 1000000000L, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->audit_maxlen = v;
+		return ONB_OK;
+	}
+	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "ignoring unknown option plugin_opt_%s", key);
+	return ONB_OK;
+}
+
+int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int count)
+{
+	struct onb_err err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if(onb_redis_parse_url(ONB_REDIS_DEFAULT_URL, &cfg->redis, &err) != ONB_OK) return ONB_EINTERNAL;
+	cfg->redis.timeout_ms = 50;
+	cfg->redis_retry_ms = 250;
+	cfg->audit_maxlen = 1000000;
+
+	for(int i = 0; i < count; i++){
+		if(apply(cfg, opts[i].key, opts[i].value) != ONB_OK){
+			config_free(cfg);
+			return ONB_EINVAL;
+		}
+	}
+	if(!cfg->ca_path[ONB_ID_DEVICE]){
+		config_free(cfg);
+		return bad("device_ca", "required option missing (the CA that issues operational device certificates)");
+	}
+	return ONB_OK;
+}
+
+void config_free(struct onboard_config *cfg)
+{
+	for(int c = 0; c < ONB_ID_COUNT; c++){
+		mosquitto_free(cfg->ca_path[c]);
+		cfg->ca_path[c] = NULL;
+	}
+}

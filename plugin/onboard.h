@@ -1,0 +1,102 @@
+/* mosquitto_onboard: private header of the Mosquitto plugin.
+ *
+ * The plugin is glue. Decisions live in lib/ (admission, identity, policy,
+ * registry); this folder turns Mosquitto events into calls of lib/ and keeps
+ * the per-connection state that those calls need. Everything here runs on
+ * the broker's single main thread except events.c's watcher thread, which
+ * touches nothing but its own Redis connection and the event queue. */
+#ifndef ONBOARD_PLUGIN_H
+#define ONBOARD_PLUGIN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "onb/identity.h"
+#include "onb/redis.h"
+#include "onb/registry.h"
+
+/* ============================================================
+ * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
+ * ============================================================ */
+struct onboard_config {
+	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
+	int redis_retry_ms;             /* wait after a failed connect before the next try */
+	long audit_maxlen;
+	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
+};
+
+/* Reads the plugin options; logs one clear line and fails on a missing
+ * required option or a bad value, warns on unknown keys. */
+int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int count);
+void config_free(struct onboard_config *cfg);
+
+/* ============================================================
+ * Sessions (sessions.c): what we know of each admitted connection
+ * ============================================================ */
+struct session {
+	char id[ONB_ID_MAX + 1];      /* client id == device id */
+	const struct mosquitto *client; /* the connection this entry belongs to */
+	enum onb_idclass idclass;
+	enum onb_state state;
+	struct session *next;         /* hash chain */
+};
+
+/* Adds or replaces the entry for s->id (a reconnect with the same id takes
+ * the session over). The table copies *s. */
+int sessions_put(const struct session *s);
+/* The entry for this connection, or NULL (not admitted by us, or stale). */
+struct session *sessions_get(const struct mosquitto *client);
+/* The entry for a device id, or NULL. */
+struct session *sessions_find(const char *id);
+/* Removes the entry of this connection if it is still the current one. */
+void sessions_remove(const struct mosquitto *client);
+size_t sessions_count(void);
+void sessions_clear(void);
+
+/* ============================================================
+ * Registry link (registry_link.c): the main thread's Redis connection
+ * ============================================================ */
+/* The connection, reconnecting when the back-off allows; NULL when Redis is
+ * unreachable (callers fail closed). Never blocks longer than the timeout. */
+redisContext *registry_link_get(void);
+/* Drops a connection that failed; the next get waits redis_retry_ms. */
+void registry_link_drop(void);
+void registry_link_init(const struct onboard_config *cfg);
+void registry_link_close(void);
+/* Appends an audit entry, dropping the link on failure. */
+void registry_link_audit(const struct onb_audit_entry *e);
+
+/* ============================================================
+ * Events (events.c): onb:events -> live sessions
+ * ============================================================ */
+int events_start(const struct onboard_config *cfg);
+void events_stop(void);
+/* True once the watcher knows where the stream stands: until then a revoke
+ * could be missed, so new connects are refused. */
+bool events_ready(void);
+/* Applies queued events to live sessions; called on the main thread. */
+void events_apply(void);
+/* Keep the wake-up signal out of our own Redis calls on the main thread
+ * (hiredis treats an interrupted connect as a failure). */
+void events_hold_wakeups(sigset_t *saved);
+void events_release_wakeups(const sigset_t *saved);
+
+/* ============================================================
+ * Callbacks (auth.c, acl.c)
+ * ============================================================ */
+void auth_init(const struct onb_ca_set *cas, const struct onboard_config *cfg);
+int on_basic_auth(int event, void *event_data, void *userdata);
+int on_disconnect(int event, void *event_data, void *userdata);
+int on_acl_check(int event, void *event_data, void *userdata);
+int on_tick(int event, void *event_data, void *userdata);
+
+#define ONB_LOG_PREFIX "onboard: "
+
+#endif

@@ -1,0 +1,159 @@
+# Sourced by every integration test: a real redis-server and a real mosquitto
+# with the plugin, on free loopback ports, with a PKI made at run time in a
+# temp dir that a trap removes. Nothing here is mocked.
+set -euo pipefail
+
+: "${ONB_BUILD_DIR:?run through ctest (ONB_BUILD_DIR unset)}"
+: "${ONB_SOURCE_DIR:?run through ctest (ONB_SOURCE_DIR unset)}"
+
+ONBOARDCTL="$ONB_BUILD_DIR/cli/onboardctl"
+PLUGIN="$ONB_BUILD_DIR/plugin/mosquitto_onboard.so"
+MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+T=$(mktemp -d "${TMPDIR:-/tmp}/onb-it.XXXXXX")
+PKI="$T/pki"
+REDIS_PID=""
+BROKER_PID=""
+BG_PIDS=()
+FAILS=0
+PASSES=0
+
+# A plugin built with sanitizers needs their runtimes inside the (plain)
+# broker binary.
+BROKER_PRELOAD=""
+if grep -q '^ONB_SANITIZE:BOOL=ON' "$ONB_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+	BROKER_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
+
+cleanup() {
+	local rc=$?
+	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
+		kill -CONT "$p" 2>/dev/null || true
+		kill "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [ $rc -ne 0 ] || [ $FAILS -ne 0 ]; then
+		echo "--- mosquitto.log (tail) ---"; tail -n 40 "$T/mosquitto.log" 2>/dev/null || true
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+freeport() { "$ONB_BUILD_DIR/tests/tools/freeport"; }
+
+# wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds.
+wait_for() {
+	local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+start_redis() {
+	REDIS_PORT=${REDIS_PORT:-$(freeport)}
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes \
+		--save '' --daemonize no --logfile "$T/redis.log" &
+	REDIS_PID=$!
+	wait_for 5 redis-cli -p "$REDIS_PORT" ping || { echo "redis did not start"; exit 1; }
+	export ONBOARD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+}
+
+stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
+pause_redis() { kill -STOP "$REDIS_PID"; }
+resume_redis() { kill -CONT "$REDIS_PID"; }
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+make_pki() { "$ONBOARDCTL" pki init "$PKI" >/dev/null; }
+
+write_broker_conf() {
+	cat > "$T/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous false
+user root
+listener $MQTT_PORT 127.0.0.1
+cafile $PKI/ca-bundle.pem
+certfile $PKI/server.pem
+keyfile $PKI/server.key
+require_certificate true
+plugin $PLUGIN
+plugin_opt_device_ca $PKI/device-ca.pem
+plugin_opt_claim_ca $PKI/claim-ca.pem
+plugin_opt_birth_ca $PKI/manufacturer-ca.pem
+plugin_opt_service_ca $PKI/service-ca.pem
+plugin_opt_redis_url redis://127.0.0.1:$REDIS_PORT/0
+plugin_opt_redis_timeout_ms 50
+log_dest file $T/mosquitto.log
+log_type all
+CONF
+}
+
+start_broker() {
+	MQTT_PORT=${MQTT_PORT:-$(freeport)}
+	write_broker_conf
+	LD_PRELOAD="$BROKER_PRELOAD" "$MOSQUITTO_BIN" -c "$T/mosquitto.conf" &
+	BROKER_PID=$!
+	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
+		|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
+}
+
+stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; }
+
+# up: the usual fixture, PKI + Redis + broker.
+up() { make_pki; start_redis; start_broker; }
+
+# new_device ID [CA]: a key and certificate for ID issued by CA (default device-ca).
+new_device() {
+	"$ONBOARDCTL" pki issue --ca "$PKI/${2:-device-ca}" --cn "$1" --out "$T/$1" >/dev/null
+}
+
+# register ID [STATE]: binds $T/ID.pem to device ID.
+register() {
+	"$ONBOARDCTL" device register --id "$1" --cert "$T/$1.pem" --state "${2:-active}" >/dev/null
+}
+
+# tls_args CERTNAME: mosquitto client arguments for that identity.
+tls_args() {
+	echo -h 127.0.0.1 -p "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --cert "$T/$1.pem" --key "$T/$1.key"
+}
+
+# pub AS CLIENTID TOPIC [ARGS]: one QoS 1 MQTT v5 publish; output in $T/pub.out.
+pub() {
+	local as=$1 id=$2 topic=$3; shift 3
+	# shellcheck disable=SC2046
+	timeout 10 mosquitto_pub $(tls_args "$as") -i "$id" -V 5 -q 1 -t "$topic" -m "${MSG:-hello}" "$@" \
+		> "$T/pub.out" 2>&1
+}
+
+# sub_bg AS CLIENTID FILTER OUTFILE [ARGS]: a background subscriber; sets SUB_PID.
+sub_bg() {
+	local as=$1 id=$2 filter=$3 out=$4; shift 4
+	# shellcheck disable=SC2046
+	mosquitto_sub $(tls_args "$as") -i "$id" -V 5 -q 1 -t "$filter" -v "$@" > "$out" 2>&1 &
+	SUB_PID=$!
+	BG_PIDS+=("$SUB_PID")
+}
+
+# wait_subscribed CLIENTID: the broker has logged this client's SUBSCRIBE.
+wait_subscribed() { wait_for 5 grep -q "Received SUBSCRIBE from $1" "$T/mosquitto.log"; }
+
+# audit_has FIELD-PATTERN...: some onb:audit entry contains all patterns.
+audit_has() {
+	local entries; entries=$(rcli --raw XRANGE onb:audit - + | tr '\n' ' ')
+	for p in "$@"; do
+		grep -q -- "$p" <<<"$entries" || return 1
+	done
+}
+
+ok() { PASSES=$((PASSES + 1)); echo "ok - $*"; }
+not_ok() { FAILS=$((FAILS + 1)); echo "not ok - $*"; }
+# check DESCRIPTION CMD...: records a pass if CMD succeeds.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# refute DESCRIPTION CMD...: records a pass if CMD fails.
+refute() { local d=$1; shift; if "$@"; then not_ok "$d"; else ok "$d"; fi; }
+
+finish() {
+	echo "$PASSES passed, $FAILS failed"
+	[ "$FAILS" -eq 0 ]
+}
