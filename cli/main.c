@@ -13,7 +13,7 @@ static const struct {
 	int (*run)(struct cli *cli, int argc, char **argv);
 	const char *summary;
 } domains[] = {
-	{ "pki", cmd_pki, "development PKI: init, issue" },
+	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
 	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
 };
 

@@ -15,8 +15,14 @@ int onb_pki_init(const char *dir, bool force, struct onb_err *err);
 
 /* Issues a client certificate (EKU clientAuth, 128-bit random serial,
  * subject CN=cn) signed by CA_PREFIX.pem/CA_PREFIX.key, writing
- * OUT_PREFIX.pem (leaf only) and OUT_PREFIX.key (0600). */
+ * OUT_PREFIX.pem (leaf only) and OUT_PREFIX.key (0600).
+ * days is 1..36500 (clamped to the CA's notAfter); cn must pass
+ * onb_cert_cn_valid. ONB_EEXIST when either output file exists; on any
+ * failure neither output file is left behind. */
 int onb_pki_issue(const char *ca_prefix, const char *cn, const char *out_prefix,
 		int days, struct onb_err *err);
+
+/* The files onb_pki_init writes into DIR, NULL-terminated (for listing). */
+extern const char *const onb_pki_init_files[];
 
 #endif

@@ -35,4 +35,51 @@ int onb_cert_serial_hex(X509 *cert, char *buf, size_t len, struct onb_err *err);
 /* notAfter as seconds since the epoch. */
 int onb_cert_not_after(X509 *cert, int64_t *out, struct onb_err *err);
 
+/* ---- Building and signing certificates (onb_pki_*, claimsvc CSR signing) ---- */
+
+#define ONB_CERT_CN_MAX 64      /* RFC 5280 ub-common-name */
+#define ONB_CERT_DAYS_MAX 36500
+
+enum onb_cert_profile {
+	ONB_CERT_ROOT_CA,    /* self-signed; CA:TRUE (critical), keyCertSign+cRLSign */
+	ONB_CERT_ISSUING_CA, /* CA:TRUE pathlen:0 (critical), keyCertSign+cRLSign */
+	ONB_CERT_CLIENT,     /* CA:FALSE, digitalSignature, EKU clientAuth */
+	ONB_CERT_SERVER,     /* CA:FALSE, digitalSignature, EKU serverAuth */
+};
+
+/* What onb_cert_sign puts into a certificate. Every string is borrowed.
+ * Certificates always get a 128-bit random positive serial, SHA-256 (or the
+ * key's own digest for EdDSA), subjectKeyIdentifier and authorityKeyIdentifier;
+ * notBefore is backdated by ONB_CERT_BACKDATE_SECS for clock skew. */
+struct onb_cert_spec {
+	enum onb_cert_profile profile;
+	const char *cn;               /* subject CN; must pass onb_cert_cn_valid */
+	const char *org;              /* subject O, or NULL; same rules as cn */
+	int days;                     /* 1..ONB_CERT_DAYS_MAX; clamped to the issuer's notAfter */
+	const char *const *san_dns;   /* NULL-terminated dNSNames, or NULL */
+	const char *const *san_ip;    /* NULL-terminated IPv4/IPv6 literals, or NULL */
+};
+
+#define ONB_CERT_BACKDATE_SECS 300
+
+/* True when cn is 1..ONB_CERT_CN_MAX bytes of printable ASCII (0x20-0x7e). */
+bool onb_cert_cn_valid(const char *cn);
+
+/* Generates a fresh EC P-256 key. Caller frees with EVP_PKEY_free. */
+EVP_PKEY *onb_key_generate(struct onb_err *err);
+
+/* Builds a certificate for the public half of subject_key (e.g. the
+ * X509_REQ_get0_pubkey of a CSR whose signature the caller has verified) as
+ * spec says and signs it with issuer_key. issuer is the issuing CA certificate:
+ * refused unless it is an unexpired CA whose pathlen allows spec->profile and
+ * issuer_key is its private key. For ONB_CERT_ROOT_CA pass issuer NULL and
+ * issuer_key == subject_key (self-signed). Borrows every argument; returns a
+ * new certificate the caller frees with X509_free, or NULL with err set. */
+X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err);
+
+/* Takes the earliest error off this thread's OpenSSL error queue as text into
+ * buf ("no OpenSSL error" when empty), clears the rest of the queue, returns buf. */
+const char *onb_ssl_errstr(char *buf, size_t len);
+
 #endif

@@ -1,0 +1,299 @@
+/* onboardctl pki: the development PKI (init, issue) and certificate
+ * fingerprints. Needs no registry. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "onb/pki.h"
+#include "onb/x509.h"
+
+#define DEFAULT_DAYS 365
+
+static const char usage_pki[] =
+	"usage: onboardctl pki COMMAND [ARGS]\n"
+	"\n"
+	"Development PKI (EC P-256, OpenSSL 3). Production fleets bring their own CAs.\n"
+	"\n"
+	"commands:\n"
+	"  init DIR [--force]      create the CA hierarchy, a broker certificate and\n"
+	"                          ca-bundle.pem in DIR\n"
+	"  issue --ca CA --cn CN --out PREFIX [--days N]\n"
+	"                          issue a client certificate signed by CA.pem/CA.key\n"
+	"  fingerprint FILE        print the SHA-256 fingerprint of a PEM certificate\n"
+	"\n"
+	"'onboardctl pki COMMAND --help' describes a command.\n";
+
+static const char usage_init[] =
+	"usage: onboardctl pki init DIR [--force]\n"
+	"\n"
+	"Creates DIR (or uses it when empty) and writes:\n"
+	"  root-ca.pem/.key          self-signed root, 20 years\n"
+	"  device-ca.pem/.key        issues operational device certificates, 10 years\n"
+	"  claim-ca.pem/.key         issues the shared provisioning-by-claim certificate\n"
+	"  manufacturer-ca.pem/.key  issues per-device birth certificates\n"
+	"  service-ca.pem/.key       issues claimsvc / back-end / admin certificates\n"
+	"  server.pem/.key           broker certificate for localhost and 127.0.0.1,\n"
+	"                            365 days, signed by service-ca (chain included)\n"
+	"  ca-bundle.pem             root + the four issuing CAs, for mosquitto's cafile\n"
+	"Private keys are unencrypted PKCS#8, mode 0600. Nothing is written unless\n"
+	"every file can be written.\n"
+	"\n"
+	"  --force   overwrite the files above in a non-empty DIR (other files stay)\n";
+
+static const char usage_issue[] =
+	"usage: onboardctl pki issue --ca CA --cn CN --out PREFIX [--days N]\n"
+	"\n"
+	"Generates an EC P-256 key and a client certificate (EKU clientAuth, 128-bit\n"
+	"random serial, subject CN=CN) signed by CA.pem with CA.key, e.g.\n"
+	"--ca pki/device-ca. Writes PREFIX.pem (certificate only) and PREFIX.key (0600);\n"
+	"refuses when either exists. Prints the paths, serial, expiry and\n"
+	"'fingerprint <sha256 hex>' (the registry's certificate binding).\n"
+	"\n"
+	"  --ca CA       path of the issuing CA without .pem/.key\n"
+	"  --cn CN       subject common name, 1-64 printable ASCII characters\n"
+	"  --out PREFIX  output path without .pem/.key\n"
+	"  --days N      validity in days, 1-36500 (default 365; never beyond the CA's)\n";
+
+static const char usage_fingerprint[] =
+	"usage: onboardctl pki fingerprint FILE\n"
+	"\n"
+	"Prints the SHA-256 fingerprint (64 lower-case hex digits) of the first\n"
+	"certificate in the PEM file FILE ('-' reads standard input).\n";
+
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+/* Prints a cJSON object on stdout and frees it. */
+static int print_json(cJSON *obj)
+{
+	char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+
+	cJSON_Delete(obj);
+	if(!s) return cli_error("out of memory");
+	puts(s);
+	cJSON_free(s);
+	return CLI_OK;
+}
+
+static int pki_init(struct cli *cli, int argc, char **argv)
+{
+	const char *dir = NULL;
+	bool force = false, sep = false;
+	struct onb_err err;
+	cJSON *obj = NULL, *files = NULL;
+	size_t dl;
+	const char *slash;
+	int rc;
+
+	for(int i = 2; i < argc; i++){
+		if(!sep && is_help(argv[i])){
+			fputs(usage_init, stdout);
+			return CLI_OK;
+		}else if(!sep && !strcmp(argv[i], "--force")){
+			force = true;
+		}else if(!sep && !strcmp(argv[i], "--")){
+			sep = true;
+		}else if(!sep && argv[i][0] == '-' && argv[i][1]){
+			return cli_usage_error("pki init: unknown option '%s'", argv[i]);
+		}else if(!dir){
+			dir = argv[i];
+		}else{
+			return cli_usage_error("pki init: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if(!dir) return cli_usage_error("pki init: DIR is required");
+	rc = onb_pki_init(dir, force, &err);
+	if(rc == ONB_EEXIST && !force){
+		return cli_error("pki init: %s (--force overwrites the PKI files in it)", err.msg);
+	}
+	if(rc != ONB_OK) return cli_error("pki init: %s", err.msg);
+
+	dl = strlen(dir);
+	slash = (dl > 0 && dir[dl - 1] == '/') ? "" : "/";
+	if(cli->json){
+		obj = cJSON_CreateObject();
+		if(!cJSON_AddStringToObject(obj, "dir", dir) || !(files = cJSON_AddArrayToObject(obj, "files"))){
+			cJSON_Delete(obj);
+			return cli_error("out of memory");
+		}
+	}
+	for(size_t i = 0; onb_pki_init_files[i]; i++){
+		const char *f = onb_pki_init_files[i];
+		if(files){
+			cJSON_AddItemToArray(files, cJSON_CreateString(f));
+		}else{
+			bool key = strstr(f, ".key") != NULL;
+			printf("created %s%s%s%s\n", dir, slash, f, key ? " (mode 0600)" : "");
+		}
+	}
+	if(obj) return print_json(obj);
+	printf("mosquitto.conf: cafile %s%sca-bundle.pem, certfile %s%sserver.pem, keyfile %s%sserver.key\n"
+			"note: server.key is readable by its owner only; give it to the broker's user\n",
+			dir, slash, dir, slash, dir, slash);
+	return CLI_OK;
+}
+
+/* Parses N of --days: decimal, 1..ONB_CERT_DAYS_MAX. */
+static bool parse_days(const char *s, int *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if(end == s || *end != '\0' || errno == ERANGE || v < 1 || v > ONB_CERT_DAYS_MAX) return false;
+	*out = (int)v;
+	return true;
+}
+
+/* Reads back PREFIX.pem and prints what an operator or script needs. */
+static int report_issued(struct cli *cli, const char *out_prefix)
+{
+	int ret = CLI_FAIL;
+	struct onb_err err;
+	char pem[4096], key[4096], fp[ONB_FP_HEXLEN + 1], serial[80], when[32] = "?";
+	X509 *cert = NULL;
+	int64_t na = 0;
+	time_t t;
+	struct tm tm;
+
+	snprintf(pem, sizeof(pem), "%s.pem", out_prefix);
+	snprintf(key, sizeof(key), "%s.key", out_prefix);
+	cert = onb_cert_load(pem, &err);
+	if(!cert) return cli_error("pki issue: wrote %s but cannot read it back: %s", pem, err.msg);
+	if(onb_cert_fingerprint(cert, fp, &err) != ONB_OK
+			|| onb_cert_serial_hex(cert, serial, sizeof(serial), &err) != ONB_OK
+			|| onb_cert_not_after(cert, &na, &err) != ONB_OK){
+		ret = cli_error("pki issue: %s", err.msg);
+		goto cleanup;
+	}
+	t = (time_t)na;
+	if(gmtime_r(&t, &tm)) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if(cli->json){
+		cJSON *obj = cJSON_CreateObject();
+		if(!cJSON_AddStringToObject(obj, "certificate", pem) || !cJSON_AddStringToObject(obj, "key", key)
+				|| !cJSON_AddStringToObject(obj, "serial", serial)
+				|| !cJSON_AddStringToObject(obj, "not_after", when)
+				|| !cJSON_AddStringToObject(obj, "fingerprint", fp)){
+			cJSON_Delete(obj);
+			ret = cli_error("out of memory");
+			goto cleanup;
+		}
+		ret = print_json(obj);
+		goto cleanup;
+	}
+	printf("certificate %s\nkey %s\nserial %s\nnot_after %s\nfingerprint %s\n",
+			pem, key, serial, when, fp);
+	ret = CLI_OK;
+cleanup:
+	X509_free(cert);
+	return ret;
+}
+
+static int pki_issue(struct cli *cli, int argc, char **argv)
+{
+	const char *ca = NULL, *cn = NULL, *out = NULL;
+	int days = DEFAULT_DAYS;
+	struct onb_err err;
+
+	for(int i = 2; i < argc; i++){
+		const char *opt = argv[i];
+		if(is_help(opt)){
+			fputs(usage_issue, stdout);
+			return CLI_OK;
+		}
+		if(strcmp(opt, "--ca") && strcmp(opt, "--cn") && strcmp(opt, "--out") && strcmp(opt, "--days")){
+			if(opt[0] == '-') return cli_usage_error("pki issue: unknown option '%s'", opt);
+			return cli_usage_error("pki issue: unexpected argument '%s'", opt);
+		}
+		if(i + 1 >= argc) return cli_usage_error("pki issue: %s needs a value", opt);
+		const char *val = argv[++i];
+		if(!strcmp(opt, "--ca")){
+			ca = val;
+		}else if(!strcmp(opt, "--cn")){
+			cn = val;
+		}else if(!strcmp(opt, "--out")){
+			out = val;
+		}else if(!parse_days(val, &days)){
+			return cli_usage_error("pki issue: --days must be a whole number 1..%d, not '%s'",
+					ONB_CERT_DAYS_MAX, val);
+		}
+	}
+	if(!ca || !cn || !out) return cli_usage_error("pki issue: --ca, --cn and --out are required");
+	if(!onb_cert_cn_valid(cn)){
+		return cli_usage_error("pki issue: --cn must be 1..%d printable ASCII characters",
+				ONB_CERT_CN_MAX);
+	}
+	if(onb_pki_issue(ca, cn, out, days, &err) != ONB_OK) return cli_error("pki issue: %s", err.msg);
+	return report_issued(cli, out);
+}
+
+static int pki_fingerprint(struct cli *cli, int argc, char **argv)
+{
+	const char *file = NULL;
+	struct onb_err err;
+	char fp[ONB_FP_HEXLEN + 1];
+	X509 *cert;
+	int rc;
+
+	for(int i = 2; i < argc; i++){
+		if(is_help(argv[i])){
+			fputs(usage_fingerprint, stdout);
+			return CLI_OK;
+		}else if(argv[i][0] == '-' && argv[i][1]){
+			return cli_usage_error("pki fingerprint: unknown option '%s'", argv[i]);
+		}else if(!file){
+			file = argv[i];
+		}else{
+			return cli_usage_error("pki fingerprint: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if(!file) return cli_usage_error("pki fingerprint: FILE is required");
+	cert = onb_cert_load(strcmp(file, "-") ? file : "/dev/stdin", &err);
+	if(!cert) return cli_error("pki fingerprint: %s", err.msg);
+	rc = onb_cert_fingerprint(cert, fp, &err);
+	X509_free(cert);
+	if(rc != ONB_OK) return cli_error("pki fingerprint: %s", err.msg);
+	if(cli->json){
+		cJSON *obj = cJSON_CreateObject();
+		if(!cJSON_AddStringToObject(obj, "fingerprint", fp)){
+			cJSON_Delete(obj);
+			return cli_error("out of memory");
+		}
+		return print_json(obj);
+	}
+	puts(fp);
+	return CLI_OK;
+}
+
+int cmd_pki(struct cli *cli, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(struct cli *cli, int argc, char **argv);
+	} cmds[] = {
+		{ "init", pki_init },
+		{ "issue", pki_issue },
+		{ "fingerprint", pki_fingerprint },
+	};
+
+	if(argc < 2){
+		fputs(usage_pki, stderr);
+		return CLI_USAGE;
+	}
+	if(is_help(argv[1]) || !strcmp(argv[1], "help")){
+		fputs(usage_pki, stdout);
+		return CLI_OK;
+	}
+	for(size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++){
+		if(!strcmp(argv[1], cmds[i].name)) return cmds[i].run(cli, argc, argv);
+	}
+	return cli_usage_error("pki: unknown command '%s'", argv[1]);
+}
