@@ -20,6 +20,10 @@
 #define ONB_KEY_EVENTS     "onb:events"    /* stream: read by every broker */
 #define ONB_NAME_MAX 64                    /* policy names */
 #define ONB_STREAM_ID_MAX 48
+#define ONB_REASON_MAX 256                 /* free text of a state change */
+#define ONB_BATCH_MAX 64                   /* manufacturing batch names */
+#define ONB_EVENTS_MAXLEN 100000           /* onb:events is capped at about this */
+#define ONB_AUDIT_MAXLEN 1000000           /* default cap of onb:audit */
 
 struct onb_device {
 	char id[ONB_ID_MAX + 1];
@@ -31,6 +35,11 @@ struct onb_device {
 	char cert_serial[ONB_FP_HEXLEN + 1];
 	int64_t not_after;                  /* seconds since the epoch, 0 unknown */
 	int64_t created_ms, updated_ms;
+	/* informational fields (added after the first contract) */
+	char birth_fp[ONB_FP_HEXLEN + 1];   /* birth certificate, empty if none */
+	char batch[ONB_BATCH_MAX + 1];      /* manufacturing batch, empty if none */
+	char reason[ONB_REASON_MAX + 1];    /* reason given with the last state change */
+	int64_t provisioned_ms, claimed_ms; /* 0 when never */
 };
 
 /* Who asked for a change and from where, for the audit stream. */

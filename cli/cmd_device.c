@@ -1,0 +1,562 @@
+/* onboardctl device: the registry (register, show, list, state changes).
+ * Everything goes through lib/registry.c; nothing here knows a Redis key. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "onb/ids.h"
+#include "onb/registry.h"
+#include "onb/x509.h"
+
+static const char usage_device[] =
+	"usage: onboardctl [--redis URL] device COMMAND [ARGS] [--json]\n"
+	"\n"
+	"The device registry (docs/registry.md).\n"
+	"\n"
+	"commands:\n"
+	"  register --id ID --cert FILE [--state unclaimed|active] [--tenant T]\n"
+	"                          bind a certificate to a new device\n"
+	"  show ID                 print one device\n"
+	"  list [--state S]        print every device, or those in state S\n"
+	"  revoke ID [--reason TEXT]      refuse the device everywhere (terminal)\n"
+	"  quarantine ID [--reason TEXT]  narrow the device to remediation\n"
+	"  activate ID [--reason TEXT]    make the device active (e.g. after quarantine)\n"
+	"\n"
+	"--json (anywhere after 'device') prints results as JSON.\n"
+	"'onboardctl device COMMAND --help' describes a command.\n";
+
+static const char usage_register[] =
+	"usage: onboardctl device register --id ID --cert FILE [--state unclaimed|active] [--tenant T]\n"
+	"\n"
+	"Creates device ID (or completes a 'manufactured' one from an allowlist import)\n"
+	"and binds the certificate in FILE (PEM, first certificate) to it by its\n"
+	"SHA-256 fingerprint. Records its serial and expiry. Refuses an expired\n"
+	"certificate, a certificate already bound to a device, and a device that\n"
+	"already has an operational certificate.\n"
+	"\n"
+	"  --id ID        device id, [A-Za-z0-9._:-]{1,128}; the MQTT client id\n"
+	"  --cert FILE    the device's operational certificate (PEM)\n"
+	"  --state S      unclaimed (default) or active\n"
+	"  --tenant T     tenant id for an active device (implies --state active)\n";
+
+static const char usage_show[] =
+	"usage: onboardctl device show ID [--json]\n"
+	"\n"
+	"Prints every field of device ID (times in UTC).\n";
+
+static const char usage_list[] =
+	"usage: onboardctl device list [--state S] [--json]\n"
+	"\n"
+	"Prints id, state, tenant and last update of every device (in no particular\n"
+	"order), or only of those in state S: manufactured, unclaimed, active,\n"
+	"quarantined, revoked, decommissioned. --json prints an array of the objects\n"
+	"'device show --json' prints.\n";
+
+static const char usage_revoke[] =
+	"usage: onboardctl device revoke ID [--reason TEXT]\n"
+	"\n"
+	"Moves device ID to 'revoked': every broker disconnects it and refuses its\n"
+	"certificate. Only decommission leaves this state.\n"
+	"\n"
+	"  --reason TEXT  recorded on the device and in the audit stream (one line,\n"
+	"                 at most 256 bytes)\n";
+
+static const char usage_quarantine[] =
+	"usage: onboardctl device quarantine ID [--reason TEXT]\n"
+	"\n"
+	"Moves device ID to 'quarantined': it may still connect, under the\n"
+	"quarantine policy; its live session is re-scoped at once.\n"
+	"\n"
+	"  --reason TEXT  recorded on the device and in the audit stream (one line,\n"
+	"                 at most 256 bytes)\n";
+
+static const char usage_activate[] =
+	"usage: onboardctl device activate ID [--reason TEXT]\n"
+	"\n"
+	"Moves device ID to 'active' from unclaimed, quarantined or manufactured.\n"
+	"A revoked device cannot be activated.\n"
+	"\n"
+	"  --reason TEXT  recorded on the device and in the audit stream (one line,\n"
+	"                 at most 256 bytes)\n";
+
+/* ------------------------------------------------------ argument parsing */
+
+enum { OPT_ID = 1, OPT_CERT = 2, OPT_STATE = 4, OPT_TENANT = 8, OPT_REASON = 16 };
+
+static const struct {
+	int bit;
+	const char *name;
+} option_names[] = {
+	{ OPT_ID, "--id" }, { OPT_CERT, "--cert" }, { OPT_STATE, "--state" },
+	{ OPT_TENANT, "--tenant" }, { OPT_REASON, "--reason" },
+};
+
+struct args {
+	const char *id, *cert, *state, *tenant, *reason;
+	const char *pos[2];
+	int npos;
+};
+
+/* Prints at most 64 bytes of untrusted text, '?' for what is not printable. */
+static const char *shown(const char *s, char *buf, size_t len)
+{
+	size_t i = 0, n = 0;
+
+	for(; s[i] && n + 4 < len && i < 64; i++){
+		unsigned char c = (unsigned char)s[i];
+		buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if(s[i]){
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Parses a command's arguments: the options in `allowed`, --json, --help,
+ * up to maxpos positionals. Returns -1 to go on, else an exit code. */
+static int parse(struct cli *cli, const char *cmd, const char *usage, int allowed, int maxpos,
+		int argc, char **argv, struct args *a)
+{
+	bool only_pos = false;
+	char b[80];
+
+	memset(a, 0, sizeof(*a));
+	for(int i = 0; i < argc; i++){
+		const char *arg = argv[i];
+
+		if(only_pos || arg[0] != '-' || !arg[1]){
+			if(a->npos >= maxpos){
+				return cli_usage_error("device %s: unexpected argument '%s'", cmd, shown(arg, b, sizeof(b)));
+			}
+			a->pos[a->npos++] = arg;
+			continue;
+		}
+		if(!strcmp(arg, "--")){
+			only_pos = true;
+			continue;
+		}
+		if(!strcmp(arg, "--help") || !strcmp(arg, "-h")){
+			fputs(usage, stdout);
+			return CLI_OK;
+		}
+		if(!strcmp(arg, "--json")){
+			cli->json = true;
+			continue;
+		}
+
+		const char *eq = strchr(arg, '=');
+		size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+		int bit = 0;
+		for(size_t k = 0; k < sizeof(option_names) / sizeof(option_names[0]); k++){
+			if(strlen(option_names[k].name) == nlen && !strncmp(arg, option_names[k].name, nlen)){
+				bit = option_names[k].bit;
+			}
+		}
+		if(!(bit & allowed)){
+			return cli_usage_error("device %s: unknown option '%s'", cmd, shown(arg, b, sizeof(b)));
+		}
+		const char *val;
+		if(eq){
+			val = eq + 1;
+		}else{
+			if(i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')){
+				return cli_usage_error("device %s: %s needs a value", cmd, arg);
+			}
+			val = argv[++i];
+		}
+		const char **slot = bit == OPT_ID ? &a->id : bit == OPT_CERT ? &a->cert
+			: bit == OPT_STATE ? &a->state : bit == OPT_TENANT ? &a->tenant : &a->reason;
+		if(*slot){
+			return cli_usage_error("device %s: %.*s given twice", cmd, (int)nlen, arg);
+		}
+		*slot = val;
+	}
+	return -1;
+}
+
+static int check_id(const char *cmd, const char *what, const char *id)
+{
+	char b[80];
+
+	if(onb_id_valid(id)) return CLI_OK;
+	return cli_error("device %s: invalid %s id '%s' (expected [A-Za-z0-9._:-]{1,%d})",
+			cmd, what, shown(id, b, sizeof(b)), ONB_ID_MAX);
+}
+
+/* ----------------------------------------------------------------- output */
+
+/* ms (or s with is_ms false) since the epoch as ISO 8601 UTC; "-" for 0. */
+static const char *iso_time(int64_t t, bool is_ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t s = (time_t)(is_ms ? t / 1000 : t);
+	char base[32];
+
+	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm)){
+		snprintf(buf, len, "-");
+	}else if(is_ms){
+		snprintf(buf, len, "%s.%03dZ", base, (int)(t % 1000));
+	}else{
+		snprintf(buf, len, "%sZ", base);
+	}
+	return buf;
+}
+
+static bool add_str(cJSON *o, const char *name, const char *v)
+{
+	return (*v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+static bool add_num(cJSON *o, const char *name, int64_t v)
+{
+	return (v ? cJSON_AddNumberToObject(o, name, (double)v) : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+/* The JSON form of a device: the hash's field names; absent values are null;
+ * not_after in seconds, the other times in milliseconds since the epoch. */
+static cJSON *device_json(const struct onb_device *d)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if(!o) return NULL;
+	if(!add_str(o, "id", d->id) || !add_str(o, "state", onb_state_name(d->state))
+			|| !add_str(o, "tenant", d->tenant) || !add_str(o, "policy", d->policy)
+			|| !add_str(o, "cert_fp", d->cert_fp) || !add_str(o, "cert_fp_next", d->cert_fp_next)
+			|| !add_str(o, "cert_serial", d->cert_serial) || !add_num(o, "not_after", d->not_after)
+			|| !add_str(o, "birth_fp", d->birth_fp) || !add_str(o, "batch", d->batch)
+			|| !add_str(o, "reason", d->reason) || !add_num(o, "created", d->created_ms)
+			|| !add_num(o, "updated", d->updated_ms) || !add_num(o, "provisioned", d->provisioned_ms)
+			|| !add_num(o, "claimed", d->claimed_ms)){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Prints a cJSON value on one line and frees it. */
+static int print_json(cJSON *v)
+{
+	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
+
+	cJSON_Delete(v);
+	if(!s) return cli_error("out of memory");
+	puts(s);
+	cJSON_free(s);
+	return CLI_OK;
+}
+
+static const char *or_dash(const char *s) { return *s ? s : "-"; }
+
+static void print_device_text(const struct onb_device *d)
+{
+	char t[40];
+
+	printf("id:           %s\n", d->id);
+	printf("state:        %s\n", onb_state_name(d->state));
+	printf("tenant:       %s\n", or_dash(d->tenant));
+	printf("policy:       %s\n", *d->policy ? d->policy : "(default for its state)");
+	printf("cert_fp:      %s\n", or_dash(d->cert_fp));
+	printf("cert_fp_next: %s\n", or_dash(d->cert_fp_next));
+	printf("cert_serial:  %s\n", or_dash(d->cert_serial));
+	printf("not_after:    %s\n", iso_time(d->not_after, false, t, sizeof(t)));
+	printf("birth_fp:     %s\n", or_dash(d->birth_fp));
+	printf("batch:        %s\n", or_dash(d->batch));
+	printf("reason:       %s\n", or_dash(d->reason));
+	printf("created:      %s\n", iso_time(d->created_ms, true, t, sizeof(t)));
+	printf("updated:      %s\n", iso_time(d->updated_ms, true, t, sizeof(t)));
+	printf("provisioned:  %s\n", iso_time(d->provisioned_ms, true, t, sizeof(t)));
+	printf("claimed:      %s\n", iso_time(d->claimed_ms, true, t, sizeof(t)));
+}
+
+/* One line for a failed registry call. */
+static int registry_error(const char *cmd, const char *id, int rc, const struct onb_err *err)
+{
+	switch(rc){
+	case ONB_EUNAVAIL:
+		return cli_error("registry unavailable: %s", err->msg);
+	case ONB_EREFUSED:
+	case ONB_EEXIST:
+		return cli_error("cannot %s %s: %s", cmd, id, err->msg);
+	default:
+		return cli_error("%s", err->msg);
+	}
+}
+
+/* --------------------------------------------------------------- commands */
+
+static int do_register(struct cli *cli, int argc, char **argv)
+{
+	struct args a;
+	struct onb_register_req req = { 0 };
+	struct onb_actor actor = cli_actor(cli);
+	char fp[ONB_FP_HEXLEN + 1], serial[ONB_FP_HEXLEN + 1], b[80], t[40];
+	struct onb_err err;
+	redisContext *rc;
+	X509 *cert;
+	int ret;
+
+	ret = parse(cli, "register", usage_register, OPT_ID | OPT_CERT | OPT_STATE | OPT_TENANT, 0,
+			argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(!a.id || !a.cert) return cli_usage_error("device register: --id and --cert are required");
+	if(check_id("register", "device", a.id) != CLI_OK) return CLI_FAIL;
+	req.state = a.state ? onb_state_parse(a.state) : a.tenant ? ONB_STATE_ACTIVE : ONB_STATE_UNCLAIMED;
+	if(req.state != ONB_STATE_UNCLAIMED && req.state != ONB_STATE_ACTIVE){
+		return cli_usage_error("device register: --state must be unclaimed or active, not '%s'",
+				shown(a.state, b, sizeof(b)));
+	}
+	if(a.tenant){
+		if(check_id("register", "tenant", a.tenant) != CLI_OK) return CLI_FAIL;
+		if(req.state != ONB_STATE_ACTIVE){
+			return cli_usage_error("device register: --tenant needs --state active");
+		}
+	}
+
+	cert = onb_cert_load(a.cert, &err);
+	if(!cert) return cli_error("device register: %s", err.msg);
+	if(onb_cert_fingerprint(cert, fp, &err) != ONB_OK
+			|| onb_cert_serial_hex(cert, serial, sizeof(serial), &err) != ONB_OK
+			|| onb_cert_not_after(cert, &req.not_after, &err) != ONB_OK){
+		X509_free(cert);
+		return cli_error("device register: %s: %s", a.cert, err.msg);
+	}
+	X509_free(cert);
+	if(req.not_after * 1000 <= onb_now_ms()){
+		return cli_error("device register: certificate %s expired on %s", a.cert,
+				iso_time(req.not_after, false, t, sizeof(t)));
+	}
+
+	req.id = a.id;
+	req.cert_fp = fp;
+	req.cert_serial = serial;
+	req.tenant = a.tenant;
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_registry_register(rc, &req, &actor, &err);
+	if(ret == ONB_EEXIST || ret == ONB_EREFUSED){
+		/* the registry writes nothing on refusal; the operator's attempt is
+		 * still worth an audit entry */
+		struct onb_audit_entry e = {
+			.actor = actor.who, .source = actor.source, .action = "register",
+			.device = a.id, .result = "refused", .reason = err.msg,
+		};
+		struct onb_err ignored;
+		onb_audit_append(rc, &e, 0, &ignored);
+	}
+	redisFree(rc);
+	if(ret != ONB_OK) return registry_error("register", a.id, ret, &err);
+
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !add_str(o, "id", a.id) || !add_str(o, "state", onb_state_name(req.state))
+				|| !add_str(o, "tenant", a.tenant ? a.tenant : "") || !add_str(o, "cert_fp", fp)
+				|| !add_str(o, "cert_serial", serial) || !add_num(o, "not_after", req.not_after)){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		return print_json(o);
+	}
+	if(a.tenant){
+		printf("%s: registered as %s for tenant %s, certificate %s\n", a.id,
+				onb_state_name(req.state), a.tenant, fp);
+	}else{
+		printf("%s: registered as %s, certificate %s\n", a.id, onb_state_name(req.state), fp);
+	}
+	return CLI_OK;
+}
+
+static int do_show(struct cli *cli, int argc, char **argv)
+{
+	struct onb_device d;
+	struct onb_err err;
+	struct args a;
+	redisContext *rc;
+	int ret;
+
+	ret = parse(cli, "show", usage_show, 0, 1, argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(a.npos != 1) return cli_usage_error("device show: ID is required");
+	if(check_id("show", "device", a.pos[0]) != CLI_OK) return CLI_FAIL;
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_registry_device_get(rc, a.pos[0], &d, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return registry_error("show", a.pos[0], ret, &err);
+	if(cli->json) return print_json(device_json(&d));
+	print_device_text(&d);
+	return CLI_OK;
+}
+
+struct list_ctx {
+	bool json;
+	cJSON *array;
+	long n;
+};
+
+static int list_one(const struct onb_device *d, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	char t[40];
+
+	if(ctx->json){
+		cJSON *o = device_json(d);
+		if(!o || !cJSON_AddItemToArray(ctx->array, o)){
+			cJSON_Delete(o);
+			return 1; /* out of memory: stop */
+		}
+	}else{
+		if(ctx->n == 0) printf("%-24s %-14s %-20s %s\n", "ID", "STATE", "TENANT", "UPDATED");
+		printf("%-24s %-14s %-20s %s\n", d->id, onb_state_name(d->state), or_dash(d->tenant),
+				iso_time(d->updated_ms, true, t, sizeof(t)));
+	}
+	ctx->n++;
+	return 0;
+}
+
+static int do_list(struct cli *cli, int argc, char **argv)
+{
+	enum onb_state only = ONB_STATE_INVALID;
+	struct list_ctx ctx = { 0 };
+	struct onb_err err;
+	struct args a;
+	redisContext *rc;
+	char b[80];
+	int ret;
+
+	ret = parse(cli, "list", usage_list, OPT_STATE, 0, argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(a.state){
+		only = onb_state_parse(a.state);
+		if(only == ONB_STATE_INVALID){
+			return cli_usage_error("device list: unknown state '%s' (manufactured, unclaimed, active, "
+					"quarantined, revoked, decommissioned)", shown(a.state, b, sizeof(b)));
+		}
+	}
+	ctx.json = cli->json;
+	if(ctx.json && !(ctx.array = cJSON_CreateArray())) return cli_error("out of memory");
+	rc = cli_redis(cli);
+	if(!rc){
+		cJSON_Delete(ctx.array);
+		return CLI_FAIL;
+	}
+	ret = onb_registry_list(rc, only, list_one, &ctx, &err);
+	redisFree(rc);
+	if(ret < 0){
+		cJSON_Delete(ctx.array);
+		return registry_error("list", "", ret, &err);
+	}
+	if(ret > 0){
+		cJSON_Delete(ctx.array);
+		return cli_error("out of memory");
+	}
+	if(ctx.json) return print_json(ctx.array);
+	return CLI_OK;
+}
+
+static int set_state(struct cli *cli, const char *cmd, const char *usage, enum onb_state to,
+		int argc, char **argv)
+{
+	enum onb_state from = ONB_STATE_INVALID;
+	struct onb_actor actor = cli_actor(cli);
+	struct onb_err err;
+	struct args a;
+	redisContext *rc;
+	int ret;
+
+	ret = parse(cli, cmd, usage, OPT_REASON, 1, argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(a.npos != 1) return cli_usage_error("device %s: ID is required", cmd);
+	if(check_id(cmd, "device", a.pos[0]) != CLI_OK) return CLI_FAIL;
+	if(a.reason){
+		for(const char *p = a.reason; *p; p++){
+			if((unsigned char)*p < 0x20 || *p == 0x7f){
+				return cli_usage_error("device %s: --reason must be one line of printable text", cmd);
+			}
+		}
+		if(strlen(a.reason) > ONB_REASON_MAX){
+			return cli_usage_error("device %s: --reason is longer than %d bytes", cmd, ONB_REASON_MAX);
+		}
+	}
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_registry_set_state(rc, a.pos[0], to, a.reason, &actor, &from, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return registry_error(cmd, a.pos[0], ret, &err);
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !add_str(o, "id", a.pos[0]) || !add_str(o, "from", onb_state_name(from))
+				|| !add_str(o, "to", onb_state_name(to))){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		return print_json(o);
+	}
+	printf("%s: %s -> %s\n", a.pos[0], onb_state_name(from), onb_state_name(to));
+	return CLI_OK;
+}
+
+static int do_revoke(struct cli *cli, int argc, char **argv)
+{
+	return set_state(cli, "revoke", usage_revoke, ONB_STATE_REVOKED, argc, argv);
+}
+
+static int do_quarantine(struct cli *cli, int argc, char **argv)
+{
+	return set_state(cli, "quarantine", usage_quarantine, ONB_STATE_QUARANTINED, argc, argv);
+}
+
+static int do_activate(struct cli *cli, int argc, char **argv)
+{
+	return set_state(cli, "activate", usage_activate, ONB_STATE_ACTIVE, argc, argv);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+} commands[] = {
+	{ "register", do_register },
+	{ "show", do_show },
+	{ "list", do_list },
+	{ "revoke", do_revoke },
+	{ "quarantine", do_quarantine },
+	{ "activate", do_activate },
+};
+
+int cmd_device(struct cli *cli, int argc, char **argv)
+{
+	char b[80];
+	int i = 1;
+
+	/* hiredis writes with write(2): a Redis that goes away mid-command must
+	 * give an error line, not a silent death by SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+
+	/* options before the command: --json, --help */
+	for(; i < argc && argv[i][0] == '-'; i++){
+		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
+			fputs(usage_device, stdout);
+			return CLI_OK;
+		}else if(!strcmp(argv[i], "--json")){
+			cli->json = true;
+		}else{
+			return cli_usage_error("device: unknown option '%s'", shown(argv[i], b, sizeof(b)));
+		}
+	}
+	if(i >= argc){
+		fputs(usage_device, stderr);
+		return CLI_USAGE;
+	}
+	for(size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++){
+		if(!strcmp(argv[i], commands[c].name)){
+			return commands[c].run(cli, argc - i - 1, argv + i + 1);
+		}
+	}
+	return cli_usage_error("device: unknown command '%s'", shown(argv[i], b, sizeof(b)));
+}

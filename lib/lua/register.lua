@@ -1,0 +1,77 @@
+-- register: create a device, or complete a `manufactured` one, and bind its
+-- operational certificate, in one step (docs/registry.md).
+--
+-- KEYS[1] onb:dev:{ID}   KEYS[2] onb:fp:<FP>   KEYS[3] onb:events   KEYS[4] onb:audit
+-- ARGV[1] device id        ARGV[2] certificate fingerprint   ARGV[3] serial (hex)
+-- ARGV[4] not_after (s)    ARGV[5] new state                 ARGV[6] tenant ('' none)
+-- ARGV[7] now (ms, from the caller: scripts never read the clock)
+-- ARGV[8] states that may move to ARGV[5], comma-separated (lib/state.c)
+-- ARGV[9] actor            ARGV[10] source ('' none)
+-- ARGV[11] events cap      ARGV[12] audit cap
+--
+-- Returns {'ok', previous state or ''} after writing the hash, the index, one
+-- event and one audit entry; otherwise writes nothing and returns
+-- {'bound', other device} | {'hascert'} | {'refused', current state}.
+local dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, fp, serial, not_after, state, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, sources, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local events_cap, audit_cap = ARGV[11], ARGV[12]
+
+local function allowed(from)
+  for s in string.gmatch(sources, '[^,]+') do
+    if s == from then return true end
+  end
+  return false
+end
+
+local owner = redis.call('GET', fpkey)
+if owner and owner ~= id then
+  return {'bound', owner}
+end
+
+local prev = ''
+if redis.call('EXISTS', dev) == 1 then
+  local cur = redis.call('HMGET', dev, 'state', 'cert_fp')
+  if cur[2] and cur[2] ~= '' then
+    return {'hascert'}
+  end
+  prev = cur[1] or ''
+  if not allowed(prev) then
+    return {'refused', prev}
+  end
+else
+  redis.call('HSET', dev, 'created', now)
+end
+
+local f = {'state', state, 'cert_fp', fp, 'cert_serial', serial, 'not_after', not_after,
+  'updated', now, 'provisioned', now}
+if tenant ~= '' then
+  table.insert(f, 'tenant'); table.insert(f, tenant)
+end
+if state == 'active' then
+  table.insert(f, 'claimed'); table.insert(f, now)
+end
+redis.call('HSET', dev, unpack(f))
+-- leftovers of an earlier life of a manufactured record
+redis.call('HDEL', dev, 'cert_fp_next', 'reason')
+if state ~= 'active' then
+  redis.call('HDEL', dev, 'tenant')
+end
+redis.call('SET', fpkey, id)
+
+local cur = redis.call('HMGET', dev, 'tenant', 'policy')
+redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
+  'type', 'state', 'device', id, 'state', state, 'tenant', cur[1] or '', 'policy', cur[2] or '')
+
+local a = {'actor', actor}
+if source ~= '' then
+  table.insert(a, 'source'); table.insert(a, source)
+end
+for _, v in ipairs({'action', 'register', 'device', id, 'result', 'ok'}) do table.insert(a, v) end
+if prev ~= '' then
+  table.insert(a, 'from'); table.insert(a, prev)
+end
+for _, v in ipairs({'to', state, 'cert_fp', fp, 'ts', now}) do table.insert(a, v) end
+redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+
+return {'ok', prev}
