@@ -157,3 +157,8 @@ finish() {
 	echo "$PASSES passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]
 }
+
+# refused AS CLIENTID TOPIC: the broker refuses the CONNECT ("Not authorized").
+refused() { ! pub "$@" && grep -qi "not authori" "$T/pub.out"; }
+# denied_pub AS CLIENTID TOPIC: connected, but the PUBLISH is refused (v5 PUBACK 0x87).
+denied_pub() { ! pub "$@" || grep -q "Not authorized" "$T/pub.out"; }

@@ -1,1 +1,5 @@
 # One line per integration script (tests/integration/NAME.sh).
+onb_integration_test(connect)
+onb_integration_test(acl)
+onb_integration_test(revoke)
+onb_integration_test(outage)

@@ -1,0 +1,50 @@
+# CONNECT decisions: who gets in, who does not, and the audit trail of each.
+source "$(dirname "$0")/harness.sh"
+up
+
+new_device dev-1; register dev-1 active
+new_device dev-2; register dev-2 unclaimed
+new_device dev-unreg                      # CA-signed, never registered
+new_device dev-rev; register dev-rev active
+"$ONBOARDCTL" device revoke dev-rev --reason "test" >/dev/null
+new_device claimer claim-ca               # a claim certificate is no device
+
+
+check "registered active device connects and publishes" pub dev-1 dev-1 devices/dev-1/telemetry
+check "registered unclaimed device connects and publishes" pub dev-2 dev-2 devices/dev-2/telemetry
+check "allow is audited with the device id" audit_has "connect" "allow" "dev-1"
+check "unregistered CA-signed certificate is refused" refused dev-unreg dev-unreg devices/dev-unreg/x
+check "  ... and audited" audit_has "certificate is not bound to a device"
+check "client id spoofing (dev-2's cert as dev-1) is refused" refused dev-2 dev-1 devices/dev-1/x
+check "  ... and audited" audit_has "client id differs"
+check "revoked device is refused" refused dev-rev dev-rev devices/dev-rev/x
+check "  ... and audited" audit_has "device is revoked"
+check "claim certificate cannot connect as a device" refused claimer dev-1 devices/dev-1/x
+check "client id with a wildcard is refused" refused dev-1 'dev+1' devices/dev-1/x
+check "  ... and audited" audit_has "client id is not a valid device id"
+check "username/password are ignored: a wrong password still connects" \
+	pub dev-1 dev-1 devices/dev-1/telemetry -u someone -P wrong
+
+# A certificate from a CA the broker does not trust fails the TLS handshake.
+"$ONBOARDCTL" pki init "$T/other" >/dev/null
+"$ONBOARDCTL" pki issue --ca "$T/other/device-ca" --cn dev-1 --out "$T/foreign" >/dev/null
+foreign_refused() {
+	! timeout 10 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+		--cert "$T/foreign.pem" --key "$T/foreign.key" -i dev-1 -t devices/dev-1/x -m x -q 1 \
+		> "$T/pub.out" 2>&1
+}
+check "certificate from an unknown CA is refused at TLS" foreign_refused
+# Same key material, same CN, same id, yet a registered fingerprint is required.
+"$ONBOARDCTL" pki issue --ca "$PKI/device-ca" --cn dev-1 --out "$T/dev-1-copy" >/dev/null
+copy_refused() {
+	! timeout 10 mosquitto_pub $(tls_args dev-1-copy) -i dev-1 -V 5 -q 1 -t devices/dev-1/x -m x \
+		> "$T/pub.out" 2>&1
+}
+check "a second cert with the same CN is not the registered one" copy_refused
+no_cert_refused() {
+	! timeout 10 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+		-i dev-1 -t devices/dev-1/x -m x -q 1 > "$T/pub.out" 2>&1
+}
+check "no client certificate is refused" no_cert_refused
+
+finish

@@ -1,0 +1,47 @@
+# Redis unreachable or hung: fail closed for new connects, keep live sessions,
+# recover by itself.
+source "$(dirname "$0")/harness.sh"
+up
+
+new_device dev-1; register dev-1 active
+new_device dev-2; register dev-2 active
+
+# A long-lived publisher fed line by line.
+coproc LIVE { mosquitto_pub $(tls_args dev-1) -i dev-1 -V 5 -q 1 -t devices/dev-1/telemetry -l 2>&1; }
+BG_PIDS+=("$LIVE_PID")
+published() { grep -c "Received PUBLISH from dev-1" "$T/mosquitto.log" || true; }
+more_than() { [ "$(published)" -gt "$1" ]; }
+live_publishes() {
+	local n; n=$(published)
+	echo "$1" >&"${LIVE[1]}"
+	wait_for 3 more_than "$n"
+}
+check "live session publishes" live_publishes one
+
+
+# Hung Redis: every command times out; the broker must not hang with it.
+pause_redis
+t0=$(date +%s%N)
+check "hung Redis: new connect refused" refused dev-2 dev-2 devices/dev-2/telemetry
+t1=$(date +%s%N)
+echo "# refused in $(( (t1 - t0) / 1000000 )) ms with Redis stopped (SIGSTOP), incl. client start-up and TLS"
+check "hung Redis: live session still publishes" live_publishes two
+check "hung Redis: the refusal is logged" grep -q "registry" "$T/mosquitto.log"
+resume_redis
+
+# Dead Redis.
+stop_redis
+check "dead Redis: new connect refused" refused dev-2 dev-2 devices/dev-2/telemetry
+check "dead Redis: live session still publishes" live_publishes three
+
+# Redis back on the same port with its data: connects work again, no broker restart.
+start_redis
+sleep 0.5
+back() { pub dev-2 dev-2 devices/dev-2/telemetry; }
+check "Redis back: new connects succeed without a broker restart" wait_for 5 back
+check "Redis back: revocation still reaches live sessions" bash -c "
+	\"$ONBOARDCTL\" device revoke dev-1 >/dev/null &&
+	for i in \$(seq 40); do grep -q 'disconnecting dev-1' '$T/mosquitto.log' && exit 0; sleep 0.05; done; exit 1"
+exec {LIVE[1]}>&-
+
+finish

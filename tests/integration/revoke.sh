@@ -1,0 +1,38 @@
+# Revocation and quarantine reach live sessions without a reconnect.
+source "$(dirname "$0")/harness.sh"
+up
+
+new_device dev-1; register dev-1 active
+new_device dev-2; register dev-2 active
+
+sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1.out"
+pid1=$SUB_PID
+wait_subscribed dev-1
+sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out"
+pid2=$SUB_PID
+wait_subscribed dev-2
+
+t0=$(date +%s%N)
+"$ONBOARDCTL" device revoke dev-1 --reason "stolen" >/dev/null
+gone() { ! kill -0 "$pid1" 2>/dev/null || grep -q "disconnecting dev-1" "$T/mosquitto.log"; }
+check "revoked live subscriber is disconnected" wait_for 2 gone
+t1=$(date +%s%N)
+echo "# revoke -> disconnect: $(( (t1 - t0) / 1000000 )) ms (includes onboardctl start-up)"
+check "the disconnect is logged with the reason" grep -q "disconnecting dev-1: device is now revoked" "$T/mosquitto.log"
+check "the revocation is audited" audit_has "state" "dev-1" "stolen"
+check "the other device's session is untouched" kill -0 "$pid2"
+check "the revoked device cannot come back" refused dev-1 dev-1 devices/dev-1/telemetry
+
+# Quarantine a live session: its next publish outside status is refused.
+new_device dev-3; register dev-3 active
+coproc PUBQ { mosquitto_pub $(tls_args dev-3) -i dev-3 -V 5 -q 1 -t devices/dev-3/telemetry -l 2>&1; }
+BG_PIDS+=("$PUBQ_PID")
+echo before >&"${PUBQ[1]}"
+wait_for 5 grep -q "Received PUBLISH from dev-3" "$T/mosquitto.log"
+"$ONBOARDCTL" device quarantine dev-3 >/dev/null
+check "quarantine reaches the live session" wait_for 2 grep -q "dev-3: active -> quarantined" "$T/mosquitto.log"
+echo after >&"${PUBQ[1]}"
+check "the live session's telemetry is now refused" wait_for 3 grep -q "Denied PUBLISH from dev-3" "$T/mosquitto.log"
+exec {PUBQ[1]}>&-
+
+finish
