@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -84,7 +85,10 @@ static void set_actor(struct cli *cli)
 	const char *user = getenv("SUDO_USER");
 
 	if(!user) user = getenv("USER");
-	if(!user) user = "unknown";
+	if(!user){
+		const struct passwd *pw = getpwuid(getuid());
+		user = pw ? pw->pw_name : "unknown";
+	}
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	snprintf(cli->actor, sizeof(cli->actor), "cli:%s@%s", user, host);

@@ -50,8 +50,8 @@ echo "and is refused outside its own tree:"
 mosquitto_pub "${TLS[@]}" -i sensor-0001 -q 1 -t devices/sensor-0002/telemetry -m '{}' 2>&1 || true
 
 step "5. the device stays connected, listening for commands"
-mosquitto_sub "${TLS[@]}" -i sensor-0001 -t 'devices/sensor-0001/commands/#' -d > "$T/sub.out" 2>&1 & SUB=$!; PIDS+=($SUB)
-until grep -q "received SUBACK" "$T/sub.out"; do sleep 0.05; done
+stdbuf -oL mosquitto_sub "${TLS[@]}" -i sensor-0001 -t 'devices/sensor-0001/commands/#' -d > "$T/sub.out" 2>&1 & SUB=$!; PIDS+=($SUB)
+until grep -q "received SUBACK" "$T/sub.out" 2>/dev/null; do sleep 0.05; done
 echo "subscriber pid $SUB is connected"
 
 step "6. the operator revokes it: the live session is closed at once"
@@ -63,6 +63,7 @@ mosquitto_pub "${TLS[@]}" -i sensor-0001 -q 1 -t devices/sensor-0001/telemetry -
 
 step "7. the audit trail"
 "$CTL" device show sensor-0001
-redis-cli -p "$REDIS_PORT" XRANGE onb:audit - + | paste -sd' ' | sed 's/ actor /\nactor /g'
-echo
+redis-cli -p "$REDIS_PORT" --raw XRANGE onb:audit - + \
+	| awk '/^[0-9]+-[0-9]+$/ { if (line) print line; line = ""; k = ""; next }
+	       k == "" { k = $0; next } { line = line k "=" $0 "  "; k = "" } END { if (line) print line }'
 step "done: everything was stopped and $T removed"

@@ -44,4 +44,13 @@ check "Redis back: revocation still reaches live sessions" bash -c "
 	for i in \$(seq 40); do grep -q 'disconnecting dev-1' '$T/mosquitto.log' && exit 0; sleep 0.05; done; exit 1"
 exec {LIVE[1]}>&-
 
+# The plugin's connections are cut and a revocation is written before the
+# watcher is back: it must resume from the last event it saw, not from "now".
+sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out"
+wait_subscribed dev-2
+rcli CLIENT KILL TYPE normal >/dev/null
+"$ONBOARDCTL" device revoke dev-2 >/dev/null
+check "an event written while the feed was cut is still applied" \
+	wait_for 3 grep -q "disconnecting dev-2" "$T/mosquitto.log"
+
 finish
