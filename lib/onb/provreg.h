@@ -1,0 +1,79 @@
+/* Fleet provisioning in the registry: ownership tokens, RegisterThing and the
+ * allowlist (DESIGN.md s.3, s.6 flow 2). Every change is one Lua script. */
+#ifndef ONB_PROVREG_H
+#define ONB_PROVREG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+#include "onb/common.h"
+#include "onb/registry.h"
+
+#define ONB_TOKEN_HEXLEN 64          /* 256-bit token, lower-case hex */
+#define ONB_KEY_TOKEN_FMT "onb:tok:%s"     /* sha256(token) hex -> hash */
+#define ONB_KEY_PENDING_FMT "onb:pending:%s" /* issued, not yet registered cert fp */
+
+/* The connection that asked, as stamped by the broker plugin. */
+struct onb_requester {
+	const char *client_id;
+	const char *idclass;   /* "claim", "birth" (or "device" for renewals) */
+	const char *fp;        /* SHA-256 of the certificate it connected with */
+};
+
+/* Records a certificate just issued to requester: a fresh 256-bit token from
+ * RAND_bytes is returned in token_out (hex); only sha256(token) is stored, as
+ * onb:tok:<hash> {cert_fp, cert_serial, not_after, client_id, idclass,
+ * requester_fp, created} expiring after ttl_s, and onb:pending:<cert_fp>
+ * expiring likewise (an issued certificate nobody registers is forgotten). */
+int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_serial,
+		int64_t not_after, const struct onb_requester *requester, int ttl_s,
+		char token_out[ONB_TOKEN_HEXLEN + 1], struct onb_err *err);
+
+struct onb_register_thing {
+	const char *token;                     /* as presented by the device */
+	const struct onb_requester *requester; /* the connection presenting it */
+	const char *device_id;                 /* thingName computed from the template */
+	const char *serial;                    /* the SerialNumber parameter, may be NULL */
+	bool allowlist_required;               /* template's allowlist mode */
+	const char *policy;                    /* policy name, NULL: default for the state */
+	enum onb_state state;                  /* initial state: unclaimed, or active with tenant */
+	const char *tenant;                    /* may be NULL */
+};
+
+/* Reasons RegisterThing is refused (stable tokens for errorCode mapping). */
+#define ONB_RT_TOKEN_INVALID   "token-invalid"    /* unknown, expired or already used */
+#define ONB_RT_TOKEN_FOREIGN   "token-foreign"    /* presented by another connection */
+#define ONB_RT_NOT_ALLOWLISTED "not-allowlisted"
+#define ONB_RT_PROVISIONED     "already-provisioned"
+#define ONB_RT_BIRTH_MISMATCH  "birth-mismatch"   /* allowlisted for another birth certificate */
+#define ONB_RT_CERT_BOUND      "cert-bound"       /* certificate already bound */
+
+/* Atomically: the token (compared by its hash) exists, is unexpired and
+ * unused, and was issued to the same requester (client id and fp); the device
+ * is allowlisted (a `manufactured` record) when required and has no
+ * operational certificate yet; in birth mode its allowlisted birth_fp equals
+ * the requester's fp. Then: token consumed, certificate bound, state set,
+ * onb:pending removed, event and audit appended. On refusal returns
+ * ONB_EREFUSED with reason_out set to one of ONB_RT_*, having written only an
+ * audit entry. */
+int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
+		const struct onb_actor *actor, const char **reason_out, struct onb_err *err);
+
+struct onb_allow_entry {
+	const char *device_id;  /* thing name (serial, with the import's prefix) */
+	const char *serial;
+	const char *birth_fp;   /* birth-certificate SHA-256, or NULL */
+	const char *batch;      /* may be NULL */
+};
+
+enum onb_allow_result { ONB_ALLOW_ADDED, ONB_ALLOW_PRESENT };
+
+/* Adds entries as `manufactured` devices (pipelined, one script call each),
+ * writing each entry's outcome into results[i]. Existing devices are left
+ * untouched (ONB_ALLOW_PRESENT). */
+int onb_allowlist_add(redisContext *rc, const struct onb_allow_entry *entries, size_t n,
+		enum onb_allow_result *results, const struct onb_actor *actor, struct onb_err *err);
+
+#endif
