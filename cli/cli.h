@@ -34,5 +34,6 @@ struct onb_actor cli_actor(const struct cli *cli);
 /* Domains. argv[0] is the domain name ("pki"), argv[1] its subcommand. */
 int cmd_pki(struct cli *cli, int argc, char **argv);
 int cmd_device(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
 
 #endif

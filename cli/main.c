@@ -16,6 +16,7 @@ static const struct {
 } domains[] = {
 	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
 	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
+	{ "policy", cmd_policy, "policies: put, get, list, delete, init, assign, test" },
 };
 
 static void usage(FILE *out)

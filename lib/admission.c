@@ -34,8 +34,19 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 	if(!onb_id_valid(client_id)){
 		return decide(out, false, "bad-client-id", "client id is not a valid device id");
 	}
-	if(out->idclass != ONB_ID_DEVICE){
-		return decide(out, false, "class-not-served", "identity class is not served by this broker");
+	if(out->idclass == ONB_ID_CLAIM || out->idclass == ONB_ID_BIRTH){
+		/* Shared or per-device provisioning identities: their policy confines
+		 * them to the provisioning topics; claimsvc checks the rest. */
+		return decide(out, true, "ok", onb_idclass_name(out->idclass));
+	}
+	if(out->idclass == ONB_ID_SERVICE){
+		/* One service certificate, one client id: services cannot pose as
+		 * each other. */
+		char cn[ONB_ID_MAX + 1];
+		if(onb_cert_subject_cn(cert, cn, sizeof(cn), &err) != ONB_OK || strcmp(cn, client_id) != 0){
+			return decide(out, false, "client-id-mismatch", "service client id differs from its certificate CN");
+		}
+		return decide(out, true, "ok", "service");
 	}
 	if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
 

@@ -1,17 +1,19 @@
 /* CONNECT and DISCONNECT: translate the broker's view of a connection into
  * onb_admit() and keep the session table in step. */
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "onboard.h"
 #include "onb/admission.h"
 
 static const struct onb_ca_set *cas;
+static const struct onboard_config *config;
 
 void auth_init(const struct onb_ca_set *ca_set, const struct onboard_config *cfg)
 {
-	(void)cfg;
 	cas = ca_set;
+	config = cfg;
 }
 
 static void record(struct mosquitto *client, const char *client_id, const struct onb_admission *a)
@@ -36,6 +38,50 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 	registry_link_audit(&e);
 }
 
+/* Gives an admitted connection its session and policy; on failure turns
+ * the admission into a refusal with the reason. */
+static void open_session(redisContext *rc, struct mosquitto *client, const char *client_id,
+		struct onb_admission *a)
+{
+	struct session s = { .client = client, .idclass = a->idclass, .state = a->dev.state };
+	const char *name;
+	const struct onb_policy *doc;
+	struct onb_err err;
+
+	memcpy(s.id, client_id, strlen(client_id) + 1);
+	memcpy(s.fp, a->fp, sizeof(s.fp));
+	if(a->idclass == ONB_ID_DEVICE){
+		memcpy(s.tenant, a->dev.tenant, sizeof(s.tenant));
+		memcpy(s.explicit_policy, a->dev.policy, sizeof(s.explicit_policy));
+	}
+	name = onb_policy_for(&config->policies, s.idclass, s.state, s.tenant, s.explicit_policy);
+	doc = name ? policies_get(rc, name, &err) : NULL;
+	if(!doc){
+		a->allowed = false;
+		a->reason = "no-policy";
+		snprintf(a->detail, sizeof(a->detail), "policy %s unavailable: %.160s",
+				name ? name : "-", name ? err.msg : "none for this state");
+		return;
+	}
+	if(session_bind(&s, name, doc) != ONB_OK
+			|| !onb_policy_allows(s.policy, ONB_ACT_CONNECT, client_id, NULL)){
+		onb_compiled_free(s.policy);
+		a->allowed = false;
+		a->reason = "policy-denies-connect";
+		snprintf(a->detail, sizeof(a->detail), "policy %s does not allow connect", name);
+		return;
+	}
+	if(sessions_put(&s) != ONB_OK){
+		onb_compiled_free(s.policy);
+		a->allowed = false;
+		a->reason = "internal";
+		snprintf(a->detail, sizeof(a->detail), "out of memory");
+		return;
+	}
+	/* Later ACL checks and kicks by username name the device. */
+	mosquitto_set_username(client, client_id);
+}
+
 int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ev = event_data;
@@ -44,29 +90,20 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	struct onb_admission a;
 	redisContext *rc;
 	sigset_t saved;
-	int ret = MOSQ_ERR_AUTH;
 
 	/* Username and password are the client's to send and ours to ignore:
 	 * identity comes from the verified certificate alone. */
 	events_hold_wakeups(&saved);
 	rc = events_ready() ? registry_link_get() : NULL;
-	if(onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL) registry_link_drop();
-	if(a.allowed){
-		struct session s = { .client = ev->client, .idclass = a.idclass, .state = a.dev.state };
-		memcpy(s.id, a.dev.id, sizeof(s.id));
-		if(sessions_put(&s) == ONB_OK
-				&& mosquitto_set_username(ev->client, a.dev.id) == MOSQ_ERR_SUCCESS){
-			ret = MOSQ_ERR_SUCCESS;
-		}else{
-			a.allowed = false;
-			a.reason = "internal";
-			snprintf(a.detail, sizeof(a.detail), "out of memory");
-		}
+	if(onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL){
+		registry_link_drop();
+		rc = NULL;
 	}
+	if(a.allowed) open_session(rc, ev->client, client_id, &a);
 	record(ev->client, client_id, &a);
 	events_release_wakeups(&saved);
 	X509_free(cert);
-	return ret;
+	return a.allowed ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH;
 }
 
 int on_disconnect(int event, void *event_data, void *userdata)

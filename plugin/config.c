@@ -4,12 +4,17 @@
 #include <string.h>
 
 #include "onboard.h"
+#include "onb/policystore.h"
 
 static const char *const ca_keys[ONB_ID_COUNT] = {
 	[ONB_ID_DEVICE] = "device_ca",
 	[ONB_ID_CLAIM] = "claim_ca",
 	[ONB_ID_BIRTH] = "birth_ca",
 	[ONB_ID_SERVICE] = "service_ca",
+};
+
+static const char *const policy_keys[5] = {
+	"policy_device", "policy_device_tenant", "policy_quarantine", "policy_claim", "policy_service",
 };
 
 static int bad(const char *key, const char *why)
@@ -50,6 +55,13 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 
 	for(int c = ONB_ID_DEVICE; c < ONB_ID_COUNT; c++){
 		if(!strcmp(key, ca_keys[c])) return set_ca(cfg, c, value);
+	}
+	for(int i = 0; i < 5; i++){
+		if(strcmp(key, policy_keys[i]) != 0) continue;
+		if(!onb_policy_name_valid(value)) return bad(key, "not a policy name ([A-Za-z0-9._-]{1,64})");
+		mosquitto_free(cfg->names[i]);
+		cfg->names[i] = mosquitto_strdup(value);
+		return cfg->names[i] ? ONB_OK : ONB_EINTERNAL;
 	}
 	if(!strcmp(key, "redis_url")){
 		int timeout = cfg->redis.timeout_ms;
@@ -92,6 +104,12 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 			return ONB_EINVAL;
 		}
 	}
+	cfg->policies = onb_policy_names_default;
+	if(cfg->names[0]) cfg->policies.device = cfg->names[0];
+	if(cfg->names[1]) cfg->policies.device_tenant = cfg->names[1];
+	if(cfg->names[2]) cfg->policies.quarantine = cfg->names[2];
+	if(cfg->names[3]) cfg->policies.claim = cfg->names[3];
+	if(cfg->names[4]) cfg->policies.service = cfg->names[4];
 	if(!cfg->ca_path[ONB_ID_DEVICE]){
 		config_free(cfg);
 		return bad("device_ca", "required option missing (the CA that issues operational device certificates)");
@@ -104,5 +122,9 @@ void config_free(struct onboard_config *cfg)
 	for(int c = 0; c < ONB_ID_COUNT; c++){
 		mosquitto_free(cfg->ca_path[c]);
 		cfg->ca_path[c] = NULL;
+	}
+	for(int i = 0; i < 5; i++){
+		mosquitto_free(cfg->names[i]);
+		cfg->names[i] = NULL;
 	}
 }

@@ -9,17 +9,21 @@
  * reconnects, so an event appended while Redis was unreachable is still
  * applied when it comes back. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "onboard.h"
+#include "onb/policystore.h"
 
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */
 
 struct queued_event {
 	struct onb_event ev;
+	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
+	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
 	struct queued_event *next;
 };
 
@@ -34,6 +38,7 @@ static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct queued_event *queue_head, *queue_tail;
 
 static struct onb_redis_cfg watcher_cfg;
+static const struct onb_policy_names *policy_names;
 static char last_id[ONB_STREAM_ID_MAX];
 
 static void on_wake_signal(int sig)
@@ -47,14 +52,39 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Reads and parses a policy on the watcher's connection, so that the main
+ * thread never waits for Redis to apply an event. */
+static struct onb_policy *fetch_policy(redisContext *rc, const char *name)
+{
+	struct onb_policy *doc = NULL;
+	struct onb_err err;
+	char *json = NULL;
+	size_t len = 0;
+
+	if(onb_policystore_get(rc, name, &json, &len, &err) != ONB_OK) return NULL;
+	if(onb_policy_parse(json, len, &doc, &err) != ONB_OK) doc = NULL;
+	free(json);
+	return doc;
+}
+
 static void enqueue(const struct onb_event *ev, void *arg)
 {
-	struct queued_event *q = malloc(sizeof(*q));
+	redisContext *rc = arg;
+	struct queued_event *q = calloc(1, sizeof(*q));
+	const char *name = NULL;
 
-	(void)arg;
 	if(!q) abort(); /* losing an event silently would be worse */
 	q->ev = *ev;
 	q->next = NULL;
+	if(!strcmp(ev->type, "policy")){
+		name = ev->policy;
+	}else if(!strcmp(ev->type, "state") && onb_state_may_connect(ev->state)){
+		name = onb_policy_for(policy_names, ONB_ID_DEVICE, ev->state, ev->tenant, ev->policy);
+	}
+	if(name && onb_policy_name_valid(name)){
+		snprintf(q->policy_name, sizeof(q->policy_name), "%s", name);
+		q->doc = fetch_policy(rc, name);
+	}
 	pthread_mutex_lock(&queue_lock);
 	if(queue_tail) queue_tail->next = q;
 	else queue_head = q;
@@ -81,7 +111,7 @@ static void *watch(void *arg)
 			if(onb_events_tail(rc, last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
-		int n = onb_events_read(rc, last_id, BLOCK_MS, 256, enqueue, NULL, &err);
+		int n = onb_events_read(rc, last_id, BLOCK_MS, 256, enqueue, rc, &err);
 		if(n < 0) goto drop;
 		atomic_store(&feed_up, true);
 		if(n > 0 && !atomic_exchange(&wake_pending, true)){
@@ -106,6 +136,7 @@ int events_start(const struct onboard_config *cfg)
 	redisContext *rc;
 
 	main_thread = pthread_self();
+	policy_names = &cfg->policies;
 	watcher_cfg = cfg->redis;
 	watcher_cfg.timeout_ms = BLOCK_MS + 1000 + cfg->redis.timeout_ms;
 	atomic_store(&stopping, false);
@@ -159,6 +190,7 @@ void events_stop(void)
 	pthread_mutex_unlock(&queue_lock);
 	while(q){
 		struct queued_event *next = q->next;
+		onb_policy_free(q->doc);
 		free(q);
 		q = next;
 	}
@@ -169,27 +201,76 @@ bool events_ready(void)
 	return atomic_load(&ready);
 }
 
-static void apply_one(const struct onb_event *ev)
+static void kick(struct session *s, const char *why)
 {
-	struct session *s;
 	char id[ONB_ID_MAX + 1];
 
-	if(strcmp(ev->type, "state") != 0 || !ev->device[0]) return;
-	s = sessions_find(ev->device);
-	if(!s) return;
+	/* The kick runs the disconnect callback, which frees s. */
+	memcpy(id, s->id, sizeof(id));
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "disconnecting %s: %s", id, why);
+	mosquitto_kick_client_by_clientid(id, false);
+}
+
+struct rebind {
+	const char *name;
+	const struct onb_policy *doc;
+	int count;
+};
+
+static void rebind_holder(struct session *s, void *arg)
+{
+	struct rebind *r = arg;
+	if(strcmp(s->policy_name, r->name) != 0) return;
+	session_bind(s, r->name, r->doc); /* no document: the session is denied everything */
+	r->count++;
+}
+
+/* A policy document changed: every session holding it is recompiled. */
+static void apply_policy(struct queued_event *q)
+{
+	struct rebind r = { .name = q->policy_name, .doc = q->doc };
+
+	policies_put(q->policy_name, q->doc); /* the cache owns it now */
+	q->doc = NULL;
+	r.doc = policies_get(NULL, q->policy_name, NULL);
+	sessions_each(rebind_holder, &r);
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "policy %s %s: %d live session(s) recompiled",
+			q->policy_name, r.doc ? "updated" : "deleted", r.count);
+}
+
+/* A device's state, tenant or policy changed. */
+static void apply_state(struct queued_event *q)
+{
+	const struct onb_event *ev = &q->ev;
+	struct session *s = sessions_find(ev->device);
+	char why[128];
+
+	if(!s || s->idclass != ONB_ID_DEVICE) return;
 	if(!onb_state_may_connect(ev->state)){
-		/* The kick runs the disconnect callback, which frees s. */
-		memcpy(id, s->id, sizeof(id));
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX
-				"disconnecting %s: device is now %s", id, onb_state_name(ev->state));
-		mosquitto_kick_client_by_clientid(id, false);
+		snprintf(why, sizeof(why), "device is now %s", onb_state_name(ev->state));
+		kick(s, why);
 		return;
 	}
-	if(s->state != ev->state){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "%s: %s -> %s, permissions updated",
-				s->id, onb_state_name(s->state), onb_state_name(ev->state));
-		s->state = ev->state;
+	if(!q->doc){
+		/* Fail closed: a reconnect will be judged afresh. */
+		snprintf(why, sizeof(why), "policy %s unavailable", q->policy_name[0] ? q->policy_name : "-");
+		kick(s, why);
+		return;
 	}
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "%s: %s -> %s, policy %s",
+			s->id, onb_state_name(s->state), onb_state_name(ev->state), q->policy_name);
+	s->state = ev->state;
+	memcpy(s->tenant, ev->tenant, sizeof(s->tenant));
+	memcpy(s->explicit_policy, ev->policy, sizeof(s->explicit_policy));
+	policies_put(q->policy_name, q->doc);
+	q->doc = NULL;
+	session_bind(s, q->policy_name, policies_get(NULL, q->policy_name, NULL));
+}
+
+static void apply_one(struct queued_event *q)
+{
+	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
+	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
 }
 
 void events_apply(void)
@@ -209,7 +290,8 @@ void events_apply(void)
 	pthread_mutex_unlock(&queue_lock);
 	while(q){
 		struct queued_event *next = q->next;
-		apply_one(&q->ev);
+		apply_one(q);
+		onb_policy_free(q->doc);
 		free(q);
 		q = next;
 	}

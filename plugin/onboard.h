@@ -18,7 +18,9 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "onb/binding.h"
 #include "onb/identity.h"
+#include "onb/policy.h"
 #include "onb/redis.h"
 #include "onb/registry.h"
 
@@ -30,6 +32,8 @@ struct onboard_config {
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
 	long audit_maxlen;
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
+	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
+	char *names[5];
 };
 
 /* Reads the plugin options; logs one clear line and fails on a missing
@@ -41,15 +45,20 @@ void config_free(struct onboard_config *cfg);
  * Sessions (sessions.c): what we know of each admitted connection
  * ============================================================ */
 struct session {
-	char id[ONB_ID_MAX + 1];      /* client id == device id */
+	char id[ONB_ID_MAX + 1];        /* client id (== device id for devices) */
 	const struct mosquitto *client; /* the connection this entry belongs to */
 	enum onb_idclass idclass;
 	enum onb_state state;
-	struct session *next;         /* hash chain */
+	char tenant[ONB_ID_MAX + 1];
+	char explicit_policy[ONB_NAME_MAX + 1]; /* the device's own, "" for the default */
+	char policy_name[ONB_NAME_MAX + 1];     /* what it holds now */
+	char fp[ONB_FP_HEXLEN + 1];
+	struct onb_compiled *policy;    /* owned; NULL denies everything */
+	struct session *next;           /* hash chain */
 };
 
 /* Adds or replaces the entry for s->id (a reconnect with the same id takes
- * the session over). The table copies *s. */
+ * the session over). The table copies *s and takes ownership of s->policy. */
 int sessions_put(const struct session *s);
 /* The entry for this connection, or NULL (not admitted by us, or stale). */
 struct session *sessions_get(const struct mosquitto *client);
@@ -58,6 +67,8 @@ struct session *sessions_find(const char *id);
 /* Removes the entry of this connection if it is still the current one. */
 void sessions_remove(const struct mosquitto *client);
 size_t sessions_count(void);
+/* Calls fn for every entry (fn must not add or remove entries). */
+void sessions_each(void (*fn)(struct session *s, void *arg), void *arg);
 void sessions_clear(void);
 
 /* ============================================================
@@ -76,6 +87,7 @@ void registry_link_audit(const struct onb_audit_entry *e);
 /* ============================================================
  * Events (events.c): onb:events -> live sessions
  * ============================================================ */
+/* cfg must outlive the watcher (events_stop). */
 int events_start(const struct onboard_config *cfg);
 void events_stop(void);
 /* True once the watcher knows where the stream stands: until then a revoke
@@ -89,12 +101,26 @@ void events_hold_wakeups(sigset_t *saved);
 void events_release_wakeups(const sigset_t *saved);
 
 /* ============================================================
- * Callbacks (auth.c, acl.c)
+ * Policies (policies.c): parsed documents by name, and binding them
+ * ============================================================ */
+/* The parsed document for name: from the cache, else read from Redis (rc may
+ * be NULL: then only the cache answers). NULL with err set when unavailable. */
+const struct onb_policy *policies_get(redisContext *rc, const char *name, struct onb_err *err);
+/* Replaces (doc non-NULL, ownership taken) or forgets (NULL) a cached document. */
+void policies_put(const char *name, struct onb_policy *doc);
+void policies_clear(void);
+/* Compiles doc for s's variables into s->policy (replacing it); doc NULL or a
+ * failure leaves s with no policy: everything denied. */
+int session_bind(struct session *s, const char *policy_name, const struct onb_policy *doc);
+
+/* ============================================================
+ * Callbacks (auth.c, acl.c, message.c)
  * ============================================================ */
 void auth_init(const struct onb_ca_set *cas, const struct onboard_config *cfg);
 int on_basic_auth(int event, void *event_data, void *userdata);
 int on_disconnect(int event, void *event_data, void *userdata);
 int on_acl_check(int event, void *event_data, void *userdata);
+int on_message(int event, void *event_data, void *userdata);
 int on_tick(int event, void *event_data, void *userdata);
 
 #define ONB_LOG_PREFIX "onboard: "

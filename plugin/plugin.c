@@ -13,6 +13,7 @@ static const struct {
 } callbacks[] = {
 	{ MOSQ_EVT_BASIC_AUTH, on_basic_auth },
 	{ MOSQ_EVT_ACL_CHECK, on_acl_check },
+	{ MOSQ_EVT_MESSAGE, on_message },
 	{ MOSQ_EVT_DISCONNECT, on_disconnect },
 	{ MOSQ_EVT_TICK, on_tick },
 };
@@ -79,6 +80,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
 	events_stop();
 	registry_link_close();
 	sessions_clear();
+	policies_clear();
 	onb_ca_set_clear(&cas);
 	config_free(&config);
 	return MOSQ_ERR_SUCCESS;

@@ -64,6 +64,7 @@ int sessions_put(const struct session *s)
 		entry_count++;
 	}else{
 		struct session *next = e->next;
+		onb_compiled_free(e->policy);
 		*e = *s;
 		e->next = next;
 	}
@@ -93,8 +94,16 @@ void sessions_remove(const struct mosquitto *client)
 	/* A takeover already replaced the entry: it belongs to the newer connection. */
 	if(!e || e->client != client) return;
 	*p = e->next;
+	onb_compiled_free(e->policy);
 	mosquitto_free(e);
 	entry_count--;
+}
+
+void sessions_each(void (*fn)(struct session *s, void *arg), void *arg)
+{
+	for(size_t i = 0; i < bucket_count; i++){
+		for(struct session *s = buckets[i]; s; s = s->next) fn(s, arg);
+	}
 }
 
 size_t sessions_count(void)
@@ -108,6 +117,7 @@ void sessions_clear(void)
 		struct session *s = buckets[i];
 		while(s){
 			struct session *next = s->next;
+			onb_compiled_free(s->policy);
 			mosquitto_free(s);
 			s = next;
 		}

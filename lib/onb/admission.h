@@ -20,7 +20,9 @@ struct onb_admission {
 	char detail[ONB_ERRLEN];            /* one human line, safe to log */
 };
 
-/* Decides a CONNECT. rc may be NULL when the registry is unreachable (then
+/* Decides a CONNECT: devices by their registry binding and state, claim and
+ * birth identities by their CA alone, services by CA and CN == client id.
+ * rc may be NULL when the registry is unreachable (then
  * devices are refused: fail closed). Always fills out. Returns ONB_OK, or
  * ONB_EUNAVAIL when Redis failed during the lookup: the caller must then drop
  * rc, which hiredis will not reuse after an error. */

@@ -1,15 +1,22 @@
-# Authorisation of publish, subscribe and delivery for admitted devices.
+# Authorisation of publish, subscribe and delivery through the shipped
+# policies (policies/*.json), with real clients.
 source "$(dirname "$0")/harness.sh"
 up
 
 new_device dev-1; register dev-1 active
 new_device dev-2; register dev-2 active
 new_device dev-q; register dev-q active
+new_device ops; register ops active
 "$ONBOARDCTL" device quarantine dev-q >/dev/null
 
-# dev-2 watches its own tree: nothing dev-1 does may show up there.
-sub_bg dev-2 dev-2 'devices/dev-2/#' "$T/dev2.out"
-wait_subscribed dev-2
+# "ops" holds an operator policy that may command any device.
+cat > "$T/ops.json" <<'JSON'
+{ "version": "2026-01-09", "statement": [
+  { "effect": "allow", "action": ["connect"], "resource": ["client:${deviceId}"] },
+  { "effect": "allow", "action": ["publish"], "resource": ["topic:devices/+/commands/#"] } ] }
+JSON
+"$ONBOARDCTL" policy put ops-test "$T/ops.json" >/dev/null
+"$ONBOARDCTL" policy assign ops ops-test >/dev/null
 
 # sub_denied AS FILTER: the broker refuses the subscription.
 sub_denied() {
@@ -17,38 +24,53 @@ sub_denied() {
 	timeout 10 mosquitto_sub $(tls_args "$1") -i "$1" -V 5 -t "$2" -C 1 -W 3 > "$T/sub.out" 2>&1
 	grep -q "denied" "$T/sub.out"
 }
-# sub_granted AS FILTER: subscribed, and still waiting for messages when the
-# timeout ends it.
+# sub_granted AS FILTER: subscribed, and still waiting when the timeout ends it.
 sub_granted() {
 	# shellcheck disable=SC2046
 	timeout 10 mosquitto_sub $(tls_args "$1") -i "$1" -V 5 -t "$2" -C 1 -W 1 > "$T/sub.out" 2>&1
 	! grep -q "denied" "$T/sub.out"
 }
 
-check "publish inside its own tree" pub dev-1 dev-1 devices/dev-1/telemetry
-check "publish to another device's tree is refused" denied_pub dev-1 dev-1 devices/dev-2/commands/x
+# dev-2 listens to its commands: nothing dev-1 does may show up there.
+sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out"
+wait_subscribed dev-2
+
+check "publish telemetry in its own tree" pub dev-1 dev-1 devices/dev-1/telemetry
+check "publish status in its own tree" pub dev-1 dev-1 devices/dev-1/status
+check "publish to another device's commands is refused" denied_pub dev-1 dev-1 devices/dev-2/commands/x
 check "publish outside any device tree is refused" denied_pub dev-1 dev-1 other/topic
 check "publish to \$SYS is refused" denied_pub dev-1 dev-1 '$SYS/broker/x'
+check "publish to the internal tree is refused" denied_pub dev-1 dev-1 onb/internal/prov/reply
 check "publish to devices/dev-1 (no sub-topic) is refused" denied_pub dev-1 dev-1 devices/dev-1
-check "publish to a prefix twin (devices/dev-1x/...) is refused" denied_pub dev-1 dev-1 devices/dev-1x/t
-sleep 0.5
+check "publish to a prefix twin (devices/dev-1x/...) is refused" denied_pub dev-1 dev-1 devices/dev-1x/telemetry
+check "publish to its own commands (device -> device) is refused" denied_pub dev-1 dev-1 devices/dev-1/commands/x
+sleep 0.3
 refute "dev-2 received nothing from dev-1" grep -q . "$T/dev2.out"
 
-check "subscribe inside its own tree" sub_granted dev-1 'devices/dev-1/commands/#'
-check "shared subscription inside its own tree" sub_granted dev-1 '$share/g/devices/dev-1/#'
-for f in 'devices/+/telemetry' '#' '$SYS/#' 'devices/dev-2/#' '+/dev-1/#' 'devices/#' \
-		'$share/g/devices/dev-2/#' '$share/g/#' 'devices/dev-1' '$aws/#'; do
+check "subscribe to its own commands" sub_granted dev-1 'devices/dev-1/commands/#'
+check "subscribe to a narrower filter of its commands" sub_granted dev-1 'devices/dev-1/commands/+/x'
+check "shared subscription to its own commands" sub_granted dev-1 '$share/g/devices/dev-1/commands/#'
+for f in 'devices/+/commands/#' '#' '+/+/+' '$SYS/#' 'devices/dev-2/#' 'devices/dev-1/#' \
+		'devices/#' '$share/g/devices/dev-2/commands/#' '$share/g/#' '$aws/#' 'onb/#' \
+		'onb/internal/prov/request' '$share/claimsvc/onb/internal/prov/request'; do
 	check "subscribe to '$f' is refused" sub_denied dev-1 "$f"
 done
 
-# Delivery is checked too: a retained message in dev-1's tree reaches dev-1 only.
-MSG=retained pub dev-1 dev-1 devices/dev-1/state -r
-check "dev-1 receives its own retained state" bash -c \
-	"timeout 10 mosquitto_sub $(tls_args dev-1) -i dev-1 -V 5 -t devices/dev-1/state -C 1 -W 3 | grep -q retained"
+# Delivery: what ops sends to dev-2 reaches dev-2, and only dev-2.
+sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1.out"
+wait_subscribed dev-1
+MSG=reboot pub ops ops devices/dev-2/commands/reboot
+check "a command reaches its device" wait_for 3 grep -q "devices/dev-2/commands/reboot reboot" "$T/dev2.out"
+refute "  ... and no other" grep -q reboot "$T/dev1.out"
 
-# Quarantine narrows to status reports only.
+# Quarantine: status out; subscribed to its commands, it receives remediation only.
 check "quarantined device may publish its status" pub dev-q dev-q devices/dev-q/status
 check "quarantined device may not publish telemetry" denied_pub dev-q dev-q devices/dev-q/telemetry
-check "quarantined device may not subscribe to its commands" sub_denied dev-q 'devices/dev-q/commands/#'
+sub_bg dev-q dev-q 'devices/dev-q/commands/#' "$T/devq.out"
+wait_subscribed dev-q
+MSG=ordinary pub ops ops devices/dev-q/commands/reboot
+MSG=fixit pub ops ops devices/dev-q/commands/remediation/patch
+check "quarantined device receives remediation" wait_for 3 grep -q fixit "$T/devq.out"
+refute "  ... but not ordinary commands" grep -q ordinary "$T/devq.out"
 
 finish

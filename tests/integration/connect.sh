@@ -19,7 +19,8 @@ check "client id spoofing (dev-2's cert as dev-1) is refused" refused dev-2 dev-
 check "  ... and audited" audit_has "client id differs"
 check "revoked device is refused" refused dev-rev dev-rev devices/dev-rev/x
 check "  ... and audited" audit_has "device is revoked"
-check "claim certificate cannot connect as a device" refused claimer dev-1 devices/dev-1/x
+check "claim certificate connects, but cannot publish as a device" denied_pub claimer dev-1 devices/dev-1/telemetry
+check "  ... and the broker took it for a claim identity" grep -q "client=dev-1 class=claim" "$T/mosquitto.log"
 check "client id with a wildcard is refused" refused dev-1 'dev+1' devices/dev-1/x
 check "  ... and audited" audit_has "client id is not a valid device id"
 check "username/password are ignored: a wrong password still connects" \

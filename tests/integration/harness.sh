@@ -101,7 +101,7 @@ start_broker() {
 stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; }
 
 # up: the usual fixture, PKI + Redis + broker.
-up() { make_pki; start_redis; start_broker; }
+up() { make_pki; start_redis; "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies" >/dev/null; start_broker; }
 
 # new_device ID [CA]: a key and certificate for ID issued by CA (default device-ca).
 new_device() {

@@ -1,0 +1,32 @@
+#include "onb/binding.h"
+
+#include <stddef.h>
+
+const struct onb_policy_names onb_policy_names_default = {
+	.device = "device",
+	.device_tenant = "device-tenant",
+	.quarantine = "quarantine",
+	.claim = "claim",
+	.service = "service",
+};
+
+const char *onb_policy_for(const struct onb_policy_names *names, enum onb_idclass c,
+		enum onb_state state, const char *tenant, const char *explicit_policy)
+{
+	switch(c){
+	case ONB_ID_CLAIM:
+	case ONB_ID_BIRTH:
+		return names->claim;
+	case ONB_ID_SERVICE:
+		return names->service;
+	case ONB_ID_DEVICE:
+		break;
+	default:
+		return NULL;
+	}
+	if(state == ONB_STATE_QUARANTINED) return names->quarantine;
+	if(state != ONB_STATE_UNCLAIMED && state != ONB_STATE_ACTIVE) return NULL;
+	if(explicit_policy && *explicit_policy) return explicit_policy;
+	if(state == ONB_STATE_ACTIVE && tenant && *tenant) return names->device_tenant;
+	return names->device;
+}

@@ -1,0 +1,161 @@
+#include "onb/envelope.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "$aws/provisioning-templates/<name>/provision/json" + optional suffix;
+ * returns the rest after "/json", or NULL. Template names: [0-9A-Za-z_-]{1,36}. */
+static const char *after_template_request(const char *topic)
+{
+	static const char prefix[] = "$aws/provisioning-templates/";
+	static const char tail[] = "/provision/json";
+	const char *p;
+	size_t n = 0;
+
+	if(!starts_with(topic, prefix)) return NULL;
+	p = topic + sizeof(prefix) - 1;
+	while(p[n] && p[n] != '/'){
+		char c = p[n];
+		bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+			|| c == '_' || c == '-';
+		if(!ok || ++n > 36) return NULL;
+	}
+	if(n == 0 || !starts_with(p + n, tail)) return NULL;
+	return p + n + sizeof(tail) - 1;
+}
+
+static const char *after_cert_request(const char *topic)
+{
+	static const char *const requests[] = {
+		"$aws/certificates/create-from-csr/json",
+		"$aws/certificates/create/json",
+	};
+	for(size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++){
+		if(starts_with(topic, requests[i])) return topic + strlen(requests[i]);
+	}
+	return NULL;
+}
+
+static const char *request_rest(const char *topic)
+{
+	const char *rest = after_cert_request(topic);
+	return rest ? rest : after_template_request(topic);
+}
+
+bool onb_prov_is_request_topic(const char *topic)
+{
+	const char *rest = topic ? request_rest(topic) : NULL;
+	return rest && *rest == '\0';
+}
+
+bool onb_prov_is_reply_topic(const char *topic)
+{
+	const char *rest = topic ? request_rest(topic) : NULL;
+	return rest && (!strcmp(rest, "/accepted") || !strcmp(rest, "/rejected"));
+}
+
+bool onb_topic_is_internal(const char *topic)
+{
+	return topic && starts_with(topic, ONB_TOPIC_INTERNAL_PREFIX);
+}
+
+char *onb_envelope_request(const struct onb_requester_stamp *who, const char *topic,
+		const void *payload, size_t len, size_t *out_len, struct onb_err *err)
+{
+	cJSON *root = NULL;
+	char *text = NULL, *body = NULL;
+
+	if(len > ONB_PROV_PAYLOAD_MAX){
+		onb_fail(err, ONB_EINVAL, "request payload of %zu bytes exceeds %d", len, ONB_PROV_PAYLOAD_MAX);
+		return NULL;
+	}
+	/* The device's bytes travel as a JSON string; claimsvc parses them. */
+	body = malloc(len + 1);
+	if(!body) goto oom;
+	if(len) memcpy(body, payload, len);
+	body[len] = '\0';
+	if(memchr(body, '\0', len)){
+		onb_fail(err, ONB_EINVAL, "request payload contains a NUL byte");
+		goto cleanup;
+	}
+	root = cJSON_CreateObject();
+	if(!root
+			|| !cJSON_AddNumberToObject(root, "v", 1)
+			|| !cJSON_AddStringToObject(root, "clientId", who->client_id)
+			|| !cJSON_AddStringToObject(root, "class", who->idclass)
+			|| !cJSON_AddStringToObject(root, "fp", who->fp)
+			|| !cJSON_AddStringToObject(root, "address", who->address ? who->address : "")
+			|| !cJSON_AddStringToObject(root, "topic", topic)
+			|| !cJSON_AddStringToObject(root, "payload", body)){
+		goto oom;
+	}
+	text = cJSON_PrintUnformatted(root);
+	if(!text) goto oom;
+	*out_len = strlen(text);
+	goto cleanup;
+oom:
+	onb_fail(err, ONB_EINTERNAL, "out of memory building a request envelope");
+cleanup:
+	cJSON_Delete(root);
+	free(body);
+	return text;
+}
+
+static bool copy_field(const cJSON *obj, const char *name, char *dst, size_t cap)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, name);
+	const char *s = cJSON_GetStringValue(f);
+	size_t n;
+
+	if(!s) return false;
+	n = strlen(s);
+	if(n >= cap) return false;
+	memcpy(dst, s, n + 1);
+	return true;
+}
+
+int onb_envelope_reply_parse(const void *buf, size_t len, struct onb_reply *out, struct onb_err *err)
+{
+	struct onb_reply r = { .payload = NULL };
+	cJSON *root = NULL;
+	const char *payload;
+	int ret = ONB_EINVAL;
+
+	if(len > ONB_PROV_REPLY_MAX) return onb_fail(err, ONB_EINVAL, "reply envelope too large");
+	root = cJSON_ParseWithLength(buf, len);
+	if(!cJSON_IsObject(root)){
+		onb_fail(err, ONB_EINVAL, "reply envelope is not a JSON object");
+		goto cleanup;
+	}
+	if(!copy_field(root, "clientId", r.client_id, sizeof(r.client_id)) || !onb_id_valid(r.client_id)){
+		onb_fail(err, ONB_EINVAL, "reply envelope: bad clientId");
+		goto cleanup;
+	}
+	if(!copy_field(root, "topic", r.topic, sizeof(r.topic)) || !onb_prov_is_reply_topic(r.topic)){
+		onb_fail(err, ONB_EINVAL, "reply envelope: topic is not a provisioning reply topic");
+		goto cleanup;
+	}
+	payload = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "payload"));
+	if(!payload){
+		onb_fail(err, ONB_EINVAL, "reply envelope: payload missing");
+		goto cleanup;
+	}
+	r.payload_len = strlen(payload);
+	r.payload = malloc(r.payload_len + 1);
+	if(!r.payload){
+		ret = onb_fail(err, ONB_EINTERNAL, "out of memory");
+		goto cleanup;
+	}
+	memcpy(r.payload, payload, r.payload_len + 1);
+	*out = r;
+	ret = ONB_OK;
+cleanup:
+	cJSON_Delete(root);
+	return ret;
+}

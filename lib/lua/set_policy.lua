@@ -1,0 +1,39 @@
+-- set_policy: give one device an explicit policy ('' returns it to the
+-- default for its state), announce it and audit it, in one step.
+--
+-- KEYS[1] onb:dev:{ID}   KEYS[2] onb:events   KEYS[3] onb:audit
+-- ARGV[1] device id   ARGV[2] policy name or ''   ARGV[3] now (ms)
+-- ARGV[4] actor   ARGV[5] source ('' none)   ARGV[6] events cap   ARGV[7] audit cap
+--
+-- Returns 'ok' or 'notfound' (audited as error).
+local dev, events, audit = KEYS[1], KEYS[2], KEYS[3]
+local id, policy, now = ARGV[1], ARGV[2], ARGV[3]
+local actor, source, events_cap, audit_cap = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+
+local function log(result, reason)
+  local a = {'actor', actor}
+  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
+  for _, v in ipairs({'action', 'device-policy', 'device', id, 'result', result,
+                      'policy', policy}) do
+    table.insert(a, v)
+  end
+  if reason ~= '' then table.insert(a, 'reason'); table.insert(a, reason) end
+  table.insert(a, 'ts'); table.insert(a, now)
+  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+end
+
+local cur = redis.call('HMGET', dev, 'state', 'tenant')
+if not cur[1] then
+  log('error', 'unknown device')
+  return 'notfound'
+end
+if policy == '' then
+  redis.call('HDEL', dev, 'policy')
+else
+  redis.call('HSET', dev, 'policy', policy)
+end
+redis.call('HSET', dev, 'updated', now)
+redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
+  'type', 'state', 'device', id, 'state', cur[1], 'tenant', cur[2] or '', 'policy', policy)
+log('ok', '')
+return 'ok'

@@ -1,0 +1,55 @@
+/* The broker side of docs/internal-topics.md: which topics are provisioning
+ * requests and replies, and the envelopes that carry them to and from claimsvc
+ * stamped with the requester's verified identity. Pure functions of buffers. */
+#ifndef ONB_ENVELOPE_H
+#define ONB_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "onb/common.h"
+#include "onb/ids.h"
+
+#define ONB_TOPIC_INTERNAL_PREFIX "onb/internal/"
+#define ONB_TOPIC_PROV_REQUEST "onb/internal/prov/request"
+#define ONB_TOPIC_PROV_REPLY   "onb/internal/prov/reply"
+#define ONB_PROV_PAYLOAD_MAX 65536   /* a device's request; a CSR is at most 16 KiB */
+#define ONB_PROV_REPLY_MAX   262144  /* claimsvc's envelope: cert chain, maybe a key */
+#define ONB_PROV_TOPIC_MAX   160
+
+/* True for the request topics a device may send: create-from-csr, create,
+ * provisioning-templates/<name>/provision (each ending in /json). */
+bool onb_prov_is_request_topic(const char *topic);
+
+/* True for the /accepted and /rejected answers to those requests. */
+bool onb_prov_is_reply_topic(const char *topic);
+
+/* True for any topic under onb/internal/. */
+bool onb_topic_is_internal(const char *topic);
+
+struct onb_requester_stamp {
+	const char *client_id;
+	const char *idclass;   /* "claim", "birth", "device" */
+	const char *fp;
+	const char *address;   /* may be NULL */
+};
+
+/* The request envelope for payload[0..len) sent on topic by who. Returns a
+ * NUL-terminated string the caller frees with cJSON_free, *out_len its length. */
+char *onb_envelope_request(const struct onb_requester_stamp *who, const char *topic,
+		const void *payload, size_t len, size_t *out_len, struct onb_err *err);
+
+/* A decoded reply envelope; the strings live in the struct. The payload is
+ * heap memory (malloc) the caller frees with free(), length payload_len. */
+struct onb_reply {
+	char client_id[ONB_ID_MAX + 1];
+	char topic[ONB_PROV_TOPIC_MAX + 1];
+	char *payload;
+	size_t payload_len;
+};
+
+/* Parses a reply envelope; refuses anything but a valid client id, a reply
+ * topic (onb_prov_is_reply_topic) and a string payload. */
+int onb_envelope_reply_parse(const void *buf, size_t len, struct onb_reply *out, struct onb_err *err);
+
+#endif
