@@ -761,8 +761,9 @@ static void shipped_service(void **state)
 	(void)state;
 	static const struct pcase t[] = {
 		{'C', "claimsvc", true}, {'C', "claimsvc-2", true}, {'C', "dev-1", false},
-		{'P', "onb/internal/provision/request", true}, {'S', "$share/claimsvc/onb/internal/provision/#", true},
-		{'S', "onb/internal/#", true}, {'R', "onb/internal/x", true}, {'S', "onb/#", false},
+		{'P', "onb/internal/prov/reply", true}, {'P', "onb/internal/prov/request", false},
+		{'S', "$share/claimsvc/onb/internal/prov/request", true}, {'R', "onb/internal/prov/request", true},
+		{'S', "onb/internal/#", false}, {'R', "onb/internal/prov/reply", false}, {'S', "onb/#", false},
 		{'P', "devices/dev-1/commands/x", false}, {'S', "#", false}, {'P', "$aws/certificates/create/json", false},
 	};
 	static const char *const devpol[] = {"device.json", "device-tenant.json", "quarantine.json", "claim.json"};
