@@ -17,6 +17,7 @@ static const struct {
 	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
 	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
 	{ "policy", cmd_policy, "policies: put, get, list, delete, init, assign, test" },
+	{ "allowlist", cmd_allowlist, "manufacturing allowlist: import a CSV of serials" },
 };
 
 static void usage(FILE *out)
@@ -30,7 +31,7 @@ static void usage(FILE *out)
 		"\n"
 		"domains:\n");
 	for(size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++){
-		fprintf(out, "  %-8s %s\n", domains[i].name, domains[i].summary);
+		fprintf(out, "  %-10s %s\n", domains[i].name, domains[i].summary);
 	}
 	fprintf(out, "\n'onboardctl DOMAIN --help' lists a domain's commands.\n"
 		"Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n");

@@ -12,6 +12,7 @@
  * NOSCRIPT. Scripts are handed the wall-clock time and the allowed source
  * states of a transition (from lib/state.c) as arguments. */
 #include "onb/registry.h"
+#include "registry_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,15 +27,18 @@
 
 extern const char onb_lua_register[];
 extern const char onb_lua_set_state[];
+extern const char onb_lua_token_issue[];
+extern const char onb_lua_register_thing[];
+extern const char onb_lua_allow_add[];
+extern const char onb_lua_policy_write[];
+extern const char onb_lua_set_policy[];
 
 /* ---------------------------------------------------------------- scripts */
-
-enum { SCRIPT_REGISTER, SCRIPT_SET_STATE, SCRIPT_COUNT };
 
 static struct {
 	const char *body;
 	char sha[41]; /* empty when SHA-1 is unavailable: always EVAL then */
-} scripts[SCRIPT_COUNT];
+} scripts[ONB_SCRIPT_COUNT];
 
 static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
 
@@ -42,9 +46,14 @@ static void scripts_init(void)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	scripts[SCRIPT_REGISTER].body = onb_lua_register;
-	scripts[SCRIPT_SET_STATE].body = onb_lua_set_state;
-	for(int i = 0; i < SCRIPT_COUNT; i++){
+	scripts[ONB_SCRIPT_REGISTER].body = onb_lua_register;
+	scripts[ONB_SCRIPT_SET_STATE].body = onb_lua_set_state;
+	scripts[ONB_SCRIPT_TOKEN_ISSUE].body = onb_lua_token_issue;
+	scripts[ONB_SCRIPT_REGISTER_THING].body = onb_lua_register_thing;
+	scripts[ONB_SCRIPT_ALLOW_ADD].body = onb_lua_allow_add;
+	scripts[ONB_SCRIPT_POLICY_WRITE].body = onb_lua_policy_write;
+	scripts[ONB_SCRIPT_SET_POLICY].body = onb_lua_set_policy;
+	for(int i = 0; i < ONB_SCRIPT_COUNT; i++){
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
 
@@ -61,23 +70,23 @@ static void scripts_init(void)
 	}
 }
 
+const char *onb_reg_script_body(enum onb_script s)
+{
+	pthread_once(&scripts_once, scripts_init);
+	return scripts[s].body;
+}
+
+const char *onb_reg_script_sha(enum onb_script s)
+{
+	pthread_once(&scripts_once, scripts_init);
+	return scripts[s].sha;
+}
+
 /* ------------------------------------------------------- argument vectors */
 
-#define ARGS_MAX 40
-#define ARG_VALUE_MAX 1024 /* audit values longer than this are cut */
-
-struct args {
-	int n;
-	bool overflow;
-	const char *v[ARGS_MAX];
-	size_t len[ARGS_MAX];
-	char num[8][24];
-	int nnum;
-};
-
-static void push_len(struct args *a, const char *s, size_t len)
+void onb_args_push_len(struct onb_args *a, const char *s, size_t len)
 {
-	if(a->n >= ARGS_MAX){
+	if(a->n >= ONB_ARGS_MAX){
 		a->overflow = true;
 		return;
 	}
@@ -86,25 +95,35 @@ static void push_len(struct args *a, const char *s, size_t len)
 	a->n++;
 }
 
-static void push(struct args *a, const char *s)
+void onb_args_push(struct onb_args *a, const char *s)
 {
-	push_len(a, s, strlen(s));
+	onb_args_push_len(a, s, strlen(s));
 }
 
-static void push_i64(struct args *a, int64_t v)
+void onb_args_push_i64(struct onb_args *a, int64_t v)
 {
 	if(a->nnum >= (int)(sizeof(a->num) / sizeof(a->num[0]))){
 		a->overflow = true;
 		return;
 	}
 	snprintf(a->num[a->nnum], sizeof(a->num[0]), "%lld", (long long)v);
-	push(a, a->num[a->nnum++]);
+	onb_args_push(a, a->num[a->nnum++]);
+}
+
+void onb_args_push_field(struct onb_args *a, const char *name, const char *value)
+{
+	size_t len;
+
+	if(!value) return;
+	len = strlen(value);
+	onb_args_push(a, name);
+	onb_args_push_len(a, value, len > ONB_ARG_VALUE_MAX ? ONB_ARG_VALUE_MAX : len);
 }
 
 /* Sends one command and returns its reply; NULL after writing one line into
  * err (ONB_EUNAVAIL) on a connection error or an error reply. With
  * pass_errors, error replies are returned to the caller instead. */
-static redisReply *command(redisContext *rc, struct args *a, const char *what,
+redisReply *onb_reg_command(redisContext *rc, struct onb_args *a, const char *what,
 		bool pass_errors, int *rcode, struct onb_err *err)
 {
 	redisReply *r;
@@ -141,7 +160,7 @@ static redisReply *command(redisContext *rc, struct args *a, const char *what,
 
 /* Runs a script: EVALSHA, then EVAL on NOSCRIPT. keys and argv are the
  * script's KEYS and ARGV (all already in `a` after the first three slots). */
-static redisReply *run_script(redisContext *rc, int script, struct args *a, int nkeys,
+redisReply *onb_reg_script(redisContext *rc, enum onb_script script, struct onb_args *a, int nkeys,
 		const char *what, int *rcode, struct onb_err *err)
 {
 	char numkeys[8];
@@ -156,7 +175,7 @@ static redisReply *run_script(redisContext *rc, int script, struct args *a, int 
 		a->len[0] = 7;
 		a->v[1] = scripts[script].sha;
 		a->len[1] = 40;
-		r = command(rc, a, what, true, rcode, err);
+		r = onb_reg_command(rc, a, what, true, rcode, err);
 		if(!r) return NULL;
 		if(r->type != REDIS_REPLY_ERROR) return r;
 		if(r->len < 8 || memcmp(r->str, "NOSCRIPT", 8) != 0){
@@ -170,11 +189,11 @@ static redisReply *run_script(redisContext *rc, int script, struct args *a, int 
 	a->len[0] = 4;
 	a->v[1] = scripts[script].body;
 	a->len[1] = strlen(scripts[script].body);
-	return command(rc, a, what, false, rcode, err);
+	return onb_reg_command(rc, a, what, false, rcode, err);
 }
 
-/* Starts an argument vector for run_script: three slots it fills itself. */
-static void script_args(struct args *a)
+/* Starts an argument vector for onb_reg_script: three slots it fills itself. */
+void onb_args_script(struct onb_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->n = 3;
@@ -182,7 +201,7 @@ static void script_args(struct args *a)
 
 /* ------------------------------------------------------------ validation */
 
-static bool fp_valid(const char *fp)
+bool onb_reg_fp_valid(const char *fp)
 {
 	size_t n = 0;
 
@@ -194,7 +213,7 @@ static bool fp_valid(const char *fp)
 	return n == ONB_FP_HEXLEN;
 }
 
-static bool serial_valid(const char *s)
+bool onb_reg_serial_valid(const char *s)
 {
 	size_t n = 0;
 
@@ -206,7 +225,7 @@ static bool serial_valid(const char *s)
 }
 
 /* Free text for reasons: bounded, printable, one line. */
-static bool text_valid(const char *s, size_t max)
+bool onb_reg_text_valid(const char *s, size_t max)
 {
 	size_t n = 0;
 
@@ -217,7 +236,7 @@ static bool text_valid(const char *s, size_t max)
 	return true;
 }
 
-static int actor_check(const struct onb_actor *actor, struct onb_err *err)
+int onb_reg_actor_check(const struct onb_actor *actor, struct onb_err *err)
 {
 	if(!actor || !actor->who || !*actor->who){
 		return onb_fail(err, ONB_EINVAL, "an actor is required for the audit stream");
@@ -227,7 +246,7 @@ static int actor_check(const struct onb_actor *actor, struct onb_err *err)
 
 /* Copies a string reply into dst (capacity cap); false when it does not fit
  * or holds a NUL. A NIL reply yields "". */
-static bool reply_str(const redisReply *r, char *dst, size_t cap)
+bool onb_reg_reply_str(const redisReply *r, char *dst, size_t cap)
 {
 	if(r->type == REDIS_REPLY_NIL){
 		dst[0] = '\0';
@@ -240,7 +259,7 @@ static bool reply_str(const redisReply *r, char *dst, size_t cap)
 	return true;
 }
 
-static bool reply_is(const redisReply *r, const char *s)
+bool onb_reg_reply_is(const redisReply *r, const char *s)
 {
 	size_t n = strlen(s);
 	return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
@@ -248,7 +267,7 @@ static bool reply_is(const redisReply *r, const char *s)
 }
 
 /* A non-negative decimal integer, or NIL (0). */
-static bool reply_i64(const redisReply *r, int64_t *out)
+bool onb_reg_reply_i64(const redisReply *r, int64_t *out)
 {
 	char buf[24], *end;
 	long long v;
@@ -257,7 +276,7 @@ static bool reply_i64(const redisReply *r, int64_t *out)
 		*out = 0;
 		return true;
 	}
-	if(!reply_str(r, buf, sizeof(buf)) || !buf[0] || buf[0] < '0' || buf[0] > '9') return false;
+	if(!onb_reg_reply_str(r, buf, sizeof(buf)) || !buf[0] || buf[0] < '0' || buf[0] > '9') return false;
 	errno = 0;
 	v = strtoll(buf, &end, 10);
 	if(errno != 0 || *end != '\0' || v < 0) return false;
@@ -273,12 +292,12 @@ static const char *const dev_fields[] = {
 };
 #define DEV_NFIELDS (sizeof(dev_fields) / sizeof(dev_fields[0]))
 
-static void hmget_args(struct args *a, const char *key)
+static void hmget_args(struct onb_args *a, const char *key)
 {
 	memset(a, 0, sizeof(*a));
-	push(a, "HMGET");
-	push(a, key);
-	for(size_t i = 0; i < DEV_NFIELDS; i++) push(a, dev_fields[i]);
+	onb_args_push(a, "HMGET");
+	onb_args_push(a, key);
+	for(size_t i = 0; i < DEV_NFIELDS; i++) onb_args_push(a, dev_fields[i]);
 }
 
 /* Fills out from an HMGET reply over dev_fields. ONB_ENOTFOUND when the hash
@@ -297,21 +316,21 @@ static int fill_device(const char *id, const redisReply *r, struct onb_device *o
 	}
 	memset(&d, 0, sizeof(d));
 	memcpy(d.id, id, strlen(id) + 1);
-	if(!reply_str(r->element[0], state, sizeof(state))) state[0] = '\0';
+	if(!onb_reg_reply_str(r->element[0], state, sizeof(state))) state[0] = '\0';
 	d.state = onb_state_parse(state); /* an unknown state reads as invalid: may not connect */
-	if(!reply_str(r->element[1], d.tenant, sizeof(d.tenant))) bad = "tenant";
-	else if(!reply_str(r->element[2], d.policy, sizeof(d.policy))) bad = "policy";
-	else if(!reply_str(r->element[3], d.cert_fp, sizeof(d.cert_fp))) bad = "cert_fp";
-	else if(!reply_str(r->element[4], d.cert_fp_next, sizeof(d.cert_fp_next))) bad = "cert_fp_next";
-	else if(!reply_str(r->element[5], d.cert_serial, sizeof(d.cert_serial))) bad = "cert_serial";
-	else if(!reply_i64(r->element[6], &d.not_after)) bad = "not_after";
-	else if(!reply_i64(r->element[7], &d.created_ms)) bad = "created";
-	else if(!reply_i64(r->element[8], &d.updated_ms)) bad = "updated";
-	else if(!reply_str(r->element[9], d.birth_fp, sizeof(d.birth_fp))) bad = "birth_fp";
-	else if(!reply_str(r->element[10], d.batch, sizeof(d.batch))) bad = "batch";
-	else if(!reply_str(r->element[11], d.reason, sizeof(d.reason))) bad = "reason";
-	else if(!reply_i64(r->element[12], &d.provisioned_ms)) bad = "provisioned";
-	else if(!reply_i64(r->element[13], &d.claimed_ms)) bad = "claimed";
+	if(!onb_reg_reply_str(r->element[1], d.tenant, sizeof(d.tenant))) bad = "tenant";
+	else if(!onb_reg_reply_str(r->element[2], d.policy, sizeof(d.policy))) bad = "policy";
+	else if(!onb_reg_reply_str(r->element[3], d.cert_fp, sizeof(d.cert_fp))) bad = "cert_fp";
+	else if(!onb_reg_reply_str(r->element[4], d.cert_fp_next, sizeof(d.cert_fp_next))) bad = "cert_fp_next";
+	else if(!onb_reg_reply_str(r->element[5], d.cert_serial, sizeof(d.cert_serial))) bad = "cert_serial";
+	else if(!onb_reg_reply_i64(r->element[6], &d.not_after)) bad = "not_after";
+	else if(!onb_reg_reply_i64(r->element[7], &d.created_ms)) bad = "created";
+	else if(!onb_reg_reply_i64(r->element[8], &d.updated_ms)) bad = "updated";
+	else if(!onb_reg_reply_str(r->element[9], d.birth_fp, sizeof(d.birth_fp))) bad = "birth_fp";
+	else if(!onb_reg_reply_str(r->element[10], d.batch, sizeof(d.batch))) bad = "batch";
+	else if(!onb_reg_reply_str(r->element[11], d.reason, sizeof(d.reason))) bad = "reason";
+	else if(!onb_reg_reply_i64(r->element[12], &d.provisioned_ms)) bad = "provisioned";
+	else if(!onb_reg_reply_i64(r->element[13], &d.claimed_ms)) bad = "claimed";
 	if(bad){
 		return onb_fail(err, ONB_EINTERNAL, "device %s: corrupt record (field %s)", id, bad);
 	}
@@ -323,14 +342,14 @@ int onb_registry_device_get(redisContext *rc, const char *id,
 		struct onb_device *out, struct onb_err *err)
 {
 	char key[ONB_ID_MAX + 16];
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
 	if(!onb_id_valid(id)) return onb_fail(err, ONB_EINVAL, "invalid device id");
 	snprintf(key, sizeof(key), ONB_KEY_DEVICE_FMT, id);
 	hmget_args(&a, key);
-	r = command(rc, &a, "reading device", false, &ret, err);
+	r = onb_reg_command(rc, &a, "reading device", false, &ret, err);
 	if(!r) return ret;
 	ret = fill_device(id, r, out, err);
 	freeReplyObject(r);
@@ -342,22 +361,22 @@ int onb_registry_device_by_fp(redisContext *rc, const char *fp,
 {
 	char key[ONB_FP_HEXLEN + 16], id[ONB_ID_MAX + 1];
 	struct onb_device d;
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	if(!fp_valid(fp)) return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint");
+	if(!onb_reg_fp_valid(fp)) return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint");
 	snprintf(key, sizeof(key), ONB_KEY_FP_FMT, fp);
 	memset(&a, 0, sizeof(a));
-	push(&a, "GET");
-	push(&a, key);
-	r = command(rc, &a, "looking up certificate", false, &ret, err);
+	onb_args_push(&a, "GET");
+	onb_args_push(&a, key);
+	r = onb_reg_command(rc, &a, "looking up certificate", false, &ret, err);
 	if(!r) return ret;
 	if(r->type == REDIS_REPLY_NIL){
 		freeReplyObject(r);
 		return onb_fail(err, ONB_ENOTFOUND, "certificate is not bound to any device");
 	}
-	if(!reply_str(r, id, sizeof(id)) || !onb_id_valid(id)){
+	if(!onb_reg_reply_str(r, id, sizeof(id)) || !onb_id_valid(id)){
 		freeReplyObject(r);
 		return onb_fail(err, ONB_EINTERNAL, "corrupt certificate index entry");
 	}
@@ -381,7 +400,7 @@ static const char *state_of(const redisReply *r)
 {
 	char buf[32];
 
-	if(!reply_str(r, buf, sizeof(buf))) return "invalid";
+	if(!onb_reg_reply_str(r, buf, sizeof(buf))) return "invalid";
 	return onb_state_name(onb_state_parse(buf));
 }
 
@@ -390,7 +409,7 @@ int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
 {
 	char devkey[ONB_ID_MAX + 16], fpkey[ONB_FP_HEXLEN + 16], sources[128];
 	const char *tenant, *serial;
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
@@ -398,12 +417,12 @@ int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
 	if(!onb_id_valid(req->id)){
 		return onb_fail(err, ONB_EINVAL, "invalid device id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
 	}
-	if(!fp_valid(req->cert_fp)){
+	if(!onb_reg_fp_valid(req->cert_fp)){
 		return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint (expected %d lower-case hex digits)",
 				ONB_FP_HEXLEN);
 	}
 	serial = req->cert_serial ? req->cert_serial : "";
-	if(!serial_valid(serial)){
+	if(!onb_reg_serial_valid(serial)){
 		return onb_fail(err, ONB_EINVAL, "invalid certificate serial (expected up to %d lower-case hex digits)",
 				ONB_FP_HEXLEN);
 	}
@@ -419,45 +438,45 @@ int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
 	if(*tenant && req->state != ONB_STATE_ACTIVE){
 		return onb_fail(err, ONB_EINVAL, "a tenant can only be given to an active device");
 	}
-	ret = actor_check(actor, err);
+	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
 	onb_state_sources(req->state, sources, sizeof(sources));
 
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, req->id);
 	snprintf(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT, req->cert_fp);
-	script_args(&a);
-	push(&a, devkey);
-	push(&a, fpkey);
-	push(&a, ONB_KEY_EVENTS);
-	push(&a, ONB_KEY_AUDIT);
-	push(&a, req->id);
-	push(&a, req->cert_fp);
-	push(&a, serial);
-	push_i64(&a, req->not_after);
-	push(&a, onb_state_name(req->state));
-	push(&a, tenant);
-	push_i64(&a, onb_now_ms());
-	push(&a, sources);
-	push(&a, actor->who);
-	push(&a, actor->source ? actor->source : "");
-	push_i64(&a, ONB_EVENTS_MAXLEN);
-	push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_script(&a);
+	onb_args_push(&a, devkey);
+	onb_args_push(&a, fpkey);
+	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_push(&a, req->id);
+	onb_args_push(&a, req->cert_fp);
+	onb_args_push(&a, serial);
+	onb_args_push_i64(&a, req->not_after);
+	onb_args_push(&a, onb_state_name(req->state));
+	onb_args_push(&a, tenant);
+	onb_args_push_i64(&a, onb_now_ms());
+	onb_args_push(&a, sources);
+	onb_args_push(&a, actor->who);
+	onb_args_push(&a, actor->source ? actor->source : "");
+	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
 
-	r = run_script(rc, SCRIPT_REGISTER, &a, 4, "registering device", &ret, err);
+	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER, &a, 4, "registering device", &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
 		ret = onb_fail(err, ONB_EUNAVAIL, "registering device: unexpected reply from Redis");
-	}else if(reply_is(r->element[0], "ok")){
+	}else if(onb_reg_reply_is(r->element[0], "ok")){
 		ret = ONB_OK;
-	}else if(reply_is(r->element[0], "bound") && r->elements == 2){
+	}else if(onb_reg_reply_is(r->element[0], "bound") && r->elements == 2){
 		char owner[ONB_ID_MAX + 1];
-		if(!reply_str(r->element[1], owner, sizeof(owner)) || !onb_id_valid(owner)){
+		if(!onb_reg_reply_str(r->element[1], owner, sizeof(owner)) || !onb_id_valid(owner)){
 			snprintf(owner, sizeof(owner), "(corrupt index entry)");
 		}
 		ret = onb_fail(err, ONB_EEXIST, "certificate is already bound to device %s", owner);
-	}else if(reply_is(r->element[0], "hascert")){
+	}else if(onb_reg_reply_is(r->element[0], "hascert")){
 		ret = onb_fail(err, ONB_EEXIST, "device %s already has an operational certificate", req->id);
-	}else if(reply_is(r->element[0], "refused") && r->elements == 2){
+	}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
 		const char *cur = state_of(r->element[1]);
 		ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: illegal transition %s -> %s",
 				req->id, cur, cur, onb_state_name(req->state));
@@ -473,7 +492,7 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 		enum onb_state *from_out, struct onb_err *err)
 {
 	char devkey[ONB_ID_MAX + 16], sources[128];
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
@@ -482,44 +501,44 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 	}
 	if((int)to < 0 || to >= ONB_STATE_COUNT) return onb_fail(err, ONB_EINVAL, "invalid target state");
 	if(!reason) reason = "";
-	if(!text_valid(reason, ONB_REASON_MAX)){
+	if(!onb_reg_text_valid(reason, ONB_REASON_MAX)){
 		return onb_fail(err, ONB_EINVAL, "reason must be one line of at most %d printable bytes",
 				ONB_REASON_MAX);
 	}
-	ret = actor_check(actor, err);
+	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
 	onb_state_sources(to, sources, sizeof(sources));
 
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	script_args(&a);
-	push(&a, devkey);
-	push(&a, ONB_KEY_EVENTS);
-	push(&a, ONB_KEY_AUDIT);
-	push(&a, id);
-	push(&a, onb_state_name(to));
-	push(&a, sources);
-	push(&a, reason);
-	push_i64(&a, onb_now_ms());
-	push(&a, actor->who);
-	push(&a, actor->source ? actor->source : "");
-	push_i64(&a, ONB_EVENTS_MAXLEN);
-	push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_script(&a);
+	onb_args_push(&a, devkey);
+	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_push(&a, id);
+	onb_args_push(&a, onb_state_name(to));
+	onb_args_push(&a, sources);
+	onb_args_push(&a, reason);
+	onb_args_push_i64(&a, onb_now_ms());
+	onb_args_push(&a, actor->who);
+	onb_args_push(&a, actor->source ? actor->source : "");
+	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
 
-	r = run_script(rc, SCRIPT_SET_STATE, &a, 3, "changing device state", &ret, err);
+	r = onb_reg_script(rc, ONB_SCRIPT_SET_STATE, &a, 3, "changing device state", &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
 		ret = onb_fail(err, ONB_EUNAVAIL, "changing device state: unexpected reply from Redis");
-	}else if(reply_is(r->element[0], "ok") && r->elements == 2){
+	}else if(onb_reg_reply_is(r->element[0], "ok") && r->elements == 2){
 		if(from_out) *from_out = onb_state_parse(state_of(r->element[1]));
 		ret = ONB_OK;
-	}else if(reply_is(r->element[0], "refused") && r->elements == 2){
+	}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
 		const char *cur = state_of(r->element[1]);
 		if(onb_state_parse(cur) == to){
 			ret = onb_fail(err, ONB_EREFUSED, "device %s is already %s", id, cur);
 		}else{
 			ret = onb_fail(err, ONB_EREFUSED, "illegal transition %s -> %s", cur, onb_state_name(to));
 		}
-	}else if(reply_is(r->element[0], "notfound")){
+	}else if(onb_reg_reply_is(r->element[0], "notfound")){
 		ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 	}else{
 		ret = onb_fail(err, ONB_EUNAVAIL, "changing device state: unexpected reply from the script");
@@ -617,7 +636,7 @@ static int list_batch(redisContext *rc, const redisReply *keys, enum onb_state o
 		goto out;
 	}
 	for(size_t i = 0; i < keys->elements; i++){
-		struct args a;
+		struct onb_args a;
 		int added;
 
 		if(!id_of_key(keys->element[i], ids[n])) continue;
@@ -683,20 +702,20 @@ int onb_registry_list(redisContext *rc, enum onb_state only,
 		return onb_fail(err, ONB_EINVAL, "invalid state filter");
 	}
 	do{
-		struct args a;
+		struct onb_args a;
 		redisReply *r;
 
 		memset(&a, 0, sizeof(a));
-		push(&a, "SCAN");
-		push(&a, cursor);
-		push(&a, "MATCH");
-		push(&a, "onb:dev:*");
-		push(&a, "COUNT");
-		push(&a, SCAN_COUNT);
-		r = command(rc, &a, "listing devices", false, &ret, err);
+		onb_args_push(&a, "SCAN");
+		onb_args_push(&a, cursor);
+		onb_args_push(&a, "MATCH");
+		onb_args_push(&a, "onb:dev:*");
+		onb_args_push(&a, "COUNT");
+		onb_args_push(&a, SCAN_COUNT);
+		r = onb_reg_command(rc, &a, "listing devices", false, &ret, err);
 		if(!r) break;
 		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
-				|| !reply_str(r->element[0], cursor, sizeof(cursor))
+				|| !onb_reg_reply_str(r->element[0], cursor, sizeof(cursor))
 				|| r->element[1]->type != REDIS_REPLY_ARRAY){
 			freeReplyObject(r);
 			ret = onb_fail(err, ONB_EUNAVAIL, "listing devices: unexpected SCAN reply");
@@ -713,20 +732,10 @@ int onb_registry_list(redisContext *rc, enum onb_state only,
 
 /* ------------------------------------------------------------------ audit */
 
-static void push_field(struct args *a, const char *name, const char *value)
-{
-	size_t len;
-
-	if(!value) return;
-	len = strlen(value);
-	push(a, name);
-	push_len(a, value, len > ARG_VALUE_MAX ? ARG_VALUE_MAX : len);
-}
-
 int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
 		long maxlen, struct onb_err *err)
 {
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
@@ -736,21 +745,21 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
 	if(maxlen < 0) return onb_fail(err, ONB_EINVAL, "negative audit cap");
 	if(maxlen == 0) maxlen = ONB_AUDIT_MAXLEN;
 	memset(&a, 0, sizeof(a));
-	push(&a, "XADD");
-	push(&a, ONB_KEY_AUDIT);
-	push(&a, "MAXLEN");
-	push(&a, "~");
-	push_i64(&a, maxlen);
-	push(&a, "*");
-	push_field(&a, "actor", e->actor);
-	push_field(&a, "source", e->source);
-	push_field(&a, "action", e->action);
-	push_field(&a, "device", e->device);
-	push_field(&a, "result", e->result);
-	push_field(&a, "reason", e->reason);
-	push(&a, "ts");
-	push_i64(&a, onb_now_ms());
-	r = command(rc, &a, "appending to the audit stream", false, &ret, err);
+	onb_args_push(&a, "XADD");
+	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_push(&a, "MAXLEN");
+	onb_args_push(&a, "~");
+	onb_args_push_i64(&a, maxlen);
+	onb_args_push(&a, "*");
+	onb_args_push_field(&a, "actor", e->actor);
+	onb_args_push_field(&a, "source", e->source);
+	onb_args_push_field(&a, "action", e->action);
+	onb_args_push_field(&a, "device", e->device);
+	onb_args_push_field(&a, "result", e->result);
+	onb_args_push_field(&a, "reason", e->reason);
+	onb_args_push(&a, "ts");
+	onb_args_push_i64(&a, onb_now_ms());
+	r = onb_reg_command(rc, &a, "appending to the audit stream", false, &ret, err);
 	if(!r) return ret;
 	ret = r->type == REDIS_REPLY_STRING ? ONB_OK
 		: onb_fail(err, ONB_EUNAVAIL, "appending to the audit stream: unexpected reply");
@@ -783,18 +792,18 @@ static bool stream_id_valid(const char *s)
 int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)
 {
 	char id[ONB_STREAM_ID_MAX];
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	int ret;
 
 	memset(&a, 0, sizeof(a));
-	push(&a, "XREVRANGE");
-	push(&a, ONB_KEY_EVENTS);
-	push(&a, "+");
-	push(&a, "-");
-	push(&a, "COUNT");
-	push(&a, "1");
-	r = command(rc, &a, "reading the event stream", false, &ret, err);
+	onb_args_push(&a, "XREVRANGE");
+	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, "+");
+	onb_args_push(&a, "-");
+	onb_args_push(&a, "COUNT");
+	onb_args_push(&a, "1");
+	r = onb_reg_command(rc, &a, "reading the event stream", false, &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY){
 		ret = onb_fail(err, ONB_EUNAVAIL, "reading the event stream: unexpected reply");
@@ -802,7 +811,7 @@ int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct on
 		snprintf(id, sizeof(id), "0-0");
 		ret = ONB_OK;
 	}else if(r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1
-			|| !reply_str(r->element[0]->element[0], id, sizeof(id)) || !stream_id_valid(id)){
+			|| !onb_reg_reply_str(r->element[0]->element[0], id, sizeof(id)) || !stream_id_valid(id)){
 		ret = onb_fail(err, ONB_EUNAVAIL, "reading the event stream: unexpected entry");
 	}else{
 		ret = ONB_OK;
@@ -823,19 +832,19 @@ static bool parse_event(const redisReply *fields, struct onb_event *ev)
 	for(size_t i = 0; i + 1 < fields->elements; i += 2){
 		const redisReply *k = fields->element[i], *v = fields->element[i + 1];
 		if(v->type != REDIS_REPLY_STRING) return false;
-		if(reply_is(k, "type")){
-			if(!reply_str(v, ev->type, sizeof(ev->type)) || !ev->type[0]) return false;
+		if(onb_reg_reply_is(k, "type")){
+			if(!onb_reg_reply_str(v, ev->type, sizeof(ev->type)) || !ev->type[0]) return false;
 			have_type = true;
-		}else if(reply_is(k, "device")){
-			if(!reply_str(v, ev->device, sizeof(ev->device))) return false;
+		}else if(onb_reg_reply_is(k, "device")){
+			if(!onb_reg_reply_str(v, ev->device, sizeof(ev->device))) return false;
 			if(ev->device[0] && !onb_id_valid(ev->device)) return false;
-		}else if(reply_is(k, "state")){
+		}else if(onb_reg_reply_is(k, "state")){
 			char s[32];
-			ev->state = reply_str(v, s, sizeof(s)) ? onb_state_parse(s) : ONB_STATE_INVALID;
-		}else if(reply_is(k, "tenant")){
-			if(!reply_str(v, ev->tenant, sizeof(ev->tenant))) return false;
-		}else if(reply_is(k, "policy")){
-			if(!reply_str(v, ev->policy, sizeof(ev->policy))) return false;
+			ev->state = onb_reg_reply_str(v, s, sizeof(s)) ? onb_state_parse(s) : ONB_STATE_INVALID;
+		}else if(onb_reg_reply_is(k, "tenant")){
+			if(!onb_reg_reply_str(v, ev->tenant, sizeof(ev->tenant))) return false;
+		}else if(onb_reg_reply_is(k, "policy")){
+			if(!onb_reg_reply_str(v, ev->policy, sizeof(ev->policy))) return false;
 		}
 		/* other fields: for newer readers */
 	}
@@ -864,7 +873,7 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	struct timeval old = { 0, 0 };
 	bool extended = false;
 	char id[ONB_STREAM_ID_MAX];
-	struct args a;
+	struct onb_args a;
 	redisReply *r;
 	const redisReply *entries;
 	int ret, delivered = 0;
@@ -878,10 +887,10 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	id[ONB_STREAM_ID_MAX - 1] = '\0';
 
 	memset(&a, 0, sizeof(a));
-	push(&a, "XREAD");
+	onb_args_push(&a, "XREAD");
 	if(block_ms > 0){
-		push(&a, "BLOCK");
-		push_i64(&a, block_ms);
+		onb_args_push(&a, "BLOCK");
+		onb_args_push_i64(&a, block_ms);
 		/* The command timeout must outlast the BLOCK: extend it for this call.
 		 * Redis notices an expired BLOCK only on its next timer tick (every
 		 * 1000/hz ms: 100 ms by default, 1 s at hz 1), hence the slack. */
@@ -896,12 +905,12 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 			extended = true;
 		}
 	}
-	push(&a, "COUNT");
-	push_i64(&a, max);
-	push(&a, "STREAMS");
-	push(&a, ONB_KEY_EVENTS);
-	push(&a, id);
-	r = command(rc, &a, "reading events", false, &ret, err);
+	onb_args_push(&a, "COUNT");
+	onb_args_push_i64(&a, max);
+	onb_args_push(&a, "STREAMS");
+	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, id);
+	r = onb_reg_command(rc, &a, "reading events", false, &ret, err);
 	if(extended && !rc->err && redisSetTimeout(rc, old) != REDIS_OK){
 		if(r) freeReplyObject(r);
 		return onb_fail(err, ONB_EUNAVAIL, "reading events: cannot restore timeout");
@@ -923,7 +932,7 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 
 		memset(&ev, 0, sizeof(ev));
 		if(e->type != REDIS_REPLY_ARRAY || e->elements != 2
-				|| !reply_str(e->element[0], ev.stream_id, sizeof(ev.stream_id))
+				|| !onb_reg_reply_str(e->element[0], ev.stream_id, sizeof(ev.stream_id))
 				|| !stream_id_valid(ev.stream_id)){
 			freeReplyObject(r);
 			return onb_fail(err, ONB_EUNAVAIL, "reading events: malformed stream entry");

@@ -14,6 +14,8 @@
 #define ONB_TOKEN_HEXLEN 64          /* 256-bit token, lower-case hex */
 #define ONB_KEY_TOKEN_FMT "onb:tok:%s"     /* sha256(token) hex -> hash */
 #define ONB_KEY_PENDING_FMT "onb:pending:%s" /* issued, not yet registered cert fp */
+#define ONB_TOKEN_TTL_MAX 604800     /* longest token lifetime accepted, s (7 days) */
+#define ONB_ALLOW_BATCH_MAX 10000    /* most entries per onb_allowlist_add call */
 
 /* The connection that asked, as stamped by the broker plugin. */
 struct onb_requester {

@@ -1,5 +1,5 @@
 /* Registry tests against a real, throwaway redis-server on a free loopback
- * port (started in the group setup, killed in the teardown). */
+ * port (started in the group setup, killed in the teardown: redis_fixture.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,175 +20,11 @@
 
 #include "onb/redis.h"
 #include "onb/registry.h"
-
-static pid_t server_pid = -1;
-static int server_port;
-static char server_dir[512];
-static redisContext *rc;
+#include "redis_fixture.h"
 
 static const struct onb_actor actor = { .who = "test:unit", .source = "127.0.0.1" };
 
-/* ------------------------------------------------------------ the server */
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0
-			&& getsockname(fd, (struct sockaddr *)&sa, &len) == 0){
-		port = ntohs(sa.sin_port);
-	}
-	if(fd >= 0) close(fd);
-	return port;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static struct onb_redis_cfg test_cfg(int timeout_ms)
-{
-	struct onb_redis_cfg cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
-	cfg.port = server_port;
-	cfg.timeout_ms = timeout_ms;
-	return cfg;
-}
-
-static redisContext *connect_test(void)
-{
-	struct onb_redis_cfg cfg = test_cfg(2000);
-	struct onb_err err;
-	redisContext *c = onb_redis_connect(&cfg, &err);
-	if(!c) fprintf(stderr, "connect: %s\n", err.msg);
-	return c;
-}
-
-static bool server_ready(void)
-{
-	for(int i = 0; i < 100; i++){
-		struct onb_redis_cfg cfg = test_cfg(200);
-		struct onb_err err;
-		redisContext *c = onb_redis_connect(&cfg, &err);
-		if(c){
-			redisReply *r = redisCommand(c, "PING");
-			bool ok = r && r->type == REDIS_REPLY_STATUS;
-			if(r) freeReplyObject(r);
-			redisFree(c);
-			if(ok) return true;
-		}
-		int status;
-		if(waitpid(server_pid, &status, WNOHANG) == server_pid){
-			server_pid = -1;
-			return false;
-		}
-		sleep_ms(50);
-	}
-	return false;
-}
-
-static int start_server(void **state)
-{
-	const char *tmp = getenv("ONB_TEST_TMP");
-	char templ[512], port[16], log[600];
-
-	(void)state;
-	if(!tmp || !*tmp) tmp = "/tmp";
-	mkdir(tmp, 0700);
-	snprintf(templ, sizeof(templ), "%s/registry-XXXXXX", tmp);
-	if(!mkdtemp(templ)){
-		fprintf(stderr, "mkdtemp %s: %s\n", templ, strerror(errno));
-		return -1;
-	}
-	snprintf(server_dir, sizeof(server_dir), "%s", templ);
-	snprintf(log, sizeof(log), "%s/redis.log", server_dir);
-
-	for(int attempt = 0; attempt < 5; attempt++){
-		server_port = free_port();
-		if(server_port <= 0) return -1;
-		snprintf(port, sizeof(port), "%d", server_port);
-		server_pid = fork();
-		if(server_pid < 0) return -1;
-		if(server_pid == 0){
-			int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-			if(fd >= 0){
-				dup2(fd, 1);
-				dup2(fd, 2);
-				close(fd);
-			}
-			execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-					"--save", "", "--appendonly", "no", "--daemonize", "no",
-					"--dir", server_dir, (char *)NULL);
-			_exit(127);
-		}
-		if(server_ready()) return 0;
-		if(server_pid > 0){
-			kill(server_pid, SIGKILL);
-			waitpid(server_pid, NULL, 0);
-			server_pid = -1;
-		}
-	}
-	fprintf(stderr, "could not start redis-server (see %s)\n", log);
-	return -1;
-}
-
-static int stop_server(void **state)
-{
-	char log[600];
-
-	(void)state;
-	if(server_pid > 0){
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, NULL, 0);
-		server_pid = -1;
-	}
-	snprintf(log, sizeof(log), "%s/redis.log", server_dir);
-	unlink(log);
-	rmdir(server_dir);
-	return 0;
-}
-
-static int per_test_setup(void **state)
-{
-	(void)state;
-	rc = connect_test();
-	if(!rc) return -1;
-	redisReply *r = redisCommand(rc, "FLUSHALL");
-	if(r) freeReplyObject(r);
-	return r ? 0 : -1;
-}
-
-static int per_test_teardown(void **state)
-{
-	(void)state;
-	if(rc) redisFree(rc);
-	rc = NULL;
-	return 0;
-}
-
 /* --------------------------------------------------------------- helpers */
-
-static long long int_cmd(const char *cmd, const char *arg)
-{
-	redisReply *r = arg ? redisCommand(rc, "%s %s", cmd, arg) : redisCommand(rc, "%s", cmd);
-	long long v;
-
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
-static long long dbsize(void) { return int_cmd("DBSIZE", NULL); }
-static long long xlen(const char *key) { return int_cmd("XLEN", key); }
 
 static void make_fp(char out[ONB_FP_HEXLEN + 1], unsigned n)
 {
@@ -202,31 +38,6 @@ static int reg(const char *id, const char *fp, enum onb_state s, const char *ten
 		.state = s, .tenant = tenant,
 	};
 	return onb_registry_register(rc, &req, &actor, err);
-}
-
-/* Field `name` of the newest entry of a stream, into buf ("" if absent). */
-static void newest_field(const char *stream, const char *name, char *buf, size_t len)
-{
-	redisReply *r = redisCommand(rc, "XREVRANGE %s + - COUNT 1", stream);
-
-	buf[0] = '\0';
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, 1);
-	redisReply *f = r->element[0]->element[1];
-	for(size_t i = 0; i + 1 < f->elements; i += 2){
-		if(!strcmp(f->element[i]->str, name)){
-			snprintf(buf, len, "%s", f->element[i + 1]->str);
-		}
-	}
-	freeReplyObject(r);
-}
-
-static void assert_newest(const char *stream, const char *name, const char *want)
-{
-	char buf[512];
-	newest_field(stream, name, buf, sizeof(buf));
-	assert_string_equal(buf, want);
 }
 
 struct collected {
@@ -1012,7 +823,7 @@ static void docs_transition_table_matches(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, per_test_setup, per_test_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, redis_fixture_setup, redis_fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(url_good),
 		cmocka_unit_test(url_bad),
@@ -1040,5 +851,5 @@ int main(void)
 	};
 #undef T
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, start_server, stop_server);
+	return cmocka_run_group_tests(tests, redis_fixture_start, redis_fixture_stop);
 }

@@ -1,0 +1,102 @@
+/* Registry internals shared by the files that write the registry
+ * (registry.c, provreg.c): argument vectors, one command, the embedded Lua
+ * scripts (EVALSHA falling back to EVAL), input checks and reply readers.
+ * Not installed, not part of the public API; defined in registry.c. */
+#ifndef ONB_REGISTRY_INT_H
+#define ONB_REGISTRY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+#include "onb/common.h"
+#include "onb/registry.h"
+
+/* ---------------------------------------------------------------- scripts */
+
+/* The embedded scripts of lib/lua/ (one entry per file that C runs). */
+enum onb_script {
+	ONB_SCRIPT_REGISTER,        /* register.lua */
+	ONB_SCRIPT_SET_STATE,       /* set_state.lua */
+	ONB_SCRIPT_TOKEN_ISSUE,     /* token_issue.lua */
+	ONB_SCRIPT_REGISTER_THING,  /* register_thing.lua */
+	ONB_SCRIPT_ALLOW_ADD,       /* allow_add.lua */
+	ONB_SCRIPT_POLICY_WRITE,    /* policy_write.lua (policystore.c) */
+	ONB_SCRIPT_SET_POLICY,      /* set_policy.lua (policystore.c) */
+	ONB_SCRIPT_COUNT,
+};
+
+/* The script's text (static storage). */
+const char *onb_reg_script_body(enum onb_script s);
+
+/* The SHA-1 hex of the script's text, computed once per process; "" when
+ * SHA-1 is unavailable (callers then always send EVAL). Static storage. */
+const char *onb_reg_script_sha(enum onb_script s);
+
+/* ------------------------------------------------------- argument vectors */
+
+#define ONB_ARGS_MAX 40
+#define ONB_ARG_VALUE_MAX 1024 /* audit values longer than this are cut */
+
+/* One command's argv: pointers are borrowed (they must outlive the call that
+ * sends it) except for numbers, which are formatted into num[]. Too many
+ * arguments set overflow, and the command is then refused, not truncated. */
+struct onb_args {
+	int n;
+	bool overflow;
+	const char *v[ONB_ARGS_MAX];
+	size_t len[ONB_ARGS_MAX];
+	char num[8][24];
+	int nnum;
+};
+
+/* Appends one argument of len bytes (borrowed). */
+void onb_args_push_len(struct onb_args *a, const char *s, size_t len);
+/* Appends one NUL-terminated argument (borrowed). */
+void onb_args_push(struct onb_args *a, const char *s);
+/* Appends a decimal integer (copied into a->num). */
+void onb_args_push_i64(struct onb_args *a, int64_t v);
+/* Appends `name value` unless value is NULL; the value is cut at
+ * ONB_ARG_VALUE_MAX bytes (for audit fields). */
+void onb_args_push_field(struct onb_args *a, const char *name, const char *value);
+/* Starts an argument vector for onb_reg_script: it fills the first three
+ * slots (EVALSHA sha numkeys) itself; push KEYS, then ARGV. */
+void onb_args_script(struct onb_args *a);
+
+/* ------------------------------------------------------------- commands */
+
+/* Sends one command and returns its reply (caller frees); NULL after writing
+ * one line into err and *rcode (ONB_EUNAVAIL, ONB_EINTERNAL on overflow) on a
+ * connection error or an error reply. With pass_errors, error replies are
+ * returned to the caller instead. Refuses a context with rc->err set. */
+redisReply *onb_reg_command(redisContext *rc, struct onb_args *a, const char *what,
+		bool pass_errors, int *rcode, struct onb_err *err);
+
+/* Runs a script (a from onb_args_script, then nkeys KEYS, then ARGV) with
+ * EVALSHA, then EVAL on NOSCRIPT. Reply as onb_reg_command (caller frees). */
+redisReply *onb_reg_script(redisContext *rc, enum onb_script script, struct onb_args *a,
+		int nkeys, const char *what, int *rcode, struct onb_err *err);
+
+/* ------------------------------------------------------------ validation */
+
+/* 64 lower-case hex digits (a SHA-256). */
+bool onb_reg_fp_valid(const char *fp);
+/* Up to 64 lower-case hex digits, possibly none (a certificate serial). */
+bool onb_reg_serial_valid(const char *s);
+/* At most max bytes of printable text on one line. */
+bool onb_reg_text_valid(const char *s, size_t max);
+/* ONB_OK when actor names someone, else ONB_EINVAL with err set. */
+int onb_reg_actor_check(const struct onb_actor *actor, struct onb_err *err);
+
+/* ---------------------------------------------------------------- replies */
+
+/* Copies a string reply into dst (capacity cap); false when it does not fit
+ * or holds a NUL. A NIL reply yields "". */
+bool onb_reg_reply_str(const redisReply *r, char *dst, size_t cap);
+/* True when r is the string or status s. */
+bool onb_reg_reply_is(const redisReply *r, const char *s);
+/* A non-negative decimal integer, or NIL (0). */
+bool onb_reg_reply_i64(const redisReply *r, int64_t *out);
+
+#endif
