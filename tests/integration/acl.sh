@@ -73,4 +73,32 @@ MSG=fixit pub ops ops devices/dev-q/commands/remediation/patch
 check "quarantined device receives remediation" wait_for 3 grep -q fixit "$T/devq.out"
 refute "  ... but not ordinary commands" grep -q ordinary "$T/devq.out"
 
+# device-tenant.json: an active device bound to a tenant also lives in the tenant's tree.
+new_device dev-t; "$ONBOARDCTL" device register --id dev-t --cert "$T/dev-t.pem" --tenant acme >/dev/null
+check "tenant device publishes in its tenant tree" pub dev-t dev-t tenants/acme/devices/dev-t/telemetry
+check "tenant device still has its own tree" pub dev-t dev-t devices/dev-t/telemetry
+check "tenant device cannot publish into another tenant" denied_pub dev-t dev-t tenants/other/devices/dev-t/telemetry
+check "tenant device cannot publish as another device of its tenant" denied_pub dev-t dev-t tenants/acme/devices/dev-1/telemetry
+check "tenant device subscribes to its tenant broadcast" sub_granted dev-t 'tenants/acme/broadcast/#'
+check "tenant device cannot subscribe to its whole tenant" sub_denied dev-t 'tenants/acme/#'
+check "a device without a tenant has no tenant tree" denied_pub dev-1 dev-1 tenants/acme/devices/dev-1/telemetry
+
+# claim.json: a claim identity reaches the provisioning topics and nothing else.
+new_device claim-1 claim-ca
+check "claim identity subscribes to its provisioning answers" \
+	sub_granted claim-1 '$aws/certificates/create-from-csr/json/accepted'
+check "claim identity cannot subscribe to \$aws/#" sub_denied claim-1 '$aws/#'
+check "claim identity cannot subscribe to device trees" sub_denied claim-1 'devices/#'
+check "claim identity cannot publish telemetry" denied_pub claim-1 claim-1 devices/claim-1/telemetry
+check "claim identity cannot publish an answer itself" denied_pub claim-1 claim-1 '$aws/certificates/create-from-csr/json/accepted'
+
+# service.json: claimsvc takes requests in and sends replies out, nothing else.
+new_device claimsvc-1 service-ca
+check "service subscribes to provisioning requests (shared)" \
+	sub_granted claimsvc-1 '$share/claimsvc/onb/internal/prov/request'
+check "service cannot subscribe to device trees" sub_denied claimsvc-1 'devices/#'
+check "service cannot publish device commands" denied_pub claimsvc-1 claimsvc-1 devices/dev-1/commands/x
+check "service cannot inject requests" denied_pub claimsvc-1 claimsvc-1 onb/internal/prov/request
+check "a service client id must be its certificate's CN" refused claimsvc-1 claimsvc-2 onb/internal/prov/reply
+
 finish
