@@ -77,6 +77,7 @@ cafile $PKI/ca-bundle.pem
 certfile $PKI/server.pem
 keyfile $PKI/server.key
 require_certificate true
+set_tcp_nodelay true
 plugin $PLUGIN
 plugin_opt_device_ca $PKI/device-ca.pem
 plugin_opt_claim_ca $PKI/claim-ca.pem
