@@ -3,11 +3,41 @@
  * answer is delivered to the one connection that asked. Nothing is ever
  * published on the shared accepted/rejected topics. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onboard.h"
 #include "onb/envelope.h"
+
+/* Answers a request the broker will not forward (too large for any valid
+ * document) on its /rejected topic, to the requester only, in AWS's shape. */
+static void reject_directly(const struct mosquitto_evt_message *ev, const struct session *s,
+		int status, const char *code, const char *message)
+{
+	char topic[ONB_PROV_TOPIC_MAX + 16];
+	cJSON *doc = cJSON_CreateObject();
+	char *text = NULL;
+	void *payload;
+	size_t len;
+
+	snprintf(topic, sizeof(topic), "%s/rejected", ev->topic);
+	if(!doc || !cJSON_AddNumberToObject(doc, "statusCode", status)
+			|| !cJSON_AddStringToObject(doc, "errorCode", code)
+			|| !cJSON_AddStringToObject(doc, "errorMessage", message)
+			|| !(text = cJSON_PrintUnformatted(doc))){
+		cJSON_Delete(doc);
+		return;
+	}
+	len = strlen(text);
+	payload = mosquitto_malloc(len);
+	if(payload){
+		memcpy(payload, text, len);
+		mosquitto_broker_publish(s->id, topic, (int)len, payload, 1, false, NULL);
+	}
+	cJSON_free(text);
+	cJSON_Delete(doc);
+}
 
 static int stamp_request(struct mosquitto_evt_message *ev, const struct session *s)
 {
@@ -22,6 +52,12 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 	char *envelope, *topic;
 	void *payload;
 
+	if(ev->payloadlen > ONB_PROV_PAYLOAD_MAX){
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "rejecting a %u-byte request from %s on %s",
+				ev->payloadlen, s->id, ev->topic);
+		reject_directly(ev, s, 413, "PayloadTooLarge", "request larger than 64 KiB");
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	envelope = onb_envelope_request(&who, ev->topic, ev->payload, ev->payloadlen, &len, &err);
 	if(!envelope){
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "dropping request from %s on %s: %s",
@@ -66,6 +102,28 @@ static void deliver_reply(const struct mosquitto_evt_message *ev, const struct s
 	free(reply.payload);
 }
 
+/* Accepts a delivered reply envelope but routes it nowhere: emptied and moved
+ * to a '$' topic that '#' never matches, so that claimsvc sees a successful
+ * PUBACK (not 0x87, which means a policy problem) and nobody sees the
+ * envelope, whatever an operator's policy lets them subscribe to. */
+static int swallow(struct mosquitto_evt_message *ev)
+{
+	char *topic = mosquitto_strdup("$onb/void");
+	void *payload = mosquitto_malloc(1);
+
+	if(!topic || !payload){
+		mosquitto_free(topic);
+		mosquitto_free(payload);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	mosquitto_free(ev->topic);
+	ev->topic = topic;
+	ev->payload = payload; /* the broker frees the old payload */
+	ev->payloadlen = 0;
+	ev->retain = false;
+	return MOSQ_ERR_SUCCESS;
+}
+
 int on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ev = event_data;
@@ -74,8 +132,11 @@ int on_message(int event, void *event_data, void *userdata)
 	if(!s) return MOSQ_ERR_ACL_DENIED;
 	if(onb_topic_is_internal(ev->topic)){
 		/* Only claimsvc's replies come in here, and they go no further. */
-		if(s->idclass == ONB_ID_SERVICE && !strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);
-		return MOSQ_ERR_ACL_DENIED;
+		if(s->idclass != ONB_ID_SERVICE || strcmp(ev->topic, ONB_TOPIC_PROV_REPLY) != 0){
+			return MOSQ_ERR_ACL_DENIED;
+		}
+		deliver_reply(ev, s);
+		return swallow(ev);
 	}
 	if(onb_prov_is_request_topic(ev->topic)){
 		if(s->idclass != ONB_ID_CLAIM && s->idclass != ONB_ID_BIRTH && s->idclass != ONB_ID_DEVICE){

@@ -163,3 +163,52 @@ finish() {
 refused() { ! pub "$@" && grep -qi "not authori" "$T/pub.out"; }
 # denied_pub AS CLIENTID TOPIC: connected, but the PUBLISH is refused (v5 PUBACK 0x87).
 denied_pub() { ! pub "$@" || grep -q "Not authorized" "$T/pub.out"; }
+
+CLAIMSVC="$ONB_BUILD_DIR/claimsvc/claimsvc"
+DEVSIM="$ONB_BUILD_DIR/tests/devsim/devsim"
+CLAIMSVC_PIDS=()
+
+# start_claimsvc NAME: one claimsvc instance with a service certificate NAME.
+start_claimsvc() {
+	local name=${1:-claimsvc-1}
+	[ -f "$T/$name.pem" ] || new_device "$name" service-ca
+	mkdir -p "$T/templates"
+	cp "$ONB_SOURCE_DIR"/config/templates/*.json "$T/templates/"
+	cat > "$T/$name.conf" <<CONF
+broker_host 127.0.0.1
+broker_port $MQTT_PORT
+cafile $PKI/ca-bundle.pem
+certfile $T/$name.pem
+keyfile $T/$name.key
+device_ca_cert $PKI/device-ca.pem
+device_ca_key $PKI/device-ca.key
+redis_url redis://127.0.0.1:$REDIS_PORT/0
+templates_dir $T/templates
+${CLAIMSVC_EXTRA:-}
+CONF
+	local before; before=$(grep -c "Received SUBSCRIBE from $name" "$T/mosquitto.log" || true)
+	LD_PRELOAD="" "$CLAIMSVC" -c "$T/$name.conf" >> "$T/$name.log" 2>&1 &
+	CLAIMSVC_PIDS+=($!)
+	BG_PIDS+=($!)
+	subscribed_more() { [ "$(grep -c "Received SUBSCRIBE from $1" "$T/mosquitto.log")" -gt "$2" ]; }
+	wait_for 10 subscribed_more "$name" "$before" \
+		|| { echo "claimsvc $name did not subscribe"; cat "$T/$name.log"; exit 1; }
+}
+
+# devsim_claim ARGS...: devsim with the shared claim certificate (made once).
+devsim_claim() {
+	[ -f "$T/claim-batch.pem" ] || new_device claim-batch claim-ca
+	"$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+		--claim-cert "$T/claim-batch.pem" --claim-key "$T/claim-batch.key" --quiet "$@"
+}
+
+# rr AS CLIENTID REQUEST_TOPIC RESPONSE_TOPIC PAYLOAD: one request on one
+# connection, the answer on stdout (mosquitto_rr waits for RESPONSE_TOPIC).
+rr() {
+	local as=$1 id=$2 req=$3 resp=$4 payload=$5
+	# shellcheck disable=SC2046
+	timeout 10 mosquitto_rr $(tls_args "$as") -i "$id" -t "$req" -e "$resp" -m "$payload" -W 5 2>&1
+}
+
+# json_field NAME: the string value of "NAME" in the JSON on stdin.
+json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }

@@ -1,0 +1,120 @@
+# Fleet provisioning by claim, end to end: devsim (AWS wire format) -> broker
+# with the plugin -> claimsvc -> Redis, and back to the one device that asked.
+source "$(dirname "$0")/harness.sh"
+up
+start_claimsvc claimsvc-1
+
+CSR_TOPIC='$aws/certificates/create-from-csr/json'
+REG_TOPIC='$aws/provisioning-templates/default/provision/json'
+
+# A spy allowed to read every $aws topic: replies must never reach it.
+new_device spy; register spy active
+cat > "$T/spy.json" <<'JSON'
+{ "version": "2026-01-09", "statement": [
+  { "effect": "allow", "action": ["connect"], "resource": ["client:*"] },
+  { "effect": "allow", "action": ["subscribe", "receive"], "resource": ["topicfilter:$aws/#", "topic:$aws/#"] } ] }
+JSON
+"$ONBOARDCTL" policy put spy "$T/spy.json" >/dev/null
+"$ONBOARDCTL" policy assign spy spy >/dev/null
+sub_bg spy spy '$aws/#' "$T/spy.out"
+wait_subscribed spy
+
+printf 'serial,birth_fp,batch\n' > "$T/allow.csv"
+for i in $(seq 0 29); do printf 'SN%04d,,b1\n' "$i" >> "$T/allow.csv"; done
+"$ONBOARDCTL" allowlist import "$T/allow.csv" >/dev/null
+
+check "one device provisions with the shared claim certificate" devsim_claim --serial SN0000
+check "  ... it is unclaimed and bound to its new certificate" bash -c \
+	"\"$ONBOARDCTL\" --json device show SN0000 | grep -q '\"state\":\"unclaimed\"'"
+check "  ... and it connected with that certificate and published telemetry" \
+	grep -q "Received PUBLISH from SN0000 .*devices/SN0000/telemetry" "$T/mosquitto.log"
+
+devsim_claim --serial-prefix SN --serial-start 1 -n 20 -c 20 > "$T/devsim20.out" 2>&1
+check "20 devices at once with one claim certificate all provision" \
+	grep -q "^succeeded 20/20" "$T/devsim20.out"
+check "  ... each received only its own replies" grep -q "stray replies 0$" "$T/devsim20.out"
+sleep 0.3
+refute "  ... and a client subscribed to \$aws/# received nothing" grep -q . "$T/spy.out"
+
+# Birth certificates: per-device identity, checked against the allowlist.
+mkdir -p "$T/birth"
+"$ONBOARDCTL" pki issue --ca "$PKI/manufacturer-ca" --cn BR0001 --out "$T/birth/BR0001" >/dev/null
+"$ONBOARDCTL" pki issue --ca "$PKI/manufacturer-ca" --cn BR0002 --out "$T/birth/BR0002" >/dev/null
+fp1=$("$ONBOARDCTL" pki fingerprint "$T/birth/BR0001.pem")
+printf 'BR0001,%s,b2\nBR0002,%s,b2\n' "$fp1" "$fp1" > "$T/birth.csv"
+"$ONBOARDCTL" allowlist import "$T/birth.csv" >/dev/null
+birth() { "$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet --serial "$1"; }
+check "a device provisions with its own birth certificate" birth BR0001
+refute "a birth certificate other than the allowlisted one is refused (clone)" birth BR0002
+check "  ... and audited" audit_has "birth-mismatch"
+
+# Hand-made requests on one connection (mosquitto_rr) for the error paths.
+new_device claim-hand claim-ca
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" \
+	-subj /CN=SN0029 -out "$T/good.csr" 2>/dev/null
+openssl req -new -newkey rsa:1024 -nodes -keyout "$T/k1024.pem" -subj /CN=x -out "$T/weak.csr" 2>/dev/null
+# Flip a bit in the signature: still a well-formed CSR.
+openssl req -in "$T/good.csr" -outform DER -out "$T/good.der"
+cp "$T/good.der" "$T/bad.der"
+off=$(( $(stat -c %s "$T/good.der") - 5 ))
+byte=$(od -An -tu1 -j "$off" -N1 "$T/good.der" | tr -d ' ')
+# shellcheck disable=SC2059
+printf "\\$(printf '%03o' $((byte ^ 1)))" | dd of="$T/bad.der" bs=1 seek="$off" conv=notrunc 2>/dev/null
+openssl req -inform DER -in "$T/bad.der" -out "$T/bad.csr" 2>/dev/null
+csr_json() { printf '{"certificateSigningRequest":"%s"}' "$(awk '{printf "%s\\n", $0}' "$1")"; }
+rejected_code() { rr claim-hand claim-hand "$CSR_TOPIC" "$CSR_TOPIC/rejected" "$1" | json_field errorCode; }
+keys_before=$(rcli --scan --pattern 'onb:tok:*' | wc -l)
+
+c1=$(rejected_code '{"certificateSigningRequest":"garbage"}')
+c2=$(rejected_code "$(csr_json "$T/bad.csr")")
+c3=$(rejected_code "$(csr_json "$T/weak.csr")")
+c4=$(rejected_code 'not json at all')
+{ printf '{"certificateSigningRequest":"'; head -c 1100000 /dev/zero | tr '\0' 'A'; printf '"}'; } > "$T/huge.json"
+c5=$("$ONB_BUILD_DIR/tests/tools/mqttreq" "$MQTT_PORT" "$PKI/ca-bundle.pem" "$T/claim-hand.pem" \
+	"$T/claim-hand.key" claim-hand "$CSR_TOPIC" "$T/huge.json" 5000 "$CSR_TOPIC/rejected" | json_field errorCode)
+echo "# errorCodes: garbage=$c1 bad-signature=$c2 rsa1024=$c3 not-json=$c4 1MiB=$c5"
+check "garbage CSR is rejected" test -n "$c1"
+check "a CSR with a bad signature is rejected with its own code" bash -c "[ -n '$c2' ] && [ '$c2' != '$c1' ]"
+check "an RSA-1024 CSR is rejected with its own code" bash -c "[ -n '$c3' ] && [ '$c3' != '$c2' ] && [ '$c3' != '$c1' ]"
+check "a non-JSON request is rejected" test -n "$c4"
+check "a 1 MiB request is rejected" test -n "$c5"
+check "  ... and none of them left a token behind" test "$(rcli --scan --pattern 'onb:tok:*' | wc -l)" -eq "$keys_before"
+check "  ... rejections are audited" audit_has "WeakKey"
+
+# Tokens: single use, bound to the connection that received them.
+acc=$(rr claim-hand claim-hand "$CSR_TOPIC" "$CSR_TOPIC/accepted" "$(csr_json "$T/good.csr")")
+token=$(json_field certificateOwnershipToken <<<"$acc")
+check "a good CSR gets a certificate and an ownership token" test ${#token} -ge 32
+reg() { printf '{"certificateOwnershipToken":"%s","parameters":{"SerialNumber":"%s"}}' "$1" "$2"; }
+foreign=$(rr claim-hand claim-other "$REG_TOPIC" "$REG_TOPIC/rejected" "$(reg "$token" SN0029)")
+check "the token presented by another connection is rejected" grep -q errorCode <<<"$foreign"
+ok1=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/accepted" "$(reg "$token" SN0029)")
+check "the rightful connection registers with it" grep -q '"thingName":"SN0029"' <<<"$ok1"
+replay=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/rejected" "$(reg "$token" SN0029)")
+check "a replayed token is rejected" grep -q errorCode <<<"$replay"
+
+# Template and allowlist errors.
+acc=$(rr claim-hand claim-hand "$CSR_TOPIC" "$CSR_TOPIC/accepted" "$(csr_json "$T/good.csr")")
+token=$(json_field certificateOwnershipToken <<<"$acc")
+unknown_t='$aws/provisioning-templates/nosuch/provision/json'
+r=$(rr claim-hand claim-hand "$unknown_t" "$unknown_t/rejected" "$(reg "$token" SN0028)")
+check "an unknown template is rejected" grep -q errorCode <<<"$r"
+r=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/rejected" "{\"certificateOwnershipToken\":\"$token\",\"parameters\":{}}")
+check "a missing parameter is rejected" grep -q errorCode <<<"$r"
+r=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/rejected" "$(reg "$token" NOT-LISTED)")
+check "a serial not on the allowlist is rejected" grep -q errorCode <<<"$r"
+r=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/rejected" "$(reg "$token" SN0000)")
+check "a serial already provisioned is rejected" grep -q errorCode <<<"$r"
+check "  ... audited" audit_has "already-provisioned"
+
+# claimsvc dies; devices fail; it comes back; they retry and all succeed, once each.
+kill "${CLAIMSVC_PIDS[0]}"; wait "${CLAIMSVC_PIDS[0]}" 2>/dev/null || true
+refute "with claimsvc down, provisioning times out" devsim_claim --serial-prefix SN --serial-start 21 -n 4 -c 4 --timeout 1500
+start_claimsvc claimsvc-1
+check "with claimsvc back, the retrying devices all provision" \
+	devsim_claim --serial-prefix SN --serial-start 21 -n 4 -c 4
+bound=$(rcli --scan --pattern 'onb:fp:*' | wc -l)
+devs=$("$ONBOARDCTL" --json device list | grep -o '"cert_fp":"[0-9a-f]\{64\}"' | sort -u | wc -l)
+check "no certificate is bound twice ($bound bindings, $devs devices with a certificate)" test "$bound" -eq "$devs"
+
+finish
