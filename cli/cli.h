@@ -35,6 +35,7 @@ struct onb_actor cli_actor(const struct cli *cli);
 int cmd_pki(struct cli *cli, int argc, char **argv);
 int cmd_device(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_allowlist(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
 	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
 	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
 	{ "policy", cmd_policy, "policies: put, get, list, delete, init, assign, test" },
+	{ "audit", cmd_audit, "the audit trail: filter by device and time, follow" },
 	{ "allowlist", cmd_allowlist, "manufacturing allowlist: import a CSV of serials" },
 };
 

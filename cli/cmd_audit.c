@@ -1,0 +1,163 @@
+/* onboardctl audit: the audit stream, filtered, as text or JSON lines. */
+#define _XOPEN_SOURCE 700 /* strptime */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "onb/audit.h"
+#include "onb/ids.h"
+
+static const char usage_audit[] =
+	"usage: onboardctl [--redis URL] audit [--device ID] [--since T] [--follow] [--json]\n"
+	"\n"
+	"Prints the audit stream (onb:audit, docs/registry.md), oldest first: connects\n"
+	"allowed and denied, registrations, provisioning, claims, state and policy\n"
+	"changes, with who, when, from where and the result.\n"
+	"\n"
+	"  --device ID  only entries about device ID\n"
+	"  --since T    only entries from T on: 30s, 10m, 2h, 7d ago, or an ISO time\n"
+	"               2026-11-23T19:00:00Z, or milliseconds since the epoch\n"
+	"  --follow     keep printing new entries until interrupted\n"
+	"  --json       one JSON object per line\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Parses T into milliseconds since the epoch. */
+static int parse_since(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+	struct tm tm;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if(!errno && end != s && v >= 0){
+		long long unit = 0;
+		if(!strcmp(end, "s")) unit = 1000;
+		else if(!strcmp(end, "m")) unit = 60000;
+		else if(!strcmp(end, "h")) unit = 3600000;
+		else if(!strcmp(end, "d")) unit = 86400000;
+		else if(!*end){
+			*out = v;
+			return 0;
+		}
+		if(unit && v <= 3650LL * 86400000 / unit){
+			*out = (long long)onb_now_ms() - v * unit;
+			return 0;
+		}
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if(end && (!strcmp(end, "Z") || !*end)){
+		*out = (long long)timegm(&tm) * 1000;
+		return 0;
+	}
+	return -1;
+}
+
+struct filter {
+	const char *device;
+	bool json;
+	long printed;
+};
+
+static void print_record(const struct onb_audit_record *rec, void *arg)
+{
+	struct filter *f = arg;
+	const char *device = onb_audit_field(rec, "device");
+	long long ms = strtoll(rec->id, NULL, 10);
+	time_t secs = (time_t)(ms / 1000);
+	char when[32];
+	struct tm tm;
+
+	if(f->device && (!device || strcmp(device, f->device) != 0)) return;
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if(f->json){
+		cJSON *o = cJSON_CreateObject();
+		char *text;
+		char iso[48];
+		snprintf(iso, sizeof(iso), "%s.%03lldZ", when, ms % 1000);
+		cJSON_AddStringToObject(o, "id", rec->id);
+		cJSON_AddStringToObject(o, "time", iso);
+		for(size_t i = 0; i < rec->nfields; i++) cJSON_AddStringToObject(o, rec->name[i], rec->value[i]);
+		text = cJSON_PrintUnformatted(o);
+		if(text) printf("%s\n", text);
+		cJSON_free(text);
+		cJSON_Delete(o);
+	}else{
+		printf("%s.%03lldZ", when, ms % 1000);
+		for(size_t i = 0; i < rec->nfields; i++){
+			if(strcmp(rec->name[i], "ts") != 0) printf("  %s=%s", rec->name[i], rec->value[i]);
+		}
+		putchar('\n');
+	}
+	f->printed++;
+}
+
+int cmd_audit(struct cli *cli, int argc, char **argv)
+{
+	struct filter f = { 0 };
+	char last_id[ONB_STREAM_ID_MAX] = "0-0";
+	bool follow = false;
+	struct onb_err err;
+	redisContext *rc;
+	int ret = CLI_OK, n;
+
+	for(int i = 1; i < argc; i++){
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
+			fputs(usage_audit, stdout);
+			return CLI_OK;
+		}else if(!strcmp(argv[i], "--json")){
+			cli->json = true;
+		}else if(!strcmp(argv[i], "--follow")){
+			follow = true;
+		}else if(!strcmp(argv[i], "--device") && v){
+			if(!onb_id_valid(v)) return cli_usage_error("audit: invalid device id");
+			f.device = v;
+			i++;
+		}else if(!strcmp(argv[i], "--since") && v){
+			long long ms;
+			if(parse_since(v, &ms) != 0) return cli_usage_error("audit: cannot read --since '%s'", v);
+			snprintf(last_id, sizeof(last_id), "%lld-0", ms > 0 ? ms - 1 : 0);
+			i++;
+		}else{
+			return cli_usage_error("audit: unknown option '%s'", argv[i]);
+		}
+	}
+	f.json = cli->json;
+	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	/* History first, then (with --follow) whatever arrives. */
+	while(!interrupted){
+		n = onb_audit_read(rc, last_id, 0, 1000, print_record, &f, &err);
+		if(n < 0){
+			ret = cli_error("%s", err.msg);
+			break;
+		}
+		if(n > 0) continue;
+		if(!follow) break;
+		fflush(stdout);
+		n = onb_audit_read(rc, last_id, 1000, 1000, print_record, &f, &err);
+		if(n < 0 && !interrupted){
+			ret = cli_error("%s", err.msg);
+			break;
+		}
+	}
+	redisFree(rc);
+	return ret;
+}
