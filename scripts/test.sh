@@ -17,14 +17,15 @@ total_fail=0
 run_ctest() {
 	local dir=$1; shift
 	echo "=== build $dir ($*) ==="
-	if ! cmake -S "$ROOT" -B "$dir" "$@" >/dev/null || ! cmake --build "$dir" -j"$JOBS" >"$dir.build.log" 2>&1; then
-		tail -n 40 "$dir.build.log" 2>/dev/null
+	mkdir -p "$dir"
+	if ! cmake -S "$ROOT" -B "$dir" "$@" >/dev/null || ! cmake --build "$dir" -j"$JOBS" >"$dir/onb-build.log" 2>&1; then
+		tail -n 40 "$dir/onb-build.log" 2>/dev/null
 		total_fail=$((total_fail + 1))
 		return
 	fi
 	echo "=== ctest $dir ==="
-	(cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 600) | tee "$dir.ctest.log"
-	local line; line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$dir.ctest.log" | tail -n 1)
+	(cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 600) | tee "$dir/onb-ctest.log"
+	local line; line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$dir/onb-ctest.log" | tail -n 1)
 	if [ -z "$line" ]; then total_fail=$((total_fail + 1)); return; fi
 	local failed total
 	failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
