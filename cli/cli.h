@@ -31,11 +31,30 @@ redisContext *cli_redis(const struct cli *cli);
 /* The actor of this invocation for audit entries. */
 struct onb_actor cli_actor(const struct cli *cli);
 
+/* One option of a command: either a value (--name VALUE or --name=VALUE,
+ * stored in *value) or a flag (*flag set). A table ends with { NULL }. */
+struct cli_opt {
+	const char *name;
+	const char **value;
+	bool *flag;
+};
+
+/* Parses a command's arguments (argv[0] is its first argument): the options
+ * of opts, --json, --help (prints usage), up to maxpos positionals into pos.
+ * Returns -1 to go on, else the exit code to return. */
+int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct cli_opt *opts,
+		int argc, char **argv, const char **pos, int maxpos, int *npos);
+
 /* Domains. argv[0] is the domain name ("pki"), argv[1] its subcommand. */
 int cmd_pki(struct cli *cli, int argc, char **argv);
 int cmd_device(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_allowlist(struct cli *cli, int argc, char **argv);
+int cmd_claimcode(struct cli *cli, int argc, char **argv);  /* cmd_claimcode.c */
+int cmd_claim(struct cli *cli, int argc, char **argv);      /* cmd_tenant.c */
+/* device release / transfer (cmd_tenant.c); argv[0] is their first argument */
+int cmd_device_release(struct cli *cli, int argc, char **argv);
+int cmd_device_transfer(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -26,6 +26,8 @@ static const char usage_device[] =
 	"  revoke ID [--reason TEXT]      refuse the device everywhere (terminal)\n"
 	"  quarantine ID [--reason TEXT]  narrow the device to remediation\n"
 	"  activate ID [--reason TEXT]    make the device active (e.g. after quarantine)\n"
+	"  release ID [--reason TEXT]     unclaim: back to unclaimed, tenant removed\n"
+	"  transfer ID --to T2 [--reason TEXT]  move an active device to tenant T2\n"
 	"\n"
 	"--json (anywhere after 'device') prints results as JSON.\n"
 	"'onboardctl device COMMAND --help' describes a command.\n";
@@ -527,6 +529,8 @@ static const struct {
 	{ "revoke", do_revoke },
 	{ "quarantine", do_quarantine },
 	{ "activate", do_activate },
+	{ "release", cmd_device_release },   /* cmd_tenant.c */
+	{ "transfer", cmd_device_transfer }, /* cmd_tenant.c */
 };
 
 int cmd_device(struct cli *cli, int argc, char **argv)

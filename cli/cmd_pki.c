@@ -9,6 +9,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "onb/ids.h"
 #include "onb/pki.h"
 #include "onb/x509.h"
 
@@ -22,7 +23,7 @@ static const char usage_pki[] =
 	"commands:\n"
 	"  init DIR [--force]      create the CA hierarchy, a broker certificate and\n"
 	"                          ca-bundle.pem in DIR\n"
-	"  issue --ca CA --cn CN --out PREFIX [--days N]\n"
+	"  issue --ca CA --cn CN --out PREFIX [--days N] [--tenant T]\n"
 	"                          issue a client certificate signed by CA.pem/CA.key\n"
 	"  fingerprint FILE        print the SHA-256 fingerprint of a PEM certificate\n"
 	"\n"
@@ -46,7 +47,7 @@ static const char usage_init[] =
 	"  --force   overwrite the files above in a non-empty DIR (other files stay)\n";
 
 static const char usage_issue[] =
-	"usage: onboardctl pki issue --ca CA --cn CN --out PREFIX [--days N]\n"
+	"usage: onboardctl pki issue --ca CA --cn CN --out PREFIX [--days N] [--tenant T]\n"
 	"\n"
 	"Generates an EC P-256 key and a client certificate (EKU clientAuth, 128-bit\n"
 	"random serial, subject CN=CN) signed by CA.pem with CA.key, e.g.\n"
@@ -57,7 +58,9 @@ static const char usage_issue[] =
 	"  --ca CA       path of the issuing CA without .pem/.key\n"
 	"  --cn CN       subject common name, 1-64 printable ASCII characters\n"
 	"  --out PREFIX  output path without .pem/.key\n"
-	"  --days N      validity in days, 1-36500 (default 365; never beyond the CA's)\n";
+	"  --days N      validity in days, 1-36500 (default 365; never beyond the CA's)\n"
+	"  --tenant T    subject O=tenant:T: with --ca .../service-ca, a tenant's back-end\n"
+	"                (its MQTT client id must be its CN, e.g. app-T; docs/claiming.md)\n";
 
 static const char usage_fingerprint[] =
 	"usage: onboardctl pki fingerprint FILE\n"
@@ -199,7 +202,8 @@ cleanup:
 
 static int pki_issue(struct cli *cli, int argc, char **argv)
 {
-	const char *ca = NULL, *cn = NULL, *out = NULL;
+	const char *ca = NULL, *cn = NULL, *out = NULL, *tenant = NULL;
+	char org[ONB_CERT_CN_MAX + 1];
 	int days = DEFAULT_DAYS;
 	struct onb_err err;
 
@@ -209,7 +213,8 @@ static int pki_issue(struct cli *cli, int argc, char **argv)
 			fputs(usage_issue, stdout);
 			return CLI_OK;
 		}
-		if(strcmp(opt, "--ca") && strcmp(opt, "--cn") && strcmp(opt, "--out") && strcmp(opt, "--days")){
+		if(strcmp(opt, "--ca") && strcmp(opt, "--cn") && strcmp(opt, "--out") && strcmp(opt, "--days")
+				&& strcmp(opt, "--tenant")){
 			if(opt[0] == '-') return cli_usage_error("pki issue: unknown option '%s'", opt);
 			return cli_usage_error("pki issue: unexpected argument '%s'", opt);
 		}
@@ -221,6 +226,8 @@ static int pki_issue(struct cli *cli, int argc, char **argv)
 			cn = val;
 		}else if(!strcmp(opt, "--out")){
 			out = val;
+		}else if(!strcmp(opt, "--tenant")){
+			tenant = val;
 		}else if(!parse_days(val, &days)){
 			return cli_usage_error("pki issue: --days must be a whole number 1..%d, not '%s'",
 					ONB_CERT_DAYS_MAX, val);
@@ -231,7 +238,14 @@ static int pki_issue(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("pki issue: --cn must be 1..%d printable ASCII characters",
 				ONB_CERT_CN_MAX);
 	}
-	if(onb_pki_issue(ca, cn, out, days, &err) != ONB_OK) return cli_error("pki issue: %s", err.msg);
+	if(tenant){
+		if(!onb_id_valid(tenant)) return cli_usage_error("pki issue: --tenant must be a valid id");
+		snprintf(org, sizeof(org), "tenant:%s", tenant);
+		if(strlen(tenant) + 7 > ONB_CERT_CN_MAX) return cli_usage_error("pki issue: --tenant too long");
+	}
+	if(onb_pki_issue_org(ca, cn, tenant ? org : NULL, out, days, &err) != ONB_OK){
+		return cli_error("pki issue: %s", err.msg);
+	}
 	return report_issued(cli, out);
 }
 

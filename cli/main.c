@@ -15,10 +15,12 @@ static const struct {
 	const char *summary;
 } domains[] = {
 	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
-	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate" },
+	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate, release, transfer" },
 	{ "policy", cmd_policy, "policies: put, get, list, delete, init, assign, test" },
 	{ "audit", cmd_audit, "the audit trail: filter by device and time, follow" },
 	{ "allowlist", cmd_allowlist, "manufacturing allowlist: import a CSV of serials" },
+	{ "claimcode", cmd_claimcode, "claim codes and QR labels: issue (one or a batch), show, revoke, unlock" },
+	{ "claim", cmd_claim, "redeem a claim code for a tenant" },
 };
 
 static void usage(FILE *out)

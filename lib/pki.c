@@ -474,13 +474,23 @@ static int load_rc(const char *path)
 int onb_pki_issue(const char *ca_prefix, const char *cn, const char *out_prefix,
 		int days, struct onb_err *err)
 {
+	return onb_pki_issue_org(ca_prefix, cn, NULL, out_prefix, days, err);
+}
+
+int onb_pki_issue_org(const char *ca_prefix, const char *cn, const char *org,
+		const char *out_prefix, int days, struct onb_err *err)
+{
 	int ret = ONB_EINTERNAL;
 	struct stage st = { .n = 0, .replace = false };
 	char ca_pem[PATH_MAX], ca_keyf[PATH_MAX], out_pem[PATH_MAX], out_key[PATH_MAX];
 	X509 *ca = NULL, *cert = NULL;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
-	struct onb_cert_spec spec = { .profile = ONB_CERT_CLIENT, .org = ORG, .cn = cn, .days = days };
+	struct onb_cert_spec spec = { .profile = ONB_CERT_CLIENT, .org = org ? org : ORG, .cn = cn, .days = days };
 
+	if(org && !onb_cert_cn_valid(org)){
+		return onb_fail(err, ONB_EINVAL, "organization must be 1..%d printable ASCII characters",
+				ONB_CERT_CN_MAX);
+	}
 	if(!ca_prefix || !*ca_prefix) return onb_fail(err, ONB_EINVAL, "no CA given");
 	if(!out_prefix || !*out_prefix) return onb_fail(err, ONB_EINVAL, "no output prefix given");
 	if(!onb_cert_cn_valid(cn)){

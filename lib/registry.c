@@ -32,6 +32,11 @@ extern const char onb_lua_register_thing[];
 extern const char onb_lua_allow_add[];
 extern const char onb_lua_policy_write[];
 extern const char onb_lua_set_policy[];
+extern const char onb_lua_claimcode_issue[];
+extern const char onb_lua_claimcode_revoke[];
+extern const char onb_lua_claim_redeem[];
+extern const char onb_lua_device_release[];
+extern const char onb_lua_device_transfer[];
 
 /* ---------------------------------------------------------------- scripts */
 
@@ -53,6 +58,11 @@ static void scripts_init(void)
 	scripts[ONB_SCRIPT_ALLOW_ADD].body = onb_lua_allow_add;
 	scripts[ONB_SCRIPT_POLICY_WRITE].body = onb_lua_policy_write;
 	scripts[ONB_SCRIPT_SET_POLICY].body = onb_lua_set_policy;
+	scripts[ONB_SCRIPT_CLAIMCODE_ISSUE].body = onb_lua_claimcode_issue;
+	scripts[ONB_SCRIPT_CLAIMCODE_REVOKE].body = onb_lua_claimcode_revoke;
+	scripts[ONB_SCRIPT_CLAIM_REDEEM].body = onb_lua_claim_redeem;
+	scripts[ONB_SCRIPT_DEVICE_RELEASE].body = onb_lua_device_release;
+	scripts[ONB_SCRIPT_DEVICE_TRANSFER].body = onb_lua_device_transfer;
 	for(int i = 0; i < ONB_SCRIPT_COUNT; i++){
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;

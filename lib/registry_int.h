@@ -24,6 +24,11 @@ enum onb_script {
 	ONB_SCRIPT_ALLOW_ADD,       /* allow_add.lua */
 	ONB_SCRIPT_POLICY_WRITE,    /* policy_write.lua (policystore.c) */
 	ONB_SCRIPT_SET_POLICY,      /* set_policy.lua (policystore.c) */
+	ONB_SCRIPT_CLAIMCODE_ISSUE, /* claimcode_issue.lua (claimreg.c) */
+	ONB_SCRIPT_CLAIMCODE_REVOKE, /* claimcode_revoke.lua (claimreg.c) */
+	ONB_SCRIPT_CLAIM_REDEEM,    /* claim_redeem.lua (claimreg.c) */
+	ONB_SCRIPT_DEVICE_RELEASE,  /* device_release.lua (claimreg.c) */
+	ONB_SCRIPT_DEVICE_TRANSFER, /* device_transfer.lua (claimreg.c) */
 	ONB_SCRIPT_COUNT,
 };
 

@@ -141,33 +141,34 @@ bool onb_cert_issued_by(X509 *cert, X509 *ca)
 	return ok;
 }
 
-int onb_cert_subject_cn(X509 *cert, char *buf, size_t len, struct onb_err *err)
+int onb_cert_subject_attr(X509 *cert, int nid, char *buf, size_t len, struct onb_err *err)
 {
 	int ret = ONB_EINTERNAL;
 	const X509_NAME *name;
 	const X509_NAME_ENTRY *entry;
 	unsigned char *utf8 = NULL;
+	const char *what = OBJ_nid2sn(nid);
 	int idx, n;
 
-	if(!cert || !buf || len == 0) return onb_fail(err, ONB_EINVAL, "subject CN: bad arguments");
+	if(!cert || !buf || len == 0) return onb_fail(err, ONB_EINVAL, "subject %s: bad arguments", what);
 	name = X509_get_subject_name(cert);
-	idx = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
-	if(idx < 0) return onb_fail(err, ONB_ENOTFOUND, "certificate subject has no commonName");
-	if(X509_NAME_get_index_by_NID(name, NID_commonName, idx) >= 0){
-		return onb_fail(err, ONB_EINVAL, "certificate subject has more than one commonName");
+	idx = name ? X509_NAME_get_index_by_NID(name, nid, -1) : -1;
+	if(idx < 0) return onb_fail(err, ONB_ENOTFOUND, "certificate subject has no %s", what);
+	if(X509_NAME_get_index_by_NID(name, nid, idx) >= 0){
+		return onb_fail(err, ONB_EINVAL, "certificate subject has more than one %s", what);
 	}
 	entry = X509_NAME_get_entry(name, idx);
 	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
 	if(n < 0){
-		ret = onb_fail(err, ONB_EINVAL, "certificate commonName is not a valid string");
+		ret = onb_fail(err, ONB_EINVAL, "certificate %s is not a valid string", what);
 		goto cleanup;
 	}
 	if(memchr(utf8, '\0', (size_t)n)){
-		ret = onb_fail(err, ONB_EINVAL, "certificate commonName holds a NUL byte");
+		ret = onb_fail(err, ONB_EINVAL, "certificate %s holds a NUL byte", what);
 		goto cleanup;
 	}
 	if((size_t)n >= len){
-		ret = onb_fail(err, ONB_EINVAL, "certificate commonName is too long (%d bytes)", n);
+		ret = onb_fail(err, ONB_EINVAL, "certificate %s is too long (%d bytes)", what, n);
 		goto cleanup;
 	}
 	memcpy(buf, utf8, (size_t)n);
@@ -177,6 +178,11 @@ cleanup:
 	OPENSSL_free(utf8);
 	ERR_clear_error();
 	return ret;
+}
+
+int onb_cert_subject_cn(X509 *cert, char *buf, size_t len, struct onb_err *err)
+{
+	return onb_cert_subject_attr(cert, NID_commonName, buf, len, err);
 }
 
 int onb_cert_serial_hex(X509 *cert, char *buf, size_t len, struct onb_err *err)

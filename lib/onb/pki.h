@@ -22,6 +22,12 @@ int onb_pki_init(const char *dir, bool force, struct onb_err *err);
 int onb_pki_issue(const char *ca_prefix, const char *cn, const char *out_prefix,
 		int days, struct onb_err *err);
 
+/* onb_pki_issue with the subject organizationName org (NULL: the dev PKI's
+ * own). A service certificate with O=tenant:<id> identifies a tenant's
+ * back-end (docs/claiming.md). */
+int onb_pki_issue_org(const char *ca_prefix, const char *cn, const char *org,
+		const char *out_prefix, int days, struct onb_err *err);
+
 /* The files onb_pki_init writes into DIR, NULL-terminated (for listing). */
 extern const char *const onb_pki_init_files[];
 

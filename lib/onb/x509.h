@@ -29,6 +29,10 @@ bool onb_cert_issued_by(X509 *cert, X509 *ca);
  * does not fit or holds a NUL. */
 int onb_cert_subject_cn(X509 *cert, char *buf, size_t len, struct onb_err *err);
 
+/* The subject attribute nid (e.g. NID_organizationName) like
+ * onb_cert_subject_cn: exactly one, no NUL, fits in len. */
+int onb_cert_subject_attr(X509 *cert, int nid, char *buf, size_t len, struct onb_err *err);
+
 /* Serial number as lower-case hex into buf. */
 int onb_cert_serial_hex(X509 *cert, char *buf, size_t len, struct onb_err *err);
 

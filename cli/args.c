@@ -1,0 +1,76 @@
+/* A small option parser for onboardctl commands (cli.h: cli_parse). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* At most 64 bytes of untrusted text, '?' for what is not printable. */
+static const char *shown(const char *s, char *buf, size_t len)
+{
+	size_t i = 0, n = 0;
+
+	for(; s[i] && n + 4 < len && i < 64; i++){
+		unsigned char c = (unsigned char)s[i];
+		buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if(s[i]){
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct cli_opt *opts,
+		int argc, char **argv, const char **pos, int maxpos, int *npos)
+{
+	bool only_pos = false;
+	char b[80];
+
+	*npos = 0;
+	for(int i = 0; i < argc; i++){
+		const char *arg = argv[i], *eq, *val;
+		const struct cli_opt *o = NULL;
+		size_t nlen;
+
+		if(only_pos || arg[0] != '-' || !arg[1]){
+			if(*npos >= maxpos) return cli_usage_error("%s: unexpected argument '%s'", cmd, shown(arg, b, sizeof(b)));
+			pos[(*npos)++] = arg;
+			continue;
+		}
+		if(!strcmp(arg, "--")){
+			only_pos = true;
+			continue;
+		}
+		if(!strcmp(arg, "--help") || !strcmp(arg, "-h")){
+			fputs(usage, stdout);
+			return CLI_OK;
+		}
+		if(!strcmp(arg, "--json")){
+			cli->json = true;
+			continue;
+		}
+		eq = strchr(arg, '=');
+		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+		for(const struct cli_opt *k = opts; k && k->name; k++){
+			if(strlen(k->name) == nlen && !strncmp(arg, k->name, nlen)) o = k;
+		}
+		if(!o) return cli_usage_error("%s: unknown option '%s'", cmd, shown(arg, b, sizeof(b)));
+		if(o->flag){
+			if(eq) return cli_usage_error("%s: %s takes no value", cmd, o->name);
+			*o->flag = true;
+			continue;
+		}
+		if(eq){
+			val = eq + 1;
+		}else{
+			if(i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')){
+				return cli_usage_error("%s: %s needs a value", cmd, o->name);
+			}
+			val = argv[++i];
+		}
+		if(*o->value) return cli_usage_error("%s: %s given twice", cmd, o->name);
+		*o->value = val;
+	}
+	return -1;
+}

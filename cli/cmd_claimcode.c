@@ -1,0 +1,653 @@
+/* onboardctl claimcode: issue claim codes and their QR labels, show and
+ * revoke them, lift claim lockouts (docs/claiming.md). Codes come from
+ * lib/claimreg.c, renderings from lib/qr.c. A code is printed once, at issue;
+ * labels and the batch manifest are written with mode 0600. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "onb/claimcode.h"
+#include "onb/claimreg.h"
+#include "onb/ids.h"
+#include "onb/qr.h"
+
+#define LINE_MAX_LEN 1024
+#define SCALE_DEFAULT 8
+
+static const char usage_claimcode[] =
+	"usage: onboardctl [--redis URL] claimcode COMMAND [ARGS]\n"
+	"\n"
+	"Claim codes: the secret on a device's label that lets a tenant claim it\n"
+	"(docs/claiming.md). Only a hash of each code is stored.\n"
+	"\n"
+	"commands:\n"
+	"  issue --device ID [--ttl 90d] [--format txt|uri|png|svg] [--out FILE]\n"
+	"                          a new code for ID (its previous code stops working)\n"
+	"  issue --batch FILE.csv --out DIR [--format png|svg] [--ttl 90d] [--prefix P]\n"
+	"                          one label per device of a manufacturing batch\n"
+	"  show --device ID        status and expiry of ID's code (never the code)\n"
+	"  revoke --device ID      make ID's code unusable\n"
+	"  unlock [--tenant T] [--source S]\n"
+	"                          lift a claim lockout after failed attempts\n"
+	"\n"
+	"'onboardctl claimcode COMMAND --help' describes a command.\n";
+
+static const char usage_issue[] =
+	"usage: onboardctl claimcode issue --device ID [--ttl DURATION] [--format txt|uri|png|svg]\n"
+	"                                  [--out FILE] [--scale N] [--json]\n"
+	"       onboardctl claimcode issue --batch FILE.csv --out DIR [--format png|svg]\n"
+	"                                  [--ttl DURATION] [--prefix P] [--scale N] [--json]\n"
+	"\n"
+	"Draws a claim code (115 random bits and a check symbol, printed as\n"
+	"XXXX-XXXX-XXXX-XXXX-XXXX-XXXX) and stores only its SHA-256. The device\n"
+	"must exist (an allowlist import is enough: labels can be printed at\n"
+	"manufacture) and have no tenant. A new code replaces the device's previous\n"
+	"one. The code can be redeemed once the device is 'unclaimed'.\n"
+	"\n"
+	"  --ttl DURATION  lifetime: N followed by s, m, h or d (default 90d,\n"
+	"                  at most 3650d); a bare number is seconds\n"
+	"  --format F      txt (default): code, URI, expiry and the QR code drawn in\n"
+	"                  the terminal; uri: the URI alone; png, svg: the QR code of\n"
+	"                  the URI written to --out (the code and URI are printed too)\n"
+	"  --scale N       pixels per QR module in PNG and SVG output (default 8)\n"
+	"  --json          print {device, code, uri, expires} instead\n"
+	"\n"
+	"Batch: FILE.csv has the device serial in its first column (the allowlist\n"
+	"import format: a 'serial' or 'device' header, blank and '#' lines are\n"
+	"skipped; --prefix P as in 'allowlist import'). For each device DIR gets\n"
+	"ID.png (the QR code alone) or ID.svg (a label: the QR code, the device id\n"
+	"and the human code), and DIR/manifest.csv lists device, code, uri,\n"
+	"expires and file, for label printers. Both hold secrets (mode 0600):\n"
+	"destroy them once the labels are printed. A progress bar is drawn on\n"
+	"stderr when it is a terminal.\n"
+	"\n"
+	"Exit status: 0 all issued, 1 some line or device failed (the rest are\n"
+	"issued), 2 usage error.\n";
+
+static const char usage_show[] =
+	"usage: onboardctl claimcode show --device ID [--json]\n"
+	"\n"
+	"Prints the status of ID's current claim code: none, issued, expired, used\n"
+	"(by which tenant, when), or revoked (by an operator, superseded by a newer\n"
+	"code, or released), with its creation and expiry times and its id (the\n"
+	"first 16 hex digits of its hash, as in audit entries). Never the code.\n";
+
+static const char usage_revoke[] =
+	"usage: onboardctl claimcode revoke --device ID\n"
+	"\n"
+	"Revokes ID's current claim code: redeeming it fails from now on.\n";
+
+static const char usage_unlock[] =
+	"usage: onboardctl claimcode unlock [--tenant T] [--source S]\n"
+	"\n"
+	"Lifts the lockout of a tenant and/or a source (an address, a client id, or\n"
+	"an operator 'cli:user@host') after repeated failed claims, and resets its\n"
+	"failure count. Audited.\n";
+
+/* ---------------------------------------------------------------- helpers */
+
+/* "90d", "12h", "30m", "3600s" or "3600" into milliseconds. */
+static bool parse_duration(const char *s, int64_t *ms_out)
+{
+	char *end;
+	long long v, unit = 1000;
+
+	if(!s || *s < '0' || *s > '9') return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if(errno != 0 || v <= 0) return false;
+	if(*end){
+		switch(*end){
+		case 's': unit = 1000; break;
+		case 'm': unit = 60LL * 1000; break;
+		case 'h': unit = 3600LL * 1000; break;
+		case 'd': unit = 86400LL * 1000; break;
+		default: return false;
+		}
+		if(end[1]) return false;
+	}
+	if(v > ONB_CC_TTL_MAX_MS / unit) return false;
+	*ms_out = (int64_t)(v * unit);
+	return true;
+}
+
+/* ms since the epoch as ISO 8601 UTC; "-" for 0. */
+static const char *iso_ms(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t s = (time_t)(t / 1000);
+
+	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(buf, len, "-");
+	return buf;
+}
+
+/* Opens path for writing with mode 0600 (it will hold a secret). */
+static FILE *open_secret(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f;
+
+	if(fd < 0) return NULL;
+	f = fdopen(fd, "wb");
+	if(!f) close(fd);
+	return f;
+}
+
+enum format { FMT_TXT, FMT_URI, FMT_PNG, FMT_SVG };
+
+static int parse_format(const char *s, enum format *out)
+{
+	static const char *const names[] = { "txt", "uri", "png", "svg" };
+
+	for(int i = 0; i < 4; i++){
+		if(!strcmp(s, names[i])){
+			*out = (enum format)i;
+			return CLI_OK;
+		}
+	}
+	return cli_usage_error("claimcode issue: --format is txt, uri, png or svg");
+}
+
+/* Renders the QR code of uri to path (png: the symbol; svg: a label with
+ * line1 and line2 below it). */
+static int write_qr(const char *uri, enum format fmt, int scale, const char *path,
+		const char *line1, const char *line2, struct onb_err *err)
+{
+	struct onb_qr *q = NULL;
+	FILE *f = NULL;
+	int ret = onb_qr_encode(uri, &q, err);
+
+	if(ret != ONB_OK) return ret;
+	f = open_secret(path);
+	if(!f){
+		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if(fmt == FMT_PNG) ret = onb_qr_write_png(q, scale, ONB_QR_QUIET, f, err);
+	else if(line1 || line2) ret = onb_qr_write_label_svg(q, scale, line1, line2, f, err);
+	else ret = onb_qr_write_svg(q, scale, ONB_QR_QUIET, f, err);
+cleanup:
+	if(f && fclose(f) != 0 && ret == ONB_OK) ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", path, strerror(errno));
+	onb_qr_free(q);
+	return ret;
+}
+
+/* ------------------------------------------------------------ issue one */
+
+static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format fmt, const char *out, int scale)
+{
+	struct onb_actor actor = cli_actor(cli);
+	struct onb_claimcode_issued cc;
+	char human[ONB_CC_HUMAN_LEN + 1], uri[ONB_CC_URI_MAX], t[40];
+	struct onb_err err;
+	redisContext *rc;
+	int ret;
+
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_claimcode_issue(rc, id, ttl, &actor, &cc, &err);
+	if(ret != ONB_OK){
+		redisFree(rc);
+		return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	}
+	onb_claimcode_human(cc.code, human);
+	if(onb_claimcode_uri(id, cc.code, uri, sizeof(uri), &err) != ONB_OK
+			|| ((fmt == FMT_PNG || fmt == FMT_SVG) && write_qr(uri, fmt, scale, out, NULL, NULL, &err) != ONB_OK)){
+		/* a code nobody can see must not stay valid */
+		struct onb_err ignored;
+		onb_claimcode_revoke(rc, id, &actor, &ignored);
+		ret = cli_error("%s (the new code was revoked)", err.msg);
+		goto cleanup;
+	}
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !cJSON_AddStringToObject(o, "device", id) || !cJSON_AddStringToObject(o, "code", human)
+				|| !cJSON_AddStringToObject(o, "uri", uri) || !cJSON_AddNumberToObject(o, "expires", (double)cc.expires_ms)
+				|| (out && !cJSON_AddStringToObject(o, "file", out))){
+			cJSON_Delete(o);
+			ret = cli_error("out of memory");
+			goto cleanup;
+		}
+		char *s = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if(!s){
+			ret = cli_error("out of memory");
+			goto cleanup;
+		}
+		puts(s);
+		OPENSSL_cleanse(s, strlen(s));
+		cJSON_free(s);
+	}else if(fmt == FMT_URI){
+		puts(uri);
+	}else{
+		printf("device:  %s\ncode:    %s\nuri:     %s\nexpires: %s\n", id, human, uri,
+				iso_ms(cc.expires_ms, t, sizeof(t)));
+		if(fmt == FMT_TXT){
+			struct onb_qr *q = NULL;
+			char *text = NULL;
+			/* escape codes force black on white on a terminal; a plain
+			 * rendering draws the light modules, right for dark backgrounds */
+			bool ansi = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+			if(onb_qr_encode(uri, &q, &err) != ONB_OK || onb_qr_terminal(q, ONB_QR_QUIET, ansi, &text, &err) != ONB_OK){
+				ret = cli_error("%s", err.msg);
+				onb_qr_free(q);
+				goto cleanup;
+			}
+			fputc('\n', stdout);
+			fputs(text, stdout);
+			OPENSSL_cleanse(text, strlen(text));
+			free(text);
+			onb_qr_free(q);
+		}else{
+			printf("wrote:   %s\n", out);
+		}
+	}
+	ret = fflush(stdout) == 0 ? CLI_OK : cli_error("cannot write the code: %s", strerror(errno));
+cleanup:
+	OPENSSL_cleanse(&cc, sizeof(cc));
+	OPENSSL_cleanse(human, sizeof(human));
+	OPENSSL_cleanse(uri, sizeof(uri));
+	redisFree(rc);
+	return ret;
+}
+
+/* ---------------------------------------------------------- issue batch */
+
+struct batch {
+	const char *dir, *prefix;
+	enum format fmt;
+	int scale;
+	int64_t ttl;
+	char **ids;      /* devices to issue, in file order */
+	long *lines;     /* their line numbers */
+	size_t n, cap;
+	long bad;        /* invalid lines and failed devices */
+};
+
+static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while(is_blank(*s)) s++;
+	e = s + strlen(s);
+	while(e > s && (is_blank(e[-1]) || e[-1] == '\r')) *--e = '\0';
+	if(e - s >= 2 && s[0] == '"' && e[-1] == '"'){
+		e[-1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+static int batch_add(struct batch *b, const char *id, long line)
+{
+	if(b->n == b->cap){
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		char **ids = realloc(b->ids, cap * sizeof(*ids));
+		if(!ids) return -1;
+		b->ids = ids;
+		long *lines = realloc(b->lines, cap * sizeof(*lines));
+		if(!lines) return -1;
+		b->lines = lines;
+		b->cap = cap;
+	}
+	b->ids[b->n] = strdup(id);
+	if(!b->ids[b->n]) return -1;
+	b->lines[b->n++] = line;
+	return 0;
+}
+
+struct idx {
+	const char *id;
+	size_t i;
+};
+
+static int cmp_idx(const void *a, const void *b)
+{
+	const struct idx *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+	return c ? c : x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Reads FILE: every valid id once; invalid and repeated lines reported. */
+static int batch_read(struct batch *b, const char *path)
+{
+	char buf[LINE_MAX_LEN + 2];
+	bool seen = false;
+	long lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	if(!f) return cli_error("cannot open %s: %s", path, strerror(errno));
+	while(fgets(buf, sizeof(buf), f)){
+		char id[ONB_ID_MAX + 1], *p, *comma;
+		size_t plen = strlen(b->prefix), n = strlen(buf);
+
+		lineno++;
+		if(n && buf[n - 1] != '\n' && !feof(f)){
+			int c;
+			while((c = getc(f)) != EOF && c != '\n'){}
+			fprintf(stderr, "line %ld: longer than %d bytes\n", lineno, LINE_MAX_LEN);
+			b->bad++;
+			continue;
+		}
+		if(n && buf[n - 1] == '\n') buf[n - 1] = '\0';
+		p = trim(buf);
+		if(!*p || *p == '#') continue;
+		comma = strchr(p, ',');
+		if(comma) *comma = '\0';
+		p = trim(p);
+		if(!seen){
+			seen = true;
+			if(!strcasecmp(p, "serial") || !strcasecmp(p, "device")) continue;
+		}
+		if(!onb_id_valid(p) || plen + strlen(p) > ONB_ID_MAX){
+			fprintf(stderr, "line %ld: not a valid device id ([A-Za-z0-9._:-]{1,%d} with the prefix)\n",
+					lineno, ONB_ID_MAX);
+			b->bad++;
+			continue;
+		}
+		memcpy(id, b->prefix, plen);
+		memcpy(id + plen, p, strlen(p) + 1);
+		if(batch_add(b, id, lineno) != 0){
+			fclose(f);
+			return cli_error("out of memory");
+		}
+	}
+	fclose(f);
+	/* a device listed twice would get two codes, the first dead: refuse */
+	struct idx *idx = malloc((b->n ? b->n : 1) * sizeof(*idx));
+	if(!idx) return cli_error("out of memory");
+	for(size_t i = 0; i < b->n; i++){
+		idx[i].id = b->ids[i];
+		idx[i].i = i;
+	}
+	qsort(idx, b->n, sizeof(*idx), cmp_idx);
+	for(size_t i = 1, first = 0; i < b->n; i++){
+		if(strcmp(idx[i].id, idx[first].id) != 0){
+			first = i;
+			continue;
+		}
+		fprintf(stderr, "line %ld: device %s listed again (first on line %ld)\n", b->lines[idx[i].i],
+				idx[i].id, b->lines[idx[first].i]);
+		b->bad++;
+	}
+	for(size_t i = 1, first = 0; i < b->n; i++){
+		if(strcmp(idx[i].id, idx[first].id) != 0) first = i;
+		else b->ids[idx[i].i][0] = '\0'; /* skipped */
+	}
+	free(idx);
+	return CLI_OK;
+}
+
+static void progress(bool on, size_t done, size_t total, int *last)
+{
+	int pct = total ? (int)(done * 100 / total) : 100, w = 30;
+
+	if(!on || pct == *last) return;
+	*last = pct;
+	fputs("\rissuing [", stderr);
+	for(int i = 0; i < w; i++) fputc(i < pct * w / 100 ? '#' : ' ', stderr);
+	fprintf(stderr, "] %3d%% %zu/%zu", pct, done, total);
+	fflush(stderr);
+}
+
+static int issue_batch(struct cli *cli, const char *file, struct batch *b)
+{
+	struct onb_actor actor = cli_actor(cli);
+	char path[4096], t[40];
+	bool tty = isatty(STDERR_FILENO);
+	size_t issued = 0;
+	int last = -1, ret = CLI_FAIL;
+	redisContext *rc = NULL;
+	FILE *manifest = NULL;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if(batch_read(b, file) != CLI_OK) return CLI_FAIL;
+	if(mkdir(b->dir, 0700) != 0 && errno != EEXIST) return cli_error("cannot create %s: %s", b->dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/manifest.csv", b->dir);
+	manifest = open_secret(path);
+	if(!manifest) return cli_error("cannot write %s: %s", path, strerror(errno));
+	fputs("device,code,uri,expires,file\n", manifest);
+	if(!(rc = cli_redis(cli))) goto cleanup;
+	for(size_t i = 0; i < b->n; i++){
+		struct onb_claimcode_issued cc;
+		char human[ONB_CC_HUMAN_LEN + 1], uri[ONB_CC_URI_MAX], name[ONB_ID_MAX + 8];
+		struct onb_err err;
+		const char *id = b->ids[i];
+		int r;
+
+		progress(tty, i, b->n, &last);
+		if(!id[0]) continue;
+		r = onb_claimcode_issue(rc, id, b->ttl, &actor, &cc, &err);
+		if(r == ONB_EUNAVAIL){
+			if(tty) fputc('\n', stderr);
+			cli_error("registry unavailable: %s (%zu labels written; re-run for the rest)", err.msg, issued);
+			goto cleanup;
+		}
+		if(r != ONB_OK){
+			if(tty) fputs("\r\033[K", stderr);
+			fprintf(stderr, "line %ld: %s\n", b->lines[i], err.msg);
+			b->bad++;
+			continue;
+		}
+		onb_claimcode_human(cc.code, human);
+		snprintf(name, sizeof(name), "%s.%s", id, b->fmt == FMT_PNG ? "png" : "svg");
+		snprintf(path, sizeof(path), "%s/%s", b->dir, name);
+		r = onb_claimcode_uri(id, cc.code, uri, sizeof(uri), &err);
+		if(r == ONB_OK) r = write_qr(uri, b->fmt, b->scale, path, id, human, &err);
+		if(r == ONB_OK){
+			fprintf(manifest, "%s,%s,%s,%s,%s\n", id, human, uri, iso_ms(cc.expires_ms, t, sizeof(t)), name);
+			issued++;
+		}else{
+			struct onb_err ignored;
+			onb_claimcode_revoke(rc, id, &actor, &ignored);
+			if(tty) fputs("\r\033[K", stderr);
+			fprintf(stderr, "line %ld: %s (code revoked)\n", b->lines[i], err.msg);
+			b->bad++;
+		}
+		OPENSSL_cleanse(&cc, sizeof(cc));
+		OPENSSL_cleanse(human, sizeof(human));
+		OPENSSL_cleanse(uri, sizeof(uri));
+	}
+	progress(tty, b->n, b->n, &last);
+	if(tty) fputs("\r\033[K", stderr);
+	ret = CLI_OK;
+cleanup:
+	if(fclose(manifest) != 0 && ret == CLI_OK) ret = cli_error("cannot write the manifest: %s", strerror(errno));
+	if(rc) redisFree(rc);
+	if(ret != CLI_OK) return ret;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if(cli->json){
+		printf("{\"issued\":%zu,\"failed\":%ld,\"dir\":", issued, b->bad);
+		cJSON *s = cJSON_CreateString(b->dir);
+		char *txt = s ? cJSON_PrintUnformatted(s) : NULL;
+		printf("%s,\"seconds\":%.2f}\n", txt ? txt : "null", secs);
+		cJSON_free(txt);
+		cJSON_Delete(s);
+	}else{
+		printf("issued %zu labels in %s (manifest.csv) in %.1f s, %ld failed\n", issued, b->dir, secs, b->bad);
+	}
+	if(b->bad) return cli_error("claimcode issue: %ld lines or devices failed", b->bad);
+	return CLI_OK;
+}
+
+/* ----------------------------------------------------------------- issue */
+
+static int do_issue(struct cli *cli, int argc, char **argv)
+{
+	const char *device = NULL, *batch = NULL, *ttl_s = NULL, *format = NULL, *out = NULL, *prefix = NULL;
+	const char *scale_s = NULL, *pos[1];
+	const struct cli_opt opts[] = {
+		{ "--device", &device, NULL }, { "--batch", &batch, NULL }, { "--ttl", &ttl_s, NULL },
+		{ "--format", &format, NULL }, { "--out", &out, NULL }, { "--prefix", &prefix, NULL },
+		{ "--scale", &scale_s, NULL }, { NULL, NULL, NULL },
+	};
+	enum format fmt = FMT_TXT;
+	int64_t ttl = ONB_CC_TTL_DEFAULT_MS;
+	int npos, ret, scale = SCALE_DEFAULT;
+
+	ret = cli_parse(cli, "claimcode issue", usage_issue, opts, argc, argv, pos, 0, &npos);
+	if(ret >= 0) return ret;
+	if(!device == !batch) return cli_usage_error("claimcode issue: one of --device ID or --batch FILE is required");
+	if(ttl_s && !parse_duration(ttl_s, &ttl)){
+		return cli_usage_error("claimcode issue: --ttl wants N followed by s, m, h or d, at most 3650d");
+	}
+	if(format && parse_format(format, &fmt) != CLI_OK) return CLI_USAGE;
+	if(scale_s){
+		char *end;
+		long v;
+		errno = 0;
+		v = strtol(scale_s, &end, 10);
+		if(errno || *end || end == scale_s || v < 1 || v > ONB_QR_SCALE_MAX){
+			return cli_usage_error("claimcode issue: --scale must be 1..%d", ONB_QR_SCALE_MAX);
+		}
+		scale = (int)v;
+	}
+	if(prefix && !batch) return cli_usage_error("claimcode issue: --prefix goes with --batch");
+	if(batch){
+		struct batch b = { .dir = out, .prefix = prefix ? prefix : "", .scale = scale, .ttl = ttl };
+		if(!out) return cli_usage_error("claimcode issue --batch needs --out DIR");
+		if(format && fmt != FMT_PNG && fmt != FMT_SVG) return cli_usage_error("claimcode issue --batch: --format is png or svg");
+		b.fmt = format ? fmt : FMT_PNG;
+		signal(SIGPIPE, SIG_IGN);
+		ret = issue_batch(cli, batch, &b);
+		for(size_t i = 0; i < b.n; i++) free(b.ids[i]);
+		free(b.ids);
+		free(b.lines);
+		return ret;
+	}
+	if(!onb_id_valid(device)) return cli_error("claimcode issue: invalid device id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
+	if((fmt == FMT_PNG || fmt == FMT_SVG) != (out != NULL)){
+		return cli_usage_error("claimcode issue: --out FILE goes with --format png or svg (and only with them)");
+	}
+	return issue_one(cli, device, ttl, fmt, out, scale);
+}
+
+/* ------------------------------------------------------ show, revoke, unlock */
+
+static int do_show(struct cli *cli, int argc, char **argv)
+{
+	const char *device = NULL, *pos[1];
+	const struct cli_opt opts[] = { { "--device", &device, NULL }, { NULL, NULL, NULL } };
+	struct onb_claimcode_info i;
+	struct onb_err err;
+	redisContext *rc;
+	char t[40];
+	int npos, ret;
+
+	ret = cli_parse(cli, "claimcode show", usage_show, opts, argc, argv, pos, 1, &npos);
+	if(ret >= 0) return ret;
+	if(!device && npos == 1) device = pos[0];
+	if(!device) return cli_usage_error("claimcode show: --device ID is required");
+	if(!onb_id_valid(device)) return cli_error("claimcode show: invalid device id");
+	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	ret = onb_claimcode_show(rc, device, &i, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o) return cli_error("out of memory");
+		cJSON_AddStringToObject(o, "device", device);
+		cJSON_AddStringToObject(o, "status", i.status);
+		if(i.id[0]) cJSON_AddStringToObject(o, "id", i.id);
+		if(i.reason[0]) cJSON_AddStringToObject(o, "reason", i.reason);
+		if(i.tenant[0]) cJSON_AddStringToObject(o, "tenant", i.tenant);
+		if(i.created_ms) cJSON_AddNumberToObject(o, "created", (double)i.created_ms);
+		if(i.expires_ms) cJSON_AddNumberToObject(o, "expires", (double)i.expires_ms);
+		if(i.used_ms) cJSON_AddNumberToObject(o, "used", (double)i.used_ms);
+		if(i.revoked_ms) cJSON_AddNumberToObject(o, "revoked", (double)i.revoked_ms);
+		char *s = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if(!s) return cli_error("out of memory");
+		puts(s);
+		cJSON_free(s);
+		return CLI_OK;
+	}
+	printf("device:  %s\nstatus:  %s%s%s%s\n", device, i.status, i.reason[0] ? " (" : "", i.reason,
+			i.reason[0] ? ")" : "");
+	if(i.id[0]) printf("code id: %s\n", i.id);
+	if(i.created_ms) printf("created: %s\n", iso_ms(i.created_ms, t, sizeof(t)));
+	if(i.expires_ms) printf("expires: %s\n", iso_ms(i.expires_ms, t, sizeof(t)));
+	if(i.used_ms) printf("used:    %s by tenant %s\n", iso_ms(i.used_ms, t, sizeof(t)), i.tenant);
+	if(i.revoked_ms) printf("revoked: %s\n", iso_ms(i.revoked_ms, t, sizeof(t)));
+	return CLI_OK;
+}
+
+static int do_revoke(struct cli *cli, int argc, char **argv)
+{
+	const char *device = NULL, *pos[1];
+	const struct cli_opt opts[] = { { "--device", &device, NULL }, { NULL, NULL, NULL } };
+	struct onb_actor actor = cli_actor(cli);
+	struct onb_err err;
+	redisContext *rc;
+	int npos, ret;
+
+	ret = cli_parse(cli, "claimcode revoke", usage_revoke, opts, argc, argv, pos, 1, &npos);
+	if(ret >= 0) return ret;
+	if(!device && npos == 1) device = pos[0];
+	if(!device) return cli_usage_error("claimcode revoke: --device ID is required");
+	if(!onb_id_valid(device)) return cli_error("claimcode revoke: invalid device id");
+	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	ret = onb_claimcode_revoke(rc, device, &actor, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	printf("%s: claim code revoked\n", device);
+	return CLI_OK;
+}
+
+static int do_unlock(struct cli *cli, int argc, char **argv)
+{
+	const char *tenant = NULL, *source = NULL, *pos[1];
+	const struct cli_opt opts[] = {
+		{ "--tenant", &tenant, NULL }, { "--source", &source, NULL }, { NULL, NULL, NULL },
+	};
+	struct onb_actor actor = cli_actor(cli);
+	struct onb_err err;
+	redisContext *rc;
+	int npos, ret, cleared = 0;
+
+	ret = cli_parse(cli, "claimcode unlock", usage_unlock, opts, argc, argv, pos, 0, &npos);
+	if(ret >= 0) return ret;
+	if(!tenant && !source) return cli_usage_error("claimcode unlock: --tenant T or --source S is required");
+	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	ret = onb_claim_unlock(rc, tenant, source, &actor, &cleared, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	printf("%s\n", cleared ? "lockout and failure count cleared" : "nothing was locked");
+	return CLI_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+} commands[] = {
+	{ "issue", do_issue }, { "show", do_show }, { "revoke", do_revoke }, { "unlock", do_unlock },
+};
+
+int cmd_claimcode(struct cli *cli, int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if(!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")){
+		fputs(usage_claimcode, cmd ? stdout : stderr);
+		return cmd ? CLI_OK : CLI_USAGE;
+	}
+	for(size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++){
+		if(!strcmp(cmd, commands[c].name)) return commands[c].run(cli, argc - 2, argv + 2);
+	}
+	return cli_usage_error("claimcode: unknown command '%s'", onb_id_valid(cmd) ? cmd : "?");
+}
