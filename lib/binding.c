@@ -8,6 +8,7 @@ const struct onb_policy_names onb_policy_names_default = {
 	.quarantine = "quarantine",
 	.claim = "claim",
 	.service = "service",
+	.tenant_app = "tenant-app",
 };
 
 const char *onb_policy_for(const struct onb_policy_names *names, enum onb_idclass c,
@@ -18,7 +19,7 @@ const char *onb_policy_for(const struct onb_policy_names *names, enum onb_idclas
 	case ONB_ID_BIRTH:
 		return names->claim;
 	case ONB_ID_SERVICE:
-		return names->service;
+		return tenant && *tenant ? names->tenant_app : names->service;
 	case ONB_ID_DEVICE:
 		break;
 	default:

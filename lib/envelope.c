@@ -56,8 +56,18 @@ bool onb_prov_is_request_topic(const char *topic)
 
 bool onb_prov_is_reply_topic(const char *topic)
 {
-	const char *rest = topic ? request_rest(topic) : NULL;
+	const char *rest;
+
+	if(!topic) return false;
+	rest = starts_with(topic, ONB_TOPIC_CLAIM) ? topic + strlen(ONB_TOPIC_CLAIM) : request_rest(topic);
 	return rest && (!strcmp(rest, "/accepted") || !strcmp(rest, "/rejected"));
+}
+
+const char *onb_request_route(const char *topic)
+{
+	if(!topic) return NULL;
+	if(!strcmp(topic, ONB_TOPIC_CLAIM)) return ONB_TOPIC_CLAIM_REQUEST;
+	return onb_prov_is_request_topic(topic) ? ONB_TOPIC_PROV_REQUEST : NULL;
 }
 
 bool onb_topic_is_internal(const char *topic)
@@ -91,6 +101,7 @@ char *onb_envelope_request(const struct onb_requester_stamp *who, const char *to
 			|| !cJSON_AddStringToObject(root, "class", who->idclass)
 			|| !cJSON_AddStringToObject(root, "fp", who->fp)
 			|| !cJSON_AddStringToObject(root, "address", who->address ? who->address : "")
+			|| (who->tenant && !cJSON_AddStringToObject(root, "tenant", who->tenant))
 			|| !cJSON_AddStringToObject(root, "topic", topic)
 			|| !cJSON_AddStringToObject(root, "payload", body)){
 		goto oom;

@@ -6,6 +6,7 @@
 
 #include "onboard.h"
 #include "onb/admission.h"
+#include "onb/x509.h"
 
 static const struct onb_ca_set *cas;
 static const struct onboard_config *config;
@@ -40,8 +41,21 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 
 /* Gives an admitted connection its session and policy; on failure turns
  * the admission into a refusal with the reason. */
-static void open_session(redisContext *rc, struct mosquitto *client, const char *client_id,
-		struct onb_admission *a)
+/* A service certificate whose subject O is "tenant:<id>" speaks for that
+ * tenant's back-end; any other service certificate for no tenant. */
+static void service_tenant(X509 *cert, char tenant[ONB_ID_MAX + 1])
+{
+	char org[ONB_ID_MAX + 16];
+	struct onb_err err;
+
+	tenant[0] = '\0';
+	if(onb_cert_subject_attr(cert, NID_organizationName, org, sizeof(org), &err) != ONB_OK) return;
+	if(strncmp(org, "tenant:", 7) != 0 || !onb_id_valid(org + 7)) return;
+	memcpy(tenant, org + 7, strlen(org + 7) + 1);
+}
+
+static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
+		const char *client_id, struct onb_admission *a)
 {
 	struct session s = { .client = client, .idclass = a->idclass, .state = a->dev.state };
 	const char *name;
@@ -53,6 +67,8 @@ static void open_session(redisContext *rc, struct mosquitto *client, const char 
 	if(a->idclass == ONB_ID_DEVICE){
 		memcpy(s.tenant, a->dev.tenant, sizeof(s.tenant));
 		memcpy(s.explicit_policy, a->dev.policy, sizeof(s.explicit_policy));
+	}else if(a->idclass == ONB_ID_SERVICE){
+		service_tenant(cert, s.tenant);
 	}
 	name = onb_policy_for(&config->policies, s.idclass, s.state, s.tenant, s.explicit_policy);
 	doc = name ? policies_get(rc, name, &err) : NULL;
@@ -99,7 +115,7 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 		registry_link_drop();
 		rc = NULL;
 	}
-	if(a.allowed) open_session(rc, ev->client, client_id, &a);
+	if(a.allowed) open_session(rc, ev->client, cert, client_id, &a);
 	record(ev->client, client_id, &a);
 	events_release_wakeups(&saved);
 	X509_free(cert);

@@ -13,8 +13,9 @@ static const char *const ca_keys[ONB_ID_COUNT] = {
 	[ONB_ID_SERVICE] = "service_ca",
 };
 
-static const char *const policy_keys[5] = {
+static const char *const policy_keys[6] = {
 	"policy_device", "policy_device_tenant", "policy_quarantine", "policy_claim", "policy_service",
+	"policy_tenant_app",
 };
 
 static int bad(const char *key, const char *why)
@@ -56,7 +57,7 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 	for(int c = ONB_ID_DEVICE; c < ONB_ID_COUNT; c++){
 		if(!strcmp(key, ca_keys[c])) return set_ca(cfg, c, value);
 	}
-	for(int i = 0; i < 5; i++){
+	for(int i = 0; i < 6; i++){
 		if(strcmp(key, policy_keys[i]) != 0) continue;
 		if(!onb_policy_name_valid(value)) return bad(key, "not a policy name ([A-Za-z0-9._-]{1,64})");
 		mosquitto_free(cfg->names[i]);
@@ -110,6 +111,7 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	if(cfg->names[2]) cfg->policies.quarantine = cfg->names[2];
 	if(cfg->names[3]) cfg->policies.claim = cfg->names[3];
 	if(cfg->names[4]) cfg->policies.service = cfg->names[4];
+	if(cfg->names[5]) cfg->policies.tenant_app = cfg->names[5];
 	if(!cfg->ca_path[ONB_ID_DEVICE]){
 		config_free(cfg);
 		return bad("device_ca", "required option missing (the CA that issues operational device certificates)");
@@ -123,7 +125,7 @@ void config_free(struct onboard_config *cfg)
 		mosquitto_free(cfg->ca_path[c]);
 		cfg->ca_path[c] = NULL;
 	}
-	for(int i = 0; i < 5; i++){
+	for(int i = 0; i < 6; i++){
 		mosquitto_free(cfg->names[i]);
 		cfg->names[i] = NULL;
 	}

@@ -39,13 +39,14 @@ static void reject_directly(const struct mosquitto_evt_message *ev, const struct
 	cJSON_Delete(doc);
 }
 
-static int stamp_request(struct mosquitto_evt_message *ev, const struct session *s)
+static int stamp_request(struct mosquitto_evt_message *ev, const struct session *s, const char *route)
 {
 	struct onb_requester_stamp who = {
 		.client_id = s->id,
 		.idclass = onb_idclass_name(s->idclass),
 		.fp = s->fp,
 		.address = mosquitto_client_address(ev->client),
+		.tenant = s->idclass == ONB_ID_SERVICE ? s->tenant : NULL,
 	};
 	struct onb_err err;
 	size_t len = 0;
@@ -64,7 +65,7 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 				s->id, ev->topic, err.msg);
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	topic = mosquitto_strdup(ONB_TOPIC_PROV_REQUEST);
+	topic = mosquitto_strdup(route);
 	payload = mosquitto_malloc(len);
 	if(!topic || !payload){
 		mosquitto_free(topic);
@@ -128,6 +129,7 @@ int on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ev = event_data;
 	const struct session *s = ev->client ? sessions_get(ev->client) : NULL;
+	const char *route;
 
 	if(!s) return MOSQ_ERR_ACL_DENIED;
 	if(onb_topic_is_internal(ev->topic)){
@@ -138,11 +140,13 @@ int on_message(int event, void *event_data, void *userdata)
 		deliver_reply(ev, s);
 		return swallow(ev);
 	}
-	if(onb_prov_is_request_topic(ev->topic)){
-		if(s->idclass != ONB_ID_CLAIM && s->idclass != ONB_ID_BIRTH && s->idclass != ONB_ID_DEVICE){
-			return MOSQ_ERR_ACL_DENIED;
-		}
-		return stamp_request(ev, s);
+	route = onb_request_route(ev->topic);
+	if(!route) return MOSQ_ERR_SUCCESS;
+	if(!strcmp(route, ONB_TOPIC_CLAIM_REQUEST)){
+		/* Only a tenant's back-end claims, and only for its own tenant. */
+		if(s->idclass != ONB_ID_SERVICE || !s->tenant[0]) return MOSQ_ERR_ACL_DENIED;
+	}else if(s->idclass != ONB_ID_CLAIM && s->idclass != ONB_ID_BIRTH && s->idclass != ONB_ID_DEVICE){
+		return MOSQ_ERR_ACL_DENIED;
 	}
-	return MOSQ_ERR_SUCCESS;
+	return stamp_request(ev, s, route);
 }

@@ -33,7 +33,7 @@ struct onboard_config {
 	long audit_maxlen;
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
-	char *names[5];
+	char *names[6];
 };
 
 /* Reads the plugin options; logs one clear line and fails on a missing

@@ -12,10 +12,11 @@ struct onb_policy_names {
 	const char *device_tenant; /* active devices bound to a tenant */
 	const char *quarantine;
 	const char *claim;         /* claim and birth identities */
-	const char *service;
+	const char *service;       /* service identities without a tenant (claimsvc) */
+	const char *tenant_app;    /* service identities naming a tenant (O=tenant:<id>) */
 };
 
-/* "device", "device-tenant", "quarantine", "claim", "service". */
+/* "device", "device-tenant", "quarantine", "claim", "service", "tenant-app". */
 extern const struct onb_policy_names onb_policy_names_default;
 
 /* The policy name for a connection, or NULL when the identity may hold none

@@ -12,7 +12,9 @@
 
 #define ONB_TOPIC_INTERNAL_PREFIX "onb/internal/"
 #define ONB_TOPIC_PROV_REQUEST "onb/internal/prov/request"
-#define ONB_TOPIC_PROV_REPLY   "onb/internal/prov/reply"
+#define ONB_TOPIC_PROV_REPLY   "onb/internal/prov/reply"    /* every reply, also to claims */
+#define ONB_TOPIC_CLAIM        "onb/claim/json"             /* tenant back-ends redeem codes */
+#define ONB_TOPIC_CLAIM_REQUEST "onb/internal/claim/request"
 #define ONB_PROV_PAYLOAD_MAX 65536   /* a device's request; a CSR is at most 16 KiB */
 #define ONB_PROV_REPLY_MAX   262144  /* claimsvc's envelope: cert chain, maybe a key */
 #define ONB_PROV_TOPIC_MAX   160
@@ -21,8 +23,13 @@
  * provisioning-templates/<name>/provision (each ending in /json). */
 bool onb_prov_is_request_topic(const char *topic);
 
-/* True for the /accepted and /rejected answers to those requests. */
+/* True for the /accepted and /rejected answers to those requests and to
+ * onb/claim/json: the only topics a reply envelope may deliver to. */
 bool onb_prov_is_reply_topic(const char *topic);
+
+/* The internal topic a request on topic is stamped and re-routed to
+ * (ONB_TOPIC_PROV_REQUEST or ONB_TOPIC_CLAIM_REQUEST), or NULL. */
+const char *onb_request_route(const char *topic);
 
 /* True for any topic under onb/internal/. */
 bool onb_topic_is_internal(const char *topic);
@@ -32,6 +39,7 @@ struct onb_requester_stamp {
 	const char *idclass;   /* "claim", "birth", "device" */
 	const char *fp;
 	const char *address;   /* may be NULL */
+	const char *tenant;    /* a tenant back-end's verified tenant, or NULL */
 };
 
 /* The request envelope for payload[0..len) sent on topic by who. Returns a
