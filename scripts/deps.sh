@@ -7,7 +7,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang
 	mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
 	libssl-dev openssl libhiredis-dev libcjson-dev libcmocka-dev redis-server redis-tools
-	libqrencode-dev libpng-dev zbar-tools valgrind iproute2 procps
+	libqrencode-dev libpng-dev zbar-tools valgrind iproute2 procps jq python3
 )
 
 missing=()

@@ -1,0 +1,117 @@
+/* claimsvc: private header of the fleet-provisioning claim service.
+ *
+ * One process is one MQTT client (libmosquitto, mTLS with a service
+ * certificate) in the shared subscription $share/claimsvc/onb/internal/prov/
+ * request; several may run at once. Requests are handled one at a time on
+ * the main thread: handler.c turns a request envelope into a reply envelope
+ * using lib/ (csr, provision, template, provreg) and Redis (ratelimit.c). */
+#ifndef CLAIMSVC_H
+#define CLAIMSVC_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+
+#include <hiredis/hiredis.h>
+#include <openssl/x509.h>
+
+#include "onb/common.h"
+#include "onb/ids.h"
+#include "onb/redis.h"
+#include "onb/template.h"
+
+/* ============================================================
+ * Logging (log.c): one line per event on stderr
+ * ============================================================ */
+enum csvc_level { CSVC_ERROR = 0, CSVC_WARNING, CSVC_INFO, CSVC_DEBUG };
+
+extern enum csvc_level csvc_log_level;
+
+/* Writes "<UTC time> claimsvc[<pid>] <level>: <message>" if level is enabled. */
+void csvc_log(enum csvc_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "error", "warning", "info", "debug" -> level; -1 when unknown. */
+int csvc_level_parse(const char *name);
+
+/* ============================================================
+ * Configuration (config.c): config/claimsvc.conf
+ * ============================================================ */
+#define CSVC_PATH_MAX 1024
+
+struct csvc_config {
+	char broker_host[256];
+	int broker_port;
+	int keepalive;
+	char cafile[CSVC_PATH_MAX];
+	char certfile[CSVC_PATH_MAX];
+	char keyfile[CSVC_PATH_MAX];
+	char client_id[ONB_ID_MAX + 1];     /* "" : the CN of certfile */
+	char device_ca_cert[CSVC_PATH_MAX];
+	char device_ca_key[CSVC_PATH_MAX];
+	char redis_url[512];
+	int redis_timeout_ms;
+	char templates_dir[CSVC_PATH_MAX];
+	int token_ttl;                      /* seconds */
+	int cert_validity_days;
+	bool create_keys_enabled;
+	int rate_window_ms;
+	long rate_per_client;               /* per requester fp + client id; 0 = off */
+	long rate_per_requester;            /* per requester certificate fp; 0 = off */
+	long rate_global;                   /* all requests; 0 = off */
+	enum csvc_level log_level;
+};
+
+/* Reads a config file: "key value" lines, '#' comments. Unknown or repeated
+ * keys, bad values and missing required keys are errors (one line in err). */
+int csvc_config_load(const char *path, struct csvc_config *cfg, struct onb_err *err);
+
+/* ============================================================
+ * Rate limits (ratelimit.c): Redis fixed-window counters
+ * ============================================================ */
+enum csvc_rl { CSVC_RL_OK = 0, CSVC_RL_CLIENT, CSVC_RL_REQUESTER, CSVC_RL_GLOBAL };
+
+/* Counts one request of (fp, client_id) in the current window of every
+ * enabled limit (INCR + PEXPIRE, pipelined: one round trip) and says which
+ * limit, if any, it exceeds. *first is true when this request is the first
+ * over that limit in its window (so a flood is audited once per window). */
+int csvc_ratelimit(redisContext *rc, const struct csvc_config *cfg, const char *fp,
+		const char *client_id, enum csvc_rl *out, bool *first, struct onb_err *err);
+
+/* ============================================================
+ * The service (handler.c)
+ * ============================================================ */
+struct csvc {
+	struct csvc_config cfg;
+	char actor[ONB_ID_MAX + 16];        /* "claimsvc:<client id>" for the audit stream */
+	X509 *ca;                           /* device CA certificate */
+	EVP_PKEY *ca_key;                   /* its private key */
+	struct onb_template_set *templates;
+	struct onb_redis_cfg redis_cfg;
+	redisContext *rc;                   /* NULL while Redis is unreachable */
+	int64_t redis_retry_at;             /* monotonic ms before which we do not reconnect */
+	bool redis_down_logged;
+	uint64_t handled, accepted, rejected, dropped;
+};
+
+/* Loads everything the config names (CA certificate and key, templates,
+ * Redis URL) into s; no network. */
+int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err);
+
+/* Replaces the templates with a fresh load of templates_dir; keeps the old
+ * ones when the new load fails. */
+int csvc_reload_templates(struct csvc *s, struct onb_err *err);
+
+/* Releases everything s holds. */
+void csvc_free(struct csvc *s);
+
+/* Handles one request envelope. Returns the reply envelope to publish on
+ * onb/internal/prov/reply (free with onb_prov_free), or NULL when the
+ * envelope is unusable and is dropped (logged). */
+char *csvc_handle(struct csvc *s, const void *buf, size_t len);
+
+/* The Redis connection, (re)connecting at most every 250 ms; NULL when
+ * Redis is unreachable. */
+redisContext *csvc_redis(struct csvc *s);
+
+#endif

@@ -1,0 +1,217 @@
+/* claimsvc.conf: "key value" lines, '#' comments, strict (docs/provisioning.md). */
+#include "claimsvc.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onb/csr.h"
+#include "onb/provreg.h"
+
+#define LINE_MAX_LEN 4096
+
+enum kind { K_STRING, K_INT, K_LONG, K_BOOL, K_LEVEL };
+
+struct option {
+	const char *key;
+	enum kind kind;
+	bool required;
+	size_t off;      /* offset in struct csvc_config */
+	size_t size;     /* K_STRING: buffer size */
+	long min, max;   /* K_INT, K_LONG */
+};
+
+#define STR(k, field, req) { k, K_STRING, req, offsetof(struct csvc_config, field), \
+	sizeof(((struct csvc_config *)0)->field), 0, 0 }
+#define INT(k, field, lo, hi) { k, K_INT, false, offsetof(struct csvc_config, field), 0, lo, hi }
+#define LONG(k, field, lo, hi) { k, K_LONG, false, offsetof(struct csvc_config, field), 0, lo, hi }
+
+static const struct option options[] = {
+	STR("broker_host", broker_host, false),
+	INT("broker_port", broker_port, 1, 65535),
+	INT("keepalive", keepalive, 5, 3600),
+	STR("cafile", cafile, true),
+	STR("certfile", certfile, true),
+	STR("keyfile", keyfile, true),
+	STR("client_id", client_id, false),
+	STR("device_ca_cert", device_ca_cert, true),
+	STR("device_ca_key", device_ca_key, true),
+	STR("redis_url", redis_url, false),
+	INT("redis_timeout_ms", redis_timeout_ms, 10, 60000),
+	STR("templates_dir", templates_dir, true),
+	INT("token_ttl", token_ttl, 60, ONB_TOKEN_TTL_MAX),
+	INT("cert_validity_days", cert_validity_days, 1, ONB_CERT_DAYS_MAX),
+	{ "create_keys_enabled", K_BOOL, false, offsetof(struct csvc_config, create_keys_enabled), 0, 0, 0 },
+	INT("rate_window_ms", rate_window_ms, 100, 3600000),
+	LONG("rate_per_client", rate_per_client, 0, 1000000000L),
+	LONG("rate_per_requester", rate_per_requester, 0, 1000000000L),
+	LONG("rate_global", rate_global, 0, 1000000000L),
+	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void defaults(struct csvc_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->broker_host, sizeof(cfg->broker_host), "127.0.0.1");
+	cfg->broker_port = 8883;
+	cfg->keepalive = 30;
+	snprintf(cfg->redis_url, sizeof(cfg->redis_url), "%s", ONB_REDIS_DEFAULT_URL);
+	cfg->redis_timeout_ms = 500;
+	cfg->token_ttl = 3600;
+	cfg->cert_validity_days = ONB_CERT_DEFAULT_DAYS;
+	cfg->create_keys_enabled = false;
+	cfg->rate_window_ms = 1000;
+	cfg->rate_per_client = 20;
+	cfg->rate_per_requester = 5000;
+	cfg->rate_global = 20000;
+	cfg->log_level = CSVC_INFO;
+}
+
+/* Strict decimal: the whole value, no sign games, within [min, max]. */
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	if(!*s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9'))) return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if(errno != 0 || !end || *end != '\0' || v < min || v > max) return false;
+	*out = v;
+	return true;
+}
+
+static int set_value(struct csvc_config *cfg, const struct option *o, const char *value,
+		const char *path, int lineno, struct onb_err *err)
+{
+	char *base = (char *)cfg + o->off;
+	size_t n = strlen(value);
+	long v;
+	int lvl;
+
+	switch(o->kind){
+	case K_STRING:
+		if(n >= o->size){
+			return onb_fail(err, ONB_EINVAL, "%s:%d: %s is longer than %zu bytes", path, lineno,
+					o->key, o->size - 1);
+		}
+		memcpy(base, value, n + 1);
+		return ONB_OK;
+	case K_INT:
+	case K_LONG:
+		if(!parse_long(value, o->min, o->max, &v)){
+			return onb_fail(err, ONB_EINVAL, "%s:%d: %s must be an integer %ld..%ld", path, lineno,
+					o->key, o->min, o->max);
+		}
+		if(o->kind == K_INT) *(int *)(void *)base = (int)v;
+		else *(long *)(void *)base = v;
+		return ONB_OK;
+	case K_BOOL:
+		if(!strcmp(value, "true")){
+			*(bool *)(void *)base = true;
+		}else if(!strcmp(value, "false")){
+			*(bool *)(void *)base = false;
+		}else{
+			return onb_fail(err, ONB_EINVAL, "%s:%d: %s must be true or false", path, lineno, o->key);
+		}
+		return ONB_OK;
+	case K_LEVEL:
+		lvl = csvc_level_parse(value);
+		if(lvl < 0){
+			return onb_fail(err, ONB_EINVAL, "%s:%d: log_level must be error, warning, info or debug",
+					path, lineno);
+		}
+		*(enum csvc_level *)(void *)base = (enum csvc_level)lvl;
+		return ONB_OK;
+	}
+	return onb_fail(err, ONB_EINTERNAL, "config: unknown option kind");
+}
+
+/* Splits a line in place into key and value; false for a blank or comment line. */
+static bool split_line(char *line, char **key, char **value)
+{
+	char *p = line, *end;
+
+	while(*p == ' ' || *p == '\t') p++;
+	if(*p == '\0' || *p == '#') return false;
+	*key = p;
+	while(*p && *p != ' ' && *p != '\t') p++;
+	if(*p) *p++ = '\0';
+	while(*p == ' ' || *p == '\t') p++;
+	*value = p;
+	end = p + strlen(p);
+	while(end > p && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+	return true;
+}
+
+int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *err)
+{
+	int ret = ONB_OK, lineno = 0;
+	bool seen[NOPTIONS] = { false };
+	struct csvc_config cfg;
+	char line[LINE_MAX_LEN + 2];
+	FILE *f;
+
+	if(!path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
+	f = fopen(path, "r");
+	if(!f) return onb_fail(err, ONB_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	defaults(&cfg);
+	while(fgets(line, sizeof(line), f)){
+		size_t n = strlen(line);
+		char *key, *value;
+		size_t i;
+
+		lineno++;
+		if(n > 0 && line[n - 1] == '\n'){
+			line[--n] = '\0';
+		}else if(!feof(f)){
+			ret = onb_fail(err, ONB_EINVAL, "%s:%d: line longer than %d bytes", path, lineno, LINE_MAX_LEN);
+			goto cleanup;
+		}
+		if(n > 0 && line[n - 1] == '\r') line[--n] = '\0';
+		if(strlen(line) != n){
+			ret = onb_fail(err, ONB_EINVAL, "%s:%d: NUL byte", path, lineno);
+			goto cleanup;
+		}
+		if(!split_line(line, &key, &value)) continue;
+		for(i = 0; i < NOPTIONS && strcmp(options[i].key, key) != 0; i++){
+		}
+		if(i == NOPTIONS){
+			ret = onb_fail(err, ONB_EINVAL, "%s:%d: unknown key \"%.64s\"", path, lineno, key);
+			goto cleanup;
+		}
+		if(seen[i]){
+			ret = onb_fail(err, ONB_EINVAL, "%s:%d: %s is set twice", path, lineno, key);
+			goto cleanup;
+		}
+		if(!*value){
+			ret = onb_fail(err, ONB_EINVAL, "%s:%d: %s has no value", path, lineno, key);
+			goto cleanup;
+		}
+		seen[i] = true;
+		ret = set_value(&cfg, &options[i], value, path, lineno, err);
+		if(ret != ONB_OK) goto cleanup;
+	}
+	if(ferror(f)){
+		ret = onb_fail(err, ONB_EUNAVAIL, "cannot read %s", path);
+		goto cleanup;
+	}
+	for(size_t i = 0; i < NOPTIONS; i++){
+		if(options[i].required && !seen[i]){
+			ret = onb_fail(err, ONB_EINVAL, "%s: required key %s is missing", path, options[i].key);
+			goto cleanup;
+		}
+	}
+	if(cfg.client_id[0] && !onb_id_valid(cfg.client_id)){
+		ret = onb_fail(err, ONB_EINVAL, "%s: client_id must match [A-Za-z0-9._:-]{1,%d}", path, ONB_ID_MAX);
+		goto cleanup;
+	}
+	*out = cfg;
+cleanup:
+	fclose(f);
+	return ret;
+}

@@ -1,0 +1,526 @@
+/* claimsvc request handling: one request envelope in, one reply envelope out
+ * (docs/provisioning.md, docs/internal-topics.md). Every rejection gets a
+ * stable errorCode and is audited; nothing is written to the registry for a
+ * request that is refused before its registry step. */
+#include "claimsvc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "onb/csr.h"
+#include "onb/provision.h"
+#include "onb/provreg.h"
+#include "onb/registry.h"
+
+#define REDIS_RETRY_MS 250
+
+/* One request on its way through the handler. */
+struct request {
+	struct csvc *s;
+	struct onb_prov_envelope env;
+	struct onb_prov_topic topic;
+	const char *action;            /* audit action */
+	char device[ONB_ID_MAX + 1];   /* thing name, once known */
+	const char *code;              /* errorCode when rejected */
+	char msg[ONB_ERRLEN];          /* errorMessage when rejected */
+	bool audited;                  /* the rejection is already in the audit stream */
+	char *doc;                     /* the accepted document */
+};
+
+static const char *const action_names[] = {
+	[ONB_PROV_CREATE_FROM_CSR] = "create-from-csr",
+	[ONB_PROV_CREATE_KEYS] = "create-keys-and-certificate",
+	[ONB_PROV_REGISTER_THING] = "register-thing",
+};
+
+static const struct {
+	const char *reason;
+	const char *code;
+} rt_codes[] = {
+	{ ONB_RT_TOKEN_INVALID, ONB_PE_TOKEN_INVALID },
+	{ ONB_RT_TOKEN_FOREIGN, ONB_PE_TOKEN_FOREIGN },
+	{ ONB_RT_NOT_ALLOWLISTED, ONB_PE_NOT_ALLOWLISTED },
+	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
+	{ ONB_RT_BIRTH_MISMATCH, ONB_PE_BIRTH_MISMATCH },
+	{ ONB_RT_CERT_BOUND, ONB_PE_CERT_BOUND },
+};
+
+static void reject(struct request *rq, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reject(struct request *rq, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	rq->code = code;
+	va_start(ap, fmt);
+	vsnprintf(rq->msg, sizeof(rq->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ Redis */
+
+redisContext *csvc_redis(struct csvc *s)
+{
+	struct onb_err err;
+	int64_t now;
+
+	if(s->rc && !s->rc->err) return s->rc;
+	if(s->rc){
+		redisFree(s->rc);
+		s->rc = NULL;
+	}
+	now = onb_mono_ms();
+	if(now < s->redis_retry_at) return NULL;
+	s->rc = onb_redis_connect(&s->redis_cfg, &err);
+	if(!s->rc){
+		s->redis_retry_at = now + REDIS_RETRY_MS;
+		if(!s->redis_down_logged) csvc_log(CSVC_ERROR, "registry unavailable: %s", err.msg);
+		s->redis_down_logged = true;
+		return NULL;
+	}
+	if(s->redis_down_logged) csvc_log(CSVC_INFO, "registry connection restored");
+	s->redis_down_logged = false;
+	return s->rc;
+}
+
+/* Drops a connection that failed at the connection level (or, with force,
+ * any connection whose reply stream may be out of step). */
+static void redis_settle(struct csvc *s, bool force)
+{
+	if(s->rc && (force || s->rc->err)){
+		csvc_log(CSVC_WARNING, "dropping the registry connection%s%s", s->rc->err ? ": " : "",
+				s->rc->err ? s->rc->errstr : "");
+		redisFree(s->rc);
+		s->rc = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ audit */
+
+static void audit(struct request *rq, const char *result, const char *what)
+{
+	struct csvc *s = rq->s;
+	char reason[768];
+	struct onb_audit_entry e = {
+		.actor = s->actor,
+		.source = rq->env.address[0] ? rq->env.address : NULL,
+		.action = rq->action,
+		.device = rq->device[0] ? rq->device : NULL,
+		.result = result,
+		.reason = reason,
+	};
+	struct onb_err err;
+	redisContext *rc;
+
+	snprintf(reason, sizeof(reason), "%s (requester %s %s %s)", what, rq->env.idclass,
+			rq->env.client_id, rq->env.fp);
+	rc = csvc_redis(s);
+	if(!rc || onb_audit_append(rc, &e, 0, &err) != ONB_OK){
+		csvc_log(CSVC_WARNING, "not audited (registry unavailable): %s %s %s", rq->action, result, reason);
+	}
+	redis_settle(s, false);
+}
+
+/* ---------------------------------------------------------------- issuing */
+
+/* Signs a certificate for subject_key with subject CN=cn (the SHA-256 of
+ * the public key: never the CSR's subject), records its ownership token,
+ * and builds the accepted document (with the private key when with_key). */
+static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, bool with_key)
+{
+	struct csvc *s = rq->s;
+	struct onb_requester who = { rq->env.client_id, rq->env.idclass, rq->env.fp };
+	struct onb_issued iss;
+	struct onb_err err;
+	char token[ONB_TOKEN_HEXLEN + 1] = "", what[256];
+	char *key_pem = NULL;
+	redisContext *rc;
+	int ret;
+
+	memset(&iss, 0, sizeof(iss));
+	if(onb_csr_issue(subject_key, cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+		goto cleanup;
+	}
+	if(!(rc = csvc_redis(s))){
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+		goto cleanup;
+	}
+	ret = onb_token_issue(rc, iss.cert_id, iss.serial, iss.not_after, &who, s->cfg.token_ttl, token, &err);
+	redis_settle(s, false);
+	if(ret != ONB_OK){
+		csvc_log(ret == ONB_EUNAVAIL ? CSVC_WARNING : CSVC_ERROR, "recording the ownership token: %s", err.msg);
+		if(ret == ONB_EUNAVAIL) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+		else reject(rq, ONB_PE_INTERNAL, "the certificate could not be recorded");
+		goto cleanup;
+	}
+	if(with_key && !(key_pem = onb_key_pem(subject_key, &err))){
+		csvc_log(CSVC_ERROR, "%s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the private key could not be encoded");
+		goto cleanup;
+	}
+	rq->doc = onb_prov_cert_accepted(iss.cert_id, iss.chain_pem, key_pem, token, &err);
+	if(!rq->doc){
+		csvc_log(CSVC_ERROR, "%s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
+		goto cleanup;
+	}
+	snprintf(what, sizeof(what), "certificate %s serial %s issued", iss.cert_id, iss.serial);
+	audit(rq, "ok", what);
+cleanup:
+	OPENSSL_cleanse(token, sizeof(token));
+	onb_key_pem_free(key_pem);
+	onb_issued_clear(&iss);
+}
+
+static void handle_csr(struct request *rq)
+{
+	struct onb_err err;
+	const char *code = ONB_PE_INVALID_PAYLOAD;
+	char *pem = NULL, cn[ONB_FP_HEXLEN + 1];
+	size_t pem_len = 0;
+	X509_REQ *req = NULL;
+
+	if(onb_prov_csr_request_parse(rq->env.payload, rq->env.payload_len, &pem, &pem_len,
+			&code, &err) != ONB_OK){
+		reject(rq, code, "%s", err.msg);
+		return;
+	}
+	if(onb_csr_parse(pem, pem_len, &req, &code, &err) != ONB_OK){
+		reject(rq, code, "%s", err.msg);
+	}else if(onb_csr_key_fingerprint(req, cn, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "%s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+	}else{
+		issue(rq, X509_REQ_get0_pubkey(req), cn, false);
+	}
+	X509_REQ_free(req);
+	free(pem);
+}
+
+static void handle_keys(struct request *rq)
+{
+	struct onb_err err;
+	const char *code = ONB_PE_INVALID_PAYLOAD;
+	char cn[ONB_FP_HEXLEN + 1];
+	EVP_PKEY *key;
+
+	if(!rq->s->cfg.create_keys_enabled){
+		reject(rq, ONB_PE_CREATE_DISABLED, "CreateKeysAndCertificate is disabled on this service; "
+				"generate a key on the device and use create-from-csr");
+		return;
+	}
+	if(onb_prov_keys_request_parse(rq->env.payload, rq->env.payload_len, &code, &err) != ONB_OK){
+		reject(rq, code, "%s", err.msg);
+		return;
+	}
+	key = onb_key_generate(&err);
+	if(!key || onb_pubkey_fingerprint(key, cn, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "%s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the key could not be generated");
+		EVP_PKEY_free(key);
+		return;
+	}
+	issue(rq, key, cn, true);
+	EVP_PKEY_free(key);
+}
+
+static const char *rt_code(const char *reason)
+{
+	for(size_t i = 0; reason && i < sizeof(rt_codes) / sizeof(rt_codes[0]); i++){
+		if(!strcmp(rt_codes[i].reason, reason)) return rt_codes[i].code;
+	}
+	return ONB_PE_INTERNAL;
+}
+
+static void handle_register(struct request *rq)
+{
+	struct csvc *s = rq->s;
+	const char *name = rq->topic.template_name, *code = ONB_PE_INVALID_PAYLOAD, *reason = NULL;
+	const struct onb_template *t;
+	struct onb_prov_register_req *req = NULL;
+	struct onb_template_result res;
+	struct onb_requester who = { rq->env.client_id, rq->env.idclass, rq->env.fp };
+	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
+	struct onb_register_thing rt;
+	struct onb_err err;
+	redisContext *rc;
+	int ret;
+
+	if(!onb_prov_template_name_valid(name)){
+		reject(rq, ONB_PE_INVALID_TEMPLATE, "template names match [0-9A-Za-z_-]{1,%d}",
+				ONB_PROV_TEMPLATE_NAME_MAX);
+		return;
+	}
+	t = onb_template_find(s->templates, name);
+	if(!t){
+		reject(rq, ONB_PE_NOT_FOUND, "no provisioning template named %s", name);
+		return;
+	}
+	req = calloc(1, sizeof(*req));
+	if(!req){
+		reject(rq, ONB_PE_INTERNAL, "out of memory");
+		return;
+	}
+	if(onb_prov_register_request_parse(rq->env.payload, rq->env.payload_len, req, &code, &err) != ONB_OK){
+		reject(rq, code, "%s", err.msg);
+		goto cleanup;
+	}
+	if(onb_template_apply(t, req, &res, &err) != ONB_OK){
+		reject(rq, ONB_PE_INVALID_PARAMS, "%s", err.msg);
+		goto cleanup;
+	}
+	memcpy(rq->device, res.thing_name, sizeof(rq->device));
+	rt = (struct onb_register_thing){
+		.token = req->token,
+		.requester = &who,
+		.device_id = res.thing_name,
+		.serial = res.serial[0] ? res.serial : NULL,
+		.allowlist_required = t->allowlist_required,
+		.policy = t->policy[0] ? t->policy : NULL,
+		.state = t->state,
+		.tenant = t->tenant[0] ? t->tenant : NULL,
+	};
+	if(!(rc = csvc_redis(s))){
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+		goto cleanup;
+	}
+	ret = onb_register_thing(rc, &rt, &actor, &reason, &err);
+	redis_settle(s, false);
+	if(ret == ONB_OK){
+		rq->doc = onb_prov_register_accepted(t->device_config, res.thing_name, &err);
+		if(!rq->doc){
+			csvc_log(CSVC_ERROR, "%s", err.msg);
+			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
+		}
+	}else if(ret == ONB_EREFUSED){
+		reject(rq, rt_code(reason), "%s", err.msg);
+		rq->audited = true; /* onb_register_thing audits its refusals */
+	}else if(ret == ONB_EINVAL){
+		reject(rq, ONB_PE_INVALID_PARAMS, "%s", err.msg);
+	}else if(ret == ONB_EUNAVAIL){
+		csvc_log(CSVC_WARNING, "RegisterThing: %s", err.msg);
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	}else{
+		csvc_log(CSVC_ERROR, "RegisterThing: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the thing could not be registered");
+	}
+cleanup:
+	OPENSSL_cleanse(req->token, sizeof(req->token));
+	free(req);
+}
+
+/* ------------------------------------------------------------ admission */
+
+/* False (with the rejection set) when the request may not proceed. */
+static bool admit(struct request *rq)
+{
+	struct csvc *s = rq->s;
+	struct onb_err err;
+	enum csvc_rl verdict;
+	bool first = false;
+	redisContext *rc;
+
+	if(!strcmp(rq->env.idclass, "device")){
+		reject(rq, ONB_PE_ACCESS_DENIED, "operational certificates cannot provision "
+				"(certificate rotation is not supported yet)");
+		return false;
+	}
+	if(strcmp(rq->env.idclass, "claim") != 0 && strcmp(rq->env.idclass, "birth") != 0){
+		reject(rq, ONB_PE_ACCESS_DENIED, "identity class %s may not provision", rq->env.idclass);
+		return false;
+	}
+	/* The rate limit is each request's first Redis command: a connection
+	 * that went stale while idle (Redis restarted) is replaced once here. */
+	for(int attempt = 0; ; attempt++){
+		if(!(rc = csvc_redis(s))){
+			reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+			return false;
+		}
+		if(csvc_ratelimit(rc, &s->cfg, rq->env.fp, rq->env.client_id, &verdict, &first, &err) == ONB_OK){
+			break;
+		}
+		csvc_log(CSVC_WARNING, "%s", err.msg);
+		redis_settle(s, true);
+		if(attempt == 1){
+			reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+			return false;
+		}
+	}
+	if(verdict != CSVC_RL_OK){
+		reject(rq, ONB_PE_THROTTLED, "%s; retry later", verdict == CSVC_RL_CLIENT
+				? "too many requests from this client" : verdict == CSVC_RL_REQUESTER
+				? "too many requests with this certificate" : "the service is busy");
+		rq->audited = !first; /* a flood is audited once per window */
+		return false;
+	}
+	if(rq->env.payload_too_large){
+		reject(rq, ONB_PE_PAYLOAD_TOO_LARGE, "request of %zu bytes is larger than the limit of %d bytes",
+				rq->env.payload_len,
+				ONB_PROV_PAYLOAD_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* --------------------------------------------------------------- entry */
+
+char *csvc_handle(struct csvc *s, const void *buf, size_t len)
+{
+	struct request rq;
+	struct onb_err err;
+	char topic[ONB_PROV_TOPIC_MAX + 16];
+	char *reply = NULL;
+	bool accepted;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.s = s;
+	s->handled++;
+	if(onb_prov_envelope_decode(buf, len, &rq.env, &err) != ONB_OK){
+		csvc_log(CSVC_WARNING, "dropping a request envelope: %s", err.msg);
+		s->dropped++;
+		return NULL;
+	}
+	if(onb_prov_topic_parse(rq.env.topic, &rq.topic, &err) != ONB_OK){
+		csvc_log(CSVC_WARNING, "dropping a request from %s: %s", rq.env.client_id, err.msg);
+		s->dropped++;
+		goto cleanup;
+	}
+	rq.action = action_names[rq.topic.kind];
+	if(admit(&rq)){
+		switch(rq.topic.kind){
+		case ONB_PROV_CREATE_FROM_CSR: handle_csr(&rq); break;
+		case ONB_PROV_CREATE_KEYS: handle_keys(&rq); break;
+		case ONB_PROV_REGISTER_THING: handle_register(&rq); break;
+		}
+	}
+	accepted = rq.doc != NULL;
+	if(!accepted){
+		char what[ONB_ERRLEN + 64];
+		int status;
+
+		if(!rq.code) reject(&rq, ONB_PE_INTERNAL, "internal error");
+		status = onb_prov_status(rq.code);
+		csvc_log(!strcmp(rq.code, ONB_PE_THROTTLED) ? CSVC_DEBUG : CSVC_INFO, "%s from %s %s rejected: %d %s: %s",
+				rq.action, rq.env.idclass, rq.env.client_id, status, rq.code, rq.msg);
+		if(!rq.audited){
+			snprintf(what, sizeof(what), "%s: %s", rq.code, rq.msg);
+			audit(&rq, status >= 500 ? "error" : "refused", what);
+		}
+		rq.doc = onb_prov_rejected(rq.code, rq.msg, &err);
+		s->rejected++;
+	}else{
+		csvc_log(CSVC_DEBUG, "%s from %s %s accepted%s%s", rq.action, rq.env.idclass, rq.env.client_id,
+				rq.device[0] ? ": " : "", rq.device);
+		s->accepted++;
+	}
+	if(!rq.doc || onb_prov_reply_topic(rq.env.topic, accepted, topic, sizeof(topic), &err) != ONB_OK
+			|| !(reply = onb_prov_reply_encode(rq.env.client_id, topic, rq.doc, &err))){
+		csvc_log(CSVC_ERROR, "cannot build the reply to %s: %s", rq.env.client_id,
+				rq.doc ? err.msg : "out of memory");
+	}
+cleanup:
+	onb_prov_free(rq.doc);
+	onb_prov_envelope_clear(&rq.env);
+	return reply;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err)
+{
+	int ret = ONB_EINVAL;
+	X509 *own = NULL;
+	EVP_PKEY *own_key = NULL;
+	struct onb_err e2;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = *cfg;
+	/* The MQTT identity: readable now, so that a bad file fails --check. */
+	if(!(own = onb_cert_load(cfg->certfile, &e2)) || !(own_key = onb_key_load(cfg->keyfile, &e2))){
+		ret = onb_fail(err, ONB_EINVAL, "service certificate: %s", e2.msg);
+		goto cleanup;
+	}
+	if(X509_check_private_key(own, own_key) != 1){
+		ret = onb_fail(err, ONB_EINVAL, "keyfile %s does not match certfile %s", cfg->keyfile, cfg->certfile);
+		goto cleanup;
+	}
+	if(!s->cfg.client_id[0]){
+		if(onb_cert_subject_cn(own, s->cfg.client_id, sizeof(s->cfg.client_id), &e2) != ONB_OK
+				|| !onb_id_valid(s->cfg.client_id)){
+			s->cfg.client_id[0] = '\0';
+			ret = onb_fail(err, ONB_EINVAL, "client_id is not set and the CN of %s is not a valid "
+					"client id", cfg->certfile);
+			goto cleanup;
+		}
+	}
+	X509_free(own);
+	own = onb_cert_load(cfg->cafile, &e2);
+	if(!own){
+		ret = onb_fail(err, ONB_EINVAL, "cafile: %s", e2.msg);
+		goto cleanup;
+	}
+	snprintf(s->actor, sizeof(s->actor), "claimsvc:%s", s->cfg.client_id);
+	/* The device CA: the key never leaves this process. */
+	if(!(s->ca = onb_cert_load(cfg->device_ca_cert, &e2)) || !(s->ca_key = onb_key_load(cfg->device_ca_key, &e2))){
+		ret = onb_fail(err, ONB_EINVAL, "device CA: %s", e2.msg);
+		goto cleanup;
+	}
+	if(X509_check_private_key(s->ca, s->ca_key) != 1){
+		ret = onb_fail(err, ONB_EINVAL, "device_ca_key does not match device_ca_cert");
+		goto cleanup;
+	}
+	if(X509_check_ca(s->ca) == 0 || X509_cmp_time(X509_get0_notAfter(s->ca), NULL) <= 0){
+		ret = onb_fail(err, ONB_EINVAL, "device_ca_cert is not a valid, unexpired CA certificate");
+		goto cleanup;
+	}
+	ret = onb_template_set_load(cfg->templates_dir, &s->templates, &e2);
+	if(ret != ONB_OK){
+		ret = onb_fail(err, ret, "templates: %s", e2.msg);
+		goto cleanup;
+	}
+	ret = onb_redis_parse_url(cfg->redis_url, &s->redis_cfg, &e2);
+	if(ret != ONB_OK){
+		ret = onb_fail(err, ret, "redis_url: %s", e2.msg);
+		goto cleanup;
+	}
+	s->redis_cfg.timeout_ms = cfg->redis_timeout_ms;
+	ret = ONB_OK;
+cleanup:
+	ERR_clear_error();
+	X509_free(own);
+	EVP_PKEY_free(own_key);
+	if(ret != ONB_OK) csvc_free(s);
+	return ret;
+}
+
+int csvc_reload_templates(struct csvc *s, struct onb_err *err)
+{
+	struct onb_template_set *fresh = NULL;
+	int ret = onb_template_set_load(s->cfg.templates_dir, &fresh, err);
+
+	if(ret != ONB_OK) return ret;
+	onb_template_set_free(s->templates);
+	s->templates = fresh;
+	return ONB_OK;
+}
+
+void csvc_free(struct csvc *s)
+{
+	X509_free(s->ca);
+	EVP_PKEY_free(s->ca_key);
+	onb_template_set_free(s->templates);
+	if(s->rc) redisFree(s->rc);
+	s->ca = NULL;
+	s->ca_key = NULL;
+	s->templates = NULL;
+	s->rc = NULL;
+}

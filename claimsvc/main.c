@@ -1,0 +1,296 @@
+/* claimsvc: command line, signals, and the MQTT client loop. */
+#include "claimsvc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include "onb/provision.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define DRAIN_MS 2000
+
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_signal;
+
+struct app {
+	struct csvc svc;
+	struct mosquitto *mosq;
+	bool subscribed;
+	int backoff_ms;
+	long inflight;          /* QoS 1 replies not yet acknowledged by the broker */
+};
+
+static const char usage_text[] =
+	"usage: claimsvc -c FILE         run the claim service\n"
+	"       claimsvc --check -c FILE validate the configuration and exit\n"
+	"       claimsvc --help\n"
+	"\n"
+	"Fleet provisioning by claim (AWS IoT wire format): signs device CSRs with\n"
+	"the device CA, issues ownership tokens, registers things from templates.\n"
+	"Connects to the broker over mTLS and serves the requests the broker plugin\n"
+	"forwards on " ONB_PROV_SHARED_SUB ".\n"
+	"Configuration: docs/provisioning.md and config/claimsvc.conf.\n"
+	"Signals: TERM/INT stop after the current request, HUP reloads the templates.\n"
+	"Exit status: 0 clean stop or valid configuration, 1 error, 2 usage.\n";
+
+static void on_signal(int sig)
+{
+	if(sig == SIGHUP) reload_signal = 1;
+	else stop_signal = 1;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if(sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0
+			|| sigaction(SIGHUP, &sa, NULL) != 0){
+		return -1;
+	}
+	sa.sa_handler = SIG_IGN;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Sleeps ms milliseconds unless a signal arrives. */
+static void nap(int ms)
+{
+	while(ms > 0 && !stop_signal && !reload_signal){
+		int step = ms > 50 ? 50 : ms;
+		struct timespec ts = { 0, (long)step * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* ---------------------------------------------------------------- callbacks */
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props)
+{
+	struct app *app = obj;
+	int ret;
+
+	if(rc != 0){
+		csvc_log(CSVC_ERROR, "broker refused the connection: %s", mosquitto_reason_string(rc));
+		return;
+	}
+	csvc_log(CSVC_INFO, "connected to %s:%d as %s", app->svc.cfg.broker_host, app->svc.cfg.broker_port,
+			app->svc.cfg.client_id);
+	app->backoff_ms = BACKOFF_MIN_MS;
+	ret = mosquitto_subscribe_v5(mosq, NULL, ONB_PROV_SHARED_SUB, 1, 0, NULL);
+	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_ERROR, "subscribe: %s", mosquitto_strerror(ret));
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
+		const int *granted, const mosquitto_property *props)
+{
+	struct app *app = obj;
+
+	if(qos_count < 1 || granted[0] >= 0x80){
+		csvc_log(CSVC_ERROR, "the broker refused the subscription to %s (reason 0x%02x): "
+				"check this service's policy", ONB_PROV_SHARED_SUB, qos_count < 1 ? 0 : granted[0]);
+		app->subscribed = false;
+		return;
+	}
+	app->subscribed = true;
+	csvc_log(CSVC_INFO, "serving %s", ONB_PROV_SHARED_SUB);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props)
+{
+	struct app *app = obj;
+
+	app->subscribed = false;
+	app->inflight = 0;
+	if(!stop_signal) csvc_log(CSVC_WARNING, "disconnected from the broker: %s", mosquitto_reason_string(rc));
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, const mosquitto_property *props)
+{
+	struct app *app = obj;
+
+	if(app->inflight > 0) app->inflight--;
+	if(reason >= 0x80){
+		csvc_log(CSVC_ERROR, "the broker refused a reply (reason 0x%02x %s): check this service's policy",
+				reason, mosquitto_reason_string(reason));
+	}
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+		const mosquitto_property *props)
+{
+	struct app *app = obj;
+	char *reply;
+	int ret;
+
+	if(!msg->topic || strcmp(msg->topic, ONB_TOPIC_PROV_REQUEST) != 0) return;
+	reply = csvc_handle(&app->svc, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+	if(!reply) return;
+	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 1, false, NULL);
+	if(ret == MOSQ_ERR_SUCCESS){
+		app->inflight++;
+	}else{
+		csvc_log(CSVC_WARNING, "cannot publish a reply: %s", mosquitto_strerror(ret));
+	}
+	onb_prov_free(reply);
+}
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+	csvc_log(CSVC_DEBUG, "mqtt: %s", str);
+}
+
+/* ------------------------------------------------------------------ client */
+
+static int client_setup(struct app *app)
+{
+	const struct csvc_config *cfg = &app->svc.cfg;
+	int ret;
+
+	app->mosq = mosquitto_new(cfg->client_id, true, app);
+	if(!app->mosq){
+		csvc_log(CSVC_ERROR, "cannot create the MQTT client: %s", strerror(errno));
+		return -1;
+	}
+	ret = mosquitto_int_option(app->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_tls_set(app->mosq, cfg->cafile, NULL, cfg->certfile, cfg->keyfile, NULL);
+	if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_tls_opts_set(app->mosq, 1, NULL, NULL);
+	if(ret != MOSQ_ERR_SUCCESS){
+		csvc_log(CSVC_ERROR, "MQTT TLS setup: %s", mosquitto_strerror(ret));
+		return -1;
+	}
+	/* Replies are QoS 1: let them queue without an in-flight cap. */
+	mosquitto_int_option(app->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
+	mosquitto_max_inflight_messages_set(app->mosq, 0);
+	mosquitto_connect_v5_callback_set(app->mosq, on_connect);
+	mosquitto_subscribe_v5_callback_set(app->mosq, on_subscribe);
+	mosquitto_disconnect_v5_callback_set(app->mosq, on_disconnect);
+	mosquitto_publish_v5_callback_set(app->mosq, on_publish);
+	mosquitto_message_v5_callback_set(app->mosq, on_message);
+	mosquitto_log_callback_set(app->mosq, on_log);
+	return 0;
+}
+
+static void handle_reload(struct app *app)
+{
+	struct onb_err err;
+
+	reload_signal = 0;
+	if(csvc_reload_templates(&app->svc, &err) == ONB_OK){
+		csvc_log(CSVC_INFO, "templates reloaded: %zu", app->svc.templates->n);
+	}else{
+		csvc_log(CSVC_ERROR, "template reload failed, keeping the old ones: %s", err.msg);
+	}
+}
+
+/* Runs until a stop signal; reconnects with exponential back-off. */
+static void run(struct app *app)
+{
+	const struct csvc_config *cfg = &app->svc.cfg;
+	int ret;
+
+	app->backoff_ms = BACKOFF_MIN_MS;
+	ret = mosquitto_connect_bind_v5(app->mosq, cfg->broker_host, cfg->broker_port, cfg->keepalive, NULL, NULL);
+	if(ret != MOSQ_ERR_SUCCESS){
+		csvc_log(CSVC_WARNING, "cannot connect to %s:%d: %s", cfg->broker_host, cfg->broker_port,
+				ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
+	}
+	while(!stop_signal){
+		if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_loop(app->mosq, 100, 1);
+		if(reload_signal) handle_reload(app);
+		if(ret == MOSQ_ERR_SUCCESS || stop_signal) continue;
+		nap(app->backoff_ms);
+		app->backoff_ms = app->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : app->backoff_ms * 2;
+		if(stop_signal) break;
+		ret = mosquitto_reconnect(app->mosq);
+		if(ret != MOSQ_ERR_SUCCESS){
+			csvc_log(CSVC_DEBUG, "reconnect to %s:%d: %s", cfg->broker_host, cfg->broker_port,
+					ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
+		}
+	}
+	/* Stop taking requests, let the replies already sent be acknowledged. */
+	if(ret == MOSQ_ERR_SUCCESS){
+		int64_t deadline = onb_mono_ms() + DRAIN_MS;
+		mosquitto_unsubscribe_v5(app->mosq, NULL, ONB_PROV_SHARED_SUB, NULL);
+		while(onb_mono_ms() < deadline && mosquitto_loop(app->mosq, 50, 1) == MOSQ_ERR_SUCCESS
+				&& app->inflight > 0){
+		}
+		mosquitto_disconnect_v5(app->mosq, 0, NULL);
+		mosquitto_loop(app->mosq, 50, 1);
+	}
+}
+
+/* ------------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	bool check = false;
+	struct csvc_config cfg;
+	struct onb_err err;
+	struct app app;
+	int rc = 1;
+
+	for(int i = 1; i < argc; i++){
+		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
+			fputs(usage_text, stdout);
+			return 0;
+		}else if(!strcmp(argv[i], "--check")){
+			check = true;
+		}else if(!strcmp(argv[i], "-c") && i + 1 < argc){
+			conf = argv[++i];
+		}else{
+			fprintf(stderr, "claimsvc: unexpected argument '%s' (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if(!conf){
+		fputs("claimsvc: -c FILE is required (see --help)\n", stderr);
+		return 2;
+	}
+	if(csvc_config_load(conf, &cfg, &err) != ONB_OK){
+		fprintf(stderr, "claimsvc: %s\n", err.msg);
+		return 1;
+	}
+	csvc_log_level = cfg.log_level;
+	memset(&app, 0, sizeof(app));
+	if(csvc_init(&app.svc, &cfg, &err) != ONB_OK){
+		fprintf(stderr, "claimsvc: %s\n", err.msg);
+		return 1;
+	}
+	if(check){
+		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d\n",
+				app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port);
+		csvc_free(&app.svc);
+		return 0;
+	}
+	if(install_signals() != 0){
+		fprintf(stderr, "claimsvc: cannot install signal handlers: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	mosquitto_lib_init();
+	if(client_setup(&app) == 0){
+		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s",
+				app.svc.cfg.client_id, app.svc.templates->n, cfg.create_keys_enabled ? "enabled" : "disabled");
+		if(!csvc_redis(&app.svc)) csvc_log(CSVC_WARNING, "starting without the registry; will retry");
+		run(&app);
+		csvc_log(CSVC_INFO, "stopped: %llu handled, %llu accepted, %llu rejected, %llu dropped",
+				(unsigned long long)app.svc.handled, (unsigned long long)app.svc.accepted,
+				(unsigned long long)app.svc.rejected, (unsigned long long)app.svc.dropped);
+		rc = 0;
+	}
+	mosquitto_destroy(app.mosq);
+	mosquitto_lib_cleanup();
+cleanup:
+	csvc_free(&app.svc);
+	return rc;
+}

@@ -1,0 +1,172 @@
+/* The AWS IoT fleet-provisioning MQTT API (JSON only) and the internal
+ * envelope between the broker plugin and claimsvc (docs/internal-topics.md,
+ * docs/provisioning.md). Pure functions of buffers: no I/O, fuzzable.
+ *
+ * JSON rules for every document parsed here: the top level must be an
+ * object; field names are case-sensitive; unknown fields are ignored (AWS
+ * devices may send more than we read); a field we read that appears twice
+ * is refused; a payload that contains the escape \u0000 is refused (it would
+ * silently truncate a string). Every input has a size cap. */
+#ifndef ONB_PROVISION_H
+#define ONB_PROVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cJSON.h>
+
+#include "onb/common.h"
+#include "onb/envelope.h" /* the broker side: topic names, ONB_PROV_PAYLOAD_MAX, ONB_PROV_TOPIC_MAX */
+#include "onb/ids.h"
+#include "onb/x509.h"
+
+/* ---- topics ---- */
+
+#define ONB_PROV_TEMPLATE_NAME_MAX 36          /* ^[0-9A-Za-z_-]{1,36}$ */
+#define ONB_PROV_SHARED_SUB    "$share/claimsvc/" ONB_TOPIC_PROV_REQUEST
+
+enum onb_prov_kind {
+	ONB_PROV_CREATE_FROM_CSR, /* $aws/certificates/create-from-csr/json */
+	ONB_PROV_CREATE_KEYS,     /* $aws/certificates/create/json */
+	ONB_PROV_REGISTER_THING,  /* $aws/provisioning-templates/<name>/provision/json */
+};
+
+/* A request topic taken apart. template_name is the raw topic level (it may
+ * fail onb_prov_template_name_valid; the caller answers InvalidTemplateName). */
+struct onb_prov_topic {
+	enum onb_prov_kind kind;
+	char template_name[ONB_PROV_TOPIC_MAX + 1]; /* empty unless REGISTER_THING */
+};
+
+/* True when name matches ^[0-9A-Za-z_-]{1,36}$. */
+bool onb_prov_template_name_valid(const char *name);
+
+/* Parses one of the three request topics (the /json format only). The
+ * template level must be non-empty and free of '+', '#'. ONB_EINVAL for any
+ * other topic (claimsvc cannot answer it: there is no reply topic). */
+int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct onb_err *err);
+
+/* Writes "<request topic>/accepted" or "/rejected" into buf. */
+int onb_prov_reply_topic(const char *request_topic, bool accepted, char *buf, size_t len,
+		struct onb_err *err);
+
+/* ---- error codes of rejected replies (statusCode from onb_prov_status) ---- */
+
+#define ONB_PE_INVALID_PAYLOAD   "InvalidPayload"        /* 400 not a JSON object, field missing or mistyped */
+#define ONB_PE_PAYLOAD_TOO_LARGE "PayloadTooLarge"       /* 413 over ONB_PROV_PAYLOAD_MAX (as the plugin says) */
+#define ONB_PE_INVALID_PARAMS    "InvalidParameters"     /* 400 template parameter missing or malformed */
+#define ONB_PE_INVALID_TEMPLATE  "InvalidTemplateName"   /* 400 */
+#define ONB_PE_NOT_FOUND         "ResourceNotFound"      /* 404 unknown template */
+#define ONB_PE_TOKEN_INVALID     "InvalidCertificateOwnershipToken" /* 403 unknown, expired, used */
+#define ONB_PE_TOKEN_FOREIGN     "CertificateOwnershipTokenMismatch" /* 403 issued to another connection */
+#define ONB_PE_NOT_ALLOWLISTED   "DeviceNotAllowlisted"  /* 403 */
+#define ONB_PE_PROVISIONED       "DeviceAlreadyProvisioned" /* 403 */
+#define ONB_PE_BIRTH_MISMATCH    "BirthCertificateMismatch" /* 403 */
+#define ONB_PE_CERT_BOUND        "CertificateAlreadyRegistered" /* 403 */
+#define ONB_PE_ACCESS_DENIED     "AccessDenied"          /* 403 identity class may not provision */
+#define ONB_PE_CREATE_DISABLED   "CreateKeysAndCertificateDisabled" /* 403 */
+#define ONB_PE_THROTTLED         "Throttling"            /* 429 */
+#define ONB_PE_UNAVAILABLE       "ServiceUnavailable"    /* 500 registry unreachable: retry */
+#define ONB_PE_INTERNAL          "InternalError"         /* 500 */
+
+/* The statusCode of an errorCode above or of onb/csr.h (400); 500 when unknown. */
+int onb_prov_status(const char *error_code);
+
+/* ---- the internal envelope (docs/internal-topics.md) ---- */
+
+#define ONB_PROV_ENVELOPE_MAX (1024 * 1024) /* whole request envelope, bytes */
+#define ONB_PROV_CLASS_MAX 16
+#define ONB_PROV_ADDRESS_MAX 64
+
+/* A decoded request envelope. Owns payload: release with
+ * onb_prov_envelope_clear. */
+struct onb_prov_envelope {
+	char client_id[ONB_ID_MAX + 1];            /* onb_id_valid (the plugin's rule) */
+	char idclass[ONB_PROV_CLASS_MAX + 1];      /* [a-z]+, e.g. "claim" */
+	char fp[ONB_FP_HEXLEN + 1];                /* 64 lower-case hex */
+	char address[ONB_PROV_ADDRESS_MAX + 1];    /* empty when absent */
+	char topic[ONB_PROV_TOPIC_MAX + 1];        /* the device's request topic */
+	char *payload;                             /* NUL-terminated; NULL when too large */
+	size_t payload_len;                        /* length the device sent (also when too large) */
+	bool payload_too_large;                    /* payload_len > ONB_PROV_PAYLOAD_MAX */
+};
+
+/* Decodes a request envelope of len bytes: {"v":1, clientId, class, fp,
+ * [address], topic, payload}. The device payload inside is capped at
+ * ONB_PROV_PAYLOAD_MAX (the plugin refuses larger ones); one over it still
+ * decodes (so the device can be told) with payload NULL and
+ * payload_too_large set. ONB_EINVAL for anything else that is wrong: no
+ * reply can be addressed then. */
+int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelope *out,
+		struct onb_err *err);
+
+/* Frees the payload and zeroes *env. */
+void onb_prov_envelope_clear(struct onb_prov_envelope *env);
+
+/* Encodes a reply envelope {"v":1, clientId, topic, payload}. Returns a
+ * string the caller frees with onb_prov_free, or NULL with err set. */
+char *onb_prov_reply_encode(const char *client_id, const char *topic, const char *payload,
+		struct onb_err *err);
+
+/* ---- request documents (payloads from the device) ---- */
+
+#define ONB_PROV_TOKEN_MAX 128
+#define ONB_PROV_PARAMS_MAX 32
+#define ONB_PROV_PARAM_NAME_MAX 64
+#define ONB_PROV_PARAM_VALUE_MAX 256
+
+/* CreateCertificateFromCsr {"certificateSigningRequest": "<PEM>"}: on
+ * success *csr_out is a new NUL-terminated copy of the PEM (free with free())
+ * and *csr_len its length. Failures set *code: PayloadTooLarge (over
+ * ONB_PROV_PAYLOAD_MAX), InvalidPayload, or CsrTooLarge (PEM over ONB_CSR_MAX). */
+int onb_prov_csr_request_parse(const char *buf, size_t len, char **csr_out, size_t *csr_len,
+		const char **code, struct onb_err *err);
+
+/* CreateKeysAndCertificate: AWS sends {} (an empty payload is taken as {}).
+ * Anything but an object is InvalidPayload. */
+int onb_prov_keys_request_parse(const char *buf, size_t len, const char **code,
+		struct onb_err *err);
+
+struct onb_prov_param {
+	char name[ONB_PROV_PARAM_NAME_MAX + 1];
+	char value[ONB_PROV_PARAM_VALUE_MAX + 1];
+};
+
+/* RegisterThing {"certificateOwnershipToken": "...", "parameters": {...}}.
+ * parameters is optional; its values must be strings (AWS sends strings). */
+struct onb_prov_register_req {
+	char token[ONB_PROV_TOKEN_MAX + 1];
+	size_t nparams;
+	struct onb_prov_param params[ONB_PROV_PARAMS_MAX];
+};
+
+/* Parses a RegisterThing request into *out. Failures set *code: InvalidPayload
+ * (shape), InvalidCertificateOwnershipToken (token over ONB_PROV_TOKEN_MAX),
+ * InvalidParameters (too many, a name or value too long, a value not a string). */
+int onb_prov_register_request_parse(const char *buf, size_t len,
+		struct onb_prov_register_req *out, const char **code, struct onb_err *err);
+
+/* The value of parameter name in req, or NULL. */
+const char *onb_prov_param_get(const struct onb_prov_register_req *req, const char *name);
+
+/* ---- response documents (to the device; free each with onb_prov_free) ----
+ * They are printed into one buffer sized in advance, so no intermediate copy
+ * of a private key is left in freed memory. */
+
+/* {"certificateId", "certificatePem", "certificateOwnershipToken"} and, when
+ * private_key_pem is non-NULL (CreateKeysAndCertificate), "privateKey". */
+char *onb_prov_cert_accepted(const char *cert_id, const char *cert_pem,
+		const char *private_key_pem, const char *token, struct onb_err *err);
+
+/* {"deviceConfiguration": <copy of device_config or {}>, "thingName"}. */
+char *onb_prov_register_accepted(const cJSON *device_config, const char *thing_name,
+		struct onb_err *err);
+
+/* {"statusCode", "errorCode", "errorMessage"} with statusCode from
+ * onb_prov_status(error_code). */
+char *onb_prov_rejected(const char *error_code, const char *message, struct onb_err *err);
+
+/* Wipes and frees a document returned by this module. NULL is fine. */
+void onb_prov_free(char *doc);
+
+#endif

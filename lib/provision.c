@@ -1,0 +1,607 @@
+/* AWS IoT fleet-provisioning JSON documents and the internal envelope
+ * (contract: onb/provision.h). Pure functions of buffers. */
+#include "onb/provision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "onb/csr.h"
+
+/* ------------------------------------------------------------------ topics */
+
+static const char topic_csr[] = "$aws/certificates/create-from-csr/json";
+static const char topic_keys[] = "$aws/certificates/create/json";
+static const char tpl_prefix[] = "$aws/provisioning-templates/";
+static const char tpl_suffix[] = "/provision/json";
+
+bool onb_prov_template_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if(!name) return false;
+	for(; name[n]; n++){
+		unsigned char c = (unsigned char)name[n];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+			|| c == '_' || c == '-';
+		if(!ok || n >= ONB_PROV_TEMPLATE_NAME_MAX) return false;
+	}
+	return n > 0;
+}
+
+int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct onb_err *err)
+{
+	size_t n, pl = sizeof(tpl_prefix) - 1, sl = sizeof(tpl_suffix) - 1, nl;
+	const char *name;
+
+	if(!topic || !out) return onb_fail(err, ONB_EINVAL, "no topic");
+	n = strlen(topic);
+	if(n > ONB_PROV_TOPIC_MAX) return onb_fail(err, ONB_EINVAL, "topic too long");
+	if(!strcmp(topic, topic_csr)){
+		out->kind = ONB_PROV_CREATE_FROM_CSR;
+		out->template_name[0] = '\0';
+		return ONB_OK;
+	}
+	if(!strcmp(topic, topic_keys)){
+		out->kind = ONB_PROV_CREATE_KEYS;
+		out->template_name[0] = '\0';
+		return ONB_OK;
+	}
+	if(n <= pl + sl || strncmp(topic, tpl_prefix, pl) || strcmp(topic + n - sl, tpl_suffix)){
+		return onb_fail(err, ONB_EINVAL, "not a fleet-provisioning request topic");
+	}
+	name = topic + pl;
+	nl = n - pl - sl;
+	for(size_t i = 0; i < nl; i++){
+		if(name[i] == '/' || name[i] == '+' || name[i] == '#'){
+			return onb_fail(err, ONB_EINVAL, "not a fleet-provisioning request topic");
+		}
+	}
+	out->kind = ONB_PROV_REGISTER_THING;
+	memcpy(out->template_name, name, nl);
+	out->template_name[nl] = '\0';
+	return ONB_OK;
+}
+
+int onb_prov_reply_topic(const char *request_topic, bool accepted, char *buf, size_t len,
+		struct onb_err *err)
+{
+	int n;
+
+	if(!request_topic || !buf || len == 0) return onb_fail(err, ONB_EINVAL, "reply topic: bad arguments");
+	n = snprintf(buf, len, "%s/%s", request_topic, accepted ? "accepted" : "rejected");
+	if(n < 0 || (size_t)n >= len) return onb_fail(err, ONB_EINVAL, "reply topic too long");
+	return ONB_OK;
+}
+
+/* ------------------------------------------------------------- error codes */
+
+static const struct {
+	const char *code;
+	int status;
+} statuses[] = {
+	{ ONB_PE_INVALID_PAYLOAD, 400 }, { ONB_PE_PAYLOAD_TOO_LARGE, 413 },
+	{ ONB_PE_INVALID_PARAMS, 400 }, { ONB_PE_INVALID_TEMPLATE, 400 },
+	{ ONB_CSR_E_INVALID, 400 }, { ONB_CSR_E_TOO_LARGE, 400 }, { ONB_CSR_E_SIGNATURE, 400 },
+	{ ONB_CSR_E_WEAK_KEY, 400 }, { ONB_CSR_E_KEY_TYPE, 400 }, { ONB_CSR_E_SIG_ALG, 400 },
+	{ ONB_PE_NOT_FOUND, 404 },
+	{ ONB_PE_TOKEN_INVALID, 403 }, { ONB_PE_TOKEN_FOREIGN, 403 }, { ONB_PE_NOT_ALLOWLISTED, 403 },
+	{ ONB_PE_PROVISIONED, 403 }, { ONB_PE_BIRTH_MISMATCH, 403 }, { ONB_PE_CERT_BOUND, 403 },
+	{ ONB_PE_ACCESS_DENIED, 403 }, { ONB_PE_CREATE_DISABLED, 403 },
+	{ ONB_PE_THROTTLED, 429 },
+	{ ONB_PE_UNAVAILABLE, 500 }, { ONB_PE_INTERNAL, 500 },
+};
+
+int onb_prov_status(const char *error_code)
+{
+	if(!error_code) return 500;
+	for(size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++){
+		if(!strcmp(statuses[i].code, error_code)) return statuses[i].status;
+	}
+	return 500;
+}
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static int set_code(const char **code, const char *c, int rc)
+{
+	if(code) *code = c;
+	return rc;
+}
+
+static bool blank_only(const char *s, size_t n)
+{
+	for(size_t i = 0; i < n; i++){
+		if(s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+	}
+	return true;
+}
+
+/* True when buf[0..len) contains the JSON escape \u0000 (memmem is a GNU extension). */
+static bool has_nul_escape(const char *buf, size_t len)
+{
+	size_t run = 0; /* backslashes in a row just before buf[i] */
+
+	for(size_t i = 0; i < len; i++){
+		if(buf[i] != '\\'){
+			run = 0;
+			continue;
+		}
+		/* after an even run this backslash starts an escape; after an odd one it is escaped */
+		if(run % 2 == 0 && i + 6 <= len && !memcmp(buf + i + 1, "u0000", 5)) return true;
+		run++;
+	}
+	return false;
+}
+
+/* Parses buf[0..len) as one JSON object with nothing but blanks after it. */
+static int parse_object(const char *buf, size_t len, const char *what, cJSON **out,
+		struct onb_err *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+
+	if(!buf || len == 0) return onb_fail(err, ONB_EINVAL, "%s is empty", what);
+	if(has_nul_escape(buf, len)) return onb_fail(err, ONB_EINVAL, "%s contains \\u0000", what);
+	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+	if(!root) return onb_fail(err, ONB_EINVAL, "%s is not valid JSON", what);
+	if(!end || end < buf || (size_t)(end - buf) > len || !blank_only(end, len - (size_t)(end - buf))){
+		cJSON_Delete(root);
+		return onb_fail(err, ONB_EINVAL, "%s has data after the JSON document", what);
+	}
+	if(!cJSON_IsObject(root)){
+		cJSON_Delete(root);
+		return onb_fail(err, ONB_EINVAL, "%s is not a JSON object", what);
+	}
+	*out = root;
+	return ONB_OK;
+}
+
+/* The member `name` of obj in *item (NULL when absent); ONB_EINVAL when
+ * the name appears more than once. */
+static int member(const cJSON *obj, const char *name, cJSON **item, struct onb_err *err)
+{
+	cJSON *found = NULL, *c;
+
+	for(c = obj ? obj->child : NULL; c; c = c->next){
+		if(c->string && !strcmp(c->string, name)){
+			if(found) return onb_fail(err, ONB_EINVAL, "field %s appears more than once", name);
+			found = c;
+		}
+	}
+	*item = found;
+	return ONB_OK;
+}
+
+/* A required string member no longer than max, copied into buf[max + 1]. */
+static int string_member(const cJSON *obj, const char *name, char *buf, size_t max,
+		struct onb_err *err)
+{
+	cJSON *item;
+	size_t n;
+	int ret = member(obj, name, &item, err);
+
+	if(ret != ONB_OK) return ret;
+	if(!item) return onb_fail(err, ONB_EINVAL, "field %s is missing", name);
+	if(!cJSON_IsString(item) || !item->valuestring) return onb_fail(err, ONB_EINVAL, "field %s must be a string", name);
+	n = strlen(item->valuestring);
+	if(n > max) return onb_fail(err, ONB_EINVAL, "field %s is longer than %zu bytes", name, max);
+	memcpy(buf, item->valuestring, n + 1);
+	return ONB_OK;
+}
+
+static bool no_controls(const char *s)
+{
+	for(; *s; s++){
+		unsigned char c = (unsigned char)*s;
+		if(c < 0x20 || c == 0x7f) return false;
+	}
+	return true;
+}
+
+static bool printable_ascii(const char *s)
+{
+	for(; *s; s++){
+		if((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return false;
+	}
+	return true;
+}
+
+/* Prints root into one buffer of bound bytes (no reallocation, so no stray
+ * copies of secrets); NULL when it does not fit or memory is short. */
+static char *print_bounded(const cJSON *root, size_t bound, struct onb_err *err)
+{
+	char *buf;
+
+	if(!root){
+		onb_fail(err, ONB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	buf = cJSON_malloc(bound);
+	if(!buf){
+		onb_fail(err, ONB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	if(!cJSON_PrintPreallocated((cJSON *)root, buf, (int)bound, false)){
+		OPENSSL_cleanse(buf, bound);
+		cJSON_free(buf);
+		onb_fail(err, ONB_EINTERNAL, "cannot print JSON document");
+		return NULL;
+	}
+	return buf;
+}
+
+/* Worst-case printed size of strings: every byte escaped as \uXXXX. */
+static size_t escaped_bound(const char *const *strs, size_t n)
+{
+	size_t total = 256;
+
+	for(size_t i = 0; i < n; i++){
+		if(strs[i]) total += 6 * strlen(strs[i]) + 32;
+	}
+	return total;
+}
+
+void onb_prov_free(char *doc)
+{
+	if(!doc) return;
+	OPENSSL_cleanse(doc, strlen(doc));
+	cJSON_free(doc);
+}
+
+/* ---------------------------------------------------------------- envelope */
+
+int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelope *out,
+		struct onb_err *err)
+{
+	int ret;
+	cJSON *root = NULL, *item;
+	struct onb_prov_envelope env;
+
+	memset(&env, 0, sizeof(env));
+	if(!out) return onb_fail(err, ONB_EINVAL, "envelope: no output");
+	if(len > ONB_PROV_ENVELOPE_MAX){
+		return onb_fail(err, ONB_EINVAL, "envelope of %zu bytes is over the limit of %d",
+				len, ONB_PROV_ENVELOPE_MAX);
+	}
+	ret = parse_object(buf, len, "envelope", &root, err);
+	if(ret != ONB_OK) return ret;
+
+	ret = member(root, "v", &item, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(!item || !cJSON_IsNumber(item) || item->valuedouble != 1.0){
+		ret = onb_fail(err, ONB_EINVAL, "envelope version v must be 1");
+		goto cleanup;
+	}
+	ret = string_member(root, "clientId", env.client_id, ONB_ID_MAX, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(!onb_id_valid(env.client_id)){
+		ret = onb_fail(err, ONB_EINVAL, "envelope clientId is not a valid id");
+		goto cleanup;
+	}
+	ret = string_member(root, "class", env.idclass, ONB_PROV_CLASS_MAX, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(!env.idclass[0] || strspn(env.idclass, "abcdefghijklmnopqrstuvwxyz") != strlen(env.idclass)){
+		ret = onb_fail(err, ONB_EINVAL, "envelope class must be lower-case letters");
+		goto cleanup;
+	}
+	ret = string_member(root, "fp", env.fp, ONB_FP_HEXLEN, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(strlen(env.fp) != ONB_FP_HEXLEN || strspn(env.fp, "0123456789abcdef") != ONB_FP_HEXLEN){
+		ret = onb_fail(err, ONB_EINVAL, "envelope fp must be 64 lower-case hex digits");
+		goto cleanup;
+	}
+	ret = member(root, "address", &item, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(item && !cJSON_IsNull(item)){
+		ret = string_member(root, "address", env.address, ONB_PROV_ADDRESS_MAX, err);
+		if(ret != ONB_OK) goto cleanup;
+		if(!printable_ascii(env.address)){
+			ret = onb_fail(err, ONB_EINVAL, "envelope address holds non-printable characters");
+			goto cleanup;
+		}
+	}
+	ret = string_member(root, "topic", env.topic, ONB_PROV_TOPIC_MAX, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(!env.topic[0] || !no_controls(env.topic)){
+		ret = onb_fail(err, ONB_EINVAL, "envelope topic is empty or holds control characters");
+		goto cleanup;
+	}
+	ret = member(root, "payload", &item, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(!item || !cJSON_IsString(item) || !item->valuestring){
+		ret = onb_fail(err, ONB_EINVAL, "envelope payload must be a string");
+		goto cleanup;
+	}
+	env.payload_len = strlen(item->valuestring);
+	if(env.payload_len > ONB_PROV_PAYLOAD_MAX){
+		env.payload_too_large = true;
+	}else if(!(env.payload = strdup(item->valuestring))){
+		ret = onb_fail(err, ONB_EINTERNAL, "out of memory");
+		goto cleanup;
+	}
+	*out = env;
+	memset(&env, 0, sizeof(env));
+	ret = ONB_OK;
+cleanup:
+	onb_prov_envelope_clear(&env);
+	cJSON_Delete(root);
+	return ret;
+}
+
+void onb_prov_envelope_clear(struct onb_prov_envelope *env)
+{
+	if(!env) return;
+	if(env->payload){
+		OPENSSL_cleanse(env->payload, strlen(env->payload));
+		free(env->payload);
+	}
+	memset(env, 0, sizeof(*env));
+}
+
+char *onb_prov_reply_encode(const char *client_id, const char *topic, const char *payload,
+		struct onb_err *err)
+{
+	cJSON *root;
+	char *out = NULL;
+	const char *strs[3] = { client_id, topic, payload };
+
+	if(!onb_id_valid(client_id) || !topic || !*topic || !payload){
+		onb_fail(err, ONB_EINVAL, "reply envelope: missing field");
+		return NULL;
+	}
+	root = cJSON_CreateObject();
+	if(root && cJSON_AddNumberToObject(root, "v", 1) && cJSON_AddStringToObject(root, "clientId", client_id)
+			&& cJSON_AddStringToObject(root, "topic", topic)
+			&& cJSON_AddItemToObject(root, "payload", cJSON_CreateStringReference(payload))){
+		out = print_bounded(root, escaped_bound(strs, 3), err);
+	}else{
+		onb_fail(err, ONB_EINTERNAL, "out of memory");
+	}
+	cJSON_Delete(root);
+	return out;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+int onb_prov_csr_request_parse(const char *buf, size_t len, char **csr_out, size_t *csr_len,
+		const char **code, struct onb_err *err)
+{
+	int ret;
+	cJSON *root = NULL, *item;
+	size_t n;
+	char *copy;
+
+	if(!csr_out || !csr_len) return set_code(code, ONB_PE_INTERNAL, onb_fail(err, ONB_EINVAL, "no output"));
+	if(len > ONB_PROV_PAYLOAD_MAX){
+		return set_code(code, ONB_PE_PAYLOAD_TOO_LARGE, onb_fail(err, ONB_EINVAL,
+				"request of %zu bytes is larger than the limit of %d bytes", len, ONB_PROV_PAYLOAD_MAX));
+	}
+	ret = parse_object(buf, len, "request", &root, err);
+	if(ret != ONB_OK) return set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+	ret = member(root, "certificateSigningRequest", &item, err);
+	if(ret != ONB_OK){
+		set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+		goto cleanup;
+	}
+	if(!item || !cJSON_IsString(item) || !item->valuestring){
+		ret = set_code(code, ONB_PE_INVALID_PAYLOAD, onb_fail(err, ONB_EINVAL,
+				"certificateSigningRequest is missing or not a string"));
+		goto cleanup;
+	}
+	n = strlen(item->valuestring);
+	if(n > ONB_CSR_MAX){
+		ret = set_code(code, ONB_CSR_E_TOO_LARGE, onb_fail(err, ONB_EINVAL,
+				"CSR of %zu bytes is larger than the limit of %d bytes", n, ONB_CSR_MAX));
+		goto cleanup;
+	}
+	copy = malloc(n + 1);
+	if(!copy){
+		ret = set_code(code, ONB_PE_INTERNAL, onb_fail(err, ONB_EINTERNAL, "out of memory"));
+		goto cleanup;
+	}
+	memcpy(copy, item->valuestring, n + 1);
+	*csr_out = copy;
+	*csr_len = n;
+	ret = ONB_OK;
+cleanup:
+	cJSON_Delete(root);
+	return ret;
+}
+
+int onb_prov_keys_request_parse(const char *buf, size_t len, const char **code,
+		struct onb_err *err)
+{
+	cJSON *root = NULL;
+	int ret;
+
+	if(len > ONB_PROV_PAYLOAD_MAX){
+		return set_code(code, ONB_PE_PAYLOAD_TOO_LARGE, onb_fail(err, ONB_EINVAL,
+				"request of %zu bytes is larger than the limit of %d bytes", len, ONB_PROV_PAYLOAD_MAX));
+	}
+	if(!buf || blank_only(buf, len)) return ONB_OK;
+	ret = parse_object(buf, len, "request", &root, err);
+	cJSON_Delete(root);
+	return ret == ONB_OK ? ONB_OK : set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+}
+
+static int parse_params(const cJSON *params, struct onb_prov_register_req *req,
+		const char **code, struct onb_err *err)
+{
+	for(const cJSON *c = params->child; c; c = c->next){
+		struct onb_prov_param *p;
+		size_t nl, vl;
+
+		if(!c->string) continue;
+		nl = strlen(c->string);
+		if(nl == 0 || nl > ONB_PROV_PARAM_NAME_MAX || !printable_ascii(c->string) || strchr(c->string, ' ')){
+			return set_code(code, ONB_PE_INVALID_PARAMS, onb_fail(err, ONB_EINVAL,
+					"parameter names must be 1..%d printable characters", ONB_PROV_PARAM_NAME_MAX));
+		}
+		if(onb_prov_param_get(req, c->string)){
+			return set_code(code, ONB_PE_INVALID_PARAMS, onb_fail(err, ONB_EINVAL,
+					"parameter %s appears more than once", c->string));
+		}
+		if(req->nparams >= ONB_PROV_PARAMS_MAX){
+			return set_code(code, ONB_PE_INVALID_PARAMS, onb_fail(err, ONB_EINVAL,
+					"more than %d parameters", ONB_PROV_PARAMS_MAX));
+		}
+		if(!cJSON_IsString(c) || !c->valuestring){
+			return set_code(code, ONB_PE_INVALID_PARAMS, onb_fail(err, ONB_EINVAL,
+					"parameter %s must be a string", c->string));
+		}
+		vl = strlen(c->valuestring);
+		if(vl > ONB_PROV_PARAM_VALUE_MAX){
+			return set_code(code, ONB_PE_INVALID_PARAMS, onb_fail(err, ONB_EINVAL,
+					"parameter %s is longer than %d bytes", c->string, ONB_PROV_PARAM_VALUE_MAX));
+		}
+		p = &req->params[req->nparams++];
+		memcpy(p->name, c->string, nl + 1);
+		memcpy(p->value, c->valuestring, vl + 1);
+	}
+	return ONB_OK;
+}
+
+int onb_prov_register_request_parse(const char *buf, size_t len,
+		struct onb_prov_register_req *out, const char **code, struct onb_err *err)
+{
+	int ret;
+	cJSON *root = NULL, *item;
+	struct onb_prov_register_req *req = NULL;
+	size_t n;
+
+	if(!out) return set_code(code, ONB_PE_INTERNAL, onb_fail(err, ONB_EINVAL, "no output"));
+	if(len > ONB_PROV_PAYLOAD_MAX){
+		return set_code(code, ONB_PE_PAYLOAD_TOO_LARGE, onb_fail(err, ONB_EINVAL,
+				"request of %zu bytes is larger than the limit of %d bytes", len, ONB_PROV_PAYLOAD_MAX));
+	}
+	ret = parse_object(buf, len, "request", &root, err);
+	if(ret != ONB_OK) return set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+	req = calloc(1, sizeof(*req));
+	if(!req){
+		ret = set_code(code, ONB_PE_INTERNAL, onb_fail(err, ONB_EINTERNAL, "out of memory"));
+		goto cleanup;
+	}
+	ret = member(root, "certificateOwnershipToken", &item, err);
+	if(ret == ONB_OK && (!item || !cJSON_IsString(item) || !item->valuestring)){
+		ret = onb_fail(err, ONB_EINVAL, "certificateOwnershipToken is missing or not a string");
+	}
+	if(ret != ONB_OK){
+		set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+		goto cleanup;
+	}
+	n = strlen(item->valuestring);
+	if(n == 0 || n > ONB_PROV_TOKEN_MAX){
+		ret = set_code(code, ONB_PE_TOKEN_INVALID, onb_fail(err, ONB_EINVAL,
+				"certificateOwnershipToken is malformed"));
+		goto cleanup;
+	}
+	memcpy(req->token, item->valuestring, n + 1);
+	ret = member(root, "parameters", &item, err);
+	if(ret != ONB_OK){
+		set_code(code, ONB_PE_INVALID_PAYLOAD, ret);
+		goto cleanup;
+	}
+	if(item && !cJSON_IsNull(item)){
+		if(!cJSON_IsObject(item)){
+			ret = set_code(code, ONB_PE_INVALID_PAYLOAD, onb_fail(err, ONB_EINVAL,
+					"parameters must be a JSON object"));
+			goto cleanup;
+		}
+		ret = parse_params(item, req, code, err);
+		if(ret != ONB_OK) goto cleanup;
+	}
+	*out = *req;
+	ret = ONB_OK;
+cleanup:
+	if(req){
+		OPENSSL_cleanse(req->token, sizeof(req->token));
+		free(req);
+	}
+	cJSON_Delete(root);
+	return ret;
+}
+
+const char *onb_prov_param_get(const struct onb_prov_register_req *req, const char *name)
+{
+	if(!req || !name) return NULL;
+	for(size_t i = 0; i < req->nparams && i < ONB_PROV_PARAMS_MAX; i++){
+		if(!strcmp(req->params[i].name, name)) return req->params[i].value;
+	}
+	return NULL;
+}
+
+/* --------------------------------------------------------------- responses */
+
+char *onb_prov_cert_accepted(const char *cert_id, const char *cert_pem,
+		const char *private_key_pem, const char *token, struct onb_err *err)
+{
+	cJSON *root;
+	char *out = NULL;
+	const char *strs[4] = { cert_id, cert_pem, private_key_pem, token };
+	bool ok;
+
+	if(!cert_id || !cert_pem || !token){
+		onb_fail(err, ONB_EINVAL, "accepted document: missing field");
+		return NULL;
+	}
+	/* String references: the key is not copied into cJSON's own buffers. */
+	root = cJSON_CreateObject();
+	ok = root && cJSON_AddItemToObject(root, "certificateId", cJSON_CreateStringReference(cert_id))
+		&& cJSON_AddItemToObject(root, "certificatePem", cJSON_CreateStringReference(cert_pem));
+	if(ok && private_key_pem){
+		ok = cJSON_AddItemToObject(root, "privateKey", cJSON_CreateStringReference(private_key_pem));
+	}
+	ok = ok && cJSON_AddItemToObject(root, "certificateOwnershipToken", cJSON_CreateStringReference(token));
+	if(ok){
+		out = print_bounded(root, escaped_bound(strs, 4), err);
+	}else{
+		onb_fail(err, ONB_EINTERNAL, "out of memory");
+	}
+	cJSON_Delete(root);
+	return out;
+}
+
+char *onb_prov_register_accepted(const cJSON *device_config, const char *thing_name,
+		struct onb_err *err)
+{
+	cJSON *root, *cfg;
+	char *out = NULL;
+
+	if(!thing_name || (device_config && !cJSON_IsObject(device_config))){
+		onb_fail(err, ONB_EINVAL, "accepted document: bad arguments");
+		return NULL;
+	}
+	root = cJSON_CreateObject();
+	cfg = device_config ? cJSON_Duplicate(device_config, true) : cJSON_CreateObject();
+	if(root && cfg && cJSON_AddItemToObject(root, "deviceConfiguration", cfg)){
+		cfg = NULL;
+		if(cJSON_AddStringToObject(root, "thingName", thing_name)) out = cJSON_PrintUnformatted(root);
+	}
+	if(!out) onb_fail(err, ONB_EINTERNAL, "out of memory");
+	cJSON_Delete(cfg);
+	cJSON_Delete(root);
+	return out;
+}
+
+char *onb_prov_rejected(const char *error_code, const char *message, struct onb_err *err)
+{
+	cJSON *root;
+	char *out = NULL;
+
+	if(!error_code || !message){
+		onb_fail(err, ONB_EINVAL, "rejected document: missing field");
+		return NULL;
+	}
+	root = cJSON_CreateObject();
+	if(root && cJSON_AddNumberToObject(root, "statusCode", onb_prov_status(error_code))
+			&& cJSON_AddStringToObject(root, "errorCode", error_code)
+			&& cJSON_AddStringToObject(root, "errorMessage", message)){
+		out = cJSON_PrintUnformatted(root);
+	}
+	if(!out) onb_fail(err, ONB_EINTERNAL, "out of memory");
+	cJSON_Delete(root);
+	return out;
+}
