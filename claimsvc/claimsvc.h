@@ -19,6 +19,7 @@
 #include "onb/common.h"
 #include "onb/ids.h"
 #include "onb/redis.h"
+#include "onb/claimreg.h"
 #include "onb/template.h"
 
 /* ============================================================
@@ -59,6 +60,8 @@ struct csvc_config {
 	long rate_per_client;               /* per requester fp + client id; 0 = off */
 	long rate_per_requester;            /* per requester certificate fp; 0 = off */
 	long rate_global;                   /* all requests; 0 = off */
+	int claim_max_failures;             /* failed claims per window before a lockout */
+	long claim_window_ms, claim_lockout_ms;
 	enum csvc_level log_level;
 };
 
@@ -92,6 +95,7 @@ struct csvc {
 	int64_t redis_retry_at;             /* monotonic ms before which we do not reconnect */
 	bool redis_down_logged;
 	uint64_t handled, accepted, rejected, dropped;
+	struct onb_claim_limits claim_limits;
 };
 
 /* Loads everything the config names (CA certificate and key, templates,
@@ -109,6 +113,10 @@ void csvc_free(struct csvc *s);
  * onb/internal/prov/reply (free with onb_prov_free), or NULL when the
  * envelope is unusable and is dropped (logged). */
 char *csvc_handle(struct csvc *s, const void *buf, size_t len);
+
+/* Handles one claim envelope from onb/internal/claim/request (claim.c);
+ * returns the reply envelope (free with onb_prov_free) or NULL to drop it. */
+char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len);
 
 /* The Redis connection, (re)connecting at most every 250 ms; NULL when
  * Redis is unreachable. */

@@ -48,6 +48,9 @@ static const struct option options[] = {
 	LONG("rate_per_client", rate_per_client, 0, 1000000000L),
 	LONG("rate_per_requester", rate_per_requester, 0, 1000000000L),
 	LONG("rate_global", rate_global, 0, 1000000000L),
+	INT("claim_max_failures", claim_max_failures, 1, 1000),
+	LONG("claim_window_ms", claim_window_ms, 1, 86400000L),
+	LONG("claim_lockout_ms", claim_lockout_ms, 1, 7 * 86400000L),
 	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
 };
 
@@ -68,6 +71,9 @@ static void defaults(struct csvc_config *cfg)
 	cfg->rate_per_client = 20;
 	cfg->rate_per_requester = 5000;
 	cfg->rate_global = 20000;
+	cfg->claim_max_failures = onb_claim_limits_default.max_failures;
+	cfg->claim_window_ms = (long)onb_claim_limits_default.window_ms;
+	cfg->claim_lockout_ms = (long)onb_claim_limits_default.lockout_ms;
 	cfg->log_level = CSVC_INFO;
 }
 

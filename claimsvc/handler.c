@@ -444,6 +444,11 @@ int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
+	s->claim_limits = (struct onb_claim_limits){
+		.max_failures = cfg->claim_max_failures,
+		.window_ms = cfg->claim_window_ms,
+		.lockout_ms = cfg->claim_lockout_ms,
+	};
 	/* The MQTT identity: readable now, so that a bad file fails --check. */
 	if(!(own = onb_cert_load(cfg->certfile, &e2)) || !(own_key = onb_key_load(cfg->keyfile, &e2))){
 		ret = onb_fail(err, ONB_EINVAL, "service certificate: %s", e2.msg);

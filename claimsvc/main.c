@@ -10,11 +10,19 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "onb/envelope.h"
 #include "onb/provision.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DRAIN_MS 2000
+
+/* Several instances share each subscription (no leading '$' in the topics:
+ * Mosquitto 2.0 never delivers "$share/g/$..."). */
+static const char *const shared_subs[2] = {
+	ONB_PROV_SHARED_SUB,
+	"$share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST,
+};
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_signal;
@@ -34,8 +42,10 @@ static const char usage_text[] =
 	"\n"
 	"Fleet provisioning by claim (AWS IoT wire format): signs device CSRs with\n"
 	"the device CA, issues ownership tokens, registers things from templates.\n"
+	"Also redeems claim codes for tenant back-ends (docs/claiming.md).\n"
 	"Connects to the broker over mTLS and serves the requests the broker plugin\n"
-	"forwards on " ONB_PROV_SHARED_SUB ".\n"
+	"forwards on " ONB_PROV_SHARED_SUB "\n"
+	"and $share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST ".\n"
 	"Configuration: docs/provisioning.md and config/claimsvc.conf.\n"
 	"Signals: TERM/INT stop after the current request, HUP reloads the templates.\n"
 	"Exit status: 0 clean stop or valid configuration, 1 error, 2 usage.\n";
@@ -86,7 +96,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, con
 	csvc_log(CSVC_INFO, "connected to %s:%d as %s", app->svc.cfg.broker_host, app->svc.cfg.broker_port,
 			app->svc.cfg.client_id);
 	app->backoff_ms = BACKOFF_MIN_MS;
-	ret = mosquitto_subscribe_v5(mosq, NULL, ONB_PROV_SHARED_SUB, 1, 0, NULL);
+	ret = mosquitto_subscribe_multiple(mosq, NULL, 2, (char *const *)shared_subs, 1, 0, NULL);
 	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_ERROR, "subscribe: %s", mosquitto_strerror(ret));
 }
 
@@ -95,14 +105,16 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 {
 	struct app *app = obj;
 
-	if(qos_count < 1 || granted[0] >= 0x80){
-		csvc_log(CSVC_ERROR, "the broker refused the subscription to %s (reason 0x%02x): "
-				"check this service's policy", ONB_PROV_SHARED_SUB, qos_count < 1 ? 0 : granted[0]);
-		app->subscribed = false;
-		return;
+	for(int i = 0; i < 2; i++){
+		if(qos_count <= i || granted[i] >= 0x80){
+			csvc_log(CSVC_ERROR, "the broker refused the subscription to %s (reason 0x%02x): "
+					"check this service's policy", shared_subs[i], qos_count <= i ? 0 : granted[i]);
+			app->subscribed = false;
+			return;
+		}
 	}
 	app->subscribed = true;
-	csvc_log(CSVC_INFO, "serving %s", ONB_PROV_SHARED_SUB);
+	csvc_log(CSVC_INFO, "serving %s and %s", shared_subs[0], shared_subs[1]);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props)
@@ -132,8 +144,12 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	char *reply;
 	int ret;
 
-	if(!msg->topic || strcmp(msg->topic, ONB_TOPIC_PROV_REQUEST) != 0) return;
-	reply = csvc_handle(&app->svc, msg->payload, msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+	size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+
+	if(!msg->topic) return;
+	if(!strcmp(msg->topic, ONB_TOPIC_PROV_REQUEST)) reply = csvc_handle(&app->svc, msg->payload, len);
+	else if(!strcmp(msg->topic, ONB_TOPIC_CLAIM_REQUEST)) reply = csvc_handle_claim(&app->svc, msg->payload, len);
+	else return;
 	if(!reply) return;
 	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 1, false, NULL);
 	if(ret == MOSQ_ERR_SUCCESS){
@@ -220,7 +236,7 @@ static void run(struct app *app)
 	/* Stop taking requests, let the replies already sent be acknowledged. */
 	if(ret == MOSQ_ERR_SUCCESS){
 		int64_t deadline = onb_mono_ms() + DRAIN_MS;
-		mosquitto_unsubscribe_v5(app->mosq, NULL, ONB_PROV_SHARED_SUB, NULL);
+		mosquitto_unsubscribe_multiple(app->mosq, NULL, 2, (char *const *)shared_subs, NULL);
 		while(onb_mono_ms() < deadline && mosquitto_loop(app->mosq, 50, 1) == MOSQ_ERR_SUCCESS
 				&& app->inflight > 0){
 		}

@@ -303,6 +303,16 @@ int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelo
 			goto cleanup;
 		}
 	}
+	ret = member(root, "tenant", &item, err);
+	if(ret != ONB_OK) goto cleanup;
+	if(item && !cJSON_IsNull(item)){
+		ret = string_member(root, "tenant", env.tenant, ONB_ID_MAX, err);
+		if(ret != ONB_OK) goto cleanup;
+		if(!onb_id_valid(env.tenant)){
+			ret = onb_fail(err, ONB_EINVAL, "envelope tenant is not a valid id");
+			goto cleanup;
+		}
+	}
 	ret = string_member(root, "topic", env.topic, ONB_PROV_TOPIC_MAX, err);
 	if(ret != ONB_OK) goto cleanup;
 	if(!env.topic[0] || !no_controls(env.topic)){

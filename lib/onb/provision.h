@@ -89,10 +89,11 @@ struct onb_prov_envelope {
 	char *payload;                             /* NUL-terminated; NULL when too large */
 	size_t payload_len;                        /* length the device sent (also when too large) */
 	bool payload_too_large;                    /* payload_len > ONB_PROV_PAYLOAD_MAX */
+	char tenant[ONB_ID_MAX + 1];               /* a tenant back-end's verified tenant, "" if none */
 };
 
 /* Decodes a request envelope of len bytes: {"v":1, clientId, class, fp,
- * [address], topic, payload}. The device payload inside is capped at
+ * [address], [tenant], topic, payload}. The device payload inside is capped at
  * ONB_PROV_PAYLOAD_MAX (the plugin refuses larger ones); one over it still
  * decodes (so the device can be told) with payload NULL and
  * payload_too_large set. ONB_EINVAL for anything else that is wrong: no

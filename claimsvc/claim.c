@@ -1,0 +1,171 @@
+/* Claim-code redemption for tenant back-ends (docs/claiming.md, section 8):
+ * one request envelope from onb/internal/claim/request in, one reply
+ * envelope out. The tenant is the one the broker verified, never the
+ * payload's; lib/claimreg.c does the atomic redemption and its audit. */
+#include "claimsvc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "onb/claimcode.h"
+#include "onb/claimreg.h"
+#include "onb/envelope.h"
+#include "onb/provision.h"
+
+#define CLIENT_TOKEN_MAX 64
+
+struct claim_reply {
+	int status;                /* 0: accepted */
+	const char *code;
+	char msg[ONB_ERRLEN];
+	struct onb_claim_result res;
+	char client_token[CLIENT_TOKEN_MAX + 1];
+};
+
+static void refuse(struct claim_reply *r, int status, const char *code, const char *msg)
+{
+	r->status = status;
+	r->code = code;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg);
+}
+
+/* {"claimCode": "...", "clientToken": "..."}; anything else is refused. */
+static bool parse_request(const char *payload, char *code, size_t codelen, struct claim_reply *r)
+{
+	cJSON *root = payload ? cJSON_Parse(payload) : NULL;
+	bool ok = false;
+
+	if(!cJSON_IsObject(root)){
+		refuse(r, 400, "InvalidRequest", "the request is not a JSON object");
+		goto cleanup;
+	}
+	for(const cJSON *c = root->child; c; c = c->next){
+		if(!c->string || (strcmp(c->string, "claimCode") && strcmp(c->string, "clientToken"))){
+			refuse(r, 400, "InvalidRequest", "unknown field in the request (the tenant comes from the certificate)");
+			goto cleanup;
+		}
+	}
+	const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "clientToken"));
+	if(tok){
+		if(strlen(tok) > CLIENT_TOKEN_MAX){
+			refuse(r, 400, "InvalidRequest", "clientToken is longer than 64 bytes");
+			goto cleanup;
+		}
+		snprintf(r->client_token, sizeof(r->client_token), "%s", tok);
+	}
+	const char *cc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "claimCode"));
+	if(!cc || strlen(cc) >= codelen){
+		refuse(r, 400, "InvalidRequest", "claimCode is missing or too long");
+		goto cleanup;
+	}
+	memcpy(code, cc, strlen(cc) + 1);
+	ok = true;
+cleanup:
+	cJSON_Delete(root);
+	return ok;
+}
+
+static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct claim_reply *r)
+{
+	char text[512], canon[ONB_CC_SYMBOLS + 1], device[ONB_ID_MAX + 1], source[ONB_PROV_ADDRESS_MAX + ONB_ID_MAX + 8];
+	struct onb_actor actor = { .who = s->actor, .source = env->address[0] ? env->address : NULL };
+	struct onb_claim_req req;
+	struct onb_err err;
+	redisContext *rc;
+	int ret;
+
+	if(strcmp(env->idclass, "service") != 0 || !env->tenant[0]){
+		refuse(r, 403, "AccessDenied", "only a tenant's back-end may claim devices");
+		return;
+	}
+	if(!parse_request(env->payload, text, sizeof(text), r)) return;
+	if(onb_claimcode_input(text, device, canon, &err) != ONB_OK){
+		refuse(r, 400, "InvalidRequest", err.msg); /* a typo, caught by the check symbol */
+		return;
+	}
+	snprintf(source, sizeof(source), "mqtt:%s", env->address[0] ? env->address : env->client_id);
+	req = (struct onb_claim_req){
+		.code = canon, .device = device, .tenant = env->tenant, .source = source, .limits = &s->claim_limits,
+	};
+	if(!(rc = csvc_redis(s))){
+		refuse(r, 503, "ServiceUnavailable", "the registry is unavailable; retry later");
+		return;
+	}
+	ret = onb_claim_redeem(rc, &req, &actor, &r->res, &err);
+	if(ret == ONB_OK) return;
+	if(ret != ONB_EREFUSED){
+		/* csvc_redis replaces a connection that failed on its next use */
+		csvc_log(CSVC_WARNING, "claim for %s: %s", env->tenant, err.msg);
+		refuse(r, 503, "ServiceUnavailable", "the registry is unavailable; retry later");
+		return;
+	}
+	if(!strcmp(r->res.reason, ONB_CLAIM_LOCKED)) refuse(r, 429, "TooManyAttempts", err.msg);
+	else if(!strcmp(r->res.reason, ONB_CLAIM_NOT_CLAIMABLE)) refuse(r, 409, "NotClaimable", err.msg);
+	else refuse(r, 403, "InvalidCode", err.msg);
+}
+
+static char *document(const struct claim_reply *r)
+{
+	cJSON *doc = cJSON_CreateObject();
+	char *text = NULL;
+
+	if(!doc) return NULL;
+	if(r->status == 0){
+		cJSON_AddStringToObject(doc, "deviceId", r->res.device);
+		cJSON_AddStringToObject(doc, "tenantId", r->res.tenant);
+		cJSON_AddStringToObject(doc, "state", onb_state_name(r->res.state));
+	}else{
+		cJSON_AddNumberToObject(doc, "statusCode", r->status);
+		cJSON_AddStringToObject(doc, "errorCode", r->code);
+		cJSON_AddStringToObject(doc, "errorMessage", r->msg);
+	}
+	if(r->client_token[0]) cJSON_AddStringToObject(doc, "clientToken", r->client_token);
+	text = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return text;
+}
+
+char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
+{
+	struct onb_prov_envelope env;
+	struct claim_reply r;
+	struct onb_err err;
+	char *doc, *reply = NULL;
+
+	memset(&r, 0, sizeof(r));
+	s->handled++;
+	if(onb_prov_envelope_decode(buf, len, &env, &err) != ONB_OK){
+		csvc_log(CSVC_WARNING, "dropping a claim envelope: %s", err.msg);
+		s->dropped++;
+		return NULL;
+	}
+	if(strcmp(env.topic, ONB_TOPIC_CLAIM) != 0){
+		csvc_log(CSVC_WARNING, "dropping a claim envelope for topic %s", env.topic);
+		s->dropped++;
+		onb_prov_envelope_clear(&env);
+		return NULL;
+	}
+	if(env.payload_too_large) refuse(&r, 413, "PayloadTooLarge", "request too large");
+	else redeem(s, &env, &r);
+	if(r.status){
+		s->rejected++;
+		csvc_log(CSVC_INFO, "claim from %s (tenant %s) rejected: %d %s: %s", env.client_id,
+				env.tenant[0] ? env.tenant : "-", r.status, r.code, r.msg);
+	}else{
+		s->accepted++;
+		csvc_log(CSVC_INFO, "claim from %s: %s is now active for tenant %s", env.client_id,
+				r.res.device, r.res.tenant);
+	}
+	doc = document(&r);
+	if(doc){
+		reply = onb_prov_reply_encode(env.client_id, r.status ? ONB_TOPIC_CLAIM "/rejected"
+				: ONB_TOPIC_CLAIM "/accepted", doc, &err);
+		if(!reply) csvc_log(CSVC_ERROR, "cannot build the claim reply: %s", err.msg);
+		cJSON_free(doc);
+	}
+	onb_prov_envelope_clear(&env);
+	return reply;
+}
