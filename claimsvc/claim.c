@@ -152,6 +152,7 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 	else redeem(s, &env, &r);
 	if(r.status){
 		s->rejected++;
+		csvc_metrics_reject(s, r.code);
 		csvc_log(CSVC_INFO, "claim from %s (tenant %s) rejected: %d %s: %s", env.client_id,
 				env.tenant[0] ? env.tenant : "-", r.status, r.code, r.msg);
 	}else{

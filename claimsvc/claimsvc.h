@@ -62,6 +62,9 @@ struct csvc_config {
 	long rate_global;                   /* all requests; 0 = off */
 	int claim_max_failures;             /* failed claims per window before a lockout */
 	long claim_window_ms, claim_lockout_ms;
+	int rotation_grace;                 /* s the old certificate keeps working after a renewal */
+	char pkcs11_module[CSVC_PATH_MAX];  /* PKCS#11 module for a pkcs11: device_ca_key, "" default */
+	int metrics_interval_s;             /* $SYS/onboard/claimsvc/<id> every N s; 0 off */
 	enum csvc_level log_level;
 };
 
@@ -82,6 +85,28 @@ int csvc_ratelimit(redisContext *rc, const struct csvc_config *cfg, const char *
 		const char *client_id, enum csvc_rl *out, bool *first, struct onb_err *err);
 
 /* ============================================================
+ * Counters (metrics.c): $SYS/onboard/claimsvc/<client id>
+ * ============================================================ */
+#define CSVC_CODES_MAX 40
+
+struct csvc_metrics {
+	uint64_t renewed;                   /* renewals accepted */
+	uint64_t redis_errors;              /* failed connects and dropped connections */
+	struct { const char *code; uint64_t n; } rejected_by[CSVC_CODES_MAX]; /* by errorCode */
+	int ncodes;
+	uint64_t rejected_other;            /* errorCodes beyond the table */
+	int64_t started_ms;
+};
+
+struct csvc;
+
+/* Counts one rejection under its errorCode (code: a static string). */
+void csvc_metrics_reject(struct csvc *s, const char *code);
+
+/* The counters as one JSON object; caller frees with cJSON_free. */
+char *csvc_metrics_json(const struct csvc *s);
+
+/* ============================================================
  * The service (handler.c)
  * ============================================================ */
 struct csvc {
@@ -95,6 +120,8 @@ struct csvc {
 	int64_t redis_retry_at;             /* monotonic ms before which we do not reconnect */
 	bool redis_down_logged;
 	uint64_t handled, accepted, rejected, dropped;
+	struct csvc_metrics metrics;
+	bool ca_key_pkcs11;                 /* the device CA key lives in a PKCS#11 token */
 	struct onb_claim_limits claim_limits;
 };
 

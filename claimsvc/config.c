@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "onb/csr.h"
+#include "onb/lifecycle.h"
 #include "onb/provreg.h"
 
 #define LINE_MAX_LEN 4096
@@ -51,6 +52,9 @@ static const struct option options[] = {
 	INT("claim_max_failures", claim_max_failures, 1, 1000),
 	LONG("claim_window_ms", claim_window_ms, 1, 86400000L),
 	LONG("claim_lockout_ms", claim_lockout_ms, 1, 7 * 86400000L),
+	INT("rotation_grace", rotation_grace, 60, ONB_ROTATION_GRACE_MAX_S),
+	STR("pkcs11_module", pkcs11_module, false),
+	INT("metrics_interval_s", metrics_interval_s, 0, 3600),
 	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
 };
 
@@ -74,6 +78,8 @@ static void defaults(struct csvc_config *cfg)
 	cfg->claim_max_failures = onb_claim_limits_default.max_failures;
 	cfg->claim_window_ms = (long)onb_claim_limits_default.window_ms;
 	cfg->claim_lockout_ms = (long)onb_claim_limits_default.lockout_ms;
+	cfg->rotation_grace = ONB_ROTATION_GRACE_DEFAULT_S;
+	cfg->metrics_interval_s = 10;
 	cfg->log_level = CSVC_INFO;
 }
 

@@ -14,6 +14,8 @@
 #include <openssl/x509v3.h>
 
 #include "onb/csr.h"
+#include "onb/lifecycle.h"
+#include "onb/pkcs11.h"
 #include "onb/provision.h"
 #include "onb/provreg.h"
 #include "onb/registry.h"
@@ -37,6 +39,7 @@ static const char *const action_names[] = {
 	[ONB_PROV_CREATE_FROM_CSR] = "create-from-csr",
 	[ONB_PROV_CREATE_KEYS] = "create-keys-and-certificate",
 	[ONB_PROV_REGISTER_THING] = "register-thing",
+	[ONB_PROV_RENEW] = "renew",
 };
 
 static const struct {
@@ -80,6 +83,7 @@ redisContext *csvc_redis(struct csvc *s)
 	if(now < s->redis_retry_at) return NULL;
 	s->rc = onb_redis_connect(&s->redis_cfg, &err);
 	if(!s->rc){
+		s->metrics.redis_errors++;
 		s->redis_retry_at = now + REDIS_RETRY_MS;
 		if(!s->redis_down_logged) csvc_log(CSVC_ERROR, "registry unavailable: %s", err.msg);
 		s->redis_down_logged = true;
@@ -97,6 +101,7 @@ static void redis_settle(struct csvc *s, bool force)
 	if(s->rc && (force || s->rc->err)){
 		csvc_log(CSVC_WARNING, "dropping the registry connection%s%s", s->rc->err ? ": " : "",
 				s->rc->err ? s->rc->errstr : "");
+		s->metrics.redis_errors++;
 		redisFree(s->rc);
 		s->rc = NULL;
 	}
@@ -233,6 +238,86 @@ static void handle_keys(struct request *rq)
 	EVP_PKEY_free(key);
 }
 
+/* devices/<id>/certificates/renew: a registered device with its current
+ * operational certificate asks for a new one (docs/provisioning.md,
+ * "Certificate rotation"). No token: the device is already registered; the
+ * new certificate becomes its cert_fp_next in one script. */
+static void handle_renew(struct request *rq)
+{
+	struct csvc *s = rq->s;
+	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
+	const char *code = ONB_PE_INVALID_PAYLOAD, *reason = NULL, *cn;
+	char *pem = NULL, keyfp[ONB_FP_HEXLEN + 1];
+	struct onb_renewal ren;
+	struct onb_issued iss;
+	struct onb_err err;
+	X509_REQ *req = NULL;
+	int64_t deadline = 0;
+	size_t pem_len = 0;
+	redisContext *rc;
+	int ret;
+
+	memset(&iss, 0, sizeof(iss));
+	memcpy(rq->device, rq->topic.device_id, sizeof(rq->device));
+	if(onb_prov_csr_request_parse(rq->env.payload, rq->env.payload_len, &pem, &pem_len, &code, &err) != ONB_OK
+			|| onb_csr_parse(pem, pem_len, &req, &code, &err) != ONB_OK){
+		reject(rq, code, "%s", err.msg);
+		goto cleanup;
+	}
+	/* The device is known now: CN = its id (a key hash when the id is longer
+	 * than an X.509 CN may be). Identity still comes from the binding. */
+	cn = rq->device;
+	if(!onb_cert_cn_valid(cn)){
+		if(onb_csr_key_fingerprint(req, keyfp, &err) != ONB_OK){
+			csvc_log(CSVC_ERROR, "%s", err.msg);
+			reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+			goto cleanup;
+		}
+		cn = keyfp;
+	}
+	if(onb_csr_issue(X509_REQ_get0_pubkey(req), cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss,
+			&err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+		goto cleanup;
+	}
+	if(!(rc = csvc_redis(s))){
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+		goto cleanup;
+	}
+	ren = (struct onb_renewal){
+		.device_id = rq->device, .requester_fp = rq->env.fp, .cert_fp = iss.cert_id,
+		.cert_serial = iss.serial, .not_after = iss.not_after,
+		.grace_ms = (int64_t)s->cfg.rotation_grace * 1000,
+	};
+	ret = onb_rotation_record(rc, &ren, &actor, &deadline, &reason, &err);
+	redis_settle(s, false);
+	if(ret == ONB_OK){
+		rq->doc = onb_prov_renew_accepted(iss.cert_id, iss.chain_pem, deadline, &err);
+		if(!rq->doc){
+			csvc_log(CSVC_ERROR, "%s", err.msg);
+			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
+		}else{
+			s->metrics.renewed++;
+		}
+	}else if(ret == ONB_ENOTFOUND || ret == ONB_EREFUSED){
+		reject(rq, reason && !strcmp(reason, ONB_ROT_NOT_CURRENT) ? ONB_PE_NOT_CURRENT
+				: reason && !strcmp(reason, ONB_ROT_CERT_BOUND) ? ONB_PE_CERT_BOUND : ONB_PE_NOT_RENEWABLE,
+				"%s", err.msg);
+		rq->audited = true; /* the script audits its refusals */
+	}else if(ret == ONB_EUNAVAIL){
+		csvc_log(CSVC_WARNING, "renewal: %s", err.msg);
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	}else{
+		csvc_log(CSVC_ERROR, "renewal: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the renewal could not be recorded");
+	}
+cleanup:
+	onb_issued_clear(&iss);
+	X509_REQ_free(req);
+	free(pem);
+}
+
 static const char *rt_code(const char *reason)
 {
 	for(size_t i = 0; reason && i < sizeof(rt_codes) / sizeof(rt_codes[0]); i++){
@@ -329,12 +414,18 @@ static bool admit(struct request *rq)
 	bool first = false;
 	redisContext *rc;
 
-	if(!strcmp(rq->env.idclass, "device")){
-		reject(rq, ONB_PE_ACCESS_DENIED, "operational certificates cannot provision "
-				"(certificate rotation is not supported yet)");
+	if(rq->topic.kind == ONB_PROV_RENEW){
+		/* The broker routes a renewal only from the device the topic names;
+		 * checked again here. */
+		if(strcmp(rq->env.idclass, "device") != 0 || strcmp(rq->env.client_id, rq->topic.device_id) != 0){
+			reject(rq, ONB_PE_ACCESS_DENIED, "only the device itself renews its certificate, on its own topic");
+			return false;
+		}
+	}else if(!strcmp(rq->env.idclass, "device")){
+		reject(rq, ONB_PE_ACCESS_DENIED, "operational certificates do not provision again: "
+				"renew on devices/<id>/certificates/renew");
 		return false;
-	}
-	if(strcmp(rq->env.idclass, "claim") != 0 && strcmp(rq->env.idclass, "birth") != 0){
+	}else if(strcmp(rq->env.idclass, "claim") != 0 && strcmp(rq->env.idclass, "birth") != 0){
 		reject(rq, ONB_PE_ACCESS_DENIED, "identity class %s may not provision", rq->env.idclass);
 		return false;
 	}
@@ -400,6 +491,7 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 		case ONB_PROV_CREATE_FROM_CSR: handle_csr(&rq); break;
 		case ONB_PROV_CREATE_KEYS: handle_keys(&rq); break;
 		case ONB_PROV_REGISTER_THING: handle_register(&rq); break;
+		case ONB_PROV_RENEW: handle_renew(&rq); break;
 		}
 	}
 	accepted = rq.doc != NULL;
@@ -417,6 +509,7 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 		}
 		rq.doc = onb_prov_rejected(rq.code, rq.msg, &err);
 		s->rejected++;
+		csvc_metrics_reject(s, rq.code);
 	}else{
 		csvc_log(CSVC_DEBUG, "%s from %s %s accepted%s%s", rq.action, rq.env.idclass, rq.env.client_id,
 				rq.device[0] ? ": " : "", rq.device);
@@ -444,6 +537,7 @@ int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
+	s->metrics.started_ms = onb_now_ms();
 	s->claim_limits = (struct onb_claim_limits){
 		.max_failures = cfg->claim_max_failures,
 		.window_ms = cfg->claim_window_ms,
@@ -474,13 +568,17 @@ int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err
 		goto cleanup;
 	}
 	snprintf(s->actor, sizeof(s->actor), "claimsvc:%s", s->cfg.client_id);
-	/* The device CA: the key never leaves this process. */
-	if(!(s->ca = onb_cert_load(cfg->device_ca_cert, &e2)) || !(s->ca_key = onb_key_load(cfg->device_ca_key, &e2))){
+	/* The device CA: the key never leaves this process (or, given as a
+	 * pkcs11: URI, never leaves its token). */
+	s->ca_key_pkcs11 = onb_key_is_pkcs11(cfg->device_ca_key);
+	if(!(s->ca = onb_cert_load(cfg->device_ca_cert, &e2))
+			|| !(s->ca_key = onb_signing_key_load(cfg->device_ca_key, cfg->pkcs11_module, &e2))){
 		ret = onb_fail(err, ONB_EINVAL, "device CA: %s", e2.msg);
 		goto cleanup;
 	}
 	if(X509_check_private_key(s->ca, s->ca_key) != 1){
-		ret = onb_fail(err, ONB_EINVAL, "device_ca_key does not match device_ca_cert");
+		ret = onb_fail(err, ONB_EINVAL, "device_ca_key does not match device_ca_cert%s",
+				s->ca_key_pkcs11 ? " (the token must hold the public key object too)" : "");
 		goto cleanup;
 	}
 	if(X509_check_ca(s->ca) == 0 || X509_cmp_time(X509_get0_notAfter(s->ca), NULL) <= 0){
@@ -522,6 +620,8 @@ void csvc_free(struct csvc *s)
 {
 	X509_free(s->ca);
 	EVP_PKEY_free(s->ca_key);
+	if(s->ca_key_pkcs11) onb_pkcs11_shutdown();
+	s->ca_key_pkcs11 = false;
 	onb_template_set_free(s->templates);
 	if(s->rc) redisFree(s->rc);
 	s->ca = NULL;

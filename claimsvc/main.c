@@ -7,11 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
 #include "onb/envelope.h"
 #include "onb/provision.h"
+#include "onb/stats.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -33,6 +35,7 @@ struct app {
 	bool subscribed;
 	int backoff_ms;
 	long inflight;          /* QoS 1 replies not yet acknowledged by the broker */
+	int64_t metrics_at;     /* monotonic ms of the next counters publication */
 };
 
 static const char usage_text[] =
@@ -208,6 +211,33 @@ static void handle_reload(struct app *app)
 	}
 }
 
+/* Publishes the counters and stores them in Redis for `onboardctl stats`,
+ * every metrics_interval_s. Mosquitto refuses client publishes under $SYS:
+ * they go to onb/internal/stats, which the broker plugin republishes,
+ * retained, as $SYS/onboard/claimsvc/<client id>. */
+static void publish_metrics(struct app *app)
+{
+	const struct csvc_config *cfg = &app->svc.cfg;
+	struct onb_err err;
+	redisContext *rc;
+	char *json;
+	int ret;
+
+	if(cfg->metrics_interval_s <= 0 || onb_mono_ms() < app->metrics_at) return;
+	app->metrics_at = onb_mono_ms() + (int64_t)cfg->metrics_interval_s * 1000;
+	json = csvc_metrics_json(&app->svc);
+	if(!json) return;
+	if(app->subscribed){
+		ret = mosquitto_publish_v5(app->mosq, NULL, ONB_TOPIC_STATS, (int)strlen(json), json, 0, false, NULL);
+		if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_DEBUG, "cannot publish counters: %s", mosquitto_strerror(ret));
+	}
+	if((rc = csvc_redis(&app->svc)) && onb_stats_put(rc, "claimsvc", cfg->client_id, json,
+			(int64_t)cfg->metrics_interval_s * 3000 + 5000, &err) != ONB_OK){
+		csvc_log(CSVC_DEBUG, "cannot store counters: %s", err.msg);
+	}
+	cJSON_free(json);
+}
+
 /* Runs until a stop signal; reconnects with exponential back-off. */
 static void run(struct app *app)
 {
@@ -223,6 +253,7 @@ static void run(struct app *app)
 	while(!stop_signal){
 		if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_loop(app->mosq, 100, 1);
 		if(reload_signal) handle_reload(app);
+		publish_metrics(app);
 		if(ret == MOSQ_ERR_SUCCESS || stop_signal) continue;
 		nap(app->backoff_ms);
 		app->backoff_ms = app->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : app->backoff_ms * 2;
@@ -284,8 +315,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if(check){
-		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d\n",
-				app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port);
+		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s\n",
+				app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port,
+				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
 		csvc_free(&app.svc);
 		return 0;
 	}
@@ -295,8 +327,9 @@ int main(int argc, char **argv)
 	}
 	mosquitto_lib_init();
 	if(client_setup(&app) == 0){
-		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s",
-				app.svc.cfg.client_id, app.svc.templates->n, cfg.create_keys_enabled ? "enabled" : "disabled");
+		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s, device CA key %s",
+				app.svc.cfg.client_id, app.svc.templates->n, cfg.create_keys_enabled ? "enabled" : "disabled",
+				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
 		if(!csvc_redis(&app.svc)) csvc_log(CSVC_WARNING, "starting without the registry; will retry");
 		run(&app);
 		csvc_log(CSVC_INFO, "stopped: %llu handled, %llu accepted, %llu rejected, %llu dropped",

@@ -53,6 +53,8 @@ int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_allowlist(struct cli *cli, int argc, char **argv);
 int cmd_claimcode(struct cli *cli, int argc, char **argv);  /* cmd_claimcode.c */
 int cmd_claim(struct cli *cli, int argc, char **argv);      /* cmd_tenant.c */
+int cmd_stats(struct cli *cli, int argc, char **argv);      /* cmd_stats.c */
+int cmd_crl(struct cli *cli, int argc, char **argv);        /* cmd_crl.c */
 /* device release / transfer (cmd_tenant.c); argv[0] is their first argument */
 int cmd_device_release(struct cli *cli, int argc, char **argv);
 int cmd_device_transfer(struct cli *cli, int argc, char **argv);

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "onb/ids.h"
+#include "onb/lifecycle.h"
 #include "onb/registry.h"
 #include "onb/x509.h"
 
@@ -22,12 +23,20 @@ static const char usage_device[] =
 	"  register --id ID --cert FILE [--state unclaimed|active] [--tenant T]\n"
 	"                          bind a certificate to a new device\n"
 	"  show ID                 print one device\n"
-	"  list [--state S]        print every device, or those in state S\n"
+	"  list [--state S] [--expiring DURATION]\n"
+	"                          print every device, those in state S, or those whose\n"
+	"                          certificate expires within DURATION (e.g. 30d)\n"
 	"  revoke ID [--reason TEXT]      refuse the device everywhere (terminal)\n"
 	"  quarantine ID [--reason TEXT]  narrow the device to remediation\n"
 	"  activate ID [--reason TEXT]    make the device active (e.g. after quarantine)\n"
 	"  release ID [--reason TEXT]     unclaim: back to unclaimed, tenant removed\n"
 	"  transfer ID --to T2 [--reason TEXT]  move an active device to tenant T2\n"
+	"  rotate ID [--within DURATION] [--reason TEXT]\n"
+	"                          force a certificate rotation: the device is told to renew,\n"
+	"                          its current certificate stops working after DURATION (7d)\n"
+	"  decommission ID [--reason TEXT]\n"
+	"                          retire the operational identity, back to manufactured\n"
+	"                          (the birth certificate can enrol the device again)\n"
 	"\n"
 	"--json (anywhere after 'device') prints results as JSON.\n"
 	"'onboardctl device COMMAND --help' describes a command.\n";
@@ -52,12 +61,47 @@ static const char usage_show[] =
 	"Prints every field of device ID (times in UTC).\n";
 
 static const char usage_list[] =
-	"usage: onboardctl device list [--state S] [--json]\n"
+	"usage: onboardctl device list [--state S] [--expiring DURATION] [--json]\n"
 	"\n"
 	"Prints id, state, tenant and last update of every device (in no particular\n"
 	"order), or only of those in state S: manufactured, unclaimed, active,\n"
 	"quarantined, revoked, decommissioned. --json prints an array of the objects\n"
-	"'device show --json' prints.\n";
+	"'device show --json' prints.\n"
+	"\n"
+	"  --expiring DURATION  only devices whose operational certificate expires\n"
+	"                       within DURATION from now (90d, 12h, 30m, 45s; already\n"
+	"                       expired ones too), with the expiry instead of the\n"
+	"                       last update\n";
+
+static const char usage_rotate[] =
+	"usage: onboardctl device rotate ID [--within DURATION] [--reason TEXT]\n"
+	"\n"
+	"Forces a certificate rotation of device ID (docs/provisioning.md, \"Certificate\n"
+	"rotation\"). Its current certificate stops connecting DURATION from now\n"
+	"(default 7d; 90d, 12h, 30m, 45s), and every broker tells the device to renew:\n"
+	"at once on devices/ID/certificates/renew/required if it is connected, else\n"
+	"just after its next CONNECT. A device that renews in time (over MQTT, on\n"
+	"devices/ID/certificates/renew) keeps working with its new certificate; one\n"
+	"that does not is refused after the deadline (run rotate again to move the\n"
+	"deadline). Audited.\n"
+	"\n"
+	"  --within DURATION  how long the current certificate keeps working (max 365d)\n"
+	"  --reason TEXT      recorded in the audit stream (one line, at most 256 bytes)\n";
+
+static const char usage_decommission[] =
+	"usage: onboardctl device decommission ID [--reason TEXT]\n"
+	"\n"
+	"Retires device ID's operational identity in one step: its certificate\n"
+	"bindings are removed (the certificates never connect again; their serials\n"
+	"go on the CRL that 'onboardctl crl export' writes), its claim code is\n"
+	"revoked, tenant and policy are removed, and it returns to 'manufactured'\n"
+	"(through 'decommissioned'), keeping its serial, birth certificate and batch:\n"
+	"after a factory reset, its birth certificate (or a claim certificate) can\n"
+	"enrol it again through RegisterThing. A live session is disconnected at once.\n"
+	"Audited.\n"
+	"\n"
+	"  --reason TEXT  recorded on the device and in the audit stream (one line,\n"
+	"                 at most 256 bytes)\n";
 
 static const char usage_revoke[] =
 	"usage: onboardctl device revoke ID [--reason TEXT]\n"
@@ -88,18 +132,20 @@ static const char usage_activate[] =
 
 /* ------------------------------------------------------ argument parsing */
 
-enum { OPT_ID = 1, OPT_CERT = 2, OPT_STATE = 4, OPT_TENANT = 8, OPT_REASON = 16 };
+enum { OPT_ID = 1, OPT_CERT = 2, OPT_STATE = 4, OPT_TENANT = 8, OPT_REASON = 16, OPT_EXPIRING = 32,
+	OPT_WITHIN = 64 };
 
 static const struct {
 	int bit;
 	const char *name;
 } option_names[] = {
 	{ OPT_ID, "--id" }, { OPT_CERT, "--cert" }, { OPT_STATE, "--state" },
-	{ OPT_TENANT, "--tenant" }, { OPT_REASON, "--reason" },
+	{ OPT_TENANT, "--tenant" }, { OPT_REASON, "--reason" }, { OPT_EXPIRING, "--expiring" },
+	{ OPT_WITHIN, "--within" },
 };
 
 struct args {
-	const char *id, *cert, *state, *tenant, *reason;
+	const char *id, *cert, *state, *tenant, *reason, *expiring, *within;
 	const char *pos[2];
 	int npos;
 };
@@ -174,7 +220,8 @@ static int parse(struct cli *cli, const char *cmd, const char *usage, int allowe
 			val = argv[++i];
 		}
 		const char **slot = bit == OPT_ID ? &a->id : bit == OPT_CERT ? &a->cert
-			: bit == OPT_STATE ? &a->state : bit == OPT_TENANT ? &a->tenant : &a->reason;
+			: bit == OPT_STATE ? &a->state : bit == OPT_TENANT ? &a->tenant
+			: bit == OPT_EXPIRING ? &a->expiring : bit == OPT_WITHIN ? &a->within : &a->reason;
 		if(*slot){
 			return cli_usage_error("device %s: %.*s given twice", cmd, (int)nlen, arg);
 		}
@@ -235,7 +282,10 @@ static cJSON *device_json(const struct onb_device *d)
 			|| !add_str(o, "birth_fp", d->birth_fp) || !add_str(o, "batch", d->batch)
 			|| !add_str(o, "reason", d->reason) || !add_num(o, "created", d->created_ms)
 			|| !add_num(o, "updated", d->updated_ms) || !add_num(o, "provisioned", d->provisioned_ms)
-			|| !add_num(o, "claimed", d->claimed_ms)){
+			|| !add_num(o, "claimed", d->claimed_ms)
+			|| !add_str(o, "cert_serial_next", d->cert_serial_next) || !add_num(o, "not_after_next", d->not_after_next)
+			|| !add_num(o, "rotate_deadline", d->rotate_deadline_ms)
+			|| !cJSON_AddBoolToObject(o, "rotate_required", d->rotate_required)){
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -258,7 +308,7 @@ static const char *or_dash(const char *s) { return *s ? s : "-"; }
 
 static void print_device_text(const struct onb_device *d)
 {
-	char t[40];
+	char t[40], t2[40];
 
 	printf("id:           %s\n", d->id);
 	printf("state:        %s\n", onb_state_name(d->state));
@@ -275,6 +325,12 @@ static void print_device_text(const struct onb_device *d)
 	printf("updated:      %s\n", iso_time(d->updated_ms, true, t, sizeof(t)));
 	printf("provisioned:  %s\n", iso_time(d->provisioned_ms, true, t, sizeof(t)));
 	printf("claimed:      %s\n", iso_time(d->claimed_ms, true, t, sizeof(t)));
+	if(d->cert_fp_next[0] || d->rotate_deadline_ms){
+		printf("rotation:     next serial %s, expires %s; current certificate valid until %s%s\n",
+				or_dash(d->cert_serial_next), iso_time(d->not_after_next, false, t, sizeof(t)),
+				iso_time(d->rotate_deadline_ms, true, t2, sizeof(t2)),
+				d->rotate_required ? " (renewal required by an operator)" : "");
+	}
 }
 
 /* One line for a failed registry call. */
@@ -400,6 +456,7 @@ struct list_ctx {
 	bool json;
 	cJSON *array;
 	long n;
+	int64_t expiring_before; /* s: only certificates expiring before this; 0 all */
 };
 
 static int list_one(const struct onb_device *d, void *arg)
@@ -407,12 +464,19 @@ static int list_one(const struct onb_device *d, void *arg)
 	struct list_ctx *ctx = arg;
 	char t[40];
 
+	if(ctx->expiring_before){
+		if(!d->cert_fp[0] || d->not_after <= 0 || d->not_after > ctx->expiring_before) return 0;
+	}
 	if(ctx->json){
 		cJSON *o = device_json(d);
 		if(!o || !cJSON_AddItemToArray(ctx->array, o)){
 			cJSON_Delete(o);
 			return 1; /* out of memory: stop */
 		}
+	}else if(ctx->expiring_before){
+		if(ctx->n == 0) printf("%-24s %-14s %-20s %-21s %s\n", "ID", "STATE", "TENANT", "NOT_AFTER", "RENEWED");
+		printf("%-24s %-14s %-20s %-21s %s\n", d->id, onb_state_name(d->state), or_dash(d->tenant),
+				iso_time(d->not_after, false, t, sizeof(t)), d->cert_fp_next[0] ? "pending" : "-");
 	}else{
 		if(ctx->n == 0) printf("%-24s %-14s %-20s %s\n", "ID", "STATE", "TENANT", "UPDATED");
 		printf("%-24s %-14s %-20s %s\n", d->id, onb_state_name(d->state), or_dash(d->tenant),
@@ -432,8 +496,16 @@ static int do_list(struct cli *cli, int argc, char **argv)
 	char b[80];
 	int ret;
 
-	ret = parse(cli, "list", usage_list, OPT_STATE, 0, argc, argv, &a);
+	ret = parse(cli, "list", usage_list, OPT_STATE | OPT_EXPIRING, 0, argc, argv, &a);
 	if(ret >= 0) return ret;
+	if(a.expiring){
+		int64_t ms;
+		if(!onb_duration_parse(a.expiring, 100LL * 365 * 86400 * 1000, &ms)){
+			return cli_usage_error("device list: --expiring wants a duration such as 30d, 12h or 3600 (not '%s')",
+					shown(a.expiring, b, sizeof(b)));
+		}
+		ctx.expiring_before = onb_now_ms() / 1000 + ms / 1000;
+	}
 	if(a.state){
 		only = onb_state_parse(a.state);
 		if(only == ONB_STATE_INVALID){
@@ -519,6 +591,91 @@ static int do_activate(struct cli *cli, int argc, char **argv)
 	return set_state(cli, "activate", usage_activate, ONB_STATE_ACTIVE, argc, argv);
 }
 
+/* Checks --reason: one line of printable text, at most ONB_REASON_MAX bytes. */
+static int check_reason(const char *cmd, const char *reason)
+{
+	if(!reason) return CLI_OK;
+	for(const char *p = reason; *p; p++){
+		if((unsigned char)*p < 0x20 || *p == 0x7f){
+			return cli_usage_error("device %s: --reason must be one line of printable text", cmd);
+		}
+	}
+	if(strlen(reason) > ONB_REASON_MAX){
+		return cli_usage_error("device %s: --reason is longer than %d bytes", cmd, ONB_REASON_MAX);
+	}
+	return CLI_OK;
+}
+
+static int do_rotate(struct cli *cli, int argc, char **argv)
+{
+	struct onb_actor actor = cli_actor(cli);
+	int64_t within = (int64_t)ONB_ROTATION_GRACE_DEFAULT_S * 1000, deadline = 0;
+	struct onb_err err;
+	struct args a;
+	redisContext *rc;
+	char b[80], t[40];
+	int ret;
+
+	ret = parse(cli, "rotate", usage_rotate, OPT_REASON | OPT_WITHIN, 1, argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(a.npos != 1) return cli_usage_error("device rotate: ID is required");
+	if(check_id("rotate", "device", a.pos[0]) != CLI_OK) return CLI_FAIL;
+	if(check_reason("rotate", a.reason) != CLI_OK) return CLI_USAGE;
+	if(a.within && !onb_duration_parse(a.within, ONB_ROTATE_WITHIN_MAX_MS, &within)){
+		return cli_usage_error("device rotate: --within wants a duration up to 365d such as 7d or 12h (not '%s')",
+				shown(a.within, b, sizeof(b)));
+	}
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_rotation_require(rc, a.pos[0], within, a.reason, &actor, &deadline, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return registry_error("rotate", a.pos[0], ret, &err);
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !add_str(o, "id", a.pos[0]) || !add_num(o, "rotate_deadline", deadline)){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		return print_json(o);
+	}
+	printf("%s: rotation required; its current certificate stops working at %s\n", a.pos[0],
+			iso_time(deadline, true, t, sizeof(t)));
+	return CLI_OK;
+}
+
+static int do_decommission(struct cli *cli, int argc, char **argv)
+{
+	struct onb_actor actor = cli_actor(cli);
+	struct onb_decommission_result res;
+	struct onb_err err;
+	struct args a;
+	redisContext *rc;
+	int ret;
+
+	ret = parse(cli, "decommission", usage_decommission, OPT_REASON, 1, argc, argv, &a);
+	if(ret >= 0) return ret;
+	if(a.npos != 1) return cli_usage_error("device decommission: ID is required");
+	if(check_id("decommission", "device", a.pos[0]) != CLI_OK) return CLI_FAIL;
+	if(check_reason("decommission", a.reason) != CLI_OK) return CLI_USAGE;
+	rc = cli_redis(cli);
+	if(!rc) return CLI_FAIL;
+	ret = onb_device_decommission(rc, a.pos[0], a.reason, &actor, &res, &err);
+	redisFree(rc);
+	if(ret != ONB_OK) return registry_error("decommission", a.pos[0], ret, &err);
+	if(cli->json){
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !add_str(o, "id", a.pos[0]) || !add_str(o, "from", onb_state_name(res.from))
+				|| !add_str(o, "to", "manufactured") || !add_str(o, "revoked_serials", res.serials)){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		return print_json(o);
+	}
+	printf("%s: %s -> decommissioned -> manufactured%s%s\n", a.pos[0], onb_state_name(res.from),
+			res.serials[0] ? "; serials on the CRL: " : "", res.serials);
+	return CLI_OK;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(struct cli *cli, int argc, char **argv);
@@ -531,6 +688,8 @@ static const struct {
 	{ "activate", do_activate },
 	{ "release", cmd_device_release },   /* cmd_tenant.c */
 	{ "transfer", cmd_device_transfer }, /* cmd_tenant.c */
+	{ "rotate", do_rotate },
+	{ "decommission", do_decommission },
 };
 
 int cmd_device(struct cli *cli, int argc, char **argv)

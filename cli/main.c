@@ -15,12 +15,15 @@ static const struct {
 	const char *summary;
 } domains[] = {
 	{ "pki", cmd_pki, "development PKI: init, issue, fingerprint" },
-	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate, release, transfer" },
+	{ "device", cmd_device, "registry: register, show, list, revoke, quarantine, activate, release, transfer,\n"
+		"             rotate, decommission" },
 	{ "policy", cmd_policy, "policies: put, get, list, delete, init, assign, test" },
 	{ "audit", cmd_audit, "the audit trail: filter by device and time, follow" },
 	{ "allowlist", cmd_allowlist, "manufacturing allowlist: import a CSV of serials" },
 	{ "claimcode", cmd_claimcode, "claim codes and QR labels: issue (one or a batch), show, revoke, unlock" },
 	{ "claim", cmd_claim, "redeem a claim code for a tenant" },
+	{ "stats", cmd_stats, "counters of the broker plugins and claimsvc instances" },
+	{ "crl", cmd_crl, "certificate revocation list for mosquitto's crlfile: export" },
 };
 
 static void usage(FILE *out)
@@ -29,7 +32,8 @@ static void usage(FILE *out)
 		"usage: onboardctl [--redis URL] [--json] DOMAIN COMMAND [ARGS]\n"
 		"\n"
 		"  --redis URL  registry (default $ONBOARD_REDIS_URL, else " ONB_REDIS_DEFAULT_URL ")\n"
-		"               redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]\n"
+		"               redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or\n"
+		"               redis-sentinel://[[user]:password@]host[:port][,...]/MASTER[?db=N]\n"
 		"  --json       print read results as JSON\n"
 		"\n"
 		"domains:\n");

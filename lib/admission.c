@@ -54,6 +54,9 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 	if(r == ONB_ENOTFOUND){
 		return decide(out, false, "not-registered", "certificate is not bound to a device");
 	}
+	if(r == ONB_EREFUSED){
+		return decide(out, false, "certificate-retired", err.msg);
+	}
 	if(r != ONB_OK){
 		decide(out, false, "registry-unavailable", err.msg);
 		return ONB_EUNAVAIL;

@@ -1,7 +1,9 @@
 #include "onb/common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 int onb_fail(struct onb_err *err, int rc, const char *fmt, ...)
@@ -26,6 +28,30 @@ const char *onb_rc_name(int rc)
 	case ONB_EEXIST: return "exists";
 	default: return "internal";
 	}
+}
+
+bool onb_duration_parse(const char *s, int64_t max_ms, int64_t *ms_out)
+{
+	char *end;
+	long long v, unit = 1000;
+
+	if(!s || *s < '0' || *s > '9') return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if(errno != 0 || v <= 0) return false;
+	if(*end){
+		switch(*end){
+		case 's': unit = 1000; break;
+		case 'm': unit = 60LL * 1000; break;
+		case 'h': unit = 3600LL * 1000; break;
+		case 'd': unit = 86400LL * 1000; break;
+		default: return false;
+		}
+		if(end[1]) return false;
+	}
+	if(v > max_ms / unit) return false;
+	*ms_out = (int64_t)(v * unit);
+	return true;
 }
 
 static int64_t clock_ms(clockid_t id)

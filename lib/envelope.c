@@ -42,10 +42,43 @@ static const char *after_cert_request(const char *topic)
 	return NULL;
 }
 
+/* "devices/<id>/certificates/renew" + optional suffix, <id> a valid device
+ * id; returns the rest after "/renew" (and the id's start and length), or NULL. */
+static const char *after_renew_request(const char *topic, const char **id, size_t *idlen)
+{
+	static const char prefix[] = ONB_TOPIC_RENEW_PREFIX;
+	static const char tail[] = ONB_TOPIC_RENEW_SUFFIX;
+	char buf[ONB_ID_MAX + 1];
+	const char *p;
+	size_t n;
+
+	if(!starts_with(topic, prefix)) return NULL;
+	p = topic + sizeof(prefix) - 1;
+	n = strcspn(p, "/");
+	if(n == 0 || n > ONB_ID_MAX || !starts_with(p + n, tail)) return NULL;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	if(!onb_id_valid(buf)) return NULL;
+	if(id) *id = p;
+	if(idlen) *idlen = n;
+	return p + n + sizeof(tail) - 1;
+}
+
 static const char *request_rest(const char *topic)
 {
 	const char *rest = after_cert_request(topic);
-	return rest ? rest : after_template_request(topic);
+	if(!rest) rest = after_template_request(topic);
+	return rest ? rest : after_renew_request(topic, NULL, NULL);
+}
+
+bool onb_prov_renew_topic(const char *topic, const char *device_id, const char *suffix)
+{
+	const char *id, *rest;
+	size_t idlen;
+
+	if(!topic || !device_id || !suffix) return false;
+	rest = after_renew_request(topic, &id, &idlen);
+	return rest && strlen(device_id) == idlen && !memcmp(id, device_id, idlen) && !strcmp(rest, suffix);
 }
 
 bool onb_prov_is_request_topic(const char *topic)
@@ -150,6 +183,12 @@ int onb_envelope_reply_parse(const void *buf, size_t len, struct onb_reply *out,
 	}
 	if(!copy_field(root, "topic", r.topic, sizeof(r.topic)) || !onb_prov_is_reply_topic(r.topic)){
 		onb_fail(err, ONB_EINVAL, "reply envelope: topic is not a provisioning reply topic");
+		goto cleanup;
+	}
+	/* a renewal's answer goes to the device the topic names, and only to it */
+	if(starts_with(r.topic, ONB_TOPIC_RENEW_PREFIX) && !onb_prov_renew_topic(r.topic, r.client_id, "/accepted")
+			&& !onb_prov_renew_topic(r.topic, r.client_id, "/rejected")){
+		onb_fail(err, ONB_EINVAL, "reply envelope: renewal answer for another device");
 		goto cleanup;
 	}
 	payload = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "payload"));

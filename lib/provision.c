@@ -49,6 +49,19 @@ int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct o
 		out->template_name[0] = '\0';
 		return ONB_OK;
 	}
+	if(!strncmp(topic, ONB_TOPIC_RENEW_PREFIX, strlen(ONB_TOPIC_RENEW_PREFIX))){
+		size_t idlen = strcspn(topic + strlen(ONB_TOPIC_RENEW_PREFIX), "/");
+		char id[ONB_ID_MAX + 1];
+
+		if(idlen == 0 || idlen > ONB_ID_MAX) return onb_fail(err, ONB_EINVAL, "not a renewal request topic");
+		memcpy(id, topic + strlen(ONB_TOPIC_RENEW_PREFIX), idlen);
+		id[idlen] = '\0';
+		if(!onb_prov_renew_topic(topic, id, "")) return onb_fail(err, ONB_EINVAL, "not a renewal request topic");
+		out->kind = ONB_PROV_RENEW;
+		out->template_name[0] = '\0';
+		memcpy(out->device_id, id, idlen + 1);
+		return ONB_OK;
+	}
 	if(n <= pl + sl || strncmp(topic, tpl_prefix, pl) || strcmp(topic + n - sl, tpl_suffix)){
 		return onb_fail(err, ONB_EINVAL, "not a fleet-provisioning request topic");
 	}
@@ -90,6 +103,7 @@ static const struct {
 	{ ONB_PE_TOKEN_INVALID, 403 }, { ONB_PE_TOKEN_FOREIGN, 403 }, { ONB_PE_NOT_ALLOWLISTED, 403 },
 	{ ONB_PE_PROVISIONED, 403 }, { ONB_PE_BIRTH_MISMATCH, 403 }, { ONB_PE_CERT_BOUND, 403 },
 	{ ONB_PE_ACCESS_DENIED, 403 }, { ONB_PE_CREATE_DISABLED, 403 },
+	{ ONB_PE_NOT_CURRENT, 403 }, { ONB_PE_NOT_RENEWABLE, 403 },
 	{ ONB_PE_THROTTLED, 429 },
 	{ ONB_PE_UNAVAILABLE, 500 }, { ONB_PE_INTERNAL, 500 },
 };
@@ -570,6 +584,27 @@ char *onb_prov_cert_accepted(const char *cert_id, const char *cert_pem,
 	}else{
 		onb_fail(err, ONB_EINTERNAL, "out of memory");
 	}
+	cJSON_Delete(root);
+	return out;
+}
+
+char *onb_prov_renew_accepted(const char *cert_id, const char *cert_pem, int64_t old_valid_until_ms,
+		struct onb_err *err)
+{
+	cJSON *root;
+	char *out = NULL;
+
+	if(!cert_id || !cert_pem || old_valid_until_ms < 0){
+		onb_fail(err, ONB_EINVAL, "accepted document: missing field");
+		return NULL;
+	}
+	root = cJSON_CreateObject();
+	if(root && cJSON_AddStringToObject(root, "certificateId", cert_id)
+			&& cJSON_AddStringToObject(root, "certificatePem", cert_pem)
+			&& cJSON_AddNumberToObject(root, "previousCertificateValidUntil", (double)(old_valid_until_ms / 1000))){
+		out = cJSON_PrintUnformatted(root);
+	}
+	if(!out) onb_fail(err, ONB_EINTERNAL, "out of memory");
 	cJSON_Delete(root);
 	return out;
 }

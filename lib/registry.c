@@ -37,6 +37,10 @@ extern const char onb_lua_claimcode_revoke[];
 extern const char onb_lua_claim_redeem[];
 extern const char onb_lua_device_release[];
 extern const char onb_lua_device_transfer[];
+extern const char onb_lua_rotate_record[];
+extern const char onb_lua_rotate_promote[];
+extern const char onb_lua_rotate_require[];
+extern const char onb_lua_decommission[];
 
 /* ---------------------------------------------------------------- scripts */
 
@@ -63,6 +67,10 @@ static void scripts_init(void)
 	scripts[ONB_SCRIPT_CLAIM_REDEEM].body = onb_lua_claim_redeem;
 	scripts[ONB_SCRIPT_DEVICE_RELEASE].body = onb_lua_device_release;
 	scripts[ONB_SCRIPT_DEVICE_TRANSFER].body = onb_lua_device_transfer;
+	scripts[ONB_SCRIPT_ROTATE_RECORD].body = onb_lua_rotate_record;
+	scripts[ONB_SCRIPT_ROTATE_PROMOTE].body = onb_lua_rotate_promote;
+	scripts[ONB_SCRIPT_ROTATE_REQUIRE].body = onb_lua_rotate_require;
+	scripts[ONB_SCRIPT_DECOMMISSION].body = onb_lua_decommission;
 	for(int i = 0; i < ONB_SCRIPT_COUNT; i++){
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
@@ -299,6 +307,7 @@ bool onb_reg_reply_i64(const redisReply *r, int64_t *out)
 static const char *const dev_fields[] = {
 	"state", "tenant", "policy", "cert_fp", "cert_fp_next", "cert_serial", "not_after",
 	"created", "updated", "birth_fp", "batch", "reason", "provisioned", "claimed",
+	"cert_serial_next", "not_after_next", "rotate_deadline", "rotate_required",
 };
 #define DEV_NFIELDS (sizeof(dev_fields) / sizeof(dev_fields[0]))
 
@@ -315,7 +324,7 @@ static void hmget_args(struct onb_args *a, const char *key)
 static int fill_device(const char *id, const redisReply *r, struct onb_device *out, struct onb_err *err)
 {
 	struct onb_device d;
-	char state[32];
+	char state[32], flag[8];
 	const char *bad = NULL;
 
 	if(r->type != REDIS_REPLY_ARRAY || r->elements != DEV_NFIELDS){
@@ -341,9 +350,14 @@ static int fill_device(const char *id, const redisReply *r, struct onb_device *o
 	else if(!onb_reg_reply_str(r->element[11], d.reason, sizeof(d.reason))) bad = "reason";
 	else if(!onb_reg_reply_i64(r->element[12], &d.provisioned_ms)) bad = "provisioned";
 	else if(!onb_reg_reply_i64(r->element[13], &d.claimed_ms)) bad = "claimed";
+	else if(!onb_reg_reply_str(r->element[14], d.cert_serial_next, ONB_FP_HEXLEN + 1)) bad = "cert_serial_next";
+	else if(!onb_reg_reply_i64(r->element[15], &d.not_after_next)) bad = "not_after_next";
+	else if(!onb_reg_reply_i64(r->element[16], &d.rotate_deadline_ms)) bad = "rotate_deadline";
+	else if(!onb_reg_reply_str(r->element[17], flag, sizeof(flag))) bad = "rotate_required";
 	if(bad){
 		return onb_fail(err, ONB_EINTERNAL, "device %s: corrupt record (field %s)", id, bad);
 	}
+	d.rotate_required = !strcmp(flag, "1");
 	*out = d;
 	return ONB_OK;
 }
@@ -400,6 +414,12 @@ int onb_registry_device_by_fp(redisContext *rc, const char *fp,
 	if(ret != ONB_OK) return ret;
 	if(strcmp(d.cert_fp, fp) != 0 && strcmp(d.cert_fp_next, fp) != 0){
 		return onb_fail(err, ONB_ENOTFOUND, "stale certificate index: device %s no longer uses it", id);
+	}
+	/* A rotation's grace period is over for the current certificate (fail
+	 * closed: decided here, at every lookup, not by a cleanup job). */
+	if(!strcmp(d.cert_fp, fp) && d.rotate_deadline_ms > 0 && onb_now_ms() >= d.rotate_deadline_ms){
+		return onb_fail(err, ONB_EREFUSED, "certificate of device %s was retired by a rotation "
+				"(grace period over)", id);
 	}
 	*out = d;
 	return ONB_OK;
@@ -855,6 +875,14 @@ static bool parse_event(const redisReply *fields, struct onb_event *ev)
 			if(!onb_reg_reply_str(v, ev->tenant, sizeof(ev->tenant))) return false;
 		}else if(onb_reg_reply_is(k, "policy")){
 			if(!onb_reg_reply_str(v, ev->policy, sizeof(ev->policy))) return false;
+		}else if(onb_reg_reply_is(k, "cert_fp")){
+			if(!onb_reg_reply_str(v, ev->cert_fp, sizeof(ev->cert_fp))) return false;
+		}else if(onb_reg_reply_is(k, "cert_fp_next")){
+			if(!onb_reg_reply_str(v, ev->cert_fp_next, sizeof(ev->cert_fp_next))) return false;
+		}else if(onb_reg_reply_is(k, "deadline")){
+			if(!onb_reg_reply_i64(v, &ev->deadline_ms)) return false;
+		}else if(onb_reg_reply_is(k, "rotate")){
+			ev->rotate_required = onb_reg_reply_is(v, "required");
 		}
 		/* other fields: for newer readers */
 	}

@@ -29,6 +29,10 @@ enum onb_script {
 	ONB_SCRIPT_CLAIM_REDEEM,    /* claim_redeem.lua (claimreg.c) */
 	ONB_SCRIPT_DEVICE_RELEASE,  /* device_release.lua (claimreg.c) */
 	ONB_SCRIPT_DEVICE_TRANSFER, /* device_transfer.lua (claimreg.c) */
+	ONB_SCRIPT_ROTATE_RECORD,   /* rotate_record.lua (lifecycle.c) */
+	ONB_SCRIPT_ROTATE_PROMOTE,  /* rotate_promote.lua (lifecycle.c) */
+	ONB_SCRIPT_ROTATE_REQUIRE,  /* rotate_require.lua (lifecycle.c) */
+	ONB_SCRIPT_DECOMMISSION,    /* decommission.lua (lifecycle.c) */
 	ONB_SCRIPT_COUNT,
 };
 

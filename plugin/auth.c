@@ -6,6 +6,7 @@
 
 #include "onboard.h"
 #include "onb/admission.h"
+#include "onb/lifecycle.h"
 #include "onb/x509.h"
 
 static const struct onb_ca_set *cas;
@@ -36,7 +37,42 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 			a->allowed ? "allow" : "deny", who,
 			onb_id_valid(client_id) ? client_id : "<invalid>",
 			onb_idclass_name(a->idclass), address ? address : "-", a->reason, a->detail);
+	metrics_connect(a->allowed, a->reason);
 	registry_link_audit(&e);
+}
+
+/* A device presenting its next certificate (issued by a renewal) makes it
+ * the current one before it is admitted, and its previous certificate stops
+ * working (rotate_promote.lua). Fail closed: if the registry cannot do it,
+ * the connect is refused and the device tries again. */
+static int promote(redisContext *rc, struct mosquitto *client, struct onb_admission *a)
+{
+	struct onb_actor actor = { .who = "plugin", .source = mosquitto_client_address(client) };
+	struct onb_err err;
+	int r;
+
+	if(a->idclass != ONB_ID_DEVICE || !a->dev.cert_fp_next[0] || strcmp(a->fp, a->dev.cert_fp_next) != 0){
+		return ONB_OK;
+	}
+	r = onb_rotation_promote(rc, a->dev.id, a->fp, &actor, &err);
+	if(r == ONB_OK){
+		metrics.rotation_promoted++;
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "%s: renewed certificate now current", a->dev.id);
+		memcpy(a->dev.cert_fp, a->fp, sizeof(a->dev.cert_fp));
+		a->dev.cert_fp_next[0] = '\0';
+		a->dev.rotate_deadline_ms = 0;
+		a->dev.rotate_required = false;
+		return ONB_OK;
+	}
+	a->allowed = false;
+	if(r == ONB_EUNAVAIL){
+		a->reason = "registry-unavailable";
+		snprintf(a->detail, sizeof(a->detail), "promoting the renewed certificate: %.200s", err.msg);
+		return ONB_EUNAVAIL;
+	}
+	a->reason = "not-registered";
+	snprintf(a->detail, sizeof(a->detail), "%.200s", err.msg);
+	return ONB_OK;
 }
 
 /* Gives an admitted connection its session and policy; on failure turns
@@ -67,6 +103,7 @@ static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
 	if(a->idclass == ONB_ID_DEVICE){
 		memcpy(s.tenant, a->dev.tenant, sizeof(s.tenant));
 		memcpy(s.explicit_policy, a->dev.policy, sizeof(s.explicit_policy));
+		rotation_session_init(&s, &a->dev);
 	}else if(a->idclass == ONB_ID_SERVICE){
 		service_tenant(cert, s.tenant);
 	}
@@ -115,6 +152,10 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 		registry_link_drop();
 		rc = NULL;
 	}
+	if(a.allowed && promote(rc, ev->client, &a) == ONB_EUNAVAIL){
+		registry_link_drop();
+		rc = NULL;
+	}
 	if(a.allowed) open_session(rc, ev->client, cert, client_id, &a);
 	record(ev->client, client_id, &a);
 	events_release_wakeups(&saved);
@@ -132,5 +173,7 @@ int on_disconnect(int event, void *event_data, void *userdata)
 int on_tick(int event, void *event_data, void *userdata)
 {
 	events_apply();
+	rotation_tick();
+	metrics_tick();
 	return MOSQ_ERR_SUCCESS;
 }

@@ -1,7 +1,9 @@
 /* plugin_opt_* lines: every key is known, checked and range-limited. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onboard.h"
 #include "onb/policystore.h"
@@ -17,6 +19,25 @@ static const char *const policy_keys[6] = {
 	"policy_device", "policy_device_tenant", "policy_quarantine", "policy_claim", "policy_service",
 	"policy_tenant_app",
 };
+
+/* The host name with every character a device id may not hold replaced by
+ * '-'; "broker" when there is none. */
+static void default_broker_id(char *buf, size_t len)
+{
+	char host[ONB_ID_MAX + 1];
+
+	if(gethostname(host, sizeof(host)) != 0 || !host[0]){
+		snprintf(buf, len, "broker");
+		return;
+	}
+	host[sizeof(host) - 1] = '\0';
+	for(char *p = host; *p; p++){
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+			|| *p == '.' || *p == '_' || *p == ':' || *p == '-';
+		if(!ok) *p = '-';
+	}
+	snprintf(buf, len, "%s", host);
+}
 
 static int bad(const char *key, const char *why)
 {
@@ -80,6 +101,16 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		cfg->redis_retry_ms = (int)v;
 		return ONB_OK;
 	}
+	if(!strcmp(key, "metrics_interval_s")){
+		if(parse_long(key, value, 0, 3600, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->metrics_interval_s = (int)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "broker_id")){
+		if(!onb_id_valid(value)) return bad(key, "not a valid id ([A-Za-z0-9._:-]{1,128})");
+		snprintf(cfg->broker_id, sizeof(cfg->broker_id), "%s", value);
+		return ONB_OK;
+	}
 	if(!strcmp(key, "audit_maxlen")){
 		if(parse_long(key, value, 1000, 1000000000L, &v) != ONB_OK) return ONB_EINVAL;
 		cfg->audit_maxlen = v;
@@ -98,6 +129,8 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	cfg->redis.timeout_ms = 50;
 	cfg->redis_retry_ms = 250;
 	cfg->audit_maxlen = 1000000;
+	cfg->metrics_interval_s = 10;
+	default_broker_id(cfg->broker_id, sizeof(cfg->broker_id));
 
 	for(int i = 0; i < count; i++){
 		if(apply(cfg, opts[i].key, opts[i].value) != ONB_OK){

@@ -1,4 +1,5 @@
-/* onb:events -> live sessions, within milliseconds.
+/* onb:events -> live sessions, within milliseconds (`state` and `policy`
+ * events here, `cert` events of rotations in rotation.c).
  *
  * A watcher thread blocks in XREAD on its own Redis connection. Broker state
  * may only be touched from the main thread, and Mosquitto 2.0 runs the tick
@@ -16,6 +17,7 @@
 
 #include "onboard.h"
 #include "onb/policystore.h"
+#include "onb/stats.h"
 
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */
@@ -40,6 +42,11 @@ static struct queued_event *queue_head, *queue_tail;
 static struct onb_redis_cfg watcher_cfg;
 static const struct onb_policy_names *policy_names;
 static char last_id[ONB_STREAM_ID_MAX];
+
+/* Counters for Redis (metrics.c), stored by the watcher: under queue_lock. */
+static char *pending_stats;
+static char stats_id[ONB_ID_MAX + 1];
+static int64_t stats_ttl_ms;
 
 static void on_wake_signal(int sig)
 {
@@ -92,6 +99,31 @@ static void enqueue(const struct onb_event *ev, void *arg)
 	pthread_mutex_unlock(&queue_lock);
 }
 
+/* Stores the latest counters document, if the main thread left one. */
+static int store_stats(redisContext *rc, struct onb_err *err)
+{
+	char *json;
+	int ret = ONB_OK;
+
+	pthread_mutex_lock(&queue_lock);
+	json = pending_stats;
+	pending_stats = NULL;
+	pthread_mutex_unlock(&queue_lock);
+	if(!json) return ONB_OK;
+	ret = onb_stats_put(rc, "broker", stats_id, json, stats_ttl_ms, err);
+	free(json);
+	/* a bad document is not a reason to drop the connection */
+	return ret == ONB_EUNAVAIL ? ret : ONB_OK;
+}
+
+void events_post_stats(char *json)
+{
+	pthread_mutex_lock(&queue_lock);
+	free(pending_stats); /* an older one the watcher has not stored yet */
+	pending_stats = json;
+	pthread_mutex_unlock(&queue_lock);
+}
+
 static void *watch(void *arg)
 {
 	redisContext *rc = NULL;
@@ -102,6 +134,7 @@ static void *watch(void *arg)
 		if(!rc){
 			rc = onb_redis_connect(&watcher_cfg, &err);
 			if(!rc){
+				atomic_fetch_add(&metrics_watcher_redis_errors, 1);
 				atomic_store(&feed_up, false);
 				sleep_ms(100);
 				continue;
@@ -117,8 +150,10 @@ static void *watch(void *arg)
 		if(n > 0 && !atomic_exchange(&wake_pending, true)){
 			pthread_kill(main_thread, WAKE_SIGNAL);
 		}
+		if(store_stats(rc, &err) != ONB_OK) goto drop;
 		continue;
 drop:
+		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
 		atomic_store(&feed_up, false);
 		redisFree(rc);
 		rc = NULL;
@@ -137,6 +172,8 @@ int events_start(const struct onboard_config *cfg)
 
 	main_thread = pthread_self();
 	policy_names = &cfg->policies;
+	snprintf(stats_id, sizeof(stats_id), "%s", cfg->broker_id);
+	stats_ttl_ms = (int64_t)cfg->metrics_interval_s * 3000 + 5000;
 	watcher_cfg = cfg->redis;
 	watcher_cfg.timeout_ms = BLOCK_MS + 1000 + cfg->redis.timeout_ms;
 	atomic_store(&stopping, false);
@@ -194,6 +231,8 @@ void events_stop(void)
 		free(q);
 		q = next;
 	}
+	free(pending_stats);
+	pending_stats = NULL;
 }
 
 bool events_ready(void)
@@ -269,8 +308,12 @@ static void apply_state(struct queued_event *q)
 
 static void apply_one(struct queued_event *q)
 {
+	metrics_event(&q->ev);
 	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
 	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
+	else if(!strcmp(q->ev.type, "cert") && q->ev.device[0]){
+		rotation_apply_event(sessions_find(q->ev.device), &q->ev);
+	}
 }
 
 void events_apply(void)

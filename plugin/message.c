@@ -1,7 +1,9 @@
 /* Fleet-provisioning routing (docs/internal-topics.md). A device's request is
  * stamped with its verified identity and re-routed to claimsvc; claimsvc's
  * answer is delivered to the one connection that asked. Nothing is ever
- * published on the shared accepted/rejected topics. */
+ * published on the shared accepted/rejected topics. The same path carries a
+ * device's certificate renewal (devices/<own id>/certificates/renew). Every
+ * other message only pays onb_request_route's string checks. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "onboard.h"
 #include "onb/envelope.h"
+#include "onb/stats.h"
 
 /* Answers a request the broker will not forward (too large for any valid
  * document) on its /rejected topic, to the requester only, in AWS's shape. */
@@ -98,7 +101,12 @@ static void deliver_reply(const struct mosquitto_evt_message *ev, const struct s
 	if(payload){
 		memcpy(payload, reply.payload, reply.payload_len);
 		/* With a client id the broker delivers to that connection only. */
-		mosquitto_broker_publish(reply.client_id, reply.topic, (int)reply.payload_len, payload, 1, false, NULL);
+		if(mosquitto_broker_publish(reply.client_id, reply.topic, (int)reply.payload_len, payload, 1, false,
+				NULL) == MOSQ_ERR_SUCCESS){
+			metrics.prov_replies++;
+		}else{
+			mosquitto_free(payload);
+		}
 	}
 	free(reply.payload);
 }
@@ -125,6 +133,24 @@ static int swallow(struct mosquitto_evt_message *ev)
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* A service's counters on onb/internal/stats, republished retained as
+ * $SYS/onboard/claimsvc/<its client id> (Mosquitto refuses every client
+ * publish under $SYS, so the broker plugin publishes them). */
+static void republish_stats(const struct mosquitto_evt_message *ev, const struct session *s)
+{
+	char topic[sizeof(ONB_SYS_TOPIC_PREFIX) + ONB_ID_MAX + 16];
+	void *payload;
+
+	if(ev->payloadlen == 0 || ev->payloadlen > ONB_STATS_DOC_MAX) return;
+	payload = mosquitto_malloc(ev->payloadlen);
+	if(!payload) return;
+	memcpy(payload, ev->payload, ev->payloadlen);
+	snprintf(topic, sizeof(topic), ONB_SYS_TOPIC_PREFIX "claimsvc/%s", s->id);
+	if(mosquitto_broker_publish(NULL, topic, (int)ev->payloadlen, payload, 0, true, NULL) != MOSQ_ERR_SUCCESS){
+		mosquitto_free(payload);
+	}
+}
+
 int on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ev = event_data;
@@ -133,20 +159,29 @@ int on_message(int event, void *event_data, void *userdata)
 
 	if(!s) return MOSQ_ERR_ACL_DENIED;
 	if(onb_topic_is_internal(ev->topic)){
-		/* Only claimsvc's replies come in here, and they go no further. */
-		if(s->idclass != ONB_ID_SERVICE || strcmp(ev->topic, ONB_TOPIC_PROV_REPLY) != 0){
-			return MOSQ_ERR_ACL_DENIED;
-		}
-		deliver_reply(ev, s);
+		/* Only claimsvc's replies and counters come in here, and they go no further. */
+		if(s->idclass != ONB_ID_SERVICE) return MOSQ_ERR_ACL_DENIED;
+		if(!strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);
+		else if(!strcmp(ev->topic, ONB_TOPIC_STATS) && !s->tenant[0]) republish_stats(ev, s);
+		else return MOSQ_ERR_ACL_DENIED;
 		return swallow(ev);
 	}
 	route = onb_request_route(ev->topic);
 	if(!route) return MOSQ_ERR_SUCCESS;
 	if(!strcmp(route, ONB_TOPIC_CLAIM_REQUEST)){
 		/* Only a tenant's back-end claims, and only for its own tenant. */
-		if(s->idclass != ONB_ID_SERVICE || !s->tenant[0]) return MOSQ_ERR_ACL_DENIED;
+		if(s->idclass != ONB_ID_SERVICE || !s->tenant[0]) goto drop;
+	}else if(!strncmp(ev->topic, ONB_TOPIC_RENEW_PREFIX, strlen(ONB_TOPIC_RENEW_PREFIX))){
+		/* A renewal: only an operational certificate, only on its own topic
+		 * (whatever a policy may allow). */
+		if(s->idclass != ONB_ID_DEVICE || !onb_prov_renew_topic(ev->topic, s->id, "")) goto drop;
+		metrics.renew_requests++;
 	}else if(s->idclass != ONB_ID_CLAIM && s->idclass != ONB_ID_BIRTH && s->idclass != ONB_ID_DEVICE){
-		return MOSQ_ERR_ACL_DENIED;
+		goto drop;
 	}
+	metrics.prov_requests++;
 	return stamp_request(ev, s, route);
+drop:
+	metrics.prov_dropped++;
+	return MOSQ_ERR_ACL_DENIED;
 }

@@ -31,6 +31,8 @@ struct onboard_config {
 	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
 	long audit_maxlen;
+	int metrics_interval_s;         /* $SYS/onboard/broker/<broker_id> every N s; 0 off */
+	char broker_id[ONB_ID_MAX + 1]; /* names this broker in its counters */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
 	char *names[6];
@@ -54,6 +56,8 @@ struct session {
 	char policy_name[ONB_NAME_MAX + 1];     /* what it holds now */
 	char fp[ONB_FP_HEXLEN + 1];
 	struct onb_compiled *policy;    /* owned; NULL denies everything */
+	int64_t cert_deadline_ms;       /* wall clock: a rotation retires fp then (kick); 0 never */
+	bool notify_rotate;             /* tell the device to renew (rotation.c, next tick) */
 	struct session *next;           /* hash chain */
 };
 
@@ -99,6 +103,52 @@ void events_apply(void);
  * (hiredis treats an interrupted connect as a failure). */
 void events_hold_wakeups(sigset_t *saved);
 void events_release_wakeups(const sigset_t *saved);
+/* Hands the watcher a counters document to store in Redis on its own
+ * connection (the main thread never waits for that write). json is plain
+ * malloc memory; ownership passes to the watcher. */
+void events_post_stats(char *json);
+
+/* ============================================================
+ * Rotation (rotation.c): certificates retired by a rotation
+ * ============================================================ */
+/* Sets up s's rotation fields from the device record read at CONNECT. */
+void rotation_session_init(struct session *s, const struct onb_device *dev);
+/* A `cert` event for s's device (s may be NULL: nothing to do). */
+void rotation_apply_event(struct session *s, const struct onb_event *ev);
+/* Disconnects sessions whose certificate a rotation retired, and tells
+ * devices asked to renew; cheap when there is nothing to do. */
+void rotation_tick(void);
+
+/* ============================================================
+ * Counters (metrics.c): $SYS/onboard/broker/<broker_id>
+ * ============================================================ */
+enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSION, M_ACL_COUNT };
+enum metrics_event { M_EV_STATE, M_EV_POLICY, M_EV_CERT, M_EV_OTHER, M_EV_COUNT };
+
+/* Plain integers of the main thread: incrementing one is the whole cost on
+ * the hot path (no lock, no allocation, no Redis). */
+struct plugin_metrics {
+	uint64_t connect_allowed;
+	uint64_t connect_denied[16];    /* by reason (metrics.c's table), last slot "other" */
+	uint64_t acl_denied[M_ACL_COUNT];
+	uint64_t events_applied[M_EV_COUNT];
+	int64_t event_lag_last_ms, event_lag_max_ms;
+	uint64_t event_lag_sum_ms, event_lag_n;
+	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
+	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
+	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
+};
+extern struct plugin_metrics metrics;
+/* The watcher thread's Redis failures (the only counter another thread touches). */
+extern atomic_ulong metrics_watcher_redis_errors;
+
+void metrics_init(const struct onboard_config *cfg);
+/* Counts a CONNECT decision by its reason token. */
+void metrics_connect(bool allowed, const char *reason);
+/* Counts an applied event and its lag (stream id time to now). */
+void metrics_event(const struct onb_event *ev);
+/* Publishes the counters when metrics_interval_s has passed (from the tick). */
+void metrics_tick(void);
 
 /* ============================================================
  * Policies (policies.c): parsed documents by name, and binding them

@@ -52,6 +52,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	}
 	registry_link_init(&config);
 	auth_init(&cas, &config);
+	metrics_init(&config);
 	if(events_start(&config) != ONB_OK){
 		registry_link_close();
 		onb_ca_set_clear(&cas);
@@ -69,8 +70,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			return MOSQ_ERR_UNKNOWN;
 		}
 	}
-	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms)",
-			config.redis.timeout_ms);
+	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms, broker id %s, "
+			"counters every %d s)", config.redis.timeout_ms, config.broker_id, config.metrics_interval_s);
 	return MOSQ_ERR_SUCCESS;
 }
 

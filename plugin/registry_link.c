@@ -25,6 +25,7 @@ redisContext *registry_link_get(void)
 	if(onb_mono_ms() < retry_at_ms) return NULL;
 	link_rc = onb_redis_connect(&config->redis, &err);
 	if(!link_rc){
+		metrics.redis_errors++;
 		retry_at_ms = onb_mono_ms() + config->redis_retry_ms;
 		if(!reported_down){
 			mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX
@@ -43,6 +44,7 @@ redisContext *registry_link_get(void)
 void registry_link_drop(void)
 {
 	if(!link_rc) return;
+	metrics.redis_errors++;
 	redisFree(link_rc);
 	link_rc = NULL;
 	retry_at_ms = onb_mono_ms() + config->redis_retry_ms;

@@ -6,8 +6,10 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config clang
 	mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
-	libssl-dev openssl libhiredis-dev libcjson-dev libcmocka-dev redis-server redis-tools
+	libssl-dev openssl libhiredis-dev libcjson-dev libcmocka-dev redis-server redis-tools stunnel4
 	libqrencode-dev libpng-dev zbar-tools valgrind iproute2 procps jq python3
+	# the device CA key in a PKCS#11 token: OpenSSL engine, SoftHSM2, pkcs11-tool (tests/integration/hsm.sh)
+	softhsm2 libengine-pkcs11-openssl opensc
 )
 
 missing=()

@@ -53,7 +53,8 @@ if state == 'active' then
 end
 redis.call('HSET', dev, unpack(f))
 -- leftovers of an earlier life of a manufactured record
-redis.call('HDEL', dev, 'cert_fp_next', 'reason')
+redis.call('HDEL', dev, 'cert_fp_next', 'cert_serial_next', 'not_after_next', 'rotate_deadline',
+  'rotate_required', 'reason')
 if state ~= 'active' then
   redis.call('HDEL', dev, 'tenant')
 end

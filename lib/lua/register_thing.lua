@@ -113,7 +113,8 @@ if idclass == 'birth' and not set(cur[3]) then
   table.insert(f, 'birth_fp'); table.insert(f, requester_fp)
 end
 redis.call('HSET', dev, unpack(f))
-redis.call('HDEL', dev, 'cert_fp_next', 'reason')
+redis.call('HDEL', dev, 'cert_fp_next', 'cert_serial_next', 'not_after_next', 'rotate_deadline',
+  'rotate_required', 'reason')
 if tenant == '' then
   redis.call('HDEL', dev, 'tenant')
 end

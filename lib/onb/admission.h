@@ -20,7 +20,9 @@ struct onb_admission {
 	char detail[ONB_ERRLEN];            /* one human line, safe to log */
 };
 
-/* Decides a CONNECT: devices by their registry binding and state, claim and
+/* Decides a CONNECT: devices by their registry binding and state (a
+ * certificate a rotation retired is refused as "certificate-retired"; the
+ * caller promotes a device's next certificate, lib/onb/lifecycle.h), claim and
  * birth identities by their CA alone, services by CA and CN == client id.
  * rc may be NULL when the registry is unreachable (then
  * devices are refused: fail closed). Always fills out. Returns ONB_OK, or

@@ -7,6 +7,7 @@
 #ifndef ONB_COMMON_H
 #define ONB_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ int onb_fail(struct onb_err *err, int rc, const char *fmt, ...)
 
 /* Short stable name of an onb_rc ("invalid", "not-found", ...). */
 const char *onb_rc_name(int rc);
+
+/* Parses a duration "90d", "12h", "30m", "45s" or "3600" (seconds) into
+ * milliseconds; false unless it is a whole number > 0 with at most one unit
+ * and the result is at most max_ms. */
+bool onb_duration_parse(const char *s, int64_t max_ms, int64_t *ms_out);
 
 /* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
 int64_t onb_now_ms(void);

@@ -15,17 +15,26 @@
 #define ONB_TOPIC_PROV_REPLY   "onb/internal/prov/reply"    /* every reply, also to claims */
 #define ONB_TOPIC_CLAIM        "onb/claim/json"             /* tenant back-ends redeem codes */
 #define ONB_TOPIC_CLAIM_REQUEST "onb/internal/claim/request"
+#define ONB_TOPIC_STATS        "onb/internal/stats"         /* a service's counters -> $SYS/onboard/claimsvc/<id> */
+#define ONB_TOPIC_RENEW_PREFIX "devices/"               /* devices/<id>/certificates/renew */
+#define ONB_TOPIC_RENEW_SUFFIX "/certificates/renew"
 #define ONB_PROV_PAYLOAD_MAX 65536   /* a device's request; a CSR is at most 16 KiB */
 #define ONB_PROV_REPLY_MAX   262144  /* claimsvc's envelope: cert chain, maybe a key */
 #define ONB_PROV_TOPIC_MAX   160
 
 /* True for the request topics a device may send: create-from-csr, create,
- * provisioning-templates/<name>/provision (each ending in /json). */
+ * provisioning-templates/<name>/provision (each ending in /json), and the
+ * renewal topic devices/<id>/certificates/renew (<id> any valid id: whose
+ * id it must be is the caller's check, onb_prov_renew_topic). */
 bool onb_prov_is_request_topic(const char *topic);
 
 /* True for the /accepted and /rejected answers to those requests and to
  * onb/claim/json: the only topics a reply envelope may deliver to. */
 bool onb_prov_is_reply_topic(const char *topic);
+
+/* True when topic is "devices/<device_id>/certificates/renew" followed by
+ * exactly suffix ("" for the request, "/accepted", "/rejected", "/required"). */
+bool onb_prov_renew_topic(const char *topic, const char *device_id, const char *suffix);
 
 /* The internal topic a request on topic is stamped and re-routed to
  * (ONB_TOPIC_PROV_REQUEST or ONB_TOPIC_CLAIM_REQUEST), or NULL. */

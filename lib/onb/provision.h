@@ -29,6 +29,7 @@ enum onb_prov_kind {
 	ONB_PROV_CREATE_FROM_CSR, /* $aws/certificates/create-from-csr/json */
 	ONB_PROV_CREATE_KEYS,     /* $aws/certificates/create/json */
 	ONB_PROV_REGISTER_THING,  /* $aws/provisioning-templates/<name>/provision/json */
+	ONB_PROV_RENEW,           /* devices/<id>/certificates/renew (an operational certificate renews) */
 };
 
 /* A request topic taken apart. template_name is the raw topic level (it may
@@ -36,12 +37,14 @@ enum onb_prov_kind {
 struct onb_prov_topic {
 	enum onb_prov_kind kind;
 	char template_name[ONB_PROV_TOPIC_MAX + 1]; /* empty unless REGISTER_THING */
+	char device_id[ONB_ID_MAX + 1];             /* RENEW: the id in the topic (valid) */
 };
 
 /* True when name matches ^[0-9A-Za-z_-]{1,36}$. */
 bool onb_prov_template_name_valid(const char *name);
 
-/* Parses one of the three request topics (the /json format only). The
+/* Parses one of the request topics (the /json format only, and the renewal
+ * topic devices/<valid id>/certificates/renew). The
  * template level must be non-empty and free of '+', '#'. ONB_EINVAL for any
  * other topic (claimsvc cannot answer it: there is no reply topic). */
 int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct onb_err *err);
@@ -65,6 +68,8 @@ int onb_prov_reply_topic(const char *request_topic, bool accepted, char *buf, si
 #define ONB_PE_CERT_BOUND        "CertificateAlreadyRegistered" /* 403 */
 #define ONB_PE_ACCESS_DENIED     "AccessDenied"          /* 403 identity class may not provision */
 #define ONB_PE_CREATE_DISABLED   "CreateKeysAndCertificateDisabled" /* 403 */
+#define ONB_PE_NOT_CURRENT       "CertificateNotCurrent" /* 403 renewal not sent with the device's current certificate */
+#define ONB_PE_NOT_RENEWABLE     "DeviceNotRenewable"    /* 403 unknown device, or a state that may not connect */
 #define ONB_PE_THROTTLED         "Throttling"            /* 429 */
 #define ONB_PE_UNAVAILABLE       "ServiceUnavailable"    /* 500 registry unreachable: retry */
 #define ONB_PE_INTERNAL          "InternalError"         /* 500 */
@@ -158,6 +163,11 @@ const char *onb_prov_param_get(const struct onb_prov_register_req *req, const ch
  * private_key_pem is non-NULL (CreateKeysAndCertificate), "privateKey". */
 char *onb_prov_cert_accepted(const char *cert_id, const char *cert_pem,
 		const char *private_key_pem, const char *token, struct onb_err *err);
+
+/* The answer to a renewal: {"certificateId", "certificatePem",
+ * "previousCertificateValidUntil": seconds since the epoch}. */
+char *onb_prov_renew_accepted(const char *cert_id, const char *cert_pem, int64_t old_valid_until_ms,
+		struct onb_err *err);
 
 /* {"deviceConfiguration": <copy of device_config or {}>, "thingName"}. */
 char *onb_prov_register_accepted(const cJSON *device_config, const char *thing_name,

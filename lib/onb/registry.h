@@ -6,6 +6,7 @@
 #ifndef ONB_REGISTRY_H
 #define ONB_REGISTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 
@@ -35,6 +36,11 @@ struct onb_device {
 	char cert_serial[ONB_FP_HEXLEN + 1];
 	int64_t not_after;                  /* seconds since the epoch, 0 unknown */
 	int64_t created_ms, updated_ms;
+	/* rotation (docs/provisioning.md, "Certificate rotation") */
+	char cert_serial_next[ONB_FP_HEXLEN + 1]; /* serial of cert_fp_next */
+	int64_t not_after_next;             /* its expiry, s */
+	int64_t rotate_deadline_ms;         /* cert_fp stops connecting at this time, 0 never */
+	bool rotate_required;               /* an operator asked for a renewal (device rotate) */
 	/* informational fields (added after the first contract) */
 	char birth_fp[ONB_FP_HEXLEN + 1];   /* birth certificate, empty if none */
 	char batch[ONB_BATCH_MAX + 1];      /* manufacturing batch, empty if none */
@@ -48,8 +54,10 @@ struct onb_actor {
 	const char *source; /* address or host, may be NULL */
 };
 
-/* Looks up the device bound to a certificate fingerprint.
- * ONB_ENOTFOUND when no device is bound; ONB_EUNAVAIL on Redis errors. */
+/* Looks up the device bound to a certificate fingerprint (its cert_fp or
+ * cert_fp_next). ONB_ENOTFOUND when no device is bound; ONB_EREFUSED when fp
+ * is the device's cert_fp and its rotate_deadline has passed (the
+ * certificate was retired by a rotation); ONB_EUNAVAIL on Redis errors. */
 int onb_registry_device_by_fp(redisContext *rc, const char *fp,
 		struct onb_device *out, struct onb_err *err);
 
@@ -102,11 +110,16 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
 /* An entry of onb:events. */
 struct onb_event {
 	char stream_id[ONB_STREAM_ID_MAX];
-	char type[16];                     /* "state", "policy" */
+	char type[16];                     /* "state", "policy", "cert" */
 	char device[ONB_ID_MAX + 1];       /* empty for fleet-wide events */
 	enum onb_state state;
 	char tenant[ONB_ID_MAX + 1];
 	char policy[ONB_NAME_MAX + 1];
+	/* "cert" events (rotation): the certificates that may connect now */
+	char cert_fp[ONB_FP_HEXLEN + 1];
+	char cert_fp_next[ONB_FP_HEXLEN + 1];
+	int64_t deadline_ms;               /* cert_fp stops connecting then; 0 never */
+	bool rotate_required;              /* an operator asked the device to renew */
 };
 
 /* Writes the id of the newest event into last_id ("0-0" when the stream is

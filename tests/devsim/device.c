@@ -35,7 +35,10 @@ enum dstate {
 	ST_OP_CONNACK,     /* operational connection: waiting for CONNACK */
 	ST_OP_SUBACK,      /* --stay: waiting for the SUBACK of the commands filter */
 	ST_TELEM,          /* telemetry sent, waiting for PUBACKs */
-	ST_TELEM_DONE,     /* dev_step: stay, or leave */
+	ST_TELEM_DONE,     /* dev_step: rotate, stay, or leave */
+	ST_ROT_SUBACK,     /* --rotate: waiting for the SUBACK of the renewal reply topics */
+	ST_ROT,            /* renewal request sent */
+	ST_ROT_DONE,       /* new certificate received; dev_step reconnects with it */
 	ST_STAY,           /* --stay: connected until the deadline */
 	ST_OP_BYE,         /* DISCONNECT queued on the operational connection */
 	ST_FAILED,         /* dev_step records the failure and frees the slot */
@@ -50,6 +53,10 @@ struct dev {
 	char client_id[ONB_ID_MAX + 1];
 	char thing[ONB_ID_MAX + 1];
 	char cmd_prefix[ONB_ID_MAX + 32];  /* devices/<thing>/commands/ */
+	char t_renew[ONB_ID_MAX + 48];     /* devices/<thing>/certificates/renew */
+	char t_renew_acc[ONB_ID_MAX + 64], t_renew_rej[ONB_ID_MAX + 64];
+	EVP_PKEY *key_next;                /* --rotate: the key of the renewed certificate */
+	bool rotated;
 	struct mosquitto *m;
 	EVP_PKEY *key;                     /* generated on the device */
 	char *csr_req;                     /* CreateCertificateFromCsr payload */
@@ -204,13 +211,18 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count,
 	struct dev *d = obj;
 
 	(void)m; (void)mid; (void)props;
-	if(d->st != ST_CLAIM_SUBACK && d->st != ST_OP_SUBACK) return;
+	if(d->st != ST_CLAIM_SUBACK && d->st != ST_OP_SUBACK && d->st != ST_ROT_SUBACK) return;
 	for(int i = 0; i < qos_count; i++){
 		if(granted[i] >= 0x80){
 			fail(d, "subscribe refused", "SUBACK %d: %s", granted[i],
 					cfg_of(d)->mqtt_version == 5 ? mosquitto_reason_string(granted[i]) : "failure");
 			return;
 		}
+	}
+	if(d->st == ST_ROT_SUBACK){
+		d->st = ST_ROT; /* the rotate phase runs on: SUBACK, request, reply */
+		publish_request(d, d->t_renew, d->csr_req);
+		return;
 	}
 	phase_done(d);
 	if(d->st == ST_CLAIM_SUBACK){
@@ -220,6 +232,68 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count,
 	}else{
 		start_telemetry(d);
 	}
+}
+
+/* --rotate: a fresh key and CSR, then the renewal on the live operational
+ * connection (subscribe to the two answers first). */
+static void start_rotation(struct dev *d)
+{
+	char err[DEVSIM_MSG_MAX], *csr;
+	char *const topics[2] = { d->t_renew_acc, d->t_renew_rej };
+	struct onb_err oerr;
+	int rc;
+
+	phase_begin(d, PH_ROTATE);
+	snprintf(d->t_renew, sizeof(d->t_renew), "devices/%s/certificates/renew", d->thing);
+	snprintf(d->t_renew_acc, sizeof(d->t_renew_acc), "%s/accepted", d->t_renew);
+	snprintf(d->t_renew_rej, sizeof(d->t_renew_rej), "%s/rejected", d->t_renew);
+	if(!(d->key_next = onb_key_generate(&oerr))){
+		fail(d, "keygen", "%s", oerr.msg);
+		return;
+	}
+	if(!(csr = devsim_csr_pem(d->key_next, "renewal", err, sizeof(err)))){
+		fail(d, "csr", "%s", err);
+		return;
+	}
+	free(d->csr_req);
+	d->csr_req = devsim_req_csr(csr);
+	free(csr);
+	if(!d->csr_req){
+		fail(d, "csr", "out of memory");
+		return;
+	}
+	d->st = ST_ROT_SUBACK;
+	rc = mosquitto_subscribe_multiple(d->m, NULL, 2, topics, 1, 0, NULL);
+	if(rc != MOSQ_ERR_SUCCESS) fail(d, "subscribe", "%s", mosquitto_strerror(rc));
+}
+
+/* The renewed certificate: it replaces the issued one and its key. */
+static void on_renew_accepted(struct dev *d, const struct mosquitto_message *msg)
+{
+	struct devsim_cred cred = { 0 };
+	char err[DEVSIM_MSG_MAX], *pem = NULL;
+	int rc;
+
+	if(devsim_parse_renew_accepted(msg->payload, (size_t)msg->payloadlen, &pem, err, sizeof(err)) != 0){
+		fail(d, "malformed reply", "%s", err);
+		return;
+	}
+	rc = devsim_cred_from_pem(&cred, pem, d->key_next, err, sizeof(err));
+	if(rc != 0){
+		free(pem);
+		fail(d, rc == -2 ? "stray certificate" : "bad certificatePem", "%s", err);
+		return;
+	}
+	devsim_cred_clear(&d->op);
+	d->op = cred;
+	EVP_PKEY_free(d->key);
+	d->key = d->key_next;
+	d->key_next = NULL;
+	free(d->acc.certificate_pem);
+	d->acc.certificate_pem = pem;
+	d->rotated = true;
+	phase_done(d);
+	d->st = ST_ROT_DONE;
 }
 
 static void on_rejected(struct dev *d, const struct mosquitto_message *msg)
@@ -305,6 +379,10 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	}else if(!strcmp(t, cfg->t_reg_acc) && d->st == ST_REG){
 		on_reg_accepted(d, msg);
 	}else if(!strcmp(t, cfg->t_reg_rej) && d->st == ST_REG){
+		on_rejected(d, msg);
+	}else if(d->st == ST_ROT && !strcmp(t, d->t_renew_acc)){
+		on_renew_accepted(d, msg);
+	}else if(d->st == ST_ROT && !strcmp(t, d->t_renew_rej)){
 		on_rejected(d, msg);
 	}else if(d->thing[0] && !strncmp(t, d->cmd_prefix, strlen(d->cmd_prefix))){
 		d->w->commands++;
@@ -473,6 +551,7 @@ static void dev_finish(struct dev *d, bool ok)
 		unlink(d->keyfile);
 	}
 	EVP_PKEY_free(d->key);
+	EVP_PKEY_free(d->key_next);
 	free(d->csr_req);
 	devsim_cred_clear(&d->birth);
 	devsim_cred_clear(&d->op);
@@ -561,6 +640,10 @@ static void dev_step(struct dev *d)
 				int64_t us = devsim_now_us() - d->t_start;
 				d->w->run->res.lat_us[PH_TOTAL][d->idx] = us > INT32_MAX ? INT32_MAX : (int32_t)us;
 			}
+			if(cfg_of(d)->rotate && !d->rotated){
+				start_rotation(d);
+				continue;
+			}
 			if(cfg_of(d)->stay_s > 0){
 				d->st = ST_STAY;
 				d->deadline = devsim_now_us() + (int64_t)cfg_of(d)->stay_s * 1000000;
@@ -572,6 +655,10 @@ static void dev_step(struct dev *d)
 			if(!d->closed && mosquitto_socket(d->m) >= 0 && devsim_now_us() < d->deadline) return;
 			dev_finish(d, true);
 			return;
+		case ST_ROT_DONE:
+			/* leave, then reconnect with the new certificate (connect_operational) */
+			dev_leave(d, ST_CLAIM_BYE);
+			continue;
 		case ST_FAILED:
 			dev_finish(d, false);
 			return;
@@ -596,6 +683,7 @@ static void dev_expire(struct dev *d)
 		[ST_CLAIM_CONNACK] = "CONNACK", [ST_CLAIM_SUBACK] = "SUBACK",
 		[ST_CSR] = "a create-from-csr reply", [ST_REG] = "a provision reply",
 		[ST_OP_CONNACK] = "CONNACK", [ST_OP_SUBACK] = "SUBACK", [ST_TELEM] = "PUBACKs",
+		[ST_ROT_SUBACK] = "SUBACK", [ST_ROT] = "a renewal reply",
 	};
 
 	switch(d->st){
@@ -607,7 +695,7 @@ static void dev_expire(struct dev *d)
 		d->closed = true;
 		break;
 	case ST_CLAIM_CONNACK: case ST_CLAIM_SUBACK: case ST_CSR: case ST_REG:
-	case ST_OP_CONNACK: case ST_OP_SUBACK: case ST_TELEM:
+	case ST_OP_CONNACK: case ST_OP_SUBACK: case ST_TELEM: case ST_ROT_SUBACK: case ST_ROT:
 		fail(d, "timeout", "no %s within %d ms%s%s", waiting_for[d->st], cfg_of(d)->timeout_ms,
 				d->log[0] ? "; " : "", d->log);
 		break;

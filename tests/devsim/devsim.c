@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  --telemetry K           QoS 1 messages to devices/<thingName>/telemetry (default 1)\n"
 "  --stay S                stay connected S seconds subscribed to devices/<thingName>/commands/#,\n"
 "                          printing what arrives (default 0)\n"
+"  --rotate                after the telemetry, renew the certificate over the operational\n"
+"                          connection (devices/<thingName>/certificates/renew, a fresh key),\n"
+"                          reconnect with the new one and publish the telemetry again\n"
 "Protocol:\n"
 "  --timeout MS            limit of every phase (default 10000)\n"
 "  --mqtt-version 5|311    (default 5)\n"
@@ -225,7 +228,7 @@ int main(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CAFILE, O_CLAIM_CERT, O_CLAIM_KEY, O_BIRTH_DIR, O_TEMPLATE,
 		O_SERIAL_PREFIX, O_SERIAL_START, O_SERIAL, O_CLAIM_ID_PREFIX, O_THREADS, O_OUT,
-		O_TELEMETRY, O_STAY, O_TIMEOUT, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET };
+		O_TELEMETRY, O_STAY, O_TIMEOUT, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET, O_ROTATE };
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
@@ -247,6 +250,7 @@ int main(int argc, char **argv)
 		{ "tls-per-connection", no_argument, NULL, O_TLS_PER_CONN },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "rotate", no_argument, NULL, O_ROTATE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -296,6 +300,7 @@ int main(int argc, char **argv)
 		case O_TLS_PER_CONN: cfg.tls_per_conn = true; break;
 		case O_JSON: cfg.json = true; break;
 		case O_QUIET: cfg.quiet = true; break;
+		case O_ROTATE: cfg.rotate = true; break;
 		case 'v': cfg.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -35,6 +35,7 @@ enum phase {
 	PH_REGISTER,        /* RegisterThing: publish until accepted */
 	PH_CONNECT_OP,      /* reconnect with the issued certificate (+ SUBSCRIBE with --stay) */
 	PH_TELEMETRY,       /* K QoS 1 publishes until the last PUBACK */
+	PH_ROTATE,          /* --rotate: renewal over the operational connection until accepted */
 	PH_TOTAL,           /* keygen start .. telemetry done (excludes --stay) */
 	PH_COUNT,
 };
@@ -70,6 +71,7 @@ struct devsim_cfg {
 	bool json, quiet, verbose;
 	bool progress;                      /* a progress line on a terminal's stderr */
 	bool tls_per_conn;                  /* libmosquitto's own SSL_CTX per connection */
+	bool rotate;                        /* renew the certificate, reconnect with the new one */
 	const char *work_dir;               /* per-connection mode without --out: temp files */
 
 	/* The AWS topics for cfg.template_name. */
@@ -156,6 +158,9 @@ int devsim_parse_csr_accepted(const void *buf, size_t len, struct devsim_csr_acc
 int devsim_parse_reg_accepted(const void *buf, size_t len, struct devsim_reg_accepted *out,
 		char *err, size_t errlen);
 int devsim_parse_rejected(const void *buf, size_t len, struct devsim_rejected *out);
+/* A renewal's accepted reply {certificateId, certificatePem, ...}: *pem_out
+ * is a malloc'd copy of certificatePem. */
+int devsim_parse_renew_accepted(const void *buf, size_t len, char **pem_out, char *err, size_t errlen);
 
 /* Copies at most len bytes of src into dst (size dstlen) replacing every
  * byte outside printable ASCII by '?'. */

@@ -118,6 +118,28 @@ int devsim_parse_csr_accepted(const void *buf, size_t len, struct devsim_csr_acc
 	return 0;
 }
 
+int devsim_parse_renew_accepted(const void *buf, size_t len, char **pem_out, char *err, size_t errlen)
+{
+	const char *id, *pem;
+	cJSON *root = parse_object(buf, len, err, errlen);
+
+	if(!root) return -1;
+	id = str_member(root, "certificateId");
+	pem = str_member(root, "certificatePem");
+	if(!id || !pem){
+		snprintf(err, errlen, "renewal reply lacks %s", !id ? "certificateId" : "certificatePem");
+		cJSON_Delete(root);
+		return -1;
+	}
+	*pem_out = strdup(pem);
+	cJSON_Delete(root);
+	if(!*pem_out){
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int devsim_parse_reg_accepted(const void *buf, size_t len, struct devsim_reg_accepted *out,
 		char *err, size_t errlen)
 {

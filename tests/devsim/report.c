@@ -14,6 +14,7 @@ const char *const devsim_phase_names[PH_COUNT] = {
 	[PH_REGISTER] = "register",
 	[PH_CONNECT_OP] = "connect-operational",
 	[PH_TELEMETRY] = "telemetry",
+	[PH_ROTATE] = "rotate",
 	[PH_TOTAL] = "total",
 };
 
@@ -107,7 +108,9 @@ void devsim_report_text(const struct devsim_cfg *cfg, const struct devsim_result
 			cfg->tls_per_conn ? "per connection" : "shared");
 	printf("%-20s %7s %9s %9s %9s %9s\n", "phase", "n", "p50 ms", "p90 ms", "p99 ms", "max ms");
 	for(int ph = 0; ph < PH_COUNT; ph++){
-		struct pct p = percentiles(res, cfg->n, ph);
+		struct pct p;
+		if(ph == PH_ROTATE && !cfg->rotate) continue;
+		p = percentiles(res, cfg->n, ph);
 		printf("%-20s %7ld %9.2f %9.2f %9.2f %9.2f\n", devsim_phase_names[ph], p.n,
 				p.p50, p.p90, p.p99, p.max);
 	}
@@ -154,7 +157,9 @@ int devsim_report_json(const struct devsim_cfg *cfg, const struct devsim_results
 	cJSON_AddNumberToObject(root, "commands_received", (double)s->commands);
 	phases = cJSON_AddObjectToObject(root, "phases");
 	for(int ph = 0; phases && ph < PH_COUNT; ph++){
-		struct pct p = percentiles(res, cfg->n, ph);
+		struct pct p;
+		if(ph == PH_ROTATE && !cfg->rotate) continue;
+		p = percentiles(res, cfg->n, ph);
 		if(!(o = cJSON_AddObjectToObject(phases, devsim_phase_names[ph]))) break;
 		cJSON_AddNumberToObject(o, "count", (double)p.n);
 		cJSON_AddNumberToObject(o, "p50_ms", p.p50);

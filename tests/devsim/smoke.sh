@@ -161,7 +161,7 @@ fi
 start_responder
 run "${CLAIM[@]}" --serial SN0500 --stay 3 &
 STAY_PID=$!
-wait_for 5 grep -q "Received SUBSCRIBE from SN0500" "$T/mosquitto.log" || true
+wait_for 5 grep -q "devices/SN0500/commands/# (QoS" "$T/mosquitto.log" || true
 sleep 0.2
 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$PKI/ca-bundle.pem" --cert "$PKI/responder.pem" \
 	--key "$PKI/responder.key" -t devices/SN0500/commands/reboot -m '{"delay":5}' -q 1

@@ -85,6 +85,7 @@ plugin_opt_birth_ca $PKI/manufacturer-ca.pem
 plugin_opt_service_ca $PKI/service-ca.pem
 plugin_opt_redis_url redis://127.0.0.1:$REDIS_PORT/0
 plugin_opt_redis_timeout_ms 50
+${BROKER_EXTRA:-}
 log_dest file $T/mosquitto.log
 log_type all
 CONF
@@ -181,7 +182,7 @@ cafile $PKI/ca-bundle.pem
 certfile $T/$name.pem
 keyfile $T/$name.key
 device_ca_cert $PKI/device-ca.pem
-device_ca_key $PKI/device-ca.key
+device_ca_key ${CLAIMSVC_CA_KEY:-$PKI/device-ca.key}
 redis_url redis://127.0.0.1:$REDIS_PORT/0
 templates_dir $T/templates
 ${CLAIMSVC_EXTRA:-}

@@ -4,9 +4,12 @@
  * usage: mqttreq PORT CAFILE CERT KEY CLIENTID REQUEST_TOPIC PAYLOAD_FILE TIMEOUT_MS
  *                FILTER...
  * Subscribes to every FILTER, publishes PAYLOAD_FILE to REQUEST_TOPIC (QoS 1)
- * and prints "<topic> <payload>" of the first message that arrives.
+ * and prints "<topic> <payload>" of the first message that arrives on a topic
+ * matching a FILTER (a message the broker delivers unasked, such as a
+ * rotation notice, is skipped).
  * Exit 0 with an answer, 1 without one, 2 on bad usage. 127.0.0.1 only. */
 #include <errno.h>
+#include <stdbool.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 struct state {
 	int subscribed;
 	int answered;
+	char **filters;
+	int nfilters;
 };
 
 static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const int *granted)
@@ -26,9 +31,16 @@ static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const i
 
 static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 {
+	struct state *st = arg;
+	bool match = false;
+
 	(void)m;
+	for(int i = 0; i < st->nfilters && !match; i++){
+		if(mosquitto_topic_matches_sub(st->filters[i], msg->topic, &match) != MOSQ_ERR_SUCCESS) match = false;
+	}
+	if(!match || st->answered) return;
 	printf("%s %.*s\n", msg->topic, msg->payloadlen, (const char *)msg->payload);
-	((struct state *)arg)->answered = 1;
+	st->answered = 1;
 }
 
 static char *read_all(const char *path, long *len)
@@ -59,6 +71,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: mqttreq PORT CAFILE CERT KEY CLIENTID TOPIC FILE TIMEOUT_MS FILTER...\n");
 		return 2;
 	}
+	st.filters = argv + 9;
+	st.nfilters = argc - 9;
 	errno = 0;
 	port = strtol(argv[1], &end, 10);
 	if(errno || *end || port < 1 || port > 65535) return 2;

@@ -645,6 +645,9 @@ static const struct pcase never[] = {
 	{'S', "devices/+/commands/#", false}, {'S', "devices/#", false}, {'C', "dev-2", false},
 	{'P', "tenants/t2/devices/dev-1/telemetry", false}, {'S', "tenants/t2/broadcast/#", false},
 	{'S', "tenants/+/broadcast/#", false}, {'S', "tenants/t1/#", false},
+	{'P', "devices/dev-2/certificates/renew", false}, {'S', "devices/dev-2/certificates/renew/accepted", false},
+	{'S', "devices/+/certificates/renew/accepted", false}, {'S', "$SYS/onboard/#", false},
+	{'R', "$SYS/onboard/broker/b1", false}, {'P', "onb/internal/stats", false},
 };
 
 static void shipped_device(void **state)
@@ -662,6 +665,11 @@ static void shipped_device(void **state)
 		{'S', "devices/dev-1/shadow/#", false}, {'R', "devices/dev-1/shadow/update/rejected", true},
 		{'R', "devices/dev-1/shadow/update", false}, {'S', "devices/dev-1/#", false},
 		{'P', "$aws/certificates/create-from-csr/json", false}, {'S', "tenants/t1/devices/dev-1/#", false},
+		/* certificate renewal: its own topic, its own answers */
+		{'P', "devices/dev-1/certificates/renew", true}, {'P', "devices/dev-1/certificates/renew/accepted", false},
+		{'S', "devices/dev-1/certificates/renew/accepted", true}, {'S', "devices/dev-1/certificates/renew/rejected", true},
+		{'S', "devices/dev-1/certificates/renew/required", true}, {'S', "devices/dev-1/certificates/renew/#", false},
+		{'R', "devices/dev-1/certificates/renew/accepted", true}, {'R', "devices/dev-1/certificates/renew", false},
 	};
 	static const char *const files[] = {"device.json", "device-tenant.json"};
 	struct onb_policy_vars v = {.device_id = "dev-1", .client_id = "dev-1", .tenant_id = "t1",
@@ -698,7 +706,7 @@ static void shipped_device_tenant(void **state)
 	struct onb_policy *p = load_shipped("device-tenant.json");
 	struct onb_compiled *c = compile_ok(p, &v);
 
-	assert_int_equal(onb_policy_statements(p), 10);
+	assert_int_equal(onb_policy_statements(p), 12);
 	run_pcases(p, c, "tenant", t, sizeof(t) / sizeof(t[0]));
 	onb_compiled_free(c);
 	v.tenant_id = ""; /* no tenant: the tenant statements switch off */
@@ -716,6 +724,7 @@ static void shipped_quarantine(void **state)
 		{'P', "devices/dev-1/shadow/update", false}, {'S', "devices/dev-1/commands/#", true},
 		{'S', "devices/dev-1/commands/remediation/#", true}, {'R', "devices/dev-1/commands/remediation", true},
 		{'R', "devices/dev-1/commands/remediation/flash", true}, {'R', "devices/dev-1/commands/reboot", false},
+		{'P', "devices/dev-1/certificates/renew", false},
 		{'S', "devices/dev-1/shadow/update/delta", false}, {'R', "devices/dev-1/shadow/update/delta", false},
 		{'S', "tenants/t1/broadcast/#", false}, {'R', "tenants/t1/broadcast/x", false},
 	};
@@ -765,6 +774,9 @@ static void shipped_service(void **state)
 		{'S', "$share/claimsvc/onb/internal/prov/request", true}, {'R', "onb/internal/prov/request", true},
 		{'S', "onb/internal/#", false}, {'R', "onb/internal/prov/reply", false}, {'S', "onb/#", false},
 		{'P', "devices/dev-1/commands/x", false}, {'S', "#", false}, {'P', "$aws/certificates/create/json", false},
+		/* counters: its own go to onb/internal/stats; every broker's and service's can be read */
+		{'P', "onb/internal/stats", true}, {'S', "$SYS/onboard/#", true}, {'R', "$SYS/onboard/broker/b1", true},
+		{'S', "$SYS/#", false}, {'R', "$SYS/broker/uptime", false},
 	};
 	static const char *const devpol[] = {"device.json", "device-tenant.json", "quarantine.json", "claim.json"};
 	struct onb_policy *p = load_shipped("service.json");

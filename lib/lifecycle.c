@@ -1,0 +1,375 @@
+/* Certificate lifecycle in the registry: rotation and decommission
+ * (contract: onb/lifecycle.h; schema: docs/registry.md).
+ *
+ * Scripts whose keys are named by data in the device record (the certificate
+ * fingerprints, the claim code) follow the pattern of lib/claimreg.c: C reads
+ * the pointers, passes them as KEYS and ARGV, and the script checks they are
+ * still current ({'retry'} otherwise, and C reads again, at most three times).
+ *
+ * Certificates that stop being valid (superseded by a rotation, retired by a
+ * decommission) are put on the CRL in the same script: onb:crl:revoked,
+ * whose format lib/onb/crl.h owns and onb_crl_collect reads. */
+#include "onb/lifecycle.h"
+#include "registry_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onb/claimcode.h"
+#include "onb/claimreg.h"
+#include "onb/crl.h"
+#include "onb/ids.h"
+#include "onb/state.h"
+
+#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define FP_KEY_MAX DEV_KEY_MAX /* also holds the device key (fallback of an absent pointer) */
+#define ATTEMPTS 3
+
+/* The device's certificate and claim-code pointers ("" when absent). */
+struct pointers {
+	char fp[ONB_FP_HEXLEN + 1];
+	char next[ONB_FP_HEXLEN + 1];
+	char code[ONB_CC_HASH_HEXLEN + 1];
+};
+
+static bool empty_or_fp(const char *s)
+{
+	return !*s || onb_reg_fp_valid(s);
+}
+
+static int read_pointers(redisContext *rc, const char *devkey, const char *id, struct pointers *p,
+		struct onb_err *err)
+{
+	struct onb_args a;
+	redisReply *r;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	onb_args_push(&a, "HMGET");
+	onb_args_push(&a, devkey);
+	onb_args_push(&a, "cert_fp");
+	onb_args_push(&a, "cert_fp_next");
+	onb_args_push(&a, "claimcode");
+	r = onb_reg_command(rc, &a, "reading device", false, &ret, err);
+	if(!r) return ret;
+	if(r->type != REDIS_REPLY_ARRAY || r->elements != 3
+			|| !onb_reg_reply_str(r->element[0], p->fp, sizeof(p->fp))
+			|| !onb_reg_reply_str(r->element[1], p->next, sizeof(p->next))
+			|| !onb_reg_reply_str(r->element[2], p->code, sizeof(p->code))
+			|| !empty_or_fp(p->fp) || !empty_or_fp(p->next) || !empty_or_fp(p->code)){
+		ret = onb_fail(err, ONB_EINTERNAL, "device %s: corrupt certificate or claim code pointer", id);
+	}else{
+		ret = ONB_OK;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+static int check_id(const char *id, struct onb_err *err)
+{
+	if(onb_id_valid(id)) return ONB_OK;
+	return onb_fail(err, ONB_EINVAL, "invalid device id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
+}
+
+static int check_reason(const char *reason, struct onb_err *err)
+{
+	if(!reason || onb_reg_text_valid(reason, ONB_REASON_MAX)) return ONB_OK;
+	return onb_fail(err, ONB_EINVAL, "reason must be one line of at most %d printable bytes", ONB_REASON_MAX);
+}
+
+/* The first element of a script reply, when it is an array. */
+static bool status_is(const redisReply *r, const char *s)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && onb_reg_reply_is(r->element[0], s);
+}
+
+/* --------------------------------------------------------------- renewal */
+
+static int renewal_check(const struct onb_renewal *r, struct onb_err *err)
+{
+	int ret;
+
+	if(!r) return onb_fail(err, ONB_EINVAL, "no renewal");
+	ret = check_id(r->device_id, err);
+	if(ret != ONB_OK) return ret;
+	if(!onb_reg_fp_valid(r->requester_fp) || !onb_reg_fp_valid(r->cert_fp)){
+		return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint (expected %d lower-case hex digits)",
+				ONB_FP_HEXLEN);
+	}
+	if(!r->cert_serial || !*r->cert_serial || !onb_reg_serial_valid(r->cert_serial)){
+		return onb_fail(err, ONB_EINVAL, "invalid certificate serial");
+	}
+	if(r->not_after < 0) return onb_fail(err, ONB_EINVAL, "invalid certificate expiry");
+	if(r->grace_ms < 1000 || r->grace_ms > (int64_t)ONB_ROTATION_GRACE_MAX_S * 1000){
+		return onb_fail(err, ONB_EINVAL, "grace period must be 1 s .. %d days", ONB_ROTATION_GRACE_MAX_S / 86400);
+	}
+	return ONB_OK;
+}
+
+int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const struct onb_actor *actor,
+		int64_t *deadline_out, const char **reason_out, struct onb_err *err)
+{
+	char devkey[DEV_KEY_MAX], newkey[FP_KEY_MAX], oldkey[FP_KEY_MAX];
+	struct pointers p;
+	int ret = renewal_check(r, err);
+
+	if(ret != ONB_OK) return ret;
+	ret = onb_reg_actor_check(actor, err);
+	if(ret != ONB_OK) return ret;
+	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, r->device_id);
+	snprintf(newkey, sizeof(newkey), ONB_KEY_FP_FMT, r->cert_fp);
+	for(int attempt = 0; attempt < ATTEMPTS; attempt++){
+		struct onb_args a;
+		redisReply *rep;
+		int64_t deadline = 0;
+
+		ret = read_pointers(rc, devkey, r->device_id, &p, err);
+		if(ret != ONB_OK) return ret;
+		snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.next);
+		onb_args_script(&a);
+		onb_args_push(&a, devkey);
+		onb_args_push(&a, newkey);
+		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
+		onb_args_push(&a, ONB_KEY_EVENTS);
+		onb_args_push(&a, ONB_KEY_AUDIT);
+		if(p.next[0]) onb_args_push(&a, oldkey);
+		onb_args_push(&a, r->device_id);
+		onb_args_push(&a, r->requester_fp);
+		onb_args_push(&a, r->cert_fp);
+		onb_args_push(&a, r->cert_serial);
+		onb_args_push_i64(&a, r->not_after);
+		onb_args_push_i64(&a, r->grace_ms);
+		onb_args_push(&a, p.next);
+		onb_args_push_i64(&a, onb_now_ms());
+		onb_args_push(&a, actor->who);
+		onb_args_push(&a, actor->source ? actor->source : "");
+		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_RECORD, &a, p.next[0] ? 6 : 5, "recording a renewal",
+				&ret, err);
+		if(!rep) return ret;
+		if(status_is(rep, "retry")){
+			freeReplyObject(rep);
+			continue;
+		}
+		if(status_is(rep, "ok") && rep->elements == 2 && onb_reg_reply_i64(rep->element[1], &deadline)){
+			if(deadline_out) *deadline_out = deadline;
+			ret = ONB_OK;
+		}else if(status_is(rep, "notfound")){
+			if(reason_out) *reason_out = ONB_ROT_NOT_FOUND;
+			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", r->device_id);
+		}else if(status_is(rep, "state") && rep->elements == 2){
+			char st[32];
+			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
+			if(reason_out) *reason_out = ONB_ROT_STATE;
+			ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: it cannot renew its certificate",
+					r->device_id, onb_state_name(onb_state_parse(st)));
+		}else if(status_is(rep, "notcurrent")){
+			if(reason_out) *reason_out = ONB_ROT_NOT_CURRENT;
+			ret = onb_fail(err, ONB_EREFUSED, "the request did not come with the device's current certificate");
+		}else if(status_is(rep, "bound")){
+			if(reason_out) *reason_out = ONB_ROT_CERT_BOUND;
+			ret = onb_fail(err, ONB_EREFUSED, "the new certificate is already bound to a device");
+		}else{
+			ret = onb_fail(err, ONB_EUNAVAIL, "recording a renewal: unexpected reply from the script");
+		}
+		freeReplyObject(rep);
+		return ret;
+	}
+	return onb_fail(err, ONB_EUNAVAIL, "recording a renewal: device %s keeps changing", r->device_id);
+}
+
+/* ------------------------------------------------------------- promotion */
+
+int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
+		const struct onb_actor *actor, struct onb_err *err)
+{
+	char devkey[DEV_KEY_MAX], oldkey[FP_KEY_MAX];
+	struct pointers p;
+	int ret = check_id(id, err);
+
+	if(ret != ONB_OK) return ret;
+	if(!onb_reg_fp_valid(fp)) return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint");
+	ret = onb_reg_actor_check(actor, err);
+	if(ret != ONB_OK) return ret;
+	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
+	for(int attempt = 0; attempt < ATTEMPTS; attempt++){
+		struct onb_args a;
+		redisReply *rep;
+
+		ret = read_pointers(rc, devkey, id, &p, err);
+		if(ret != ONB_OK) return ret;
+		/* no current certificate: KEYS[2] is never touched, name the device key */
+		if(p.fp[0]) snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.fp);
+		else snprintf(oldkey, sizeof(oldkey), "%s", devkey);
+		onb_args_script(&a);
+		onb_args_push(&a, devkey);
+		onb_args_push(&a, oldkey);
+		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
+		onb_args_push(&a, ONB_KEY_EVENTS);
+		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_push(&a, id);
+		onb_args_push(&a, fp);
+		onb_args_push(&a, p.fp);
+		onb_args_push_i64(&a, onb_now_ms());
+		onb_args_push(&a, actor->who);
+		onb_args_push(&a, actor->source ? actor->source : "");
+		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_PROMOTE, &a, 5, "promoting a renewed certificate", &ret, err);
+		if(!rep) return ret;
+		if(status_is(rep, "retry")){
+			freeReplyObject(rep);
+			continue;
+		}
+		if(status_is(rep, "ok")) ret = ONB_OK;
+		else if(status_is(rep, "notfound")) ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
+		else if(status_is(rep, "notnext")){
+			ret = onb_fail(err, ONB_EREFUSED, "certificate is not the next certificate of device %s", id);
+		}else{
+			ret = onb_fail(err, ONB_EUNAVAIL, "promoting a renewed certificate: unexpected reply from the script");
+		}
+		freeReplyObject(rep);
+		return ret;
+	}
+	return onb_fail(err, ONB_EUNAVAIL, "promoting a renewed certificate: device %s keeps changing", id);
+}
+
+/* ------------------------------------------------------- forced rotation */
+
+int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, const char *reason,
+		const struct onb_actor *actor, int64_t *deadline_out, struct onb_err *err)
+{
+	char devkey[DEV_KEY_MAX];
+	struct onb_args a;
+	redisReply *rep;
+	int64_t now = onb_now_ms();
+	int ret = check_id(id, err);
+
+	if(ret != ONB_OK) return ret;
+	if(within_ms < 1 || within_ms > ONB_ROTATE_WITHIN_MAX_MS){
+		return onb_fail(err, ONB_EINVAL, "the rotation window must be 1 ms .. 365 days");
+	}
+	ret = check_reason(reason, err);
+	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
+	if(ret != ONB_OK) return ret;
+	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
+	onb_args_script(&a);
+	onb_args_push(&a, devkey);
+	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_push(&a, id);
+	onb_args_push_i64(&a, now + within_ms);
+	onb_args_push(&a, reason ? reason : "");
+	onb_args_push_i64(&a, now);
+	onb_args_push(&a, actor->who);
+	onb_args_push(&a, actor->source ? actor->source : "");
+	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_REQUIRE, &a, 3, "requiring a rotation", &ret, err);
+	if(!rep) return ret;
+	if(status_is(rep, "ok")){
+		if(deadline_out) *deadline_out = now + within_ms;
+		ret = ONB_OK;
+	}else if(status_is(rep, "notfound")){
+		ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
+	}else if(status_is(rep, "refused") && rep->elements == 2){
+		char st[32];
+		if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
+		ret = onb_fail(err, ONB_EREFUSED, "device %s is %s without a usable certificate: nothing to rotate",
+				id, onb_state_name(onb_state_parse(st)));
+	}else{
+		ret = onb_fail(err, ONB_EUNAVAIL, "requiring a rotation: unexpected reply from the script");
+	}
+	freeReplyObject(rep);
+	return ret;
+}
+
+/* ---------------------------------------------------------- decommission */
+
+#define ONB_KEY_FP_FMT_PREFIX "onb:fp:"   /* ONB_KEY_FP_FMT without its %s */
+#define ONB_KEY_CC_PREFIX "onb:cc:"       /* ONB_KEY_CC_FMT without its %s */
+
+/* prefix + hash, or fallback when hash is empty. */
+static void fp_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
+{
+	if(*hash) snprintf(dst, len, "%s%s", prefix, hash);
+	else snprintf(dst, len, "%s", fallback);
+}
+
+int onb_device_decommission(redisContext *rc, const char *id, const char *reason,
+		const struct onb_actor *actor, struct onb_decommission_result *out, struct onb_err *err)
+{
+	char devkey[DEV_KEY_MAX], fpkey[FP_KEY_MAX], nextkey[FP_KEY_MAX], cckey[FP_KEY_MAX];
+	char sources[128];
+	struct pointers p;
+	int ret = check_id(id, err);
+
+	if(ret == ONB_OK) ret = check_reason(reason, err);
+	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
+	if(ret != ONB_OK) return ret;
+	onb_state_sources(ONB_STATE_DECOMMISSIONED, sources, sizeof(sources));
+	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
+	for(int attempt = 0; attempt < ATTEMPTS; attempt++){
+		struct onb_args a;
+		redisReply *rep;
+
+		ret = read_pointers(rc, devkey, id, &p, err);
+		if(ret != ONB_OK) return ret;
+		/* an absent pointer names the device key, which the script then never touches as such */
+		fp_key_or(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
+		fp_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
+		fp_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
+		onb_args_script(&a);
+		onb_args_push(&a, devkey);
+		onb_args_push(&a, fpkey);
+		onb_args_push(&a, nextkey);
+		onb_args_push(&a, cckey);
+		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
+		onb_args_push(&a, ONB_KEY_EVENTS);
+		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_push(&a, id);
+		onb_args_push(&a, p.fp);
+		onb_args_push(&a, p.next);
+		onb_args_push(&a, p.code);
+		onb_args_push(&a, sources);
+		onb_args_push(&a, onb_state_transition_allowed(ONB_STATE_DECOMMISSIONED, ONB_STATE_MANUFACTURED)
+				? "1" : "0");
+		onb_args_push(&a, reason ? reason : "");
+		onb_args_push_i64(&a, onb_now_ms());
+		onb_args_push(&a, actor->who);
+		onb_args_push(&a, actor->source ? actor->source : "");
+		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		rep = onb_reg_script(rc, ONB_SCRIPT_DECOMMISSION, &a, 7, "decommissioning", &ret, err);
+		if(!rep) return ret;
+		if(status_is(rep, "retry")){
+			freeReplyObject(rep);
+			continue;
+		}
+		if(status_is(rep, "ok") && rep->elements == 3){
+			struct onb_decommission_result res;
+			char st[32];
+
+			memset(&res, 0, sizeof(res));
+			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
+			res.from = onb_state_parse(st);
+			if(!onb_reg_reply_str(rep->element[2], res.serials, sizeof(res.serials))) res.serials[0] = '\0';
+			if(out) *out = res;
+			ret = ONB_OK;
+		}else if(status_is(rep, "notfound")){
+			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
+		}else if(status_is(rep, "refused") && rep->elements == 2){
+			char st[32];
+			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
+			ret = onb_fail(err, ONB_EREFUSED, "illegal transition %s -> decommissioned",
+					onb_state_name(onb_state_parse(st)));
+		}else{
+			ret = onb_fail(err, ONB_EUNAVAIL, "decommissioning: unexpected reply from the script");
+		}
+		freeReplyObject(rep);
+		return ret;
+	}
+	return onb_fail(err, ONB_EUNAVAIL, "decommissioning: device %s keeps changing", id);
+}

@@ -1,0 +1,104 @@
+-- decommission: retire a device's operational identity and return it to
+-- `manufactured`, so that its birth identity can enrol it again after a
+-- factory reset, in one step (docs/registry.md). The transition is
+-- X -> decommissioned -> manufactured, both checked against lib/state.c.
+--
+-- KEYS[1] onb:dev:{ID}
+-- KEYS[2] onb:fp:<cert fp>        (KEYS[1] again when C read none)
+-- KEYS[3] onb:fp:<cert fp next>   (KEYS[1] again when C read none)
+-- KEYS[4] onb:cc:<claim code>     (KEYS[1] again when C read none)
+-- KEYS[5] onb:crl:revoked         KEYS[6] onb:events        KEYS[7] onb:audit
+-- ARGV[1] device id     ARGV[2] cert fp C read ('' none)   ARGV[3] next fp C read ('' none)
+-- ARGV[4] claim code hash C read ('' none)
+-- ARGV[5] states that may move to decommissioned, comma-separated (lib/state.c)
+-- ARGV[6] '1' when decommissioned may move to manufactured (lib/state.c)
+-- ARGV[7] reason ('' none)   ARGV[8] now (ms)   ARGV[9] actor   ARGV[10] source ('' none)
+-- ARGV[11] events cap        ARGV[12] audit cap
+--
+-- Returns {'ok', previous state, serials revoked (comma-separated)} after
+-- the change: certificate bindings removed, serials put on the CRL
+-- (reason cessationOfOperation, keyCompromise for a revoked device), claim
+-- code revoked, tenant/policy/certificate
+-- fields removed (serial, birth_fp, batch, created kept), state
+-- manufactured, one `state` event (brokers kick the live session) and one
+-- audit entry; {'notfound'} or {'refused', state} after one audit entry;
+-- {'retry'} (a pointer moved since C read it) writing nothing.
+local dev, fpkey, nextkey, cc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local crlkey, events, audit = KEYS[5], KEYS[6], KEYS[7]
+local id, fp, nextfp, code, sources, back = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local reason, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local events_cap, audit_cap = ARGV[11], ARGV[12]
+
+-- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
+-- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
+-- keeps the first revocation
+local function crl(serial, reason)
+  local s = serial and string.gsub(serial, '^0+', '') or ''
+  if s ~= '' then redis.call('HSETNX', crlkey, s, now .. ' ' .. reason .. ' ' .. id) end
+end
+
+local function allowed(from)
+  for s in string.gmatch(sources, '[^,]+') do
+    if s == from then return true end
+  end
+  return false
+end
+
+local function log(result, fields, why)
+  local a = {'actor', actor}
+  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
+  for _, v in ipairs({'action', 'decommission', 'device', id, 'result', result}) do table.insert(a, v) end
+  for _, v in ipairs(fields) do table.insert(a, v) end
+  local r = why or reason
+  if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
+  table.insert(a, 'ts'); table.insert(a, now)
+  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+end
+
+local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'claimcode', 'cert_serial',
+  'not_after', 'cert_serial_next', 'not_after_next', 'tenant')
+if not cur[1] then
+  log('error', {}, 'unknown device')
+  return {'notfound'}
+end
+local from = cur[1]
+-- a record left in decommissioned (by an older version) only takes the second step
+if (from ~= 'decommissioned' and not allowed(from)) or back ~= '1' then
+  log('refused', {'from', from, 'to', 'manufactured'}, 'illegal transition ' .. from .. ' -> decommissioned')
+  return {'refused', from}
+end
+if (cur[2] or '') ~= fp or (cur[3] or '') ~= nextfp or (cur[4] or '') ~= code then
+  return {'retry'}
+end
+
+if fp ~= '' and redis.call('GET', fpkey) == id then redis.call('DEL', fpkey) end
+if nextfp ~= '' and redis.call('GET', nextkey) == id then redis.call('DEL', nextkey) end
+local serials = {}
+for i = 5, 7, 2 do
+  local s = cur[i]
+  if s and s ~= '' then
+    crl(s, from == 'revoked' and 1 or 5) -- keyCompromise, cessationOfOperation
+    table.insert(serials, s)
+  end
+end
+if code ~= '' and redis.call('HGET', cc, 'status') == 'issued' then
+  redis.call('HSET', cc, 'status', 'revoked', 'reason', 'decommissioned', 'revoked', now)
+end
+redis.call('HSET', dev, 'state', 'manufactured', 'updated', now, 'decommissioned', now)
+if reason ~= '' then
+  redis.call('HSET', dev, 'reason', reason)
+else
+  redis.call('HDEL', dev, 'reason')
+end
+redis.call('HDEL', dev, 'tenant', 'policy', 'cert_fp', 'cert_fp_next', 'cert_serial', 'not_after',
+  'cert_serial_next', 'not_after_next', 'rotate_deadline', 'rotate_required', 'claimcode', 'claimed',
+  'provisioned')
+redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
+  'type', 'state', 'device', id, 'state', 'manufactured', 'tenant', '', 'policy', '')
+local joined = table.concat(serials, ',')
+local fields = {'from', from, 'to', 'manufactured'}
+if fp ~= '' then table.insert(fields, 'cert_fp'); table.insert(fields, fp) end
+if joined ~= '' then table.insert(fields, 'serials'); table.insert(fields, joined) end
+if (cur[9] or '') ~= '' then table.insert(fields, 'tenant'); table.insert(fields, cur[9]) end
+log('ok', fields)
+return {'ok', from, joined}
