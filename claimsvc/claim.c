@@ -23,6 +23,7 @@ struct claim_reply {
 	char msg[ONB_ERRLEN];
 	struct onb_claim_result res;
 	char client_token[CLIENT_TOKEN_MAX + 1];
+	bool audited;              /* onb_claim_redeem wrote the refusal's audit entry */
 };
 
 static void refuse(struct claim_reply *r, int status, const char *code, const char *msg)
@@ -102,6 +103,7 @@ static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct c
 		refuse(r, 503, "ServiceUnavailable", "the registry is unavailable; retry later");
 		return;
 	}
+	r->audited = true;
 	if(!strcmp(r->res.reason, ONB_CLAIM_LOCKED)) refuse(r, 429, "TooManyAttempts", err.msg);
 	else if(!strcmp(r->res.reason, ONB_CLAIM_NOT_CLAIMABLE)) refuse(r, 409, "NotClaimable", err.msg);
 	else refuse(r, 403, "InvalidCode", err.msg);
@@ -150,6 +152,21 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 	}
 	if(env.payload_too_large) refuse(&r, 413, "PayloadTooLarge", "request too large");
 	else redeem(s, &env, &r);
+	if(r.status && !r.audited){
+		/* Refused before the registry looked at the code: audit it here. */
+		char reason[ONB_ERRLEN + 600];
+		struct onb_audit_entry e = {
+			.actor = s->actor, .source = env.address[0] ? env.address : NULL, .action = "claim",
+			.result = r.status >= 500 ? "error" : "refused", .reason = reason,
+		};
+		struct onb_err aerr;
+		redisContext *rc = csvc_redis(s);
+		snprintf(reason, sizeof(reason), "%s: %.200s (requester %s %s tenant %s)", r.code, r.msg,
+				env.idclass, env.client_id, env.tenant[0] ? env.tenant : "-");
+		if(!rc || onb_audit_append(rc, &e, 0, &aerr) != ONB_OK){
+			csvc_log(CSVC_WARNING, "not audited (registry unavailable): claim refused: %s", reason);
+		}
+	}
 	if(r.status){
 		s->rejected++;
 		csvc_metrics_reject(s, r.code);

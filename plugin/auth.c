@@ -94,10 +94,21 @@ static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
 		const char *client_id, struct onb_admission *a)
 {
 	struct session s = { .client = client, .idclass = a->idclass, .state = a->dev.state };
+	const struct session *live = sessions_find(client_id);
 	const char *name;
 	const struct onb_policy *doc;
 	struct onb_err err;
 
+	/* A shared claim certificate must not take over a device's or a
+	 * service's live connection by choosing its client id. */
+	if(live && live->idclass != a->idclass
+			&& (a->idclass == ONB_ID_CLAIM || a->idclass == ONB_ID_BIRTH)){
+		a->allowed = false;
+		a->reason = "client-id-in-use";
+		snprintf(a->detail, sizeof(a->detail), "client id is in use by a %s connection",
+				onb_idclass_name(live->idclass));
+		return;
+	}
 	memcpy(s.id, client_id, strlen(client_id) + 1);
 	memcpy(s.fp, a->fp, sizeof(s.fp));
 	if(a->idclass == ONB_ID_DEVICE){

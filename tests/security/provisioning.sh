@@ -1,0 +1,304 @@
+# Attack catalogue: provisioning and claiming. What a holder of the shared
+# claim certificate, a birth certificate, a device's operational certificate
+# or a tenant's back-end certificate can try against claimsvc: reach beyond
+# the provisioning topics, steal requests, forge replies, replay or borrow
+# ownership tokens, name another device through a CSR or RegisterThing,
+# weak/odd/huge CSRs, oversized and malformed JSON, retained requests, a
+# quarantined device re-provisioning itself, a service without a tenant
+# claiming, and claim-code brute force from one address across tenants.
+#
+# Every provisioning or claim rejection is audited by claimsvc (one entry,
+# checked with audit_match). ACL denials (PUBACK/SUBACK 0x87) are not audited
+# by design (no Redis on the per-message path): for those the test checks the
+# answer, the broker's log, and that a spy reading everything saw nothing.
+source "$(dirname "$0")/../integration/harness.sh"
+source "$(dirname "$0")/lib.sh"
+up
+CLAIMSVC_EXTRA="claim_max_failures 3" start_claimsvc claimsvc-1
+
+CSR_T='$aws/certificates/create-from-csr/json'
+REG_T='$aws/provisioning-templates/default/provision/json'
+printf 'serial\n' > "$T/allow.csv"
+for i in $(seq 1 9); do printf 'P000%d\n' "$i" >> "$T/allow.csv"; done
+"$ONBOARDCTL" allowlist import "$T/allow.csv" > /dev/null
+
+new_device claim-a claim-ca
+new_device claim-b claim-ca
+new_device BIRTH-A manufacturer-ca
+new_device dev-1; register dev-1 active
+make_spy spy
+make_spy spy2
+make_spy rogue   # a device whose (operator-given) policy lets it publish on $aws/#
+spy_bg spy "$T/spy.out"
+for a in acme beta; do
+	for n in "app-$a" "app-$a-2"; do
+		"$ONBOARDCTL" pki issue --ca "$PKI/service-ca" --cn "$n" --tenant "$a" --out "$T/$n" > /dev/null
+	done
+done
+new_device claimsvc-9 service-ca   # a service certificate without a tenant
+
+# ask AS CLIENTID TOPIC FILE: one request on one connection; the answer's
+# topic suffix in KIND (accepted|rejected|none) and its document in $T/reply.json.
+ask() {
+	local out
+	out=$("$ONB_BUILD_DIR/tests/tools/mqttreq" "$MQTT_PORT" "$PKI/ca-bundle.pem" "$T/$1.pem" "$T/$1.key" \
+		"$2" "$3" "$4" 5000 "$3/accepted" "$3/rejected" 2> /dev/null) || true
+	KIND=$(sed -n '1s|^[^ ]*/\([a-z]*\) .*|\1|p' <<<"$out")
+	KIND=${KIND:-none}
+	sed -n '1s|^[^ ]* ||p' <<<"$out" > "$T/reply.json"
+}
+code() { jq -r '.errorCode // empty' "$T/reply.json" 2> /dev/null; }
+status() { jq -r '.statusCode // empty' "$T/reply.json" 2> /dev/null; }
+# rejected_audited CODE ACTION: the answer was CODE and one audit entry says so.
+rejected_with() { [ "$KIND" = rejected ] && [ "$(code)" = "$1" ]; }
+refusal_audited() { audit_match "action=$2" 'result=refused|error' "reason=$1"; }
+tokens() { rcli --scan --pattern 'onb:tok:*' | wc -l; }
+pending() { rcli --scan --pattern 'onb:pending:*' | wc -l; }
+nowhere() { sleep 0.3; ! grep -qF -- "$1" "$T/spy.out"; }
+csr_file() { csr_json "$1" > "$2"; }
+reg_file() { jq -cn --arg t "$1" --arg s "$2" '{certificateOwnershipToken: $t, parameters: {SerialNumber: $s}}' > "$3"; }
+
+new_csr good -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=whatever
+csr_file "$T/good.csr" "$T/good.json"
+
+# ---------------------------------------------------------------- beyond the provisioning topics
+forged='{"v":1,"clientId":"victim-1","topic":"$aws/certificates/create-from-csr/json/accepted","payload":"ATK-P1"}'
+raw_bg claim-b "$T/victim.out" connect victim-1 sub "$CSR_T/accepted" sub "$CSR_T/rejected" wait 3000 close
+wait_for 5 grep -q "suback 2 0" "$T/victim.out"
+out=$(raw claim-a connect claim-a pub devices/claim-a/telemetry ATK-P1 qos=1 pub devices/dev-1/telemetry ATK-P1 qos=1 \
+	pub onb/internal/prov/reply "$forged" qos=1 pub "$CSR_T/accepted" ATK-P1 qos=1 \
+	pub onb/internal/prov/request ATK-P1 qos=1 pub onb/claim/json ATK-P1 qos=1 \
+	sub '#' sub 'devices/#' sub '$aws/#' sub "$CSR_T/+" sub '$share/claimsvc/onb/internal/prov/request' \
+	sub 'onb/internal/prov/reply' sub '$onb/#' close)
+check "claim identity: telemetry, forged replies, fake answers, forged requests, claims: 6 x 0x87" \
+	test "$(awk '$1 == "puback" { print $3 }' <<<"$out" | tr '\n' ' ')" = "135 135 135 135 135 135 "
+check "  ... '#', devices/#, \$aws/#, answers of others, stealing requests, replies, \$onb/#: 7 x 0x87" \
+	test "$(awk '$1 == "suback" { print $3 }' <<<"$out" | tr '\n' ' ')" = "135 135 135 135 135 135 135 "
+wait "$RAW_PID" || true
+refute "  ... the waiting victim received no forged answer" grep -q ATK-P1 "$T/victim.out"
+check "  ... nor did anyone else" nowhere ATK-P1
+out=$(raw app-acme connect app-acme pub onb/internal/prov/reply "$forged" qos=1 pub "$CSR_T" ATK-P1b qos=1 \
+	sub '$share/claimsvc/onb/internal/prov/request' sub '$share/claimsvc/onb/internal/claim/request' \
+	sub 'onb/internal/claim/request' sub 'onb/internal/#' sub '$onb/#' sub '$aws/#' close)
+check "tenant back-end: forged reply, provisioning request: 0x87; stealing requests, \$onb, \$aws: 6 x 0x87" \
+	bash -c "[ \"\$(awk '\$1==\"puback\"{print \$3}' <<<'$out' | tr '\n' ' ')\" = '135 135 ' ] &&
+	         [ \"\$(awk '\$1==\"suback\"{print \$3}' <<<'$out' | tr '\n' ' ')\" = '135 135 135 135 135 135 ' ]"
+check "  ... nothing leaked" nowhere ATK-P1b
+quiet_devsim() { devsim_claim "$@" > "$T/devsim.out" 2>&1; }
+check "claimsvc still gets the requests: a device provisions" quiet_devsim --serial P0009
+
+# ---------------------------------------------------------------- operational certificates do not provision
+tok0=$(tokens)
+out=$(raw dev-1 connect dev-1 pub "$CSR_T" x qos=1 file="$T/good.json" close)
+check "dev-1's operational certificate cannot publish a CSR (0x87)" grep -q "puback 1 135" <<<"$out"
+denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -qF "'$2'"; }
+check "  ... the broker denied it" denied_logged dev-1 "$CSR_T"
+mark_audit
+ask rogue rogue "$CSR_T" "$T/good.json"
+check "even when a policy lets a device publish there, claimsvc refuses: AccessDenied" rejected_with AccessDenied
+check "  ... audited with the device class" audit_match action=create-from-csr result=refused 'reason=AccessDenied.*requester device rogue'
+check "  ... and no token was issued" test "$(tokens)" -eq "$tok0"
+
+# ---------------------------------------------------------------- ownership tokens
+ask claim-a tok-1 "$CSR_T" "$T/good.json"
+T1=$(jq -r .certificateOwnershipToken "$T/reply.json")
+jq -r .certificatePem "$T/reply.json" | openssl x509 -out "$T/tok1.pem" 2> /dev/null || true
+check "a claim connection gets a certificate and a token" test ${#T1} -eq 64
+reg_file "$T1" P0001 "$T/reg1.json"
+mark_audit
+ask claim-b tok-1 "$REG_T" "$T/reg1.json"
+check "the token from another claim certificate with the same client id: Mismatch" \
+	rejected_with CertificateOwnershipTokenMismatch
+check "  ... audited as token-foreign" refusal_audited token-foreign register-thing
+ask BIRTH-A tok-1 "$REG_T" "$T/reg1.json"
+check "the token from a birth certificate with the same client id: Mismatch" \
+	rejected_with CertificateOwnershipTokenMismatch
+check "  ... audited" test "$(audit_count action=register-thing result=refused reason=token-foreign)" -eq 2
+reg_file "$(openssl rand -hex 32)" P0001 "$T/forged.json"
+ask claim-a tok-1 "$REG_T" "$T/forged.json"
+check "a made-up token: InvalidCertificateOwnershipToken" rejected_with InvalidCertificateOwnershipToken
+check "  ... audited as token-invalid" refusal_audited token-invalid register-thing
+for bad in '../../etc/passwd' "$(head -c 10240 /dev/zero | tr '\0' f)" 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789'; do
+	reg_file "$bad" P0001 "$T/badtok.json"
+	mark_audit
+	ask claim-a tok-1 "$REG_T" "$T/badtok.json"
+	check "a malformed token (${#bad} bytes) is rejected ($(code))" test "$KIND" = rejected
+	check "  ... and audited" audit_match action=register-thing 'result=refused'
+done
+
+# A CSR cannot choose the name: the subject, SANs, and a CA request are ignored.
+new_csr evil -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj '/O=tenant:acme/CN=dev-1' \
+	-addext 'subjectAltName=DNS:dev-1,URI:mqtt://dev-1' -addext 'basicConstraints=critical,CA:TRUE'
+csr_file "$T/evil.csr" "$T/evil.json"
+ask claim-a evil-1 "$CSR_T" "$T/evil.json"
+TE=$(jq -r .certificateOwnershipToken "$T/reply.json")
+jq -r .certificatePem "$T/reply.json" | openssl x509 -out "$T/evil-1.pem" 2> /dev/null
+cp "$T/evil.csr.key" "$T/evil-1.key"
+check "a CSR naming dev-1 (CN, O, SAN, CA:TRUE) is signed..." test "$KIND" = accepted
+check "  ... with a CN that is not dev-1" bash -c "! openssl x509 -in '$T/evil-1.pem' -noout -subject | grep -q 'dev-1\|tenant'"
+check "  ... no subjectAltName, and CA:FALSE" bash -c \
+	"openssl x509 -in '$T/evil-1.pem' -noout -text > '$T/evil.txt'; ! grep -q 'Subject Alternative Name' '$T/evil.txt' && grep -q 'CA:FALSE' '$T/evil.txt'"
+mark_audit
+check "  ... and that certificate cannot connect as dev-1" test "$(raw evil-1 connect dev-1 close | head -n 1)" = "connack 135"
+check "  ... audited: not bound to a device" audit_match action=connect result=deny 'reason=not bound'
+reg_file "$TE" dev-1 "$T/reg-dev1.json"
+mark_audit
+ask claim-a evil-1 "$REG_T" "$T/reg-dev1.json"
+check "RegisterThing as existing device dev-1: DeviceAlreadyProvisioned" rejected_with DeviceAlreadyProvisioned
+check "  ... audited" refusal_audited already-provisioned register-thing
+for s in 'P0001/#' 'P0001+' '../P0002' '' "$(head -c 300 /dev/zero | tr '\0' P)" 'P0001 ' 'P0001\u0000x'; do
+	jq -cn --arg t "$TE" --arg s "$s" '{certificateOwnershipToken: $t, parameters: {SerialNumber: $s}}' > "$T/inj.json"
+	[ "$s" = 'P0001\u0000x' ] && sed -i 's/\\\\u0000/\\u0000/' "$T/inj.json"
+	mark_audit
+	ask claim-a evil-1 "$REG_T" "$T/inj.json"
+	check "SerialNumber '${s:0:20}' (${#s} B) cannot make a thing name ($(code))" \
+		bash -c "[ '$KIND' = rejected ] && [ '$(code)' != DeviceAlreadyProvisioned ]"
+	check "  ... audited" audit_match 'action=register-thing' 'result=refused'
+done
+check "dev-1 is unchanged" bash -c "\"$ONBOARDCTL\" --json device show dev-1 | grep -q '\"state\":\"active\"'"
+reg_file "$TE" P0002 "$T/reg-ok.json"
+ask claim-a evil-1 "$REG_T" "$T/reg-ok.json"
+check "the token survived the refusals: P0002 registers with it" test "$KIND" = accepted
+mark_audit
+ask claim-a evil-1 "$REG_T" "$T/reg-ok.json"
+check "replayed after use: InvalidCertificateOwnershipToken" rejected_with InvalidCertificateOwnershipToken
+check "  ... audited" refusal_audited token-invalid register-thing
+reg_file "$T1" P0001 "$T/reg1.json"
+ask claim-a tok-1 "$REG_T" "$T/reg1.json"
+check "the rightful holder of the first token still registers P0001" test "$KIND" = accepted
+
+# ---------------------------------------------------------------- CSRs claimsvc must refuse
+new_csr k1 -newkey ec -pkeyopt ec_paramgen_curve:secp256k1 -subj /CN=x
+new_csr p521 -newkey ec -pkeyopt ec_paramgen_curve:P-521 -subj /CN=x
+new_csr sha1 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha1 -subj /CN=x
+new_csr e3 -newkey rsa:2048 -pkeyopt rsa_keygen_pubexp:3 -subj /CN=x
+cat "$T/good.csr" "$T/good.csr" > "$T/double.csr"
+sans=$(for i in $(seq 1 900); do printf 'DNS:host-%04d.example.com,' "$i"; done)
+new_csr huge -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x -addext "subjectAltName=${sans%,}"
+echo "# a valid CSR with 900 SANs: $(wc -c < "$T/huge.csr") bytes"
+tok0=$(tokens); pend0=$(pending)
+for c in k1:UnsupportedKeyType p521:UnsupportedKeyType sha1:UnsupportedSignatureAlgorithm e3:WeakKey \
+		double:InvalidCsr huge:CsrTooLarge; do
+	name=${c%%:*} want=${c#*:}
+	csr_file "$T/$name.csr" "$T/$name.json"
+	mark_audit
+	ask claim-a "csr-$name" "$CSR_T" "$T/$name.json"
+	check "CSR $name: $want ($(code) $(status))" rejected_with "$want"
+	check "  ... audited" refusal_audited "$want" create-from-csr
+done
+check "no token and no pending certificate for any of them" \
+	test "$(tokens)/$(pending)" = "$tok0/$pend0"
+
+# ---------------------------------------------------------------- oversized and malformed JSON
+{ printf '{"certificateSigningRequest":"'; head -c 70000 /dev/zero | tr '\0' A; printf '"}'; } > "$T/j-70k.json"
+{ printf '{"certificateSigningRequest":'; head -c 50000 /dev/zero | tr '\0' '['; } > "$T/j-deep.json"
+printf '{"certificateSigningRequest":"\xff\xfe\xc3\x28"}' > "$T/j-utf8.json"
+printf '{"certificateSigningRequest":"a","certificateSigningRequest":"b"}' > "$T/j-dup.json"
+printf '{"certificateSigningRequest":"-----BEGIN\\u0000"}' > "$T/j-u0.json"
+printf '{"certificateSigningRequest":"abc\0def"}' > "$T/j-nul.json"
+: > "$T/j-empty.json"
+printf '["certificateSigningRequest"]' > "$T/j-array.json"
+printf '{"certificateSigningRequest":1e999999}' > "$T/j-num.json"
+printf '{"certificateSigningRequest":"x"} trailing' > "$T/j-trail.json"
+for f in 70k deep utf8 dup u0 nul empty array num trail; do
+	mark_audit
+	ask claim-b "json-$f" "$CSR_T" "$T/j-$f.json"
+	if [ "$f" = 70k ] || [ "$f" = nul ]; then
+		# The plugin answers these itself (no Redis on the message path), unaudited.
+		known "plugin-side refusals are not audited" "provisioning JSON '$f': rejected ($(code) $(status))" test "$KIND" = rejected
+		known "plugin-side refusals are not audited" "  ... audited" audit_match action=create-from-csr 'result=refused'
+	else
+		check "provisioning JSON '$f': rejected ($(code) $(status))" test "$KIND" = rejected
+		check "  ... audited" audit_match action=create-from-csr 'result=refused'
+	fi
+done
+printf '{"certificateOwnershipToken":"%s","parameters":{"SerialNumber":{"$ne":""}}}' "$T1" > "$T/j-param.json"
+mark_audit
+ask claim-a tok-1 "$REG_T" "$T/j-param.json"
+check "RegisterThing with a non-string parameter: rejected ($(code))" test "$KIND" = rejected
+check "  ... audited" audit_match action=register-thing result=refused
+
+new_device dev-u; register dev-u unclaimed
+CODE=$("$ONBOARDCTL" claimcode issue --device dev-u --format uri)
+claim() { ask "$1" "$1" onb/claim/json "$2"; }
+printf 'not json' > "$T/c-bad.json"
+{ printf '{"claimCode":"'; head -c 70000 /dev/zero | tr '\0' A; printf '"}'; } > "$T/c-70k.json"
+for f in bad 70k; do
+	mark_audit
+	claim app-acme-2 "$T/c-$f.json"
+	check "claim request '$f': rejected ($(code) $(status))" test "$KIND" = rejected
+	if [ "$f" = 70k ]; then
+		known "plugin-side refusals are not audited" "  ... audited" audit_match action=claim 'result=refused'
+	else
+		check "  ... audited" audit_match action=claim 'result=refused'
+	fi
+done
+
+# ---------------------------------------------------------------- retained requests are not kept
+out=$(raw claim-b connect ret-1 sub "$CSR_T/accepted" pub "$CSR_T" x qos=1 retain=1 file="$T/good.json" wait 1500 close)
+check "a retained CSR request is still answered" grep -q "msg $CSR_T/accepted" <<<"$out"
+out=$(raw spy2 connect spy2 sub 'onb/#' sub '$aws/#' sub '$onb/#' wait 800 close)
+refute "  ... but nothing retained it (request, envelope or reply)" grep -q "^msg" <<<"$out"
+
+# ---------------------------------------------------------------- a quarantined device tries to get out
+new_device dev-q; register dev-q active
+"$ONBOARDCTL" device quarantine dev-q --reason "suspicious" > /dev/null
+out=$(raw dev-q connect dev-q pub devices/dev-q/status ok qos=1 pub devices/dev-q/telemetry ATK-Q qos=1 \
+	pub devices/dev-q/shadow/update ATK-Q qos=1 pub "$CSR_T" x qos=1 file="$T/good.json" \
+	sub 'devices/dev-q/#' sub '#' sub "$CSR_T/accepted" close)
+check "quarantined, reconnected: status accepted, telemetry/shadow/CSR 0x87" \
+	grep -qE '^(0|16) 135 135 135 $' <<<"$(awk '$1 == "puback" { print $3 }' <<<"$out" | tr '\n' ' ')"
+check "  ... devices/dev-q/#, '#', provisioning answers: 0x87" \
+	test "$(awk '$1 == "suback" { print $3 }' <<<"$out" | tr '\n' ' ')" = "135 135 135 "
+ask claim-a dev-q-re "$CSR_T" "$T/good.json"
+TQ=$(jq -r .certificateOwnershipToken "$T/reply.json")
+jq -r .certificatePem "$T/reply.json" | openssl x509 -out "$T/dev-q-new.pem" 2> /dev/null
+cp "$T/good.csr.key" "$T/dev-q-new.key"
+reg_file "$TQ" dev-q "$T/reg-q.json"
+mark_audit
+ask claim-a dev-q-re "$REG_T" "$T/reg-q.json"
+check "with the shared claim certificate it gets a certificate, but RegisterThing as dev-q: DeviceAlreadyProvisioned" \
+	rejected_with DeviceAlreadyProvisioned
+check "  ... audited" refusal_audited already-provisioned register-thing
+fpq=$("$ONBOARDCTL" pki fingerprint "$T/dev-q.pem")
+check "  ... dev-q stays quarantined on its old certificate" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-q | jq -e '.state == \"quarantined\" and .cert_fp == \"$fpq\"' > /dev/null"
+mark_audit
+check "  ... and the new certificate cannot connect as dev-q" \
+	test "$(raw dev-q-new connect dev-q close | head -n 1)" = "connack 135"
+check "  ... audited" audit_match action=connect result=deny 'reason=not bound'
+check "nothing it sent got out" nowhere ATK-Q
+
+# ---------------------------------------------------------------- claims: wrong identities and brute force
+echo '{"claimCode":"'"$CODE"'"}' > "$T/c-good.json"
+mark_audit
+out=$(raw claimsvc-9 connect claimsvc-9 pub onb/claim/json x qos=1 file="$T/c-good.json" close)
+check "a service certificate without a tenant cannot claim (0x87)" grep -q "puback 1 135" <<<"$out"
+out=$(raw claim-a connect claim-a pub onb/claim/json x qos=1 file="$T/c-good.json" close)
+check "nor can the claim certificate (0x87)" grep -q "puback 1 135" <<<"$out"
+sleep 0.3
+check "  ... no claim reached claimsvc (nothing audited) and dev-u is unclaimed" bash -c \
+	"[ \$(redis-cli -p $REDIS_PORT --raw XRANGE onb:audit '($AUDIT_MARK' + | grep -c '^claim$') -eq 0 ] &&
+	 \"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
+
+# Three wrong codes from acme's back-end lock the address out, for every tenant.
+new_device dev-v; register dev-v unclaimed
+mark_audit
+for i in 1 2 3; do
+	W=$("$ONBOARDCTL" claimcode issue --device dev-v --format uri)   # real codes, superseded each time
+	"$ONBOARDCTL" claimcode revoke --device dev-v > /dev/null
+	echo '{"claimCode":"'"$W"'"}' > "$T/c-wrong.json"
+	claim app-acme-2 "$T/c-wrong.json"
+done
+check "three wrong codes: the third answer announces the lockout ($(code))" bash -c \
+	"[ '$KIND' = rejected ] && grep -qi 'lock' '$T/reply.json'"
+check "  ... three refusals audited" test "$(audit_count action=claim result=refused)" -eq 3
+mark_audit
+claim app-beta-2 "$T/c-good.json"
+check "another tenant from the same address, with the RIGHT code: TooManyAttempts 429" \
+	bash -c "[ '$(code)' = TooManyAttempts ] && [ '$(status)' = 429 ]"
+check "  ... audited as locked-out (source)" audit_match action=claim result=refused 'reason=locked-out' 'tenant=beta'
+check "  ... and dev-u is still unclaimed" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
+
+finish
