@@ -1,5 +1,5 @@
-/* Revocation latency: time from onb_registry_set_state(revoked) returning to
- * the device's MQTT connection being closed by the broker, over N devices.
+/* Revocation latency: time from the call of onb_registry_set_state(revoked)
+ * to the device's MQTT connection being closed by the broker, over N devices.
  *
  * usage: revoke_latency --port MQTT_PORT --pki DIR --redis URL [-n 50]
  * Needs a broker with the plugin on 127.0.0.1:MQTT_PORT using DIR's PKI. */
@@ -119,11 +119,13 @@ int main(int argc, char **argv)
 		for(int w = 0; w < 500 && !atomic_load(&p.connected); w++) usleep(10000);
 		if(!atomic_load(&p.connected)){ fprintf(stderr, "revoke_latency: %s not admitted\n", id); return 1; }
 
+		/* From the start of the call: the broker may close the socket
+		 * before the script's reply is even read here. */
+		long long t0 = mono_ns();
 		if(onb_registry_set_state(rc, id, ONB_STATE_REVOKED, "bench", &actor, NULL, &err) != ONB_OK){
 			fprintf(stderr, "%s\n", err.msg);
 			return 1;
 		}
-		long long t0 = mono_ns();
 		for(int w = 0; w < 20000 && !atomic_load(&p.closed_ns); w++) usleep(100);
 		long long t1 = atomic_load(&p.closed_ns);
 		if(!t1){ fprintf(stderr, "revoke_latency: %s was not disconnected within 2 s\n", id); return 1; }
