@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests (real redis-server and
 # mosquitto on loopback) in a normal build, then again with AddressSanitizer
-# and UndefinedBehaviorSanitizer, then each libFuzzer target briefly.
+# and UndefinedBehaviorSanitizer, then each libFuzzer target briefly, then the
+# docker/ stages (static check, dockerised integration test).
 # Ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,21 @@ if [ -x tests/fuzz/run.sh ]; then
 		total_fail=$((total_fail + 1))
 	fi
 fi
+
+# docker/: a static check of the compose file and Dockerfiles, then the
+# dockerised integration test (images built, compose stack up, a device
+# provisioned through the published port). Each counts as one stage. The test
+# is skipped, with its reason printed, only when no container runtime can run
+# here (docker/test.sh exits 77).
+echo "=== docker static check ==="
+if docker/check.sh; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
+echo "=== docker integration test ==="
+docker/test.sh; rc=$?
+case $rc in
+	0) total_pass=$((total_pass + 1)) ;;
+	77) echo "=== docker integration test SKIPPED (reason above) ===" ;;
+	*) total_fail=$((total_fail + 1)) ;;
+esac
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
