@@ -92,7 +92,7 @@ tok0=$(tokens)
 out=$(raw dev-1 connect dev-1 pub "$CSR_T" x qos=1 file="$T/good.json" close)
 check "dev-1's operational certificate cannot publish a CSR (0x87)" grep -q "puback 1 135" <<<"$out"
 denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -qF "'$2'"; }
-check "  ... the broker denied it" denied_logged dev-1 "$CSR_T"
+check "  ... the broker denied it" wait_for 3 denied_logged dev-1 "$CSR_T"
 mark_audit
 ask rogue rogue "$CSR_T" "$T/good.json"
 check "even when a policy lets a device publish there, claimsvc refuses: AccessDenied" rejected_with AccessDenied

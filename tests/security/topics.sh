@@ -43,7 +43,7 @@ out=$(raw dev-1 "${ops[@]}" close)
 check "publish into dev-2's topics: every PUBACK is 0x87" all_denied "$(pubacks "$out")"
 check "  ... one PUBACK per attempt" test "$(pubacks "$out" | wc -l)" -eq "${#others[@]}"
 for t in "${others[@]}"; do
-	check "  ... the broker denied '$t'" denied_logged dev-1 "$t"
+	check "  ... the broker denied '$t'" wait_for 3 denied_logged dev-1 "$t"
 done
 check "  ... nothing reached dev-2 or the spy" nowhere ATK-A1
 
@@ -109,7 +109,7 @@ out=$(raw dev-1 "${ops[@]}" close)
 check "publish to ${#dollar[@]} '\$', internal and lookalike topics: every PUBACK is 0x87" \
 	bash -c "[ \$(awk '\$1==\"puback\"' <<<'$out' | wc -l) -eq ${#dollar[@]} ] && ! awk '\$1==\"puback\"{print \$3}' <<<'$out' | grep -qv '^135$'"
 for t in onb/internal/prov/reply onb/internal/prov/request '$onb/void'; do
-	check "  ... the broker denied '$t'" denied_logged dev-1 "$t"
+	check "  ... the broker denied '$t'" wait_for 3 denied_logged dev-1 "$t"
 done
 check "  ... nothing reached anyone (forged envelopes included)" nowhere ATK-B4
 
@@ -191,7 +191,7 @@ check "a telemetry will set while active does not fire once quarantined" nowhere
 # ---------------------------------------------------------------- MQTT 3.1.1 and 3.1
 out=$(raw dev-1 -V 4 connect dev-1 pub devices/dev-2/commands/reboot ATK-G qos=1 sub '#' sub 'devices/+/commands/#' close)
 check "3.1.1: the PUBACK cannot say 'denied' (reason-less)" grep -q "^puback 1 0$" <<<"$out"
-check "  ... but the broker denied the PUBLISH" denied_logged dev-1 devices/dev-2/commands/reboot
+check "  ... but the broker denied the PUBLISH" wait_for 3 denied_logged dev-1 devices/dev-2/commands/reboot
 check "  ... and SUBSCRIBE to '#' and devices/+/commands/# gets 0x80" \
 	test "$(awk '$1 == "suback" { print $3 }' <<<"$out" | sort -u)" = 128
 raw_bg dev-1 "$T/will7.out" -V 4 connect dev-1 will=devices/dev-2/commands/reboot willmsg=ATK-G wait 300 drop
@@ -199,7 +199,7 @@ wait "$RAW_PID" || true
 check "  ... a 3.1.1 will into dev-2's tree goes nowhere either" nowhere ATK-G
 timeout 10 mosquitto_pub $(tls_args dev-1) -i dev-1 -V mqttv31 -q 1 -t devices/dev-2/commands/v31 -m ATK-G31 \
 	> "$T/v31.out" 2>&1 || true
-check "3.1: the broker denied the PUBLISH" denied_logged dev-1 devices/dev-2/commands/v31
+check "3.1: the broker denied the PUBLISH" wait_for 3 denied_logged dev-1 devices/dev-2/commands/v31
 check "  ... nothing delivered" nowhere ATK-G31
 
 finish
