@@ -145,13 +145,14 @@ short bu_events(struct mosquitto *m)
 	return (short)(POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0));
 }
 
-double bu_proc_cpu_s(long pid)
+/* utime and stime of pid in seconds; -1 when unreadable. */
+static int proc_times(long pid, double *utime_s, double *stime_s)
 {
 	char path[64], buf[1024];
 	FILE *f;
 	size_t n;
 	char *p;
-	long long utime = -1, stime = -1;
+	long long ut = -1, st = -1;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	if(!(f = fopen(path, "r"))) return -1;
@@ -168,27 +169,26 @@ double bu_proc_cpu_s(long pid)
 		if(field == 14 || field == 15){
 			long long v = strtoll(p, &end, 10);
 			if(end == p) return -1;
-			if(field == 14) utime = v;
-			else stime = v;
+			if(field == 14) ut = v;
+			else st = v;
 			p = end;
 		}else{
 			while(*p && *p != ' ') p++;
 		}
 	}
-	if(utime < 0 || stime < 0) return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	if(ut < 0 || st < 0) return -1;
+	*utime_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
+	*stime_s = (double)st / (double)sysconf(_SC_CLK_TCK);
+	return 0;
 }
 
-double bu_self_cpu_s(void)
+double bu_proc_cpu_s(long pid)
 {
-	struct rusage ru;
-
-	if(getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
-		+ (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	double u, s;
+	return proc_times(pid, &u, &s) == 0 ? u + s : -1;
 }
 
-double bu_machine_busy_s(void)
+static double machine_user_s(void)
 {
 	unsigned long long v[8] = { 0 };
 	FILE *f = fopen("/proc/stat", "r");
@@ -199,7 +199,35 @@ double bu_machine_busy_s(void)
 			&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
 	fclose(f);
 	if(n != 8) return -1;
-	/* user nice system idle iowait irq softirq steal: interrupt time is
-	 * left out, most of it is the benchmark's own loopback traffic */
-	return (double)(v[0] + v[1] + v[2] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+	/* user nice system idle iowait irq softirq steal */
+	return (double)(v[0] + v[1] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+void bu_cpu_take(struct bu_cpu *c, long broker_pid, const long *pids, int npids)
+{
+	struct rusage ru;
+	double u, s;
+
+	memset(c, 0, sizeof(*c));
+	if(getrusage(RUSAGE_SELF, &ru) == 0){
+		c->self_user = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+		c->self = c->self_user + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	}
+	c->broker = c->broker_user = -1;
+	if(broker_pid > 0 && proc_times(broker_pid, &u, &s) == 0){
+		c->broker_user = u;
+		c->broker = u + s;
+	}
+	for(int i = 0; i < npids; i++){
+		if(proc_times(pids[i], &u, &s) == 0) c->others_user += u;
+	}
+	c->machine_user = machine_user_s();
+}
+
+double bu_cpu_foreign(const struct bu_cpu *a, const struct bu_cpu *b, double seconds)
+{
+	double ours = (b->self_user - a->self_user) + (b->others_user - a->others_user);
+
+	if(a->broker_user >= 0 && b->broker_user >= 0) ours += b->broker_user - a->broker_user;
+	return seconds > 0 ? (b->machine_user - a->machine_user - ours) / seconds : 0;
 }

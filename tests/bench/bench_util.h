@@ -48,11 +48,20 @@ short bu_events(struct mosquitto *m);
 
 /* user+system CPU of process pid (Linux /proc), in seconds; -1 when unreadable. */
 double bu_proc_cpu_s(long pid);
-/* user+system CPU of this process, seconds. */
-double bu_self_cpu_s(void);
-/* CPU seconds the whole machine spent busy so far (/proc/stat: user, nice,
- * system and steal; not interrupts, which on loopback are mostly the
- * benchmark's own traffic). */
-double bu_machine_busy_s(void);
+
+/* CPU accounting around a measurement: this process, the broker (pid, 0 for
+ * none) and other processes of the benchmark (e.g. Redis), and the machine. */
+struct bu_cpu {
+	double self, self_user;     /* this process: user+system, user */
+	double broker, broker_user; /* -1 when there is no broker pid */
+	double others_user;         /* user time of the watched pids */
+	double machine_user;        /* /proc/stat user + nice + steal */
+};
+void bu_cpu_take(struct bu_cpu *c, long broker_pid, const long *pids, int npids);
+/* Cores that processes other than ours used between a and b, from user (and
+ * steal) time only: system time cannot be split fairly, because the kernel
+ * charges loopback softirq work to whichever process it interrupted. A
+ * lower bound (builds and compilers, the usual neighbours, are user time). */
+double bu_cpu_foreign(const struct bu_cpu *a, const struct bu_cpu *b, double seconds);
 
 #endif

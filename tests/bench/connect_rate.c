@@ -103,19 +103,21 @@ static void fail(struct slot *s, atomic_int *counter, const char *what, const ch
 	finish(s);
 }
 
-static void start(struct slot *s)
+/* Starts the next connect on an idle slot. Returns false when there is
+ * nothing left to start (all taken, or past --max-seconds). */
+static bool start(struct slot *s)
 {
 	int idx, rc;
 
-	if(bu_now_ns() >= stop_starting_ns) return;
+	if(bu_now_ns() >= stop_starting_ns) return false;
 	idx = atomic_fetch_add(&next_idx, 1);
-	if(idx >= cfg.n) return;
+	if(idx >= cfg.n) return false;
 	s->dev = s->home + cfg.c * (s->count++ % (cfg.devices / cfg.c));
 	s->got_connack = false;
 	s->spins = 0;
 	if(!(s->m = bu_client_new(ids[s->dev], ctxs[s->dev], cfg.mqtt_version, s))){
 		fail(s, &n_error, "mosquitto_new", strerror(errno));
-		return;
+		return true;
 	}
 	mosquitto_connect_v5_callback_set(s->m, on_connect);
 	s->st = S_CONNECTING;
@@ -125,6 +127,7 @@ static void start(struct slot *s)
 	if(rc != MOSQ_ERR_SUCCESS){
 		fail(s, &n_error, "connect", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 	}
+	return true;
 }
 
 /* After a poll round: CONNACK seen -> record and say goodbye; goodbye
@@ -161,7 +164,9 @@ static void *worker_main(void *arg)
 
 		for(int i = 0; i < w->nslots; i++){
 			struct slot *s = &w->slots[i];
-			if(s->st == S_IDLE) start(s);
+			/* a connect that fails at once frees the slot for the next */
+			while(s->st == S_IDLE && start(s)){
+			}
 			if(s->st == S_IDLE) continue;
 			active++;
 			int fd = mosquitto_socket(s->m);
@@ -211,7 +216,7 @@ int main(int argc, char **argv)
 	static struct slot slots[MAX_SLOTS];
 	static struct worker workers[MAX_THREADS];
 	char err[256], cert[512], key[512];
-	double c0, c1, b0 = -1, b1 = -1, m0, m1, w0 = 0, w1 = 0;
+	struct bu_cpu u0, u1;
 	int64_t end_ns;
 	int ok;
 
@@ -278,10 +283,7 @@ int main(int argc, char **argv)
 		first += share;
 	}
 
-	c0 = bu_self_cpu_s();
-	m0 = bu_machine_busy_s();
-	for(int k = 0; k < cfg.nwatch; k++) w0 += bu_proc_cpu_s(cfg.watch_pid[k]);
-	if(cfg.broker_pid) b0 = bu_proc_cpu_s(cfg.broker_pid);
+	bu_cpu_take(&u0, cfg.broker_pid, cfg.watch_pid, cfg.nwatch);
 	start_ns = bu_now_ns();
 	stop_starting_ns = start_ns + (int64_t)cfg.max_s * 1000000000LL;
 	for(int t = 0; t < cfg.threads; t++){
@@ -292,10 +294,7 @@ int main(int argc, char **argv)
 	}
 	for(int t = 0; t < cfg.threads; t++) pthread_join(workers[t].th, NULL);
 	end_ns = bu_now_ns();
-	c1 = bu_self_cpu_s();
-	m1 = bu_machine_busy_s();
-	for(int k = 0; k < cfg.nwatch; k++) w1 += bu_proc_cpu_s(cfg.watch_pid[k]);
-	if(cfg.broker_pid) b1 = bu_proc_cpu_s(cfg.broker_pid);
+	bu_cpu_take(&u1, cfg.broker_pid, cfg.watch_pid, cfg.nwatch);
 
 	ok = atomic_load(&done_ok);
 	{
@@ -305,10 +304,10 @@ int main(int argc, char **argv)
 		double p90 = bu_percentile(lat, (size_t)ok, 90) / 1e6;
 		double p99 = bu_percentile(lat, (size_t)ok, 99) / 1e6;
 		double pmax = ok ? lat[ok - 1] / 1e6 : 0;
-		double ccpu = ok ? (c1 - c0) * 1e3 / ok : 0;
-		double bcpu = (ok && b0 >= 0 && b1 >= 0) ? (b1 - b0) * 1e3 / ok : -1;
+		double ccpu = ok ? (u1.self - u0.self) * 1e3 / ok : 0;
+		double bcpu = (ok && u0.broker >= 0 && u1.broker >= 0) ? (u1.broker - u0.broker) * 1e3 / ok : -1;
 		int failed = atomic_load(&n_refused) + atomic_load(&n_timeout) + atomic_load(&n_error);
-		double foreign = (m1 - m0 - (c1 - c0) - (w1 - w0) - (b0 >= 0 && b1 >= 0 ? b1 - b0 : 0)) / wall;
+		double foreign = bu_cpu_foreign(&u0, &u1, wall);
 
 		if(cfg.json){
 			printf("{\"label\":\"%s\",\"n\":%d,\"concurrency\":%d,\"threads\":%d,\"succeeded\":%d,"

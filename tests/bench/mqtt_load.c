@@ -334,7 +334,7 @@ int main(int argc, char **argv)
 	int total, stalls;
 	int64_t t0, t1;
 	long long p0, p1, d0, d1, a0, a1, lost;
-	double c0, c1, b0 = -1, b1 = -1, m0, m1, w0 = 0, w1 = 0;
+	struct bu_cpu u0, u1;
 
 	for(int i = 1; i < argc; i++){
 		const char *o = argv[i];
@@ -416,17 +416,11 @@ int main(int argc, char **argv)
 	stalls = run_for(cfg.warmup_s * 1000);
 	t0 = bu_now_ns();
 	p0 = atomic_load(&g_pub); d0 = atomic_load(&g_deliv); a0 = atomic_load(&g_acked);
-	c0 = bu_self_cpu_s();
-	m0 = bu_machine_busy_s();
-	for(int k = 0; k < cfg.nwatch; k++) w0 += bu_proc_cpu_s(cfg.watch_pid[k]);
-	if(cfg.broker_pid) b0 = bu_proc_cpu_s(cfg.broker_pid);
+	bu_cpu_take(&u0, cfg.broker_pid, cfg.watch_pid, cfg.nwatch);
 	stalls += run_for(cfg.duration_s * 1000);
 	t1 = bu_now_ns();
 	p1 = atomic_load(&g_pub); d1 = atomic_load(&g_deliv); a1 = atomic_load(&g_acked);
-	c1 = bu_self_cpu_s();
-	m1 = bu_machine_busy_s();
-	for(int k = 0; k < cfg.nwatch; k++) w1 += bu_proc_cpu_s(cfg.watch_pid[k]);
-	if(cfg.broker_pid) b1 = bu_proc_cpu_s(cfg.broker_pid);
+	bu_cpu_take(&u1, cfg.broker_pid, cfg.watch_pid, cfg.nwatch);
 
 	/* Drain: wait while deliveries still arrive (up to a minute: a broker
 	 * under valgrind is slow), and 2 s past the last one. */
@@ -446,10 +440,9 @@ int main(int argc, char **argv)
 	{
 		double dt = (double)(t1 - t0) / 1e9;
 		double pub_rate = (double)(p1 - p0) / dt, del_rate = (double)(d1 - d0) / dt;
-		double cpu = (c1 - c0) / dt;
-		double bcpu = (b0 >= 0 && b1 >= 0) ? (b1 - b0) / dt : -1;
-		/* what else ran on the machine: busy time not ours */
-		double foreign = (m1 - m0 - (c1 - c0) - (w1 - w0) - (bcpu >= 0 ? b1 - b0 : 0)) / dt;
+		double cpu = (u1.self - u0.self) / dt;
+		double bcpu = (u0.broker >= 0 && u1.broker >= 0) ? (u1.broker - u0.broker) / dt : -1;
+		double foreign = bu_cpu_foreign(&u0, &u1, dt);
 
 		if(cfg.json){
 			printf("{\"label\":\"%s\",\"qos\":%d,\"publishers\":%d,\"subscribers\":%d,\"payload\":%d,"

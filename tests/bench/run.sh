@@ -11,13 +11,17 @@
 #   --only LIST   comma-separated subset of: throughput,connect,acl,provision,
 #                 latency,scale,profile (the report then holds only those)
 #   --out FILE    where the Markdown goes (default: docs/performance.md);
-#                 raw results go to BUILD_DIR/bench-results/
-#   --no-profile  skip the callgrind profiles (about 1 minute)
+#                 raw results go to BUILD_DIR/bench-results/ (replaced by
+#                 every run); what follows the "everything below is kept"
+#                 line of FILE is kept
+#   --no-profile  skip the callgrind profiles (about 2.5 minutes)
 #
 # Needs redis-server, mosquitto, jq; valgrind for instruction counts and
 # profiles. Everything listens on 127.0.0.1 on free ports, in a temp dir that
-# is removed at exit; every step is bounded by `timeout`, and the whole suite
-# takes about 8-10 minutes on 2 cores (--quick: about 3).
+# is removed at exit; every step is bounded by `timeout`. The whole suite
+# takes 9-12 minutes on 2 cores (less when the machine is quiet: noisy
+# measurements are repeated) and stops repeating at a 14-minute budget
+# (--quick: about 4 minutes).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build
@@ -27,7 +31,7 @@ OUT=$ROOT/docs/performance.md
 PROFILE=1
 CMDLINE="tests/bench/run.sh $*"
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -82,9 +86,12 @@ cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ pr
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
-# busy_s: CPU seconds the whole machine has been busy: user, nice, system
-# and steal (not interrupts: on loopback mostly the benchmark's own traffic).
-busy_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $9) / hz; exit }' /proc/stat; }
+# busy_s: user (+nice) and steal CPU seconds of the whole machine so far;
+# usr_s PID: user CPU seconds of one process. "Other CPU" is computed from
+# user time only: the kernel charges loopback softirq work to whichever
+# process it interrupts, so system time cannot be split fairly.
+busy_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $9) / hz; exit }' /proc/stat; }
+usr_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", $12 / hz }'; }
 # sched PID: "on-CPU-seconds runqueue-wait-seconds" of a process so far.
 sched() { awk '{ printf "%.3f %.3f", $1 / 1e9, $2 / 1e9 }' "/proc/$1/schedstat"; }
 elapsed() { echo $(( $(date +%s) - SUITE_T0 )); }
@@ -280,22 +287,26 @@ if want throughput; then
 fi
 
 # ------------------------------------------------------------ connect rate
+# Refused connects do not stop the suite: they are counted, with the
+# plugin's reasons from the broker log ("connect deny ... reason=...").
 cr_run() { # LABEL PAIR
-	local port=$PLAIN_PORT pid=$PLAIN_PID extra=() c0 r0 ok
+	local port=$PLAIN_PORT pid=$PLAIN_PID extra=() c0 r0 ok l0 reasons
 	if [ "$1" = plugin ]; then port=$MQTT_PORT; pid=$BROKER_PID; extra=(--watch-pid "$REDIS_PID"); fi
-	c0=$(cpu_s "$REDIS_PID"); r0=$(redis_calls)
+	c0=$(cpu_s "$REDIS_PID"); r0=$(redis_calls); l0=$(wc -l < "$T/mosquitto.log")
 	timeout 180 "$B/connect_rate" --port "$port" --cafile "$PKI/ca-bundle.pem" --certdir "$T/ids" \
 		--prefix pub --width 3 --devices $PUBS -n $CONNECTS -c $CONC --broker-pid "$pid" "${extra[@]}" \
-		--label "$1" --json > "$RES/cr.tmp" \
-		|| { echo "connect_rate failed ($1)"; cat "$RES/cr.tmp"; exit 1; }
-	ok=$(jf "$RES/cr.tmp" .succeeded)
-	jq -c --argjson pair "$2" --arg load "$(load1)" \
+		--label "$1" --json > "$RES/cr.tmp" 2> "$T/cr.err" || true
+	ok=$(jq -r '.succeeded // 0' "$RES/cr.tmp" 2>/dev/null || echo 0)
+	[ "$ok" -gt 0 ] || { echo "connect_rate failed ($1)"; cat "$RES/cr.tmp" "$T/cr.err"; exit 1; }
+	reasons=$(tail -n +"$((l0 + 1))" "$T/mosquitto.log" | awk '/connect deny/ && match($0, /reason=[A-Za-z-]*/) {
+		c[substr($0, RSTART + 7, RLENGTH - 7)]++ } END { for(k in c) printf "%s%s x%d", (n++ ? ", " : ""), k, c[k] }')
+	jq -c --argjson pair "$2" --arg load "$(load1)" --arg reasons "$reasons" \
 		--argjson rcalls "$(calc %.2f "($(redis_calls) - $r0) / $ok")" \
 		--argjson rcpu "$(calc %.3f "($(cpu_s "$REDIS_PID") - $c0) * 1000 / $ok")" \
-		'. + {pair: $pair, load1: $load, redis_calls_per_connect: $rcalls, redis_cpu_ms_per_connect: $rcpu}' \
+		'. + {pair: $pair, load1: $load, redis_calls_per_connect: $rcalls, redis_cpu_ms_per_connect: $rcpu, deny_reasons: $reasons}' \
 		"$RES/cr.tmp" >> "$RES/cr.jsonl"
 }
-cr_base_only() { [ "$1" = baseline ] && cr_run "$@" || true; }
+cr_base_only() { if [ "$1" = baseline ]; then cr_run "$@"; fi; }
 phase connect
 if want connect || want provision; then
 	if want connect; then
@@ -308,6 +319,9 @@ if want connect || want provision; then
 		R[cr_plugin_rcalls]=$(med cr plugin .redis_calls_per_connect)
 		R[cr_plugin_rcpu]=$(med cr plugin .redis_cpu_ms_per_connect)
 		R[cr_bcpu_ratio]=$(pair_ratio cr .broker_cpu_ms_per_connect)
+		R[cr_refused]=$(jq -rs '[.[] | select(.label == "plugin") | .refused] | add' "$RES/cr.jsonl")
+		R[cr_attempted]=$(jq -rs '[.[] | select(.label == "plugin") | .n] | add' "$RES/cr.jsonl")
+		R[cr_reasons]=$(jq -rs '[.[] | select(.label == "plugin" and .deny_reasons != "") | .deny_reasons] | join("; ")' "$RES/cr.jsonl")
 	else
 		# the provisioning ratio needs the baseline connect rate only
 		run_pairs cr cr_base_only 1 3
@@ -448,7 +462,7 @@ fi
 PROV_RUNS=()
 PROV_SEQ=0
 prov_attempt() { # NAME THREADS -> $RES/prov.tmp (one JSON line)
-	local name=$1 threads=$2 p prefix ok n cs_cpu=0 m0 t0 t1 s0 s1 wall
+	local name=$1 threads=$2 p prefix ok n cs_cpu=0 m0 t0 t1 s0 s1 wall u0 u1
 	local -A c0
 	PROV_SEQ=$((PROV_SEQ + 1)); printf -v prefix 'P%02d' "$PROV_SEQ"
 	awk -v p="$prefix" -v n="$PROV_N" 'BEGIN { print "serial,birth_fp,batch"; for(i = 0; i < n; i++) printf "%s%04d,,bench\n", p, i }' \
@@ -456,15 +470,20 @@ prov_attempt() { # NAME THREADS -> $RES/prov.tmp (one JSON line)
 	"$ONBOARDCTL" allowlist import "$T/allow-$prefix.csv" >/dev/null
 	[ -f "$T/claim-batch.pem" ] || new_device claim-batch claim-ca
 	c0[broker]=$(cpu_s "$BROKER_PID"); c0[redis]=$(cpu_s "$REDIS_PID")
-	for p in "${CS_PIDS[@]}"; do c0[cs$p]=$(cpu_s "$p"); done
+	u0=$(calc %.2f "$(usr_s "$BROKER_PID") + $(usr_s "$REDIS_PID")")
+	for p in "${CS_PIDS[@]}"; do c0[cs$p]=$(cpu_s "$p"); u0=$(calc %.2f "$u0 + $(usr_s "$p")"); done
 	local l0; l0=$(load1)
 	log "provisioning $name: devsim -n $PROV_N -c $CONC --threads $threads, ${#CS_PIDS[@]} claimsvc (serials $prefix...)"
 	m0=$(busy_s); s0=$(sched "$BROKER_PID"); t0=$(date +%s.%N)
-	timeout 300 "$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+	# devsim's user CPU (bash's time), for the other-CPU figure
+	local TIMEFORMAT=%U
+	{ time timeout 300 "$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
 		--claim-cert "$T/claim-batch.pem" --claim-key "$T/claim-batch.key" \
 		--serial-prefix "$prefix" -n "$PROV_N" -c $CONC --threads "$threads" --quiet --json \
-		> "$RES/prov-$name-$prefix.json" || true
+		> "$RES/prov-$name-$prefix.json" 2> "$T/devsim.err" || true; } 2> "$T/devsim.time"
 	t1=$(date +%s.%N); s1=$(sched "$BROKER_PID")
+	u1=$(calc %.2f "$(usr_s "$BROKER_PID") + $(usr_s "$REDIS_PID")")
+	for p in "${CS_PIDS[@]}"; do u1=$(calc %.2f "$u1 + $(usr_s "$p")"); done
 	wall=$(calc %.3f "$t1 - $t0")
 	ok=$(jf "$RES/prov-$name-$prefix.json" .succeeded)
 	n=$ok; [ "$n" -gt 0 ] || n=1
@@ -478,7 +497,7 @@ prov_attempt() { # NAME THREADS -> $RES/prov.tmp (one JSON line)
 		--argjson redis "$(calc %.3f "$redis * 1000 / $n")" \
 		--argjson cs "$(calc %.3f "$cs_cpu * 1000 / $n")" \
 		--argjson devsim "$(calc %.3f "$devsim * 1000 / $n")" \
-		--argjson foreign "$(calc %.3f "($(busy_s) - $m0 - $broker - $redis - $cs_cpu - $devsim) / $wall")" \
+		--argjson foreign "$(calc %.3f "($(busy_s) - $m0 - ($u1 - $u0) - $(tail -1 "$T/devsim.time")) / $wall")" \
 		--argjson bwait "$(awk -v a="$s0" -v b="$s1" -v w="$wall" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[2] - x[2]) / w }')" \
 		--argjson bon "$(awk -v a="$s0" -v b="$s1" -v w="$wall" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[1] - x[1]) / w }')" \
 		'{name: $name, serials: $prefix, load1: $load, claimsvc: $ncs, threads: .threads, devices: .devices,
@@ -641,9 +660,11 @@ Load average at start: $(v load_start); at end: $(v load_end).
 Everything runs on 127.0.0.1 on this one machine: broker, Redis, claimsvc
 and the load generators share the $(v nproc) cores, and so does whatever else
 runs on the machine. Every measurement therefore records "other CPU": the
-cores the machine spent busy on processes that are not part of the benchmark
-(\`/proc/stat\` user, system and steal time minus the benchmark's processes;
-interrupt time, mostly our own loopback traffic, is not counted).
+cores the machine spent on processes that are not part of the benchmark
+(\`/proc/stat\` user and steal time minus the user time of the benchmark's
+processes: system time is left out because the kernel charges loopback
+interrupt work to whichever process it interrupts; so this is a lower
+bound, good for compilers and builds, the usual neighbours).
 A pair of runs (with plugin, baseline) during which that exceeded
 $FOREIGN_MAX cores is repeated (up to 3 extra pairs, within a ${BUDGET_S} s budget);
 "load" is the 1-minute load average when the figure was taken (it includes
@@ -752,6 +773,7 @@ devices). Latency runs from the TCP connect to the CONNACK. $(pairs_note cr).
 | baseline | $(fmt cr_base) ($(v cr_base_spread)) | $(v cr_base_p50) | $(v cr_base_p99) | $(v cr_base_bcpu) | $(v cr_base_ccpu) | - | - |
 
 Broker CPU per connect, plugin / baseline: $(v cr_bcpu_ratio) (median of pairs).
+Connects refused by the plugin, all runs: $(v cr_refused) of $(v cr_attempted)${R[cr_reasons]:+ (reasons in the broker log: ${R[cr_reasons]})}.
 The client needs about as much CPU per connect as the broker, so on 2 cores
 the client and Redis take CPU the broker would otherwise get. Every run:
 \`$RES/cr.jsonl\`.
