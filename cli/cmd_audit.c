@@ -34,29 +34,25 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-/* Parses T into milliseconds since the epoch. */
+/* Parses T into milliseconds since the epoch: a duration ago (onb_duration_parse
+ * without a unit means seconds, so a bare number is taken as milliseconds
+ * since the epoch instead), or an ISO time. */
 static int parse_since(const char *s, long long *out)
 {
 	char *end;
 	long long v;
+	int64_t ago;
 	struct tm tm;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if(!errno && end != s && v >= 0){
-		long long unit = 0;
-		if(!strcmp(end, "s")) unit = 1000;
-		else if(!strcmp(end, "m")) unit = 60000;
-		else if(!strcmp(end, "h")) unit = 3600000;
-		else if(!strcmp(end, "d")) unit = 86400000;
-		else if(!*end){
-			*out = v;
-			return 0;
-		}
-		if(unit && v <= 3650LL * 86400000 / unit){
-			*out = (long long)onb_now_ms() - v * unit;
-			return 0;
-		}
+	if(!errno && end != s && v >= 0 && !*end){
+		*out = v;
+		return 0;
+	}
+	if(onb_duration_parse(s, 3650LL * 86400000, &ago)){
+		*out = (long long)(onb_now_ms() - ago);
+		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
 	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);

@@ -97,31 +97,6 @@ static const char usage_unlock[] =
 
 /* ---------------------------------------------------------------- helpers */
 
-/* "90d", "12h", "30m", "3600s" or "3600" into milliseconds. */
-static bool parse_duration(const char *s, int64_t *ms_out)
-{
-	char *end;
-	long long v, unit = 1000;
-
-	if(!s || *s < '0' || *s > '9') return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if(errno != 0 || v <= 0) return false;
-	if(*end){
-		switch(*end){
-		case 's': unit = 1000; break;
-		case 'm': unit = 60LL * 1000; break;
-		case 'h': unit = 3600LL * 1000; break;
-		case 'd': unit = 86400LL * 1000; break;
-		default: return false;
-		}
-		if(end[1]) return false;
-	}
-	if(v > ONB_CC_TTL_MAX_MS / unit) return false;
-	*ms_out = (int64_t)(v * unit);
-	return true;
-}
-
 /* ms since the epoch as ISO 8601 UTC; "-" for 0. */
 static const char *iso_ms(int64_t t, char *buf, size_t len)
 {
@@ -503,7 +478,7 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 	ret = cli_parse(cli, "claimcode issue", usage_issue, opts, argc, argv, pos, 0, &npos);
 	if(ret >= 0) return ret;
 	if(!device == !batch) return cli_usage_error("claimcode issue: one of --device ID or --batch FILE is required");
-	if(ttl_s && !parse_duration(ttl_s, &ttl)){
+	if(ttl_s && !onb_duration_parse(ttl_s, ONB_CC_TTL_MAX_MS, &ttl)){
 		return cli_usage_error("claimcode issue: --ttl wants N followed by s, m, h or d, at most 3650d");
 	}
 	if(format && parse_format(format, &fmt) != CLI_OK) return CLI_USAGE;
