@@ -115,6 +115,7 @@ static char *document(void)
 				? (double)metrics.event_lag_sum_ms / (double)metrics.event_lag_n : 0.0)
 		&& cJSON_AddNumberToObject(root, "redis_errors",
 				(double)(metrics.redis_errors + atomic_load(&metrics_watcher_redis_errors)))
+		&& cJSON_AddNumberToObject(root, "audit_errors", (double)metrics.audit_errors)
 		&& (prov = cJSON_AddObjectToObject(root, "provisioning"))
 		&& cJSON_AddNumberToObject(prov, "requests", (double)metrics.prov_requests)
 		&& cJSON_AddNumberToObject(prov, "renewals", (double)metrics.renew_requests)

@@ -78,14 +78,15 @@ void sessions_clear(void);
 /* ============================================================
  * Registry link (registry_link.c): the main thread's Redis connection
  * ============================================================ */
-/* The connection, reconnecting when the back-off allows; NULL when Redis is
- * unreachable (callers fail closed). Never blocks longer than the timeout. */
+/* The connection, or NULL while the connector thread has none ready (callers
+ * fail closed). Never blocks: connecting happens on the connector thread. */
 redisContext *registry_link_get(void);
-/* Drops a connection that failed; the next get waits redis_retry_ms. */
+/* Drops a connection that failed and asks the connector for a new one. */
 void registry_link_drop(void);
-void registry_link_init(const struct onboard_config *cfg);
+/* Starts the connector thread; cfg must outlive registry_link_close. */
+int registry_link_init(const struct onboard_config *cfg);
 void registry_link_close(void);
-/* Appends an audit entry, dropping the link on failure. */
+/* Appends an audit entry; drops the link only if the connection broke. */
 void registry_link_audit(const struct onb_audit_entry *e);
 
 /* ============================================================
@@ -135,6 +136,7 @@ struct plugin_metrics {
 	int64_t event_lag_last_ms, event_lag_max_ms;
 	uint64_t event_lag_sum_ms, event_lag_n;
 	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
+	uint64_t audit_errors;          /* audit entries Redis did not take */
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 };

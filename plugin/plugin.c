@@ -50,7 +50,11 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		config_free(&config);
 		return MOSQ_ERR_INVAL;
 	}
-	registry_link_init(&config);
+	if(registry_link_init(&config) != ONB_OK){
+		onb_ca_set_clear(&cas);
+		config_free(&config);
+		return MOSQ_ERR_UNKNOWN;
+	}
 	auth_init(&cas, &config);
 	metrics_init(&config);
 	if(events_start(&config) != ONB_OK){

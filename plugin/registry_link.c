@@ -1,42 +1,160 @@
-/* The main thread's Redis connection. Fail closed, never wait long: every
- * command is bounded by redis_timeout_ms, and after a failure no new attempt
- * is made for redis_retry_ms, so a dead Redis costs a refused connect, not a
- * stalled broker. */
+/* The main thread's Redis connection. Fail closed, never wait long.
+ *
+ * The main thread only ever *uses* a connection: every command on it is
+ * bounded by redis_timeout_ms. Making one is the job of a connector thread,
+ * because a connect can block where no timeout reaches (getaddrinfo on a host
+ * name, whose DNS may stall for seconds) and a half-alive Redis (SIGSTOPped,
+ * accepting in the kernel but never answering) would otherwise cost a
+ * timeout per refused client. The connector hands over a connection only
+ * after Redis answered a PING on it. While none is ready, new connects are
+ * refused at once; after a failed attempt the connector waits redis_retry_ms.
+ * A single slow reply therefore costs one refused client and about a loopback
+ * round trip of refusals, not a whole back-off period. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
 #include "onboard.h"
 
 static const struct onboard_config *config;
-static redisContext *link_rc;
-static int64_t retry_at_ms;
-static bool reported_down;
+static redisContext *link_rc;      /* main thread only */
+static bool reported_down;         /* main thread only */
+static unsigned long failures_seen; /* main thread only: connector failures already counted */
 
-void registry_link_init(const struct onboard_config *cfg)
+/* Shared with the connector, under lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond;
+static redisContext *spare;        /* a tested connection waiting for the main thread */
+static bool wanted;                /* the main thread has no connection and wants one */
+static bool stopping;
+static unsigned long failures;     /* connect attempts that failed */
+static char last_error[256];
+
+static pthread_t connector;
+static bool connector_running;
+
+/* Waits on cond until ms have passed or stop is requested; lock held. */
+static void wait_locked(int ms)
 {
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if(until.tv_nsec >= 1000000000L){
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while(!stopping && pthread_cond_timedwait(&cond, &lock, &until) != ETIMEDOUT){}
+}
+
+/* A connection that answered PING within the timeout, or NULL with err set. */
+static redisContext *connect_tested(struct onb_err *err)
+{
+	redisContext *c = onb_redis_connect(&config->redis, err);
+	redisReply *r;
+
+	if(!c) return NULL;
+	r = redisCommand(c, "PING");
+	if(r && r->type == REDIS_REPLY_STATUS){
+		freeReplyObject(r);
+		return c;
+	}
+	if(r && r->type == REDIS_REPLY_ERROR){
+		onb_fail(err, ONB_EUNAVAIL, "PING refused: %.*s", (int)r->len, r->str);
+	}else{
+		onb_fail(err, ONB_EUNAVAIL, "PING: %s", c->err ? c->errstr : "no reply");
+	}
+	if(r) freeReplyObject(r);
+	redisFree(c);
+	return NULL;
+}
+
+static void *connect_loop(void *arg)
+{
+	struct onb_err err;
+
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	while(!stopping){
+		if(!wanted || spare){
+			pthread_cond_wait(&cond, &lock);
+			continue;
+		}
+		pthread_mutex_unlock(&lock);
+		redisContext *c = connect_tested(&err);
+		pthread_mutex_lock(&lock);
+		if(c){
+			spare = c;
+			continue;
+		}
+		failures++;
+		snprintf(last_error, sizeof(last_error), "%s", err.msg);
+		wait_locked(config->redis_retry_ms);
+	}
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+int registry_link_init(const struct onboard_config *cfg)
+{
+	pthread_condattr_t attr;
+	sigset_t all, old;
+	int r;
+
 	config = cfg;
 	link_rc = NULL;
-	retry_at_ms = 0;
 	reported_down = false;
+	failures_seen = 0;
+	spare = NULL;
+	wanted = true; /* have one ready for the first client */
+	stopping = false;
+	failures = 0;
+	last_error[0] = '\0';
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cond, &attr);
+	pthread_condattr_destroy(&attr);
+	/* The connector must never run the broker's own signal handlers. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&connector, NULL, connect_loop, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if(r != 0){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry connector");
+		pthread_cond_destroy(&cond);
+		return ONB_EINTERNAL;
+	}
+	connector_running = true;
+	return ONB_OK;
 }
 
 redisContext *registry_link_get(void)
 {
-	struct onb_err err;
+	char why[sizeof(last_error)];
+	unsigned long failed;
 
 	if(link_rc) return link_rc;
-	if(onb_mono_ms() < retry_at_ms) return NULL;
-	link_rc = onb_redis_connect(&config->redis, &err);
-	if(!link_rc){
-		metrics.redis_errors++;
-		retry_at_ms = onb_mono_ms() + config->redis_retry_ms;
-		if(!reported_down){
-			mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX
-					"registry unreachable, refusing new connects: %s", err.msg);
-			reported_down = true;
-		}
-		return NULL;
-	}
-	if(reported_down){
+	pthread_mutex_lock(&lock);
+	link_rc = spare;
+	spare = NULL;
+	wanted = link_rc == NULL;
+	if(wanted) pthread_cond_signal(&cond);
+	failed = failures;
+	memcpy(why, last_error, sizeof(why));
+	pthread_mutex_unlock(&lock);
+
+	metrics.redis_errors += failed - failures_seen;
+	failures_seen = failed;
+	if(link_rc && reported_down){
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "registry reachable again");
 		reported_down = false;
+	}else if(!link_rc && failed && !reported_down){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX
+				"registry unreachable, refusing new connects: %s", why);
+		reported_down = true;
 	}
 	return link_rc;
 }
@@ -47,9 +165,12 @@ void registry_link_drop(void)
 	metrics.redis_errors++;
 	redisFree(link_rc);
 	link_rc = NULL;
-	retry_at_ms = onb_mono_ms() + config->redis_retry_ms;
+	pthread_mutex_lock(&lock);
+	wanted = true;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&lock);
 	if(!reported_down){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "registry connection lost, refusing new connects");
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "registry connection lost, reconnecting");
 		reported_down = true;
 	}
 }
@@ -60,14 +181,27 @@ void registry_link_audit(const struct onb_audit_entry *e)
 	redisContext *rc = registry_link_get();
 
 	if(!rc) return;
-	if(onb_audit_append(rc, e, config->audit_maxlen, &err) != ONB_OK){
-		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "audit append failed: %s", err.msg);
-		registry_link_drop();
-	}
+	if(onb_audit_append(rc, e, config->audit_maxlen, &err) == ONB_OK) return;
+	metrics.audit_errors++;
+	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "audit append failed: %s", err.msg);
+	/* An error reply (READONLY, MISCONF, OOM) leaves a working connection:
+	 * the admission already made was judged on what Redis could read. */
+	if(rc->err) registry_link_drop();
 }
 
 void registry_link_close(void)
 {
+	if(connector_running){
+		pthread_mutex_lock(&lock);
+		stopping = true;
+		pthread_cond_signal(&cond);
+		pthread_mutex_unlock(&lock);
+		pthread_join(connector, NULL);
+		connector_running = false;
+		pthread_cond_destroy(&cond);
+	}
+	if(spare) redisFree(spare);
+	spare = NULL;
 	if(link_rc) redisFree(link_rc);
 	link_rc = NULL;
 }
