@@ -4,8 +4,7 @@
 
 #include "cli.h"
 
-/* At most 64 bytes of untrusted text, '?' for what is not printable. */
-static const char *shown(const char *s, char *buf, size_t len)
+const char *cli_shown(const char *s, char *buf, size_t len)
 {
 	size_t i = 0, n = 0;
 
@@ -34,7 +33,7 @@ int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct 
 		size_t nlen;
 
 		if(only_pos || arg[0] != '-' || !arg[1]){
-			if(*npos >= maxpos) return cli_usage_error("%s: unexpected argument '%s'", cmd, shown(arg, b, sizeof(b)));
+			if(*npos >= maxpos) return cli_usage_error("%s: unexpected argument '%s'", cmd, cli_shown(arg, b, sizeof(b)));
 			pos[(*npos)++] = arg;
 			continue;
 		}
@@ -55,7 +54,7 @@ int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct 
 		for(const struct cli_opt *k = opts; k && k->name; k++){
 			if(strlen(k->name) == nlen && !strncmp(arg, k->name, nlen)) o = k;
 		}
-		if(!o) return cli_usage_error("%s: unknown option '%s'", cmd, shown(arg, b, sizeof(b)));
+		if(!o) return cli_usage_error("%s: unknown option '%s'", cmd, cli_shown(arg, b, sizeof(b)));
 		if(o->flag){
 			if(eq) return cli_usage_error("%s: %s takes no value", cmd, o->name);
 			*o->flag = true;

@@ -39,6 +39,10 @@ struct cli_opt {
 	bool *flag;
 };
 
+/* Untrusted text for an error line: at most 64 bytes of s, '?' for what is
+ * not printable, "..." when cut; written into buf (len >= 8), returned. */
+const char *cli_shown(const char *s, char *buf, size_t len);
+
 /* Parses a command's arguments (argv[0] is its first argument): the options
  * of opts, --json, --help (prints usage), up to maxpos positionals into pos.
  * Returns -1 to go on, else the exit code to return. */

@@ -69,23 +69,6 @@ static const char usage_import[] =
 	"line was invalid or the registry failed (devices written until then stay;\n"
 	"re-run the import), 2 on a usage error.\n";
 
-/* Prints at most 64 bytes of untrusted text, '?' for what is not printable. */
-static const char *shown(const char *s, char *buf, size_t len)
-{
-	size_t i = 0, n = 0;
-
-	for(; s[i] && n + 4 < len && i < 64; i++){
-		unsigned char c = (unsigned char)s[i];
-		buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	if(s[i]){
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 /* ------------------------------------------------------------ the CSV */
 
 struct row {
@@ -222,7 +205,7 @@ static int parse_line(struct import *im, long lineno, char *line, struct row *ro
 	if(!*field[0]) return note_bad(im, lineno, "empty serial");
 	if(!onb_id_valid(field[0])){
 		return note_bad(im, lineno, "serial '%s' is not a valid device id ([A-Za-z0-9._:-]{1,%d})",
-				shown(field[0], b, sizeof(b)), ONB_ID_MAX);
+				cli_shown(field[0], b, sizeof(b)), ONB_ID_MAX);
 	}
 	plen = strlen(im->prefix);
 	if(plen + strlen(field[0]) > ONB_ID_MAX){
@@ -235,12 +218,12 @@ static int parse_line(struct import *im, long lineno, char *line, struct row *ro
 	row->fp[0] = '\0';
 	if(nf > 1 && *field[1] && !normalise_fp(field[1], row->fp)){
 		return note_bad(im, lineno, "birth fingerprint '%s' is not 64 hex digits",
-				shown(field[1], b, sizeof(b)));
+				cli_shown(field[1], b, sizeof(b)));
 	}
 	const char *batch = nf > 2 && *field[2] ? field[2] : im->batch ? im->batch : "";
 	if(!batch_valid(batch)){
 		return note_bad(im, lineno, "batch '%s' is not at most %d printable bytes",
-				shown(batch, b, sizeof(b)), ONB_BATCH_MAX);
+				cli_shown(batch, b, sizeof(b)), ONB_BATCH_MAX);
 	}
 	memcpy(row->batch, batch, strlen(batch) + 1);
 	return 1;
@@ -384,33 +367,20 @@ static int do_import(struct cli *cli, int argc, char **argv)
 	struct onb_err err;
 	redisContext *rc = NULL;
 	const char *path = NULL;
-	char line[LINE_MAX_LEN + 1], b[80];
+	char line[LINE_MAX_LEN + 1];
 	size_t n = 0;
 	FILE *f = NULL;
 	int ret = CLI_FAIL, r;
 
-	for(int i = 0; i < argc; i++){
-		const char *arg = argv[i];
-
-		if(!strcmp(arg, "--help") || !strcmp(arg, "-h")){
-			fputs(usage_import, stdout);
-			return CLI_OK;
-		}else if(!strcmp(arg, "--json")){
-			cli->json = true;
-		}else if(!strcmp(arg, "--dry-run")){
-			im.dry_run = true;
-		}else if(!strcmp(arg, "--batch") || !strcmp(arg, "--prefix")){
-			if(i + 1 >= argc) return cli_usage_error("allowlist import: %s needs a value", arg);
-			if(arg[2] == 'b') im.batch = argv[++i];
-			else im.prefix = argv[++i];
-		}else if(arg[0] == '-' && arg[1]){
-			return cli_usage_error("allowlist import: unknown option '%s'", shown(arg, b, sizeof(b)));
-		}else if(path){
-			return cli_usage_error("allowlist import: unexpected argument '%s'", shown(arg, b, sizeof(b)));
-		}else{
-			path = arg;
-		}
-	}
+	const char *prefix = NULL;
+	const struct cli_opt opts[] = {
+		{ "--batch", &im.batch, NULL }, { "--prefix", &prefix, NULL }, { "--dry-run", NULL, &im.dry_run },
+		{ NULL, NULL, NULL },
+	};
+	int npos;
+	r = cli_parse(cli, "allowlist import", usage_import, opts, argc, argv, &path, 1, &npos);
+	if(r >= 0) return r;
+	if(prefix) im.prefix = prefix;
 	if(!path) return cli_usage_error("allowlist import: FILE is required");
 	if(im.batch && !batch_valid(im.batch)){
 		return cli_usage_error("allowlist import: --batch must be at most %d printable bytes", ONB_BATCH_MAX);
@@ -512,7 +482,7 @@ int cmd_allowlist(struct cli *cli, int argc, char **argv)
 		}else if(!strcmp(argv[i], "--json")){
 			cli->json = true;
 		}else{
-			return cli_usage_error("allowlist: unknown option '%s'", shown(argv[i], b, sizeof(b)));
+			return cli_usage_error("allowlist: unknown option '%s'", cli_shown(argv[i], b, sizeof(b)));
 		}
 	}
 	if(i >= argc){
@@ -524,5 +494,5 @@ int cmd_allowlist(struct cli *cli, int argc, char **argv)
 			return commands[c].run(cli, argc - i - 1, argv + i + 1);
 		}
 	}
-	return cli_usage_error("allowlist: unknown command '%s'", shown(argv[i], b, sizeof(b)));
+	return cli_usage_error("allowlist: unknown command '%s'", cli_shown(argv[i], b, sizeof(b)));
 }

@@ -135,6 +135,12 @@ static const char usage_activate[] =
 enum { OPT_ID = 1, OPT_CERT = 2, OPT_STATE = 4, OPT_TENANT = 8, OPT_REASON = 16, OPT_EXPIRING = 32,
 	OPT_WITHIN = 64 };
 
+struct args {
+	const char *id, *cert, *state, *tenant, *reason, *expiring, *within;
+	const char *pos[2];
+	int npos;
+};
+
 static const struct {
 	int bit;
 	const char *name;
@@ -143,91 +149,40 @@ static const struct {
 	{ OPT_TENANT, "--tenant" }, { OPT_REASON, "--reason" }, { OPT_EXPIRING, "--expiring" },
 	{ OPT_WITHIN, "--within" },
 };
+#define N_OPTIONS (sizeof(option_names) / sizeof(option_names[0]))
 
-struct args {
-	const char *id, *cert, *state, *tenant, *reason, *expiring, *within;
-	const char *pos[2];
-	int npos;
-};
-
-/* Prints at most 64 bytes of untrusted text, '?' for what is not printable. */
-static const char *shown(const char *s, char *buf, size_t len)
+static const char **slot_of(struct args *a, int bit)
 {
-	size_t i = 0, n = 0;
-
-	for(; s[i] && n + 4 < len && i < 64; i++){
-		unsigned char c = (unsigned char)s[i];
-		buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	switch(bit){
+	case OPT_ID: return &a->id;
+	case OPT_CERT: return &a->cert;
+	case OPT_STATE: return &a->state;
+	case OPT_TENANT: return &a->tenant;
+	case OPT_EXPIRING: return &a->expiring;
+	case OPT_WITHIN: return &a->within;
+	default: return &a->reason;
 	}
-	if(s[i]){
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
 }
 
-/* Parses a command's arguments: the options in `allowed`, --json, --help,
- * up to maxpos positionals. Returns -1 to go on, else an exit code. */
+/* Parses a command's arguments with cli_parse: the options in `allowed`,
+ * --json, --help, up to maxpos positionals. Returns -1 to go on, else an
+ * exit code. */
 static int parse(struct cli *cli, const char *cmd, const char *usage, int allowed, int maxpos,
 		int argc, char **argv, struct args *a)
 {
-	bool only_pos = false;
-	char b[80];
+	struct cli_opt opts[N_OPTIONS + 1];
+	char what[64];
+	size_t n = 0;
 
 	memset(a, 0, sizeof(*a));
-	for(int i = 0; i < argc; i++){
-		const char *arg = argv[i];
-
-		if(only_pos || arg[0] != '-' || !arg[1]){
-			if(a->npos >= maxpos){
-				return cli_usage_error("device %s: unexpected argument '%s'", cmd, shown(arg, b, sizeof(b)));
-			}
-			a->pos[a->npos++] = arg;
-			continue;
-		}
-		if(!strcmp(arg, "--")){
-			only_pos = true;
-			continue;
-		}
-		if(!strcmp(arg, "--help") || !strcmp(arg, "-h")){
-			fputs(usage, stdout);
-			return CLI_OK;
-		}
-		if(!strcmp(arg, "--json")){
-			cli->json = true;
-			continue;
-		}
-
-		const char *eq = strchr(arg, '=');
-		size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-		int bit = 0;
-		for(size_t k = 0; k < sizeof(option_names) / sizeof(option_names[0]); k++){
-			if(strlen(option_names[k].name) == nlen && !strncmp(arg, option_names[k].name, nlen)){
-				bit = option_names[k].bit;
-			}
-		}
-		if(!(bit & allowed)){
-			return cli_usage_error("device %s: unknown option '%s'", cmd, shown(arg, b, sizeof(b)));
-		}
-		const char *val;
-		if(eq){
-			val = eq + 1;
-		}else{
-			if(i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')){
-				return cli_usage_error("device %s: %s needs a value", cmd, arg);
-			}
-			val = argv[++i];
-		}
-		const char **slot = bit == OPT_ID ? &a->id : bit == OPT_CERT ? &a->cert
-			: bit == OPT_STATE ? &a->state : bit == OPT_TENANT ? &a->tenant
-			: bit == OPT_EXPIRING ? &a->expiring : bit == OPT_WITHIN ? &a->within : &a->reason;
-		if(*slot){
-			return cli_usage_error("device %s: %.*s given twice", cmd, (int)nlen, arg);
-		}
-		*slot = val;
+	memset(opts, 0, sizeof(opts));
+	for(size_t k = 0; k < N_OPTIONS; k++){
+		if(!(option_names[k].bit & allowed)) continue;
+		opts[n].name = option_names[k].name;
+		opts[n++].value = slot_of(a, option_names[k].bit);
 	}
-	return -1;
+	snprintf(what, sizeof(what), "device %s", cmd);
+	return cli_parse(cli, what, usage, opts, argc, argv, a->pos, maxpos, &a->npos);
 }
 
 static int check_id(const char *cmd, const char *what, const char *id)
@@ -236,7 +191,7 @@ static int check_id(const char *cmd, const char *what, const char *id)
 
 	if(onb_id_valid(id)) return CLI_OK;
 	return cli_error("device %s: invalid %s id '%s' (expected [A-Za-z0-9._:-]{1,%d})",
-			cmd, what, shown(id, b, sizeof(b)), ONB_ID_MAX);
+			cmd, what, cli_shown(id, b, sizeof(b)), ONB_ID_MAX);
 }
 
 /* ----------------------------------------------------------------- output */
@@ -368,7 +323,7 @@ static int do_register(struct cli *cli, int argc, char **argv)
 	req.state = a.state ? onb_state_parse(a.state) : a.tenant ? ONB_STATE_ACTIVE : ONB_STATE_UNCLAIMED;
 	if(req.state != ONB_STATE_UNCLAIMED && req.state != ONB_STATE_ACTIVE){
 		return cli_usage_error("device register: --state must be unclaimed or active, not '%s'",
-				shown(a.state, b, sizeof(b)));
+				cli_shown(a.state, b, sizeof(b)));
 	}
 	if(a.tenant){
 		if(check_id("register", "tenant", a.tenant) != CLI_OK) return CLI_FAIL;
@@ -502,7 +457,7 @@ static int do_list(struct cli *cli, int argc, char **argv)
 		int64_t ms;
 		if(!onb_duration_parse(a.expiring, 100LL * 365 * 86400 * 1000, &ms)){
 			return cli_usage_error("device list: --expiring wants a duration such as 30d, 12h or 3600 (not '%s')",
-					shown(a.expiring, b, sizeof(b)));
+					cli_shown(a.expiring, b, sizeof(b)));
 		}
 		ctx.expiring_before = onb_now_ms() / 1000 + ms / 1000;
 	}
@@ -510,7 +465,7 @@ static int do_list(struct cli *cli, int argc, char **argv)
 		only = onb_state_parse(a.state);
 		if(only == ONB_STATE_INVALID){
 			return cli_usage_error("device list: unknown state '%s' (manufactured, unclaimed, active, "
-					"quarantined, revoked, decommissioned)", shown(a.state, b, sizeof(b)));
+					"quarantined, revoked, decommissioned)", cli_shown(a.state, b, sizeof(b)));
 		}
 	}
 	ctx.json = cli->json;
@@ -623,7 +578,7 @@ static int do_rotate(struct cli *cli, int argc, char **argv)
 	if(check_reason("rotate", a.reason) != CLI_OK) return CLI_USAGE;
 	if(a.within && !onb_duration_parse(a.within, ONB_ROTATE_WITHIN_MAX_MS, &within)){
 		return cli_usage_error("device rotate: --within wants a duration up to 365d such as 7d or 12h (not '%s')",
-				shown(a.within, b, sizeof(b)));
+				cli_shown(a.within, b, sizeof(b)));
 	}
 	rc = cli_redis(cli);
 	if(!rc) return CLI_FAIL;
@@ -709,7 +664,7 @@ int cmd_device(struct cli *cli, int argc, char **argv)
 		}else if(!strcmp(argv[i], "--json")){
 			cli->json = true;
 		}else{
-			return cli_usage_error("device: unknown option '%s'", shown(argv[i], b, sizeof(b)));
+			return cli_usage_error("device: unknown option '%s'", cli_shown(argv[i], b, sizeof(b)));
 		}
 	}
 	if(i >= argc){
@@ -721,5 +676,5 @@ int cmd_device(struct cli *cli, int argc, char **argv)
 			return commands[c].run(cli, argc - i - 1, argv + i + 1);
 		}
 	}
-	return cli_usage_error("device: unknown command '%s'", shown(argv[i], b, sizeof(b)));
+	return cli_usage_error("device: unknown command '%s'", cli_shown(argv[i], b, sizeof(b)));
 }
