@@ -150,8 +150,14 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 		onb_prov_envelope_clear(&env);
 		return NULL;
 	}
-	if(env.payload_too_large) refuse(&r, 413, "PayloadTooLarge", "request too large");
-	else redeem(s, &env, &r);
+	if(env.refused != ONB_REFUSAL_NONE){
+		/* the broker refused the payload and sent only its size */
+		char msg[ONB_ERRLEN];
+		bool large = !strcmp(onb_prov_refusal_error(&env, msg, sizeof(msg)), ONB_PE_PAYLOAD_TOO_LARGE);
+		refuse(&r, large ? 413 : 400, large ? "PayloadTooLarge" : "InvalidRequest", msg);
+	}else{
+		redeem(s, &env, &r);
+	}
 	if(r.status && !r.audited){
 		/* Refused before the registry looked at the code: audit it here. */
 		char reason[ONB_ERRLEN + 600];

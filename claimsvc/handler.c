@@ -453,10 +453,12 @@ static bool admit(struct request *rq)
 		rq->audited = !first; /* a flood is audited once per window */
 		return false;
 	}
-	if(rq->env.payload_too_large){
-		reject(rq, ONB_PE_PAYLOAD_TOO_LARGE, "request of %zu bytes is larger than the limit of %d bytes",
-				rq->env.payload_len,
-				ONB_PROV_PAYLOAD_MAX);
+	if(rq->env.refused != ONB_REFUSAL_NONE){
+		/* The broker refused the payload and sent only its size: answered
+		 * and audited here, after the rate limit, like any bad request. */
+		char msg[ONB_ERRLEN];
+		const char *code = onb_prov_refusal_error(&rq->env, msg, sizeof(msg));
+		reject(rq, code, "%s", msg);
 		return false;
 	}
 	return true;

@@ -108,24 +108,41 @@ bool onb_topic_is_internal(const char *topic)
 	return topic && starts_with(topic, ONB_TOPIC_INTERNAL_PREFIX);
 }
 
-char *onb_envelope_request(const struct onb_requester_stamp *who, const char *topic,
-		const void *payload, size_t len, size_t *out_len, struct onb_err *err)
+static const char *const refusal_names[] = {
+	[ONB_REFUSAL_TOO_LARGE] = "too-large",
+	[ONB_REFUSAL_NUL_BYTE] = "nul-byte",
+};
+
+const char *onb_refusal_name(enum onb_refusal why)
 {
+	return why > ONB_REFUSAL_NONE && why <= ONB_REFUSAL_NUL_BYTE ? refusal_names[why] : NULL;
+}
+
+enum onb_refusal onb_refusal_parse(const char *name)
+{
+	for(int i = ONB_REFUSAL_NONE + 1; name && i <= ONB_REFUSAL_NUL_BYTE; i++){
+		if(!strcmp(name, refusal_names[i])) return (enum onb_refusal)i;
+	}
+	return ONB_REFUSAL_NONE;
+}
+
+char *onb_envelope_request(const struct onb_requester_stamp *who, const char *topic,
+		const void *payload, size_t len, size_t *out_len, enum onb_refusal *refused,
+		struct onb_err *err)
+{
+	enum onb_refusal why = ONB_REFUSAL_NONE;
 	cJSON *root = NULL;
 	char *text = NULL, *body = NULL;
 
 	if(len > ONB_PROV_PAYLOAD_MAX){
-		onb_fail(err, ONB_EINVAL, "request payload of %zu bytes exceeds %d", len, ONB_PROV_PAYLOAD_MAX);
-		return NULL;
-	}
-	/* The device's bytes travel as a JSON string; claimsvc parses them. */
-	body = malloc(len + 1);
-	if(!body) goto oom;
-	if(len) memcpy(body, payload, len);
-	body[len] = '\0';
-	if(memchr(body, '\0', len)){
-		onb_fail(err, ONB_EINVAL, "request payload contains a NUL byte");
-		goto cleanup;
+		why = ONB_REFUSAL_TOO_LARGE;
+	}else{
+		/* The device's bytes travel as a JSON string; claimsvc parses them. */
+		body = malloc(len + 1);
+		if(!body) goto oom;
+		if(len) memcpy(body, payload, len);
+		body[len] = '\0';
+		if(memchr(body, '\0', len)) why = ONB_REFUSAL_NUL_BYTE;
 	}
 	root = cJSON_CreateObject();
 	if(!root
@@ -135,13 +152,19 @@ char *onb_envelope_request(const struct onb_requester_stamp *who, const char *to
 			|| !cJSON_AddStringToObject(root, "fp", who->fp)
 			|| !cJSON_AddStringToObject(root, "address", who->address ? who->address : "")
 			|| (who->tenant && !cJSON_AddStringToObject(root, "tenant", who->tenant))
-			|| !cJSON_AddStringToObject(root, "topic", topic)
-			|| !cJSON_AddStringToObject(root, "payload", body)){
+			|| !cJSON_AddStringToObject(root, "topic", topic)){
+		goto oom;
+	}
+	if(why == ONB_REFUSAL_NONE){
+		if(!cJSON_AddStringToObject(root, "payload", body)) goto oom;
+	}else if(!cJSON_AddStringToObject(root, "refused", onb_refusal_name(why))
+			|| !cJSON_AddNumberToObject(root, "size", (double)len)){
 		goto oom;
 	}
 	text = cJSON_PrintUnformatted(root);
 	if(!text) goto oom;
 	*out_len = strlen(text);
+	if(refused) *refused = why;
 	goto cleanup;
 oom:
 	onb_fail(err, ONB_EINTERNAL, "out of memory building a request envelope");

@@ -267,6 +267,63 @@ void onb_prov_free(char *doc)
 
 /* ---------------------------------------------------------------- envelope */
 
+/* The refusal of a refusal envelope: "refused" and "size", no "payload". */
+static int envelope_refusal(const cJSON *root, const cJSON *refused, struct onb_prov_envelope *env,
+		struct onb_err *err)
+{
+	cJSON *size, *payload;
+	int ret;
+
+	if(!cJSON_IsString(refused) || (env->refused = onb_refusal_parse(refused->valuestring)) == ONB_REFUSAL_NONE){
+		return onb_fail(err, ONB_EINVAL, "envelope: unknown refusal reason");
+	}
+	if((ret = member(root, "payload", &payload, err)) != ONB_OK) return ret;
+	if(payload) return onb_fail(err, ONB_EINVAL, "refusal envelope with a payload");
+	if((ret = member(root, "size", &size, err)) != ONB_OK) return ret;
+	/* (written so that NaN fails before the cast) */
+	if(!cJSON_IsNumber(size) || !(size->valuedouble >= 0 && size->valuedouble <= ONB_MQTT_PAYLOAD_MAX)
+			|| size->valuedouble != (double)(size_t)size->valuedouble){
+		return onb_fail(err, ONB_EINVAL, "refusal envelope: size must be an MQTT payload length");
+	}
+	env->refused_len = (size_t)size->valuedouble;
+	/* the reason must fit the size: a larger payload is always "too-large" */
+	if((env->refused == ONB_REFUSAL_TOO_LARGE) != (env->refused_len > ONB_PROV_PAYLOAD_MAX)){
+		return onb_fail(err, ONB_EINVAL, "refusal envelope: reason and size disagree");
+	}
+	if(env->refused == ONB_REFUSAL_TOO_LARGE){
+		env->payload_too_large = true;
+		env->payload_len = env->refused_len;
+	}else if(!(env->payload = strdup(""))){
+		return onb_fail(err, ONB_EINTERNAL, "out of memory");
+	}
+	return ONB_OK;
+}
+
+/* The device's payload of an envelope, or the broker's refusal of it. */
+static int envelope_payload(const cJSON *root, struct onb_prov_envelope *env, struct onb_err *err)
+{
+	cJSON *item;
+	int ret = member(root, "refused", &item, err);
+
+	if(ret != ONB_OK) return ret;
+	if(item) return envelope_refusal(root, item, env, err);
+	ret = member(root, "payload", &item, err);
+	if(ret != ONB_OK) return ret;
+	if(!item || !cJSON_IsString(item) || !item->valuestring){
+		return onb_fail(err, ONB_EINVAL, "envelope payload must be a string");
+	}
+	env->payload_len = strlen(item->valuestring);
+	if(env->payload_len > ONB_PROV_PAYLOAD_MAX){
+		/* from an envelope writer that does not refuse (claimsvc_bench, hand-made) */
+		env->payload_too_large = true;
+		env->refused = ONB_REFUSAL_TOO_LARGE;
+		env->refused_len = env->payload_len;
+	}else if(!(env->payload = strdup(item->valuestring))){
+		return onb_fail(err, ONB_EINTERNAL, "out of memory");
+	}
+	return ONB_OK;
+}
+
 int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelope *out,
 		struct onb_err *err)
 {
@@ -333,19 +390,8 @@ int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelo
 		ret = onb_fail(err, ONB_EINVAL, "envelope topic is empty or holds control characters");
 		goto cleanup;
 	}
-	ret = member(root, "payload", &item, err);
+	ret = envelope_payload(root, &env, err);
 	if(ret != ONB_OK) goto cleanup;
-	if(!item || !cJSON_IsString(item) || !item->valuestring){
-		ret = onb_fail(err, ONB_EINVAL, "envelope payload must be a string");
-		goto cleanup;
-	}
-	env.payload_len = strlen(item->valuestring);
-	if(env.payload_len > ONB_PROV_PAYLOAD_MAX){
-		env.payload_too_large = true;
-	}else if(!(env.payload = strdup(item->valuestring))){
-		ret = onb_fail(err, ONB_EINTERNAL, "out of memory");
-		goto cleanup;
-	}
 	*out = env;
 	memset(&env, 0, sizeof(env));
 	ret = ONB_OK;
@@ -353,6 +399,17 @@ cleanup:
 	onb_prov_envelope_clear(&env);
 	cJSON_Delete(root);
 	return ret;
+}
+
+const char *onb_prov_refusal_error(const struct onb_prov_envelope *env, char *msg, size_t len)
+{
+	if(env->refused == ONB_REFUSAL_TOO_LARGE){
+		snprintf(msg, len, "request of %zu bytes is larger than the limit of %d bytes",
+				env->refused_len, ONB_PROV_PAYLOAD_MAX);
+		return ONB_PE_PAYLOAD_TOO_LARGE;
+	}
+	snprintf(msg, len, "request of %zu bytes contains a NUL byte (not a JSON document)", env->refused_len);
+	return ONB_PE_INVALID_PAYLOAD;
 }
 
 void onb_prov_envelope_clear(struct onb_prov_envelope *env)

@@ -13,35 +13,12 @@
 #include "onb/envelope.h"
 #include "onb/stats.h"
 
-/* Answers a request the broker will not forward (too large for any valid
- * document) on its /rejected topic, to the requester only, in AWS's shape. */
-static void reject_directly(const struct mosquitto_evt_message *ev, const struct session *s,
-		int status, const char *code, const char *message)
-{
-	char topic[ONB_PROV_TOPIC_MAX + 16];
-	cJSON *doc = cJSON_CreateObject();
-	char *text = NULL;
-	void *payload;
-	size_t len;
-
-	snprintf(topic, sizeof(topic), "%s/rejected", ev->topic);
-	if(!doc || !cJSON_AddNumberToObject(doc, "statusCode", status)
-			|| !cJSON_AddStringToObject(doc, "errorCode", code)
-			|| !cJSON_AddStringToObject(doc, "errorMessage", message)
-			|| !(text = cJSON_PrintUnformatted(doc))){
-		cJSON_Delete(doc);
-		return;
-	}
-	len = strlen(text);
-	payload = mosquitto_malloc(len);
-	if(payload){
-		memcpy(payload, text, len);
-		mosquitto_broker_publish(s->id, topic, (int)len, payload, 1, false, NULL);
-	}
-	cJSON_free(text);
-	cJSON_Delete(doc);
-}
-
+/* Re-routes a request to claimsvc, stamped with who sent it. A payload the
+ * broker will not forward (over 64 KiB, or holding a NUL byte) travels as a
+ * small refusal envelope instead, so that claimsvc answers and audits it like
+ * any other bad request: no Redis write here, and claimsvc's rate limits
+ * bound what a flood of bad requests costs. Nothing answers the device when
+ * no claimsvc runs, as for every other request (docs/internal-topics.md). */
 static int stamp_request(struct mosquitto_evt_message *ev, const struct session *s, const char *route)
 {
 	struct onb_requester_stamp who = {
@@ -51,22 +28,22 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 		.address = mosquitto_client_address(ev->client),
 		.tenant = s->idclass == ONB_ID_SERVICE ? s->tenant : NULL,
 	};
+	enum onb_refusal refused = ONB_REFUSAL_NONE;
 	struct onb_err err;
 	size_t len = 0;
 	char *envelope, *topic;
 	void *payload;
 
-	if(ev->payloadlen > ONB_PROV_PAYLOAD_MAX){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "rejecting a %u-byte request from %s on %s",
-				ev->payloadlen, s->id, ev->topic);
-		reject_directly(ev, s, 413, "PayloadTooLarge", "request larger than 64 KiB");
-		return MOSQ_ERR_ACL_DENIED;
-	}
-	envelope = onb_envelope_request(&who, ev->topic, ev->payload, ev->payloadlen, &len, &err);
+	envelope = onb_envelope_request(&who, ev->topic, ev->payload, ev->payloadlen, &len, &refused, &err);
 	if(!envelope){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "dropping request from %s on %s: %s",
+		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "dropping request from %s on %s: %s",
 				s->id, ev->topic, err.msg);
 		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(refused != ONB_REFUSAL_NONE){
+		metrics.prov_refused++;
+		mosquitto_log_printf(MOSQ_LOG_DEBUG, ONB_LOG_PREFIX "refusing a %u-byte request from %s on %s (%s)",
+				ev->payloadlen, s->id, ev->topic, onb_refusal_name(refused));
 	}
 	topic = mosquitto_strdup(route);
 	payload = mosquitto_malloc(len);

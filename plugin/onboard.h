@@ -138,6 +138,7 @@ struct plugin_metrics {
 	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
 	uint64_t audit_errors;          /* audit entries Redis did not take */
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
+	uint64_t prov_refused;          /* requests among prov_requests whose payload the broker refused */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 };
 extern struct plugin_metrics metrics;

@@ -51,10 +51,31 @@ struct onb_requester_stamp {
 	const char *tenant;    /* a tenant back-end's verified tenant, or NULL */
 };
 
-/* The request envelope for payload[0..len) sent on topic by who. Returns a
- * NUL-terminated string the caller frees with cJSON_free, *out_len its length. */
+/* Why the broker refused a request's payload itself. Such a payload does not
+ * travel: the plugin sends claimsvc a refusal envelope instead (no payload,
+ * only its size and this reason), and claimsvc answers and audits it like
+ * any other bad request, under its rate limits (docs/internal-topics.md). */
+enum onb_refusal {
+	ONB_REFUSAL_NONE = 0,
+	ONB_REFUSAL_TOO_LARGE,   /* "too-large": over ONB_PROV_PAYLOAD_MAX */
+	ONB_REFUSAL_NUL_BYTE,    /* "nul-byte": a NUL byte (a JSON string cannot carry it) */
+};
+
+/* "too-large", "nul-byte"; NULL for ONB_REFUSAL_NONE. */
+const char *onb_refusal_name(enum onb_refusal why);
+
+/* The reason named name; ONB_REFUSAL_NONE when unknown. */
+enum onb_refusal onb_refusal_parse(const char *name);
+
+/* The envelope that hands payload[0..len), sent on topic by who, to
+ * claimsvc: a request envelope, or, when the payload cannot travel, a
+ * refusal envelope ({..., "refused": reason, "size": len}, no payload), with
+ * the reason in *refused (ONB_REFUSAL_NONE for a request envelope). Returns
+ * a NUL-terminated string the caller frees with cJSON_free, *out_len its
+ * length; NULL only when memory is short. */
 char *onb_envelope_request(const struct onb_requester_stamp *who, const char *topic,
-		const void *payload, size_t len, size_t *out_len, struct onb_err *err);
+		const void *payload, size_t len, size_t *out_len, enum onb_refusal *refused,
+		struct onb_err *err);
 
 /* A decoded reply envelope; the strings live in the struct. The payload is
  * heap memory (malloc) the caller frees with free(), length payload_len. */

@@ -91,20 +91,33 @@ struct onb_prov_envelope {
 	char fp[ONB_FP_HEXLEN + 1];                /* 64 lower-case hex */
 	char address[ONB_PROV_ADDRESS_MAX + 1];    /* empty when absent */
 	char topic[ONB_PROV_TOPIC_MAX + 1];        /* the device's request topic */
-	char *payload;                             /* NUL-terminated; NULL when too large */
-	size_t payload_len;                        /* length the device sent (also when too large) */
+	char *payload;                             /* NUL-terminated; NULL when too large, "" when refused */
+	size_t payload_len;                        /* strlen(payload); the length the device sent when too large */
 	bool payload_too_large;                    /* payload_len > ONB_PROV_PAYLOAD_MAX */
+	enum onb_refusal refused;                  /* the payload did not travel: why (ONB_REFUSAL_NONE: it did) */
+	size_t refused_len;                        /* with refused: the length the device sent */
 	char tenant[ONB_ID_MAX + 1];               /* a tenant back-end's verified tenant, "" if none */
 };
 
+#define ONB_MQTT_PAYLOAD_MAX 268435455 /* the largest payload an MQTT packet can hold */
+
 /* Decodes a request envelope of len bytes: {"v":1, clientId, class, fp,
- * [address], [tenant], topic, payload}. The device payload inside is capped at
- * ONB_PROV_PAYLOAD_MAX (the plugin refuses larger ones); one over it still
- * decodes (so the device can be told) with payload NULL and
- * payload_too_large set. ONB_EINVAL for anything else that is wrong: no
- * reply can be addressed then. */
+ * [address], [tenant], topic, payload}, or a refusal envelope that has
+ * "refused" (a reason of onb_refusal_parse) and "size" (an integer: over
+ * ONB_PROV_PAYLOAD_MAX for "too-large", at most that for "nul-byte") instead
+ * of "payload". The device payload inside is capped at ONB_PROV_PAYLOAD_MAX
+ * (the plugin refuses larger ones); one over it still decodes (so the device
+ * can be told) as refused ONB_REFUSAL_TOO_LARGE. Refused envelopes decode
+ * with refused and refused_len set, payload NULL and payload_too_large set
+ * when too large, payload "" otherwise. ONB_EINVAL for anything else that is
+ * wrong: no reply can be addressed then. */
 int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelope *out,
 		struct onb_err *err);
+
+/* For an envelope whose payload the broker refused (env->refused set): the
+ * errorCode to answer (ONB_PE_PAYLOAD_TOO_LARGE or ONB_PE_INVALID_PAYLOAD)
+ * and, in msg, the errorMessage. */
+const char *onb_prov_refusal_error(const struct onb_prov_envelope *env, char *msg, size_t len);
 
 /* Frees the payload and zeroes *env. */
 void onb_prov_envelope_clear(struct onb_prov_envelope *env);

@@ -279,6 +279,9 @@ static void envelope_payload_too_large(void **state)
 	assert_true(env.payload_too_large);
 	assert_null(env.payload);
 	assert_int_equal(env.payload_len, n);
+	/* answered like the plugin's refusal of it */
+	assert_int_equal(env.refused, ONB_REFUSAL_TOO_LARGE);
+	assert_int_equal(env.refused_len, n);
 	onb_prov_envelope_clear(&env);
 	free(text);
 	/* exactly at the cap is fine */
@@ -291,6 +294,132 @@ static void envelope_payload_too_large(void **state)
 	onb_prov_envelope_clear(&env);
 	free(text);
 	free(value);
+}
+
+/* What the plugin sends for a payload it refuses: identity, reason and
+ * size, never the payload; decoded back as refused by lib/provision.c. */
+static void refusal_envelope_round_trip(void **state)
+{
+	const struct onb_requester_stamp who = { .client_id = "claim-abc", .idclass = "claim", .fp = FP,
+		.address = "10.0.0.7" };
+	const struct onb_requester_stamp app = { .client_id = "app-acme", .idclass = "service", .fp = FP,
+		.tenant = "acme" };
+	size_t big_len = ONB_PROV_PAYLOAD_MAX + 1000, len = 0;
+	char *big = malloc(big_len), *text, msg[ONB_ERRLEN];
+	enum onb_refusal why = ONB_REFUSAL_NONE;
+	struct onb_prov_envelope env;
+	struct onb_err err;
+	cJSON *root;
+
+	memset(big, 'A', big_len);
+	text = onb_envelope_request(&who, CSR_TOPIC, big, big_len, &len, &why, &err);
+	assert_non_null(text);
+	assert_int_equal(why, ONB_REFUSAL_TOO_LARGE);
+	assert_int_equal(len, strlen(text));
+	assert_true(len < 512);                       /* a flood costs claimsvc small envelopes */
+	assert_null(strstr(text, "AAAA"));            /* not one byte of the payload */
+	root = cJSON_Parse(text);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "refused")), "too-large");
+	assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(root, "size")), (int)big_len);
+	assert_null(cJSON_GetObjectItemCaseSensitive(root, "payload"));
+	cJSON_Delete(root);
+	assert_int_equal(onb_prov_envelope_decode(text, len, &env, &err), ONB_OK);
+	assert_int_equal(env.refused, ONB_REFUSAL_TOO_LARGE);
+	assert_int_equal(env.refused_len, big_len);
+	assert_true(env.payload_too_large);
+	assert_null(env.payload);
+	assert_string_equal(env.client_id, "claim-abc");
+	assert_string_equal(env.idclass, "claim");
+	assert_string_equal(env.fp, FP);
+	assert_string_equal(env.address, "10.0.0.7");
+	assert_string_equal(env.topic, CSR_TOPIC);
+	assert_string_equal(onb_prov_refusal_error(&env, msg, sizeof(msg)), ONB_PE_PAYLOAD_TOO_LARGE);
+	assert_non_null(strstr(msg, "66536 bytes"));
+	onb_prov_envelope_clear(&env);
+	cJSON_free(text);
+
+	/* a NUL byte: a claim request from a tenant back-end keeps its tenant */
+	why = ONB_REFUSAL_NONE;
+	text = onb_envelope_request(&app, ONB_TOPIC_CLAIM, "{\"claimCode\":\"a\0b\"}", 17, &len, &why, &err);
+	assert_non_null(text);
+	assert_int_equal(why, ONB_REFUSAL_NUL_BYTE);
+	assert_int_equal(onb_prov_envelope_decode(text, len, &env, &err), ONB_OK);
+	assert_int_equal(env.refused, ONB_REFUSAL_NUL_BYTE);
+	assert_int_equal(env.refused_len, 17);
+	assert_false(env.payload_too_large);
+	assert_string_equal(env.payload, "");          /* nothing of the device's bytes */
+	assert_int_equal(env.payload_len, 0);
+	assert_string_equal(env.tenant, "acme");
+	assert_string_equal(env.idclass, "service");
+	assert_string_equal(onb_prov_refusal_error(&env, msg, sizeof(msg)), ONB_PE_INVALID_PAYLOAD);
+	assert_non_null(strstr(msg, "NUL"));
+	onb_prov_envelope_clear(&env);
+	cJSON_free(text);
+
+	/* exactly 64 KiB without NUL travels as a request */
+	why = ONB_REFUSAL_TOO_LARGE;
+	text = onb_envelope_request(&who, CSR_TOPIC, big, ONB_PROV_PAYLOAD_MAX, &len, &why, &err);
+	assert_non_null(text);
+	assert_int_equal(why, ONB_REFUSAL_NONE);
+	assert_int_equal(onb_prov_envelope_decode(text, len, &env, &err), ONB_OK);
+	assert_int_equal(env.refused, ONB_REFUSAL_NONE);
+	assert_int_equal(env.payload_len, ONB_PROV_PAYLOAD_MAX);
+	assert_int_equal(memcmp(env.payload, big, ONB_PROV_PAYLOAD_MAX), 0);
+	onb_prov_envelope_clear(&env);
+	cJSON_free(text);
+	free(big);
+
+	assert_string_equal(onb_refusal_name(ONB_REFUSAL_NUL_BYTE), "nul-byte");
+	assert_null(onb_refusal_name(ONB_REFUSAL_NONE));
+	assert_int_equal(onb_refusal_parse("too-large"), ONB_REFUSAL_TOO_LARGE);
+	assert_int_equal(onb_refusal_parse("Too-Large"), ONB_REFUSAL_NONE);
+	assert_int_equal(onb_refusal_parse(NULL), ONB_REFUSAL_NONE);
+}
+
+/* A refusal envelope claimsvc cannot trust is dropped, not answered. */
+static void refusal_envelope_malformed(void **state)
+{
+	struct onb_prov_envelope env;
+	char *text;
+
+	/* well-formed first, so each case below fails for its own reason */
+	text = envelope_with("payload", NULL);
+	strcpy(text + strlen(text) - 1, ",\"refused\":\"nul-byte\",\"size\":5}");
+	assert_int_equal(decode(text, &env), ONB_OK);
+	assert_int_equal(env.refused, ONB_REFUSAL_NUL_BYTE);
+	onb_prov_envelope_clear(&env);
+	free(text);
+
+	static const char *const bad[][2] = {
+		{ "\"why-not\"", "5" },          /* unknown reason */
+		{ "\"\"", "5" },
+		{ "1", "5" },                      /* not a string */
+		{ "\"nul-byte\"", NULL },         /* no size */
+		{ "\"nul-byte\"", "\"5\"" },
+		{ "\"nul-byte\"", "-1" },
+		{ "\"nul-byte\"", "2.5" },
+		{ "\"nul-byte\"", "1e300" },
+		{ "\"nul-byte\"", "70000" },      /* over 64 KiB is always too-large */
+		{ "\"too-large\"", "65536" },     /* at the cap it is not */
+		{ "\"too-large\"", "268435456" }, /* more than MQTT can carry */
+	};
+	for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		char extra[128];
+		snprintf(extra, sizeof(extra), "%s%s", bad[i][1] ? ",\"size\":" : "", bad[i][1] ? bad[i][1] : "");
+		text = envelope_with("payload", NULL);
+		text = realloc(text, strlen(text) + 256);
+		snprintf(text + strlen(text) - 1, 256, ",\"refused\":%s%s}", bad[i][0], extra);
+		memset(&env, 0, sizeof(env));
+		if(decode(text, &env) == ONB_OK) fail_msg("refusal envelope accepted: %s", text);
+		free(text);
+	}
+	/* a refusal with a payload too, or the reason twice */
+	expect_envelope_refused("refused", "\"nul-byte\",\"size\":5");
+	text = envelope_with("payload", NULL);
+	text = realloc(text, strlen(text) + 256);
+	snprintf(text + strlen(text) - 1, 256, ",\"refused\":\"nul-byte\",\"refused\":\"nul-byte\",\"size\":5}");
+	assert_int_not_equal(decode(text, &env), ONB_OK);
+	free(text);
 }
 
 static void reply_round_trip(void **state)
@@ -514,6 +643,8 @@ int main(void)
 		cmocka_unit_test(envelope_refusals),
 		cmocka_unit_test(envelope_malformed),
 		cmocka_unit_test(envelope_payload_too_large),
+		cmocka_unit_test(refusal_envelope_round_trip),
+		cmocka_unit_test(refusal_envelope_malformed),
 		cmocka_unit_test(reply_round_trip),
 		cmocka_unit_test(csr_request),
 		cmocka_unit_test(keys_request),
