@@ -200,18 +200,45 @@ printf '{"certificateSigningRequest":"abc\0def"}' > "$T/j-nul.json"
 printf '["certificateSigningRequest"]' > "$T/j-array.json"
 printf '{"certificateSigningRequest":1e999999}' > "$T/j-num.json"
 printf '{"certificateSigningRequest":"x"} trailing' > "$T/j-trail.json"
-for f in 70k deep utf8 dup u0 nul empty array num trail; do
+for f in deep utf8 dup u0 empty array num trail; do
 	mark_audit
 	ask claim-b "json-$f" "$CSR_T" "$T/j-$f.json"
-	if [ "$f" = 70k ] || [ "$f" = nul ]; then
-		# The plugin answers these itself (no Redis on the message path), unaudited.
-		known "plugin-side refusals are not audited" "provisioning JSON '$f': rejected ($(code) $(status))" test "$KIND" = rejected
-		known "plugin-side refusals are not audited" "  ... audited" audit_match action=create-from-csr 'result=refused'
-	else
-		check "provisioning JSON '$f': rejected ($(code) $(status))" test "$KIND" = rejected
-		check "  ... audited" audit_match action=create-from-csr 'result=refused'
-	fi
+	check "provisioning JSON '$f': rejected ($(code) $(status))" test "$KIND" = rejected
+	check "  ... audited" audit_match action=create-from-csr 'result=refused'
 done
+# The broker refuses these two itself and forwards only their size (no Redis
+# on the message path); claimsvc answers and audits them.
+mark_audit
+ask claim-b json-70k "$CSR_T" "$T/j-70k.json"
+check "70 KB request refused by the broker: PayloadTooLarge 413 from claimsvc" \
+	bash -c "[ '$KIND' = rejected ] && [ '$(code)' = PayloadTooLarge ] && [ '$(status)' = 413 ]"
+check "  ... audited with its size and the requester, once" \
+	test "$(audit_count action=create-from-csr result=refused \
+		"reason=^PayloadTooLarge: .* $(stat -c %s "$T/j-70k.json") bytes.*requester claim json-70k ")" -eq 1
+mark_audit
+ask claim-b json-nul "$CSR_T" "$T/j-nul.json"
+check "a NUL byte refused by the broker: InvalidPayload 400 from claimsvc" \
+	bash -c "[ '$KIND' = rejected ] && [ '$(code)' = InvalidPayload ] && [ '$(status)' = 400 ]"
+check "  ... audited (NUL, size, requester)" audit_match action=create-from-csr result=refused \
+	"reason=^InvalidPayload: .* $(stat -c %s "$T/j-nul.json") bytes contains a NUL byte.*requester claim json-nul "
+check "  ... no byte of either payload in the audit stream" \
+	bash -c "! redis-cli -p $REDIS_PORT --raw XRANGE onb:audit - + | grep -q AAAAAAAA"
+# A flood of such requests costs the broker no Redis write, and claimsvc's
+# rate limit (rate_per_client 20 per second here) bounds the audit entries:
+# refusals up to the limit, then one Throttling entry per window.
+mark_audit
+ops=(connect flood-1)
+for _ in $(seq 1 100); do ops+=(pub "$CSR_T" x qos=1 file="$T/j-nul.json"); done
+out=$(raw claim-b "${ops[@]}" close)
+check "100 NUL requests on one connection: all taken by the broker (PUBACK 0)" \
+	test "$(grep -c '^puback [0-9]* 0$' <<<"$out")" -eq 100
+throttled() { [ "$(audit_count action=create-from-csr 'reason=^Throttling.*flood-1 ')" -ge 1 ]; }
+wait_for 5 throttled || true
+sleep 0.5   # the rest of the flood, answered Throttling without an entry
+n_ref=$(audit_count action=create-from-csr result=refused 'reason=^InvalidPayload.*requester claim flood-1 ')
+n_thr=$(audit_count action=create-from-csr 'reason=^Throttling.*requester claim flood-1 ')
+check "  ... claimsvc throttled it and audited $n_ref refusals + $n_thr Throttling entries, not 100" \
+	bash -c "[ $n_thr -ge 1 ] && [ $n_thr -le 3 ] && [ $n_ref -ge 20 ] && [ $((n_ref + n_thr)) -le 63 ]"
 printf '{"certificateOwnershipToken":"%s","parameters":{"SerialNumber":{"$ne":""}}}' "$T1" > "$T/j-param.json"
 mark_audit
 ask claim-a tok-1 "$REG_T" "$T/j-param.json"
@@ -223,16 +250,17 @@ CODE=$("$ONBOARDCTL" claimcode issue --device dev-u --format uri)
 claim() { ask "$1" "$1" onb/claim/json "$2"; }
 printf 'not json' > "$T/c-bad.json"
 { printf '{"claimCode":"'; head -c 70000 /dev/zero | tr '\0' A; printf '"}'; } > "$T/c-70k.json"
-for f in bad 70k; do
+printf '{"claimCode":"%s\0"}' "$CODE" > "$T/c-nul.json"
+for c in bad:InvalidRequest:400 70k:PayloadTooLarge:413 nul:InvalidRequest:400; do
+	IFS=: read -r f want st <<<"$c"
 	mark_audit
 	claim app-acme-2 "$T/c-$f.json"
-	check "claim request '$f': rejected ($(code) $(status))" test "$KIND" = rejected
-	if [ "$f" = 70k ]; then
-		known "plugin-side refusals are not audited" "  ... audited" audit_match action=claim 'result=refused'
-	else
-		check "  ... audited" audit_match action=claim 'result=refused'
-	fi
+	check "claim request '$f': rejected $want $st ($(code) $(status))" \
+		bash -c "[ '$KIND' = rejected ] && [ '$(code)' = $want ] && [ '$(status)' = $st ]"
+	check "  ... audited" audit_match action=claim 'result=refused' "reason=^$want: .*tenant acme"
 done
+check "  ... and dev-u is still unclaimed (its code was in the NUL request)" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
 
 # ---------------------------------------------------------------- retained requests are not kept
 out=$(raw claim-b connect ret-1 sub "$CSR_T/accepted" pub "$CSR_T" x qos=1 retain=1 file="$T/good.json" wait 1500 close)
