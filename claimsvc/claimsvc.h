@@ -91,6 +91,7 @@ int csvc_ratelimit(redisContext *rc, const struct csvc_config *cfg, const char *
 
 struct csvc_metrics {
 	uint64_t renewed;                   /* renewals accepted */
+	uint64_t register_replays;          /* RegisterThing answered again (the same request resent) */
 	uint64_t redis_errors;              /* failed connects and dropped connections */
 	struct { const char *code; uint64_t n; } rejected_by[CSVC_CODES_MAX]; /* by errorCode */
 	int ncodes;

@@ -47,6 +47,7 @@ static const struct {
 	const char *code;
 } rt_codes[] = {
 	{ ONB_RT_TOKEN_INVALID, ONB_PE_TOKEN_INVALID },
+	{ ONB_RT_TOKEN_USED, ONB_PE_TOKEN_INVALID },
 	{ ONB_RT_TOKEN_FOREIGN, ONB_PE_TOKEN_FOREIGN },
 	{ ONB_RT_NOT_ALLOWLISTED, ONB_PE_NOT_ALLOWLISTED },
 	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
@@ -337,6 +338,8 @@ static void handle_register(struct request *rq)
 	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
 	struct onb_register_thing rt;
 	struct onb_err err;
+	char *canonical = NULL;
+	bool replay = false;
 	redisContext *rc;
 	int ret;
 
@@ -364,6 +367,10 @@ static void handle_register(struct request *rq)
 		goto cleanup;
 	}
 	memcpy(rq->device, res.thing_name, sizeof(rq->device));
+	if(!(canonical = onb_prov_register_canonical(name, req, &err))){
+		reject(rq, ONB_PE_INTERNAL, "out of memory");
+		goto cleanup;
+	}
 	rt = (struct onb_register_thing){
 		.token = req->token,
 		.requester = &who,
@@ -373,14 +380,22 @@ static void handle_register(struct request *rq)
 		.policy = t->policy[0] ? t->policy : NULL,
 		.state = t->state,
 		.tenant = t->tenant[0] ? t->tenant : NULL,
+		.request = canonical,
 	};
 	if(!(rc = csvc_redis(s))){
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 		goto cleanup;
 	}
-	ret = onb_register_thing(rc, &rt, &actor, &reason, &err);
+	ret = onb_register_thing(rc, &rt, &actor, &replay, &reason, &err);
 	redis_settle(s, false);
 	if(ret == ONB_OK){
+		/* A replay (the first answer was lost) gets the same answer: the
+		 * thing name of the same request and the template's configuration. */
+		if(replay){
+			csvc_log(CSVC_INFO, "register-thing from %s %s: %s was already registered by this request; "
+					"answered again", rq->env.idclass, rq->env.client_id, res.thing_name);
+			s->metrics.register_replays++;
+		}
 		rq->doc = onb_prov_register_accepted(t->device_config, res.thing_name, &err);
 		if(!rq->doc){
 			csvc_log(CSVC_ERROR, "%s", err.msg);
@@ -401,6 +416,7 @@ static void handle_register(struct request *rq)
 cleanup:
 	OPENSSL_cleanse(req->token, sizeof(req->token));
 	free(req);
+	cJSON_free(canonical);
 }
 
 /* ------------------------------------------------------------ admission */

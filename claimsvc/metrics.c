@@ -44,6 +44,7 @@ char *csvc_metrics_json(const struct csvc *s)
 		&& cJSON_AddNumberToObject(root, "rejected", (double)s->rejected)
 		&& cJSON_AddNumberToObject(root, "dropped", (double)s->dropped)
 		&& cJSON_AddNumberToObject(root, "renewed", (double)m->renewed)
+		&& cJSON_AddNumberToObject(root, "register_replays", (double)m->register_replays)
 		&& cJSON_AddNumberToObject(root, "redis_errors", (double)m->redis_errors)
 		&& cJSON_AddBoolToObject(root, "ca_key_pkcs11", s->ca_key_pkcs11)
 		&& (by = cJSON_AddObjectToObject(root, "rejected_by"));

@@ -605,6 +605,43 @@ cleanup:
 	return ret;
 }
 
+static int param_name_cmp(const void *a, const void *b)
+{
+	const struct onb_prov_param *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+char *onb_prov_register_canonical(const char *template_name, const struct onb_prov_register_req *req,
+		struct onb_err *err)
+{
+	const struct onb_prov_param *sorted[ONB_PROV_PARAMS_MAX];
+	size_t n = req->nparams < ONB_PROV_PARAMS_MAX ? req->nparams : ONB_PROV_PARAMS_MAX;
+	cJSON *root = cJSON_CreateArray(), *pair;
+	char *text = NULL;
+
+	/* names are unique (parse_params refuses a name twice): the order is total */
+	for(size_t i = 0; i < n; i++) sorted[i] = &req->params[i];
+	qsort(sorted, n, sizeof(sorted[0]), param_name_cmp);
+	if(!root || !cJSON_AddItemToArray(root, cJSON_CreateString(template_name ? template_name : ""))) goto cleanup;
+	for(size_t i = 0; i < n; i++){
+		if(!(pair = cJSON_CreateArray())) goto cleanup;
+		if(!cJSON_AddItemToArray(root, pair)){
+			cJSON_Delete(pair);
+			goto cleanup;
+		}
+		if(!cJSON_AddItemToArray(pair, cJSON_CreateString(sorted[i]->name))
+				|| !cJSON_AddItemToArray(pair, cJSON_CreateString(sorted[i]->value))){
+			goto cleanup;
+		}
+	}
+	text = cJSON_PrintUnformatted(root);
+cleanup:
+	if(!text) onb_fail(err, ONB_EINTERNAL, "out of memory");
+	cJSON_Delete(root);
+	return text;
+}
+
 const char *onb_prov_param_get(const struct onb_prov_register_req *req, const char *name)
 {
 	if(!req || !name) return NULL;

@@ -173,6 +173,7 @@ static const struct {
 	const char *text;
 } refusals[] = {
 	{ ONB_RT_TOKEN_INVALID, "ownership token is unknown, expired or already used" },
+	{ ONB_RT_TOKEN_USED, "ownership token is unknown, expired or already used" },
 	{ ONB_RT_TOKEN_FOREIGN, "ownership token was issued to another connection" },
 	{ ONB_RT_NOT_ALLOWLISTED, "not on the allowlist" },
 	{ ONB_RT_PROVISIONED, "already provisioned" },
@@ -257,6 +258,7 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 	if(req->policy && *req->policy && !policy_name_valid(req->policy)){
 		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._:-]{1,%d})", ONB_NAME_MAX);
 	}
+	if(!req->request) return onb_fail(err, ONB_EINVAL, "no canonical request");
 	return ONB_OK;
 }
 
@@ -287,9 +289,9 @@ static int token_cert_fp(redisContext *rc, const char *tokkey, char fp[ONB_FP_HE
 }
 
 int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
-		const struct onb_actor *actor, const char **reason_out, struct onb_err *err)
+		const struct onb_actor *actor, bool *replay_out, const char **reason_out, struct onb_err *err)
 {
-	char hash[ONB_FP_HEXLEN + 1], fp[ONB_FP_HEXLEN + 1], sources[128];
+	char hash[ONB_FP_HEXLEN + 1], fp[ONB_FP_HEXLEN + 1], sources[128], request[ONB_FP_HEXLEN + 1];
 	char tokkey[TOK_KEY_MAX], pendkey[TOK_KEY_MAX], fpkey[TOK_KEY_MAX], devkey[DEV_KEY_MAX];
 	struct onb_args a;
 	redisReply *r = NULL;
@@ -305,6 +307,8 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	ret = sha256_hex(req->token, ONB_TOKEN_HEXLEN, hash, err);
 	if(ret != ONB_OK) return ret;
 	snprintf(tokkey, sizeof(tokkey), ONB_KEY_TOKEN_FMT, hash);
+	ret = sha256_hex(req->request, strlen(req->request), request, err);
+	if(ret != ONB_OK) return ret;
 
 	/* The certificate's keys are named by data in the token record: read it
 	 * first, then the script checks the record still names that certificate
@@ -340,12 +344,14 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	onb_args_push(&a, actor->source ? actor->source : "");
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
 	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push(&a, request);
 
 	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 6, "RegisterThing", &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
 		ret = onb_fail(err, ONB_EUNAVAIL, "RegisterThing: unexpected reply from Redis");
-	}else if(onb_reg_reply_is(r->element[0], "ok")){
+	}else if(onb_reg_reply_is(r->element[0], "ok") || onb_reg_reply_is(r->element[0], "replay")){
+		if(replay_out) *replay_out = onb_reg_reply_is(r->element[0], "replay");
 		ret = ONB_OK;
 	}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
 		char reason[32];

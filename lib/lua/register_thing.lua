@@ -14,17 +14,22 @@
 -- ARGV[12] now (ms, from the caller: scripts never read the clock)
 -- ARGV[13] actor                   ARGV[14] source ('' none)
 -- ARGV[15] events cap              ARGV[16] audit cap
+-- ARGV[17] sha256 of the request in canonical form (template + parameters)
 --
--- Returns {'ok', previous state or ''} after deleting the token and the
+-- Returns {'ok', previous state or ''} after marking the token used (by this
+-- request, for this device: the record keeps its expiry), deleting the
 -- pending entry, writing the device, the index, one event and one audit
--- entry; or {'refused', reason} (an ONB_RT_* token of lib/onb/provreg.h)
+-- entry; {'replay'} when the token's own requester sends the request that
+-- used it again and the certificate is still bound to that device (one audit
+-- entry, result 'replay', nothing else written: the answer to the first was
+-- lost); or {'refused', reason} (an ONB_RT_* token of lib/onb/provreg.h)
 -- after writing one audit entry and nothing else. A token presented by
 -- another requester is left in place for its owner.
 local tok, pending, dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, fp, client_id, idclass, requester_fp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local serial, required, state, tenant, policy = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local sources, now, actor, source = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
-local events_cap, audit_cap = ARGV[15], ARGV[16]
+local events_cap, audit_cap, request = ARGV[15], ARGV[16], ARGV[17]
 
 local function allowed(from)
   for s in string.gmatch(sources, '[^,]+') do
@@ -57,13 +62,24 @@ local function refuse(reason)
   return {'refused', reason}
 end
 
--- the token: present (so unexpired and unused), for this certificate
-local t = redis.call('HMGET', tok, 'cert_fp', 'cert_serial', 'not_after', 'client_id', 'idclass', 'requester_fp')
+-- the token: present (so unexpired), for this certificate
+local t = redis.call('HMGET', tok, 'cert_fp', 'cert_serial', 'not_after', 'client_id', 'idclass', 'requester_fp',
+  'used', 'device', 'request')
 if not t[1] or t[1] ~= fp then
   return refuse('token-invalid')
 end
+local mine = t[4] == client_id and t[5] == idclass and t[6] == requester_fp
+-- used: it never registers anything again; only the request that used it,
+-- from its requester, is told again that it succeeded, while it still holds
+if t[7] then
+  if not mine or t[8] ~= id or t[9] ~= request or redis.call('GET', fpkey) ~= id then
+    return refuse('token-used')
+  end
+  log('replay', {'reason', 'the same request again: already registered, nothing changed', 'cert_fp', fp})
+  return {'replay'}
+end
 -- issued to this very connection: same client id, class and certificate
-if t[4] ~= client_id or t[5] ~= idclass or t[6] ~= requester_fp then
+if not mine then
   return refuse('token-foreign')
 end
 
@@ -90,7 +106,9 @@ if redis.call('EXISTS', fpkey) == 1 then
   return refuse('cert-bound')
 end
 
-redis.call('DEL', tok, pending)
+redis.call('DEL', pending)
+-- used, not deleted: until it expires the record answers a resent request
+redis.call('HSET', tok, 'used', now, 'device', id, 'request', request)
 if not exists then
   redis.call('HSET', dev, 'created', now)
 end

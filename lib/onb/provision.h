@@ -165,6 +165,13 @@ struct onb_prov_register_req {
 int onb_prov_register_request_parse(const char *buf, size_t len,
 		struct onb_prov_register_req *out, const char **code, struct onb_err *err);
 
+/* The RegisterThing request in one canonical text, the same whatever the
+ * order of the parameters: ["<template>", ["name", "value"], ...] sorted by
+ * name (JSON). A resent request is recognised by it (onb/provreg.h). Returns
+ * a string the caller frees with cJSON_free, or NULL when memory is short. */
+char *onb_prov_register_canonical(const char *template_name, const struct onb_prov_register_req *req,
+		struct onb_err *err);
+
 /* The value of parameter name in req, or NULL. */
 const char *onb_prov_param_get(const struct onb_prov_register_req *req, const char *name);
 

@@ -42,10 +42,13 @@ struct onb_register_thing {
 	const char *policy;                    /* policy name, NULL: default for the state */
 	enum onb_state state;                  /* initial state: unclaimed, or active with tenant */
 	const char *tenant;                    /* may be NULL */
+	const char *request;                   /* the request, canonical (onb_prov_register_canonical);
+	                                        * only its SHA-256 is stored, to recognise it resent */
 };
 
 /* Reasons RegisterThing is refused (stable tokens for errorCode mapping). */
-#define ONB_RT_TOKEN_INVALID   "token-invalid"    /* unknown, expired or already used */
+#define ONB_RT_TOKEN_INVALID   "token-invalid"    /* unknown or expired */
+#define ONB_RT_TOKEN_USED      "token-used"       /* used, and this is not its own request resent */
 #define ONB_RT_TOKEN_FOREIGN   "token-foreign"    /* presented by another connection */
 #define ONB_RT_NOT_ALLOWLISTED "not-allowlisted"
 #define ONB_RT_PROVISIONED     "already-provisioned"
@@ -56,12 +59,18 @@ struct onb_register_thing {
  * unused, and was issued to the same requester (client id and fp); the device
  * is allowlisted (a `manufactured` record) when required and has no
  * operational certificate yet; in birth mode its allowlisted birth_fp equals
- * the requester's fp. Then: token consumed, certificate bound, state set,
- * onb:pending removed, event and audit appended. On refusal returns
- * ONB_EREFUSED with reason_out set to one of ONB_RT_*, having written only an
- * audit entry. */
+ * the requester's fp. Then: token marked used (by this request, for this
+ * device, until it expires), certificate bound, state set, onb:pending
+ * removed, event and audit appended; *replay_out false.
+ *
+ * A used token registers nothing again. When its own requester sends the
+ * request that used it again (same device id and canonical request; an answer
+ * was lost) and the certificate is still bound to that device, returns ONB_OK
+ * with *replay_out true having written only an audit entry (result
+ * "replay"). On refusal returns ONB_EREFUSED with reason_out set to one of
+ * ONB_RT_*, having written only an audit entry. replay_out may be NULL. */
 int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
-		const struct onb_actor *actor, const char **reason_out, struct onb_err *err);
+		const struct onb_actor *actor, bool *replay_out, const char **reason_out, struct onb_err *err);
 
 struct onb_allow_entry {
 	const char *device_id;  /* thing name (serial, with the import's prefix) */

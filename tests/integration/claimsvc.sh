@@ -170,7 +170,14 @@ check "  ... deviceConfiguration is an object" [ "$(jq -r '.deviceConfiguration|
 check "device is unclaimed and bound to the certificate" bash -c \
 	"'$ONBOARDCTL' --json device show SN-0001 | jq -s -e '.[0] | .state==\"unclaimed\" and .cert_fp==\"$CERT1\"'"
 ask dev-claim-1 claim "$CLAIM_FP" "$TPL_TOPIC" "$T/reg.json"
-check "replayed token: InvalidCertificateOwnershipToken 403" rejected_with InvalidCertificateOwnershipToken 403
+check "the same RegisterThing again: accepted again, thingName SN-0001 (idempotent)" \
+	bash -c "[ '$REPLY_KIND' = accepted ] && [ \"\$(jq -r .thingName '$T/reply.json')\" = SN-0001 ]"
+check "  ... audited as a replay (the newest entry)" bash -c \
+	"redis-cli -p $REDIS_PORT --raw XREVRANGE onb:audit + - COUNT 1 | tr '\n' ' ' | grep -q 'device SN-0001 result replay '"
+reg_payload "$TOKEN1" SN-0002
+ask dev-claim-1 claim "$CLAIM_FP" "$TPL_TOPIC" "$T/reg.json"
+check "the used token for another device: InvalidCertificateOwnershipToken 403" \
+	rejected_with InvalidCertificateOwnershipToken 403
 
 new_csr dev2 ec -pkeyopt ec_paramgen_curve:P-384
 ask dev-claim-2 claim "$CLAIM_FP" "$CSR_TOPIC" "$T/dev2.req.json"

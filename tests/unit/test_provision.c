@@ -511,6 +511,51 @@ static int reg_parse(const char *text, struct onb_prov_register_req *req, const 
 	return onb_prov_register_request_parse(text, strlen(text), req, code, &err);
 }
 
+/* The canonical text of a RegisterThing request (how a resent request is
+ * recognised): the parameters' order does not matter, anything else does. */
+static void register_canonical(void **state)
+{
+	static const char *const same[] = {
+		"{\"certificateOwnershipToken\":\"t1\",\"parameters\":{\"SerialNumber\":\"SN-1\",\"Site\":\"lab\"}}",
+		"{\"parameters\":{\"Site\":\"lab\",\"SerialNumber\":\"SN-1\"},\"certificateOwnershipToken\":\"t2\",\"x\":1}",
+	};
+	static const char *const other[] = {
+		"{\"certificateOwnershipToken\":\"t\",\"parameters\":{\"SerialNumber\":\"SN-1\"}}",
+		"{\"certificateOwnershipToken\":\"t\",\"parameters\":{\"SerialNumber\":\"SN-2\",\"Site\":\"lab\"}}",
+		"{\"certificateOwnershipToken\":\"t\",\"parameters\":{\"SerialNumber\":\"SN-1\",\"Site\":\"lab\",\"X\":\"\"}}",
+		/* values that would collide in a naive concatenation */
+		"{\"certificateOwnershipToken\":\"t\",\"parameters\":{\"SerialNumber\":\"SN-1\\\",\\\"Site\",\"lab\":\"\"}}",
+	};
+	struct onb_prov_register_req *req = calloc(1, sizeof(*req));
+	struct onb_err err;
+	const char *code;
+	char *ref, *text;
+
+	assert_int_equal(reg_parse(same[0], req, &code), ONB_OK);
+	ref = onb_prov_register_canonical("default", req, &err);
+	assert_string_equal(ref, "[\"default\",[\"SerialNumber\",\"SN-1\"],[\"Site\",\"lab\"]]");
+	assert_int_equal(reg_parse(same[1], req, &code), ONB_OK);
+	text = onb_prov_register_canonical("default", req, &err);
+	assert_string_equal(text, ref);      /* the token is not part of it; order is not */
+	cJSON_free(text);
+	text = onb_prov_register_canonical("sensor", req, &err);
+	assert_string_not_equal(text, ref);  /* another template */
+	cJSON_free(text);
+	for(size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++){
+		assert_int_equal(reg_parse(other[i], req, &code), ONB_OK);
+		text = onb_prov_register_canonical("default", req, &err);
+		assert_non_null(text);
+		if(!strcmp(text, ref)) fail_msg("%s is canonically the same as the reference", other[i]);
+		cJSON_free(text);
+	}
+	assert_int_equal(reg_parse("{\"certificateOwnershipToken\":\"t\"}", req, &code), ONB_OK);
+	text = onb_prov_register_canonical("default", req, &err);
+	assert_string_equal(text, "[\"default\"]");
+	cJSON_free(text);
+	cJSON_free(ref);
+	free(req);
+}
+
 static void register_request(void **state)
 {
 	struct onb_prov_register_req *req = calloc(1, sizeof(*req));
@@ -649,6 +694,7 @@ int main(void)
 		cmocka_unit_test(csr_request),
 		cmocka_unit_test(keys_request),
 		cmocka_unit_test(register_request),
+		cmocka_unit_test(register_canonical),
 		cmocka_unit_test(accepted_documents),
 		cmocka_unit_test(worst_case_escaping),
 	};

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "onb/lifecycle.h"
 #include "onb/provreg.h"
 #include "onb/registry.h"
 #include "redis_fixture.h"
@@ -65,15 +66,22 @@ static void issue(const struct who *w, unsigned certn, int ttl_s, char token[ONB
 	}
 }
 
+/* Canonical requests (onb_prov_register_canonical) as claimsvc passes them. */
+#define REQUEST_A "[\"default\",[\"SerialNumber\",\"SN-1\"]]"
+#define REQUEST_B "[\"default\",[\"SerialNumber\",\"SN-1\"],[\"Site\",\"lab\"]]"
+
 static struct onb_register_thing rt_req(const char *token, const struct who *w, const char *id,
 		const char *serial, bool required)
 {
 	struct onb_register_thing req = {
 		.token = token, .requester = &w->r, .device_id = id, .serial = serial,
-		.allowlist_required = required, .state = ONB_STATE_UNCLAIMED,
+		.allowlist_required = required, .state = ONB_STATE_UNCLAIMED, .request = REQUEST_A,
 	};
 	return req;
 }
+
+/* What the last rt() said about a replay. */
+static bool replayed;
 
 /* RegisterThing; returns the rc and the reason ("" when none). */
 static int rt(const struct onb_register_thing *req, const char **reason)
@@ -81,7 +89,8 @@ static int rt(const struct onb_register_thing *req, const char **reason)
 	struct onb_err err;
 
 	*reason = "";
-	return onb_register_thing(rc, req, &actor, reason, &err);
+	replayed = false;
+	return onb_register_thing(rc, req, &actor, &replayed, reason, &err);
 }
 
 static void allow(const char *id, const char *serial, const char *birth_fp, const char *batch,
@@ -322,10 +331,20 @@ static void register_thing_happy_path(void **state)
 	assert_string_equal(r->str, "SN-1");
 	freeReplyObject(r);
 
-	/* token consumed, pending gone; device + index + 2 streams remain */
-	assert_int_equal(exists(key), 0);
+	assert_false(replayed);
+	/* token used (kept until it expires, for a resent request), pending gone;
+	 * device + index + 2 streams + the used token remain */
+	assert_int_equal(exists(key), 1);
+	assert_true(pttl(key) > 3590000 && pttl(key) <= 3600000);
+	r = redisCommand(rc, "HMGET %s used device request", key);
+	assert_true(strtoll(r->element[0]->str, NULL, 10) >= created);
+	assert_string_equal(r->element[1]->str, "SN-1");
+	char request_hash[ONB_FP_HEXLEN + 1];
+	sha256_hex(REQUEST_A, request_hash);
+	assert_string_equal(r->element[2]->str, request_hash); /* its hash, not the request */
+	freeReplyObject(r);
 	assert_int_equal(exists(pend), 0);
-	assert_int_equal(dbsize(), 4);
+	assert_int_equal(dbsize(), 5);
 	assert_int_equal(xlen(ONB_KEY_EVENTS), 1);
 	assert_newest(ONB_KEY_EVENTS, "type", "state");
 	assert_newest(ONB_KEY_EVENTS, "device", "SN-1");
@@ -341,14 +360,122 @@ static void register_thing_happy_path(void **state)
 	assert_newest(ONB_KEY_AUDIT, "requester_fp", w.fp);
 	assert_newest(ONB_KEY_AUDIT, "actor", "test:unit");
 	assert_false(db_contains(token));
+	assert_false(db_contains(REQUEST_A));
+}
 
-	/* replay of the same token */
+/* Count of audit entries whose field name is value. */
+static long long audit_count(const char *name, const char *value)
+{
+	redisReply *r = redisCommand(rc, "XRANGE %s - +", ONB_KEY_AUDIT);
+	long long n = 0;
+
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	for(size_t i = 0; i < r->elements; i++){
+		const redisReply *f = r->element[i]->element[1];
+		for(size_t j = 0; j + 1 < f->elements; j += 2){
+			if(!strcmp(f->element[j]->str, name) && !strcmp(f->element[j + 1]->str, value)) n++;
+		}
+	}
+	freeReplyObject(r);
+	return n;
+}
+
+/* The answer to a RegisterThing was lost: its requester sends the same
+ * request with the same token again and is told it succeeded; nothing is
+ * registered twice, and nobody else, and no other request, gets anything
+ * from the used token. */
+static void register_thing_replay(void **state)
+{
+	char token[ONB_TOKEN_HEXLEN + 1], key[128], fp[ONB_FP_HEXLEN + 1];
+	struct onb_register_thing req, other;
+	struct onb_device before, after;
+	struct onb_err err;
+	const char *reason;
+	struct who w, other_id, other_fp, other_class;
+
+	(void)state;
+	allow("SN-1", "SN-1", NULL, NULL, ONB_ALLOW_ADDED);
+	allow("SN-2", "SN-2", NULL, NULL, ONB_ALLOW_ADDED);
+	who_init(&w, "claim-1", "claim", 900);
+	issue(&w, 1, 3600, token);
+	tok_key(token, key, sizeof(key));
+	make_fp(fp, 1);
+	req = rt_req(token, &w, "SN-1", "SN-1", true);
+	assert_int_equal(rt(&req, &reason), ONB_OK);
+	assert_false(replayed);
+	assert_int_equal(onb_registry_device_get(rc, "SN-1", &before, &err), ONB_OK);
+	long long ttl = pttl(key);
+
+	/* the same requester, token and request: accepted again, as a replay */
+	for(int i = 0; i < 2; i++){
+		struct snap s = snap();
+		assert_int_equal(rt(&req, &reason), ONB_OK);
+		assert_true(replayed);
+		assert_string_equal(reason, "");
+		struct snap now = snap();
+		assert_int_equal(now.audit, s.audit + 1);
+		assert_int_equal(now.events, s.events);   /* no state event: brokers have nothing to do */
+		assert_int_equal(now.keys, s.keys);
+		assert_newest(ONB_KEY_AUDIT, "action", "register-thing");
+		assert_newest(ONB_KEY_AUDIT, "result", "replay");
+		assert_newest(ONB_KEY_AUDIT, "device", "SN-1");
+		assert_newest(ONB_KEY_AUDIT, "cert_fp", fp);
+		assert_newest(ONB_KEY_AUDIT, "client_id", "claim-1");
+		assert_newest(ONB_KEY_AUDIT, "requester_fp", w.fp);
+	}
+	assert_int_equal(audit_count("result", "ok") - 2, 1); /* the two allowlist batches, one registration */
+	assert_int_equal(audit_count("result", "replay"), 2);
+	assert_int_equal(onb_registry_device_get(rc, "SN-1", &after, &err), ONB_OK);
+	assert_int_equal(after.state, before.state);
+	assert_string_equal(after.cert_fp, before.cert_fp);
+	assert_int_equal(after.updated_ms, before.updated_ms);   /* not even `updated` moved */
+	assert_int_equal(after.provisioned_ms, before.provisioned_ms);
+	assert_true(pttl(key) <= ttl && pttl(key) > ttl - 5000); /* the replay did not extend the token */
+
+	/* another connection, certificate or class presenting it: refused */
+	who_init(&other_id, "claim-2", "claim", 900);
+	who_init(&other_fp, "claim-1", "claim", 901);
+	who_init(&other_class, "claim-1", "birth", 900);
+	const struct who *others[] = { &other_id, &other_fp, &other_class };
+	for(size_t i = 0; i < 3; i++){
+		struct snap s = snap();
+		other = rt_req(token, others[i], "SN-1", "SN-1", true);
+		assert_int_equal(rt(&other, &reason), ONB_EREFUSED);
+		assert_false(replayed);
+		assert_string_equal(reason, ONB_RT_TOKEN_USED);
+		only_audited(s, ONB_RT_TOKEN_USED);
+		assert_newest(ONB_KEY_AUDIT, "client_id", others[i]->r.client_id);
+	}
+	/* the same requester with other parameters: refused, whatever they name */
 	struct snap s = snap();
+	other = rt_req(token, &w, "SN-1", "SN-1", true);
+	other.request = REQUEST_B;
+	assert_int_equal(rt(&other, &reason), ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_TOKEN_USED);
+	only_audited(s, ONB_RT_TOKEN_USED);
+	/* ... a second device: never, whatever the request */
+	s = snap();
+	other = rt_req(token, &w, "SN-2", "SN-2", true);
+	assert_int_equal(rt(&other, &reason), ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_TOKEN_USED);
+	only_audited(s, ONB_RT_TOKEN_USED);
+	assert_int_equal(onb_registry_device_get(rc, "SN-2", &after, &err), ONB_OK);
+	assert_int_equal(after.state, ONB_STATE_MANUFACTURED);
+	/* ... other settings for the same thing (a changed template): refused */
+	other = rt_req(token, &w, "SN-1", "SN-1", true);
+	other.request = REQUEST_A;
+	other.device_id = "SN-1x";
+	assert_int_equal(rt(&other, &reason), ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_TOKEN_USED);
+
+	/* once the binding is gone (decommissioned), the replay no longer holds */
+	assert_int_equal(onb_device_decommission(rc, "SN-1", "factory reset", &actor, NULL, &err), ONB_OK);
+	s = snap();
 	assert_int_equal(rt(&req, &reason), ONB_EREFUSED);
-	assert_string_equal(reason, ONB_RT_TOKEN_INVALID);
-	only_audited(s, ONB_RT_TOKEN_INVALID);
-	assert_newest(ONB_KEY_AUDIT, "client_id", "claim-1");
-	assert_newest(ONB_KEY_AUDIT, "requester_fp", w.fp);
+	assert_string_equal(reason, ONB_RT_TOKEN_USED);
+	only_audited(s, ONB_RT_TOKEN_USED);
+	assert_int_equal(onb_registry_device_get(rc, "SN-1", &after, &err), ONB_OK);
+	assert_int_equal(after.state, ONB_STATE_MANUFACTURED);  /* not re-registered by it */
 	assert_false(db_contains(token));
 }
 
@@ -419,7 +546,7 @@ static void register_thing_foreign_token(void **state)
 	/* the foreign presentations did not burn the token for its owner */
 	req = rt_req(token, &owner, "SN-1", "SN-1", true);
 	assert_int_equal(rt(&req, &reason), ONB_OK);
-	assert_int_equal(exists(key), 0);
+	assert_false(replayed);
 }
 
 static void register_thing_not_allowlisted(void **state)
@@ -558,7 +685,7 @@ static void register_thing_cert_bound(void **state)
 
 static void register_thing_expired_token(void **state)
 {
-	char token[ONB_TOKEN_HEXLEN + 1], pend[128];
+	char token[ONB_TOKEN_HEXLEN + 1], pend[128], key[128];
 	struct onb_register_thing req;
 	const char *reason;
 	struct who w;
@@ -573,6 +700,24 @@ static void register_thing_expired_token(void **state)
 	struct snap s = snap();
 	req = rt_req(token, &w, "SN-1", "SN-1", true);
 	assert_int_equal(rt(&req, &reason), ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_TOKEN_INVALID);
+	only_audited(s, ONB_RT_TOKEN_INVALID);
+
+	/* a used token expires at the same time as it would have unused: after
+	 * that, its own request resent is an unknown token */
+	issue(&w, 2, 1, token);
+	tok_key(token, key, sizeof(key));
+	req = rt_req(token, &w, "SN-1", "SN-1", true);
+	assert_int_equal(rt(&req, &reason), ONB_OK);
+	assert_false(replayed);
+	assert_true(pttl(key) > 0 && pttl(key) <= 1000);
+	assert_int_equal(rt(&req, &reason), ONB_OK);
+	assert_true(replayed);
+	sleep_ms(1100);
+	assert_int_equal(exists(key), 0);
+	s = snap();
+	assert_int_equal(rt(&req, &reason), ONB_EREFUSED);
+	assert_false(replayed);
 	assert_string_equal(reason, ONB_RT_TOKEN_INVALID);
 	only_audited(s, ONB_RT_TOKEN_INVALID);
 }
@@ -627,19 +772,22 @@ static void register_thing_bad_tokens_and_input(void **state)
 	req.policy = "bad/policy";
 	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
 	req.policy = NULL;
+	req.request = NULL;
+	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
+	req.request = REQUEST_A;
 	req.requester = NULL;
 	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
 	assert_string_equal(reason, "");
-	assert_int_equal(onb_register_thing(rc, NULL, &actor, &reason, &err), ONB_EINVAL);
+	assert_int_equal(onb_register_thing(rc, NULL, &actor, NULL, &reason, &err), ONB_EINVAL);
 	req = rt_req(token, &w, "SN-1", "SN-1", true);
-	assert_int_equal(onb_register_thing(rc, &req, NULL, &reason, &err), ONB_EINVAL);
+	assert_int_equal(onb_register_thing(rc, &req, NULL, NULL, &reason, &err), ONB_EINVAL);
 	struct snap s2 = snap();
 	assert_memory_equal(&s, &s2, sizeof(s));
 
-	/* NULL reason_out is fine; the script also runs after SCRIPT FLUSH */
+	/* NULL replay_out and reason_out are fine; the script also runs after SCRIPT FLUSH */
 	redisReply *r = redisCommand(rc, "SCRIPT FLUSH");
 	freeReplyObject(r);
-	assert_int_equal(onb_register_thing(rc, &req, &actor, NULL, &err), ONB_OK);
+	assert_int_equal(onb_register_thing(rc, &req, &actor, NULL, NULL, &err), ONB_OK);
 }
 
 /* --------------------------------------------------------------- allowlist */
@@ -790,6 +938,7 @@ int main(void)
 		T(token_issue_stores_only_the_hash),
 		T(token_issue_refusals),
 		T(register_thing_happy_path),
+		T(register_thing_replay),
 		T(register_thing_optional_allowlist),
 		T(register_thing_foreign_token),
 		T(register_thing_not_allowlisted),
