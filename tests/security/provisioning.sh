@@ -161,8 +161,25 @@ ask claim-a evil-1 "$REG_T" "$T/reg-ok.json"
 check "the token survived the refusals: P0002 registers with it" test "$KIND" = accepted
 mark_audit
 ask claim-a evil-1 "$REG_T" "$T/reg-ok.json"
-check "replayed after use: InvalidCertificateOwnershipToken" rejected_with InvalidCertificateOwnershipToken
-check "  ... audited" refusal_audited token-invalid register-thing
+check "the same request again by its connection (a lost answer): accepted, thingName P0002" \
+	bash -c "[ '$KIND' = accepted ] && [ \"\$(jq -r .thingName '$T/reply.json')\" = P0002 ]"
+replayed_once() {
+	[ "$(audit_count action=register-thing result=replay device=P0002)" -eq 1 ] &&
+		[ "$(audit_count action=register-thing result=ok)" -eq 0 ]
+}
+check "  ... audited as a replay, not as a second registration" replayed_once
+reg_file "$TE" P0003 "$T/reg-other.json"
+mark_audit
+ask claim-a evil-1 "$REG_T" "$T/reg-other.json"
+check "the used token for another serial: InvalidCertificateOwnershipToken" rejected_with InvalidCertificateOwnershipToken
+check "  ... audited as token-used" refusal_audited token-used register-thing
+check "  ... and P0003 is still only allowlisted" bash -c \
+	"\"$ONBOARDCTL\" --json device show P0003 | grep -q '\"state\":\"manufactured\"'"
+mark_audit
+ask claim-b evil-1 "$REG_T" "$T/reg-ok.json"
+check "the same request with the used token from another claim certificate: InvalidCertificateOwnershipToken" \
+	rejected_with InvalidCertificateOwnershipToken
+check "  ... audited as token-used" refusal_audited token-used register-thing
 reg_file "$T1" P0001 "$T/reg1.json"
 ask claim-a tok-1 "$REG_T" "$T/reg1.json"
 check "the rightful holder of the first token still registers P0001" test "$KIND" = accepted
