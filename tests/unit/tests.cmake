@@ -3,6 +3,7 @@ onb_unit_test(test_ids)
 onb_unit_test(test_state)
 onb_unit_test(test_registry redis_fixture.c)
 onb_unit_test(test_provreg redis_fixture.c)
+onb_unit_test(test_allowlist redis_fixture.c)
 onb_unit_test(test_x509)
 onb_unit_test(test_policy)
 # test_policy counts lib/'s allocations to show that evaluation makes none
