@@ -68,6 +68,7 @@ struct dev {
 	int64_t t_start, t_phase, deadline;
 	int req_mid;                       /* mid of the last provisioning request */
 	int acked;                         /* telemetry PUBACKs */
+	int resent;                        /* RegisterThing sent again after a timeout */
 	int spins;                         /* reads before CONNACK on this connection */
 	bool closed;                       /* on_disconnect seen for d->m */
 	char log[DEVSIM_MSG_MAX];          /* last error logged by libmosquitto */
@@ -304,9 +305,25 @@ static void on_rejected(struct dev *d, const struct mosquitto_message *msg)
 	fail(d, rej.code, "statusCode %d: %s", rej.status, rej.message);
 }
 
+/* RegisterThing with the token of the CSR answer; sent again, unchanged,
+ * after a timeout (--register-retries): if the first one was registered and
+ * its answer lost, the service answers the same request again. */
+static void send_register(struct dev *d)
+{
+	char *req = devsim_req_register(d->acc.token, d->serial);
+
+	if(!req){
+		fail(d, "out of memory", "building RegisterThing");
+		return;
+	}
+	d->st = ST_REG;
+	publish_request(d, cfg_of(d)->t_reg, req);
+	free(req);
+}
+
 static void on_csr_accepted(struct dev *d, const struct mosquitto_message *msg)
 {
-	char err[DEVSIM_MSG_MAX], *req;
+	char err[DEVSIM_MSG_MAX];
 	int rc;
 
 	if(devsim_parse_csr_accepted(msg->payload, (size_t)msg->payloadlen, &d->acc, err, sizeof(err)) != 0){
@@ -326,14 +343,8 @@ static void on_csr_accepted(struct dev *d, const struct mosquitto_message *msg)
 		return;
 	}
 	phase_done(d);
-	if(!(req = devsim_req_register(d->acc.token, d->serial))){
-		fail(d, "out of memory", "building RegisterThing");
-		return;
-	}
 	phase_begin(d, PH_REGISTER);
-	d->st = ST_REG;
-	publish_request(d, cfg_of(d)->t_reg, req);
-	free(req);
+	send_register(d);
 }
 
 static void on_reg_accepted(struct dev *d, const struct mosquitto_message *msg)
@@ -686,6 +697,15 @@ static void dev_expire(struct dev *d)
 		[ST_ROT_SUBACK] = "SUBACK", [ST_ROT] = "a renewal reply",
 	};
 
+	if(d->st == ST_REG && d->resent < cfg_of(d)->register_retries){
+		/* the phase's latency still counts from the first send */
+		d->resent++;
+		d->w->resent++;
+		d->deadline = devsim_now_us() + (int64_t)cfg_of(d)->timeout_ms * 1000;
+		send_register(d);
+		dev_step(d);
+		return;
+	}
 	switch(d->st){
 	case ST_STAY:
 		dev_leave(d, ST_OP_BYE);

@@ -60,6 +60,8 @@ static void usage(FILE *f)
 "                          reconnect with the new one and publish the telemetry again\n"
 "Protocol:\n"
 "  --timeout MS            limit of every phase (default 10000)\n"
+"  --register-retries K    send RegisterThing again (same token and parameters) after a\n"
+"                          timeout, at most K times, as device SDKs do (default 0)\n"
 "  --mqtt-version 5|311    (default 5)\n"
 "  --tls-per-connection    let libmosquitto build an SSL_CTX from files for every\n"
 "                          connection, as most device code does (default: one shared SSL_CTX)\n"
@@ -228,7 +230,7 @@ int main(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CAFILE, O_CLAIM_CERT, O_CLAIM_KEY, O_BIRTH_DIR, O_TEMPLATE,
 		O_SERIAL_PREFIX, O_SERIAL_START, O_SERIAL, O_CLAIM_ID_PREFIX, O_THREADS, O_OUT,
-		O_TELEMETRY, O_STAY, O_TIMEOUT, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET, O_ROTATE };
+		O_TELEMETRY, O_STAY, O_TIMEOUT, O_REGISTER_RETRIES, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET, O_ROTATE };
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
@@ -246,6 +248,7 @@ int main(int argc, char **argv)
 		{ "telemetry", required_argument, NULL, O_TELEMETRY },
 		{ "stay", required_argument, NULL, O_STAY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "register-retries", required_argument, NULL, O_REGISTER_RETRIES },
 		{ "mqtt-version", required_argument, NULL, O_MQTT_VERSION },
 		{ "tls-per-connection", no_argument, NULL, O_TLS_PER_CONN },
 		{ "json", no_argument, NULL, O_JSON },
@@ -290,6 +293,7 @@ int main(int argc, char **argv)
 		case O_TELEMETRY: cfg.telemetry = (int)parse_num("--telemetry", optarg, 0, 100000); break;
 		case O_STAY: cfg.stay_s = (int)parse_num("--stay", optarg, 0, 86400); break;
 		case O_TIMEOUT: cfg.timeout_ms = (int)parse_num("--timeout", optarg, 100, 600000); break;
+		case O_REGISTER_RETRIES: cfg.register_retries = (int)parse_num("--register-retries", optarg, 0, 100); break;
 		case O_MQTT_VERSION:
 			cfg.mqtt_version = (int)parse_num("--mqtt-version", optarg, 5, 311);
 			if(cfg.mqtt_version != 5 && cfg.mqtt_version != 311){
@@ -382,6 +386,7 @@ int main(int argc, char **argv)
 		sum.reasons.other += r->other;
 		sum.stray += workers[i].stray;
 		sum.commands += workers[i].commands;
+		sum.resent += workers[i].resent;
 	}
 	if(cfg.json) devsim_report_json(&cfg, &run.res, &sum);
 	else devsim_report_text(&cfg, &run.res, &sum);

@@ -66,6 +66,7 @@ struct devsim_cfg {
 	int telemetry;
 	int stay_s;
 	int timeout_ms;
+	int register_retries;               /* RegisterThing sent again after a timeout, at most this often */
 	int mqtt_version;                   /* 5 or 311 */
 	int keepalive;
 	bool json, quiet, verbose;
@@ -223,6 +224,7 @@ struct devsim_worker {
 	struct devsim_reasons reasons;
 	long stray;        /* replies that were not for this device or not expected now */
 	long commands;     /* messages received on the commands topic (--stay) */
+	long resent;       /* RegisterThing requests sent again after a timeout */
 	pthread_t thread;
 	int rc;            /* 0, or -1 when the worker could not run at all */
 };
@@ -240,7 +242,7 @@ void *devsim_worker_main(void *arg);
 struct devsim_summary {
 	double wall_s;
 	double cpu_s;
-	long ok, failed, not_run, stray, commands;
+	long ok, failed, not_run, stray, commands, resent;
 	struct devsim_reasons reasons;
 };
 

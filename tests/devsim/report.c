@@ -120,6 +120,7 @@ void devsim_report_text(const struct devsim_cfg *cfg, const struct devsim_result
 	printf("devsim cpu %.2f s (%.3f ms per device); stray replies %ld",
 			s->cpu_s, s->ok + s->failed ? s->cpu_s * 1000.0 / (double)(s->ok + s->failed) : 0.0, s->stray);
 	if(cfg->stay_s > 0) printf("; commands received %ld", s->commands);
+	if(cfg->register_retries > 0) printf("; RegisterThing resent %ld", s->resent);
 	printf("\n");
 	if(r.n || r.other){
 		qsort(r.r, (size_t)r.n, sizeof(r.r[0]), cmp_reason);
@@ -155,6 +156,7 @@ int devsim_report_json(const struct devsim_cfg *cfg, const struct devsim_results
 	cJSON_AddNumberToObject(root, "cpu_s", s->cpu_s);
 	cJSON_AddNumberToObject(root, "stray_replies", (double)s->stray);
 	cJSON_AddNumberToObject(root, "commands_received", (double)s->commands);
+	cJSON_AddNumberToObject(root, "register_resent", (double)s->resent);
 	phases = cJSON_AddObjectToObject(root, "phases");
 	for(int ph = 0; phases && ph < PH_COUNT; ph++){
 		struct pct p;
