@@ -2,6 +2,39 @@
  * session's compiled policy. No Redis, no allocation; a denial increments
  * one counter. Anything we cannot attribute to an admitted session is denied. */
 #include "onboard.h"
+#include "onb/envelope.h"
+
+/* A check on an ended session (sessions.c) comes from context__send_will():
+ * the broker publishing the connection's will after its DISCONNECT event or
+ * during a takeover. Only that WRITE is judged; anything else on a
+ * connection that is gone is denied, as before it ended. */
+static int will_check(const struct session *s, const struct mosquitto_evt_acl_check *ev)
+{
+	const char *why;
+
+	if(ev->access != MOSQ_ACL_WRITE){
+		metrics.acl_denied[M_ACL_NO_SESSION]++;
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(s->deny_will){
+		why = "its device was disconnected for a change of state";
+	}else if(onb_topic_is_internal(ev->topic) || onb_request_route(ev->topic)){
+		/* A will skips MOSQ_EVT_MESSAGE, where requests are stamped and
+		 * routed and internal replies swallowed: it must not go raw. */
+		why = "wills may not use internal or provisioning request topics";
+	}else if(!onb_policy_allows(s->policy, ONB_ACT_PUBLISH, ev->topic, NULL)){
+		why = "its policy does not allow publishing there";
+	}else{
+		metrics.wills_published++;
+		return MOSQ_ERR_SUCCESS;
+	}
+	metrics.acl_denied[M_ACL_WILL]++;
+	/* The broker logs no denied will itself; the topic passed its UTF-8
+	 * checks (no control characters). */
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "denied will of %s to '%.200s': %s",
+			s->id, ev->topic, why);
+	return MOSQ_ERR_ACL_DENIED;
+}
 
 int on_acl_check(int event, void *event_data, void *userdata)
 {
@@ -18,6 +51,16 @@ int on_acl_check(int event, void *event_data, void *userdata)
 	default:
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(s && s->ended) return will_check(s, ev);
+	if(!s && ev->access == MOSQ_ACL_WRITE){
+		/* Every admitted connection has an entry until the tick after its
+		 * DISCONNECT: this is an MQTT 5 delayed will (docs/policies.md). The
+		 * broker passes a live connection, so asking its id is safe. */
+		const char *id = mosquitto_client_id(ev->client);
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "denied will of %s to '%.200s': "
+				"its connection has ended (delayed wills are not supported)",
+				onb_id_valid(id) ? id : "<invalid>", ev->topic);
 	}
 	if(!s || !s->policy){
 		metrics.acl_denied[M_ACL_NO_SESSION]++;

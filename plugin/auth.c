@@ -155,6 +155,8 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	redisContext *rc;
 	sigset_t saved;
 
+	/* A new connection: an entry still holding this address is a freed one's. */
+	sessions_forget_client(ev->client);
 	/* Username and password are the client's to send and ours to ignore:
 	 * identity comes from the verified certificate alone. */
 	events_hold_wakeups(&saved);
@@ -177,12 +179,15 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 int on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ev = event_data;
-	sessions_remove(ev->client);
+
+	/* Not freed yet: the broker checks the will after this callback. */
+	sessions_end(ev->client);
 	return MOSQ_ERR_SUCCESS;
 }
 
 int on_tick(int event, void *event_data, void *userdata)
 {
+	sessions_reap();
 	events_apply();
 	rotation_tick();
 	metrics_tick();

@@ -240,11 +240,14 @@ bool events_ready(void)
 	return atomic_load(&ready);
 }
 
+/* A device whose state changed under it may not have its will published
+ * with the policy it held before (the broker drops the will of a kick
+ * without will anyway; deny_will holds whatever the broker does). */
 static void kick(struct session *s, const char *why)
 {
 	char id[ONB_ID_MAX + 1];
 
-	/* The kick runs the disconnect callback, which frees s. */
+	s->deny_will = true;
 	memcpy(id, s->id, sizeof(id));
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "disconnecting %s: %s", id, why);
 	mosquitto_kick_client_by_clientid(id, false);

@@ -134,7 +134,7 @@ int on_message(int event, void *event_data, void *userdata)
 	const struct session *s = ev->client ? sessions_get(ev->client) : NULL;
 	const char *route;
 
-	if(!s) return MOSQ_ERR_ACL_DENIED;
+	if(!s || s->ended) return MOSQ_ERR_ACL_DENIED;
 	if(onb_topic_is_internal(ev->topic)){
 		/* Only claimsvc's replies and counters come in here, and they go no further. */
 		if(s->idclass != ONB_ID_SERVICE) return MOSQ_ERR_ACL_DENIED;

@@ -31,7 +31,7 @@ static const char *const deny_reasons[] = {
 _Static_assert(N_DENY_REASONS < sizeof(metrics.connect_denied) / sizeof(metrics.connect_denied[0]),
 		"connect_denied needs a slot per reason and one for other");
 
-static const char *const acl_names[M_ACL_COUNT] = { "publish", "subscribe", "receive", "no-session" };
+static const char *const acl_names[M_ACL_COUNT] = { "publish", "subscribe", "receive", "no-session", "will" };
 static const char *const event_names[M_EV_COUNT] = { "state", "policy", "cert", "other" };
 
 void metrics_init(const struct onboard_config *cfg)
@@ -105,6 +105,7 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(denied, "other", (double)metrics.connect_denied[N_DENY_REASONS])
 		&& (acl = cJSON_AddObjectToObject(root, "acl_denied"))
 		&& add_counts(acl, acl_names, metrics.acl_denied, M_ACL_COUNT)
+		&& cJSON_AddNumberToObject(root, "wills_published", (double)metrics.wills_published)
 		&& (events = cJSON_AddObjectToObject(root, "events"))
 		&& (applied = cJSON_AddObjectToObject(events, "applied"))
 		&& add_counts(applied, event_names, metrics.events_applied, M_EV_COUNT)

@@ -48,7 +48,9 @@ void config_free(struct onboard_config *cfg);
  * ============================================================ */
 struct session {
 	char id[ONB_ID_MAX + 1];        /* client id (== device id for devices) */
-	const struct mosquitto *client; /* the connection this entry belongs to */
+	/* The connection this entry belongs to; only compared once the entry
+	 * has ended (the broker may have freed it and reused the address). */
+	const struct mosquitto *client;
 	enum onb_idclass idclass;
 	enum onb_state state;
 	char tenant[ONB_ID_MAX + 1];
@@ -58,20 +60,37 @@ struct session {
 	struct onb_compiled *policy;    /* owned; NULL denies everything */
 	int64_t cert_deadline_ms;       /* wall clock: a rotation retires fp then (kick); 0 never */
 	bool notify_rotate;             /* tell the device to renew (rotation.c, next tick) */
-	struct session *next;           /* hash chain */
+	/* Disconnected or taken over: kept until the next tick only to judge the
+	 * connection's will (acl.c); invisible to sessions_find/each. */
+	bool ended;
+	/* Disconnected by us because the device's state changed (revoked,
+	 * quarantined without a policy...): its will is denied whatever the
+	 * policy it held says. */
+	bool deny_will;
+	/* sessions.c's own: */
+	bool linked;                    /* in the hash chains */
+	struct session *next_by_client, *next_by_id, *next_ended;
 };
 
-/* Adds or replaces the entry for s->id (a reconnect with the same id takes
- * the session over). The table copies *s and takes ownership of s->policy. */
+/* Adds the entry for s->client; the table copies *s and takes ownership of
+ * s->policy. A live entry with the same id (a takeover) ends; ended
+ * entries with the same id or the same connection address are dropped. */
 int sessions_put(const struct session *s);
-/* The entry for this connection, or NULL (not admitted by us, or stale). */
+/* The entry for this connection, ended or not, or NULL (not admitted by us). */
 struct session *sessions_get(const struct mosquitto *client);
-/* The entry for a device id, or NULL. */
+/* The live entry for a client id, or NULL. */
 struct session *sessions_find(const char *id);
-/* Removes the entry of this connection if it is still the current one. */
-void sessions_remove(const struct mosquitto *client);
+/* The connection is gone (DISCONNECT): its entry ends, and is freed by the
+ * next sessions_reap(). */
+void sessions_end(const struct mosquitto *client);
+/* The broker is authenticating this connection: any entry still holding its
+ * address belongs to a freed connection, and is dropped at once. */
+void sessions_forget_client(const struct mosquitto *client);
+/* Frees ended entries (from the tick: their wills have been judged). */
+void sessions_reap(void);
+/* Live entries. */
 size_t sessions_count(void);
-/* Calls fn for every entry (fn must not add or remove entries). */
+/* Calls fn for every live entry (fn must not add entries; ending one is fine). */
 void sessions_each(void (*fn)(struct session *s, void *arg), void *arg);
 void sessions_clear(void);
 
@@ -123,7 +142,7 @@ void rotation_tick(void);
 /* ============================================================
  * Counters (metrics.c): $SYS/onboard/broker/<broker_id>
  * ============================================================ */
-enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSION, M_ACL_COUNT };
+enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSION, M_ACL_WILL, M_ACL_COUNT };
 enum metrics_event { M_EV_STATE, M_EV_POLICY, M_EV_CERT, M_EV_OTHER, M_EV_COUNT };
 
 /* Plain integers of the main thread: incrementing one is the whole cost on
@@ -132,6 +151,7 @@ struct plugin_metrics {
 	uint64_t connect_allowed;
 	uint64_t connect_denied[16];    /* by reason (metrics.c's table), last slot "other" */
 	uint64_t acl_denied[M_ACL_COUNT];
+	uint64_t wills_published;       /* wills the ACL let through (acl.c) */
 	uint64_t events_applied[M_EV_COUNT];
 	int64_t event_lag_last_ms, event_lag_max_ms;
 	uint64_t event_lag_sum_ms, event_lag_n;

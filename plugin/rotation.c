@@ -43,7 +43,7 @@ static void kick_retired(const char *id, const char *why)
 {
 	char copy[ONB_ID_MAX + 1];
 
-	/* the kick runs the disconnect callback, which frees the session */
+	/* the kick runs the disconnect callback, which ends the session */
 	snprintf(copy, sizeof(copy), "%s", id);
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "disconnecting %s: %s", copy, why);
 	metrics.rotation_kicked++;

@@ -1,13 +1,29 @@
-/* Admitted connections, keyed by client id (== device id), so that both an
- * ACL check (by connection) and a registry event (by device id) find one in
- * O(1). Entries are owned by the table. */
+/* Admitted connections, in two hash chains: by connection (every ACL check
+ * and the DISCONNECT event) and by client id (== device id: registry events).
+ * Entries are owned by the table.
+ *
+ * A connection's entry outlives its DISCONNECT event. Mosquitto 2.0.11's
+ * context__disconnect() runs the DISCONNECT callbacks *before*
+ * context__send_will(), whose ACL check (WRITE on the will topic) needs the
+ * policy; and a takeover (a second CONNECT with the same client id) judges
+ * the old connection's will after the new one was admitted, before the old
+ * one's DISCONNECT. So a disconnect or a takeover only marks the entry
+ * ended: ended entries answer the will check of their connection and
+ * nothing else (acl.c), are invisible to sessions_find and sessions_each,
+ * and are freed by sessions_reap() at the next tick.
+ *
+ * The broker may free an ended connection and hand its address to a new
+ * one. Ended entries are therefore matched by comparing the pointer, never
+ * by dereferencing it, and sessions_forget_client() drops any entry still
+ * holding an address the broker is authenticating anew. */
 #include <string.h>
 
 #include "onboard.h"
 
-static struct session **buckets;
-static size_t bucket_count;
-static size_t entry_count;
+static struct session **by_client, **by_id;
+static unsigned bucket_bits; /* 2^bucket_bits buckets in each table */
+static size_t linked_count, live_count;
+static struct session *ended; /* ended entries, freed by sessions_reap */
 
 static size_t hash_id(const char *id)
 {
@@ -16,114 +32,198 @@ static size_t hash_id(const char *id)
 		h ^= (unsigned char)*id;
 		h *= 1099511628211ULL;
 	}
-	return (size_t)h;
+	return (size_t)(h & ((1ULL << bucket_bits) - 1));
 }
 
-static struct session **slot_of(const char *id)
+/* Fibonacci hashing: the top bits of address * 2^64/phi, so that the
+ * allocator's aligned low bits do not matter. */
+static size_t hash_client(const struct mosquitto *client)
 {
-	struct session **p = &buckets[hash_id(id) & (bucket_count - 1)];
-	while(*p && strcmp((*p)->id, id) != 0) p = &(*p)->next;
-	return p;
+	return (size_t)(((uint64_t)(uintptr_t)client * 0x9E3779B97F4A7C15ULL) >> (64 - bucket_bits));
+}
+
+static void link_entry(struct session *e)
+{
+	size_t c = hash_client(e->client), i = hash_id(e->id);
+
+	e->next_by_client = by_client[c];
+	by_client[c] = e;
+	e->next_by_id = by_id[i];
+	by_id[i] = e;
+	e->linked = true;
+	linked_count++;
+}
+
+static void unlink_entry(struct session *e)
+{
+	struct session **p;
+
+	if(!e->linked) return;
+	for(p = &by_client[hash_client(e->client)]; *p != e; p = &(*p)->next_by_client){}
+	*p = e->next_by_client;
+	for(p = &by_id[hash_id(e->id)]; *p != e; p = &(*p)->next_by_id){}
+	*p = e->next_by_id;
+	e->linked = false;
+	linked_count--;
 }
 
 static int grow(void)
 {
-	size_t n = bucket_count ? bucket_count * 2 : 1024;
-	struct session **nb = mosquitto_calloc(n, sizeof(*nb));
+	unsigned bits = bucket_bits ? bucket_bits + 1 : 10;
+	struct session **nc = mosquitto_calloc((size_t)1 << bits, sizeof(*nc));
+	struct session **ni = mosquitto_calloc((size_t)1 << bits, sizeof(*ni));
+	struct session *all = NULL, *e, *next;
+	size_t n = (size_t)1 << bucket_bits;
 
-	if(!nb) return ONB_EINTERNAL;
-	for(size_t i = 0; i < bucket_count; i++){
-		struct session *s = buckets[i];
-		while(s){
-			struct session *next = s->next;
-			size_t b = hash_id(s->id) & (n - 1);
-			s->next = nb[b];
-			nb[b] = s;
-			s = next;
+	if(!nc || !ni){
+		mosquitto_free(nc);
+		mosquitto_free(ni);
+		return ONB_EINTERNAL;
+	}
+	/* collect every linked entry through the client chains, then relink */
+	for(size_t b = 0; bucket_bits && b < n; b++){
+		for(e = by_client[b]; e; e = next){
+			next = e->next_by_client;
+			e->next_by_client = all;
+			all = e;
 		}
 	}
-	mosquitto_free(buckets);
-	buckets = nb;
-	bucket_count = n;
+	mosquitto_free(by_client);
+	mosquitto_free(by_id);
+	by_client = nc;
+	by_id = ni;
+	bucket_bits = bits;
+	linked_count = 0;
+	for(e = all; e; e = next){
+		next = e->next_by_client;
+		link_entry(e);
+	}
 	return ONB_OK;
+}
+
+static void end_entry(struct session *e)
+{
+	if(e->ended) return;
+	e->ended = true;
+	e->next_ended = ended;
+	ended = e;
+	live_count--;
 }
 
 int sessions_put(const struct session *s)
 {
-	struct session **p, *e;
+	struct session *e, *next;
 
-	if(entry_count >= bucket_count && grow() != ONB_OK) return ONB_EINTERNAL;
-	p = slot_of(s->id);
-	e = *p;
-	if(!e){
-		e = mosquitto_malloc(sizeof(*e));
-		if(!e) return ONB_EINTERNAL;
-		*e = *s;
-		e->next = NULL;
-		*p = e;
-		entry_count++;
-	}else{
-		struct session *next = e->next;
-		onb_compiled_free(e->policy);
-		*e = *s;
-		e->next = next;
+	sessions_forget_client(s->client);
+	if((!bucket_bits || linked_count >= ((size_t)1 << bucket_bits)) && grow() != ONB_OK) return ONB_EINTERNAL;
+	/* A takeover: the broker judges the old connection's will, then
+	 * disconnects it, right after this admission. Ended entries of the id
+	 * have had their wills. */
+	for(e = by_id[hash_id(s->id)]; e; e = next){
+		next = e->next_by_id;
+		if(strcmp(e->id, s->id) != 0) continue;
+		if(e->ended) unlink_entry(e);
+		else end_entry(e);
 	}
+	e = mosquitto_malloc(sizeof(*e));
+	if(!e) return ONB_EINTERNAL;
+	*e = *s;
+	e->ended = false;
+	e->deny_will = false;
+	e->next_ended = NULL;
+	link_entry(e);
+	live_count++;
 	return ONB_OK;
-}
-
-struct session *sessions_find(const char *id)
-{
-	if(!bucket_count || !id) return NULL;
-	return *slot_of(id);
 }
 
 struct session *sessions_get(const struct mosquitto *client)
 {
-	struct session *s = sessions_find(mosquitto_client_id(client));
-	return (s && s->client == client) ? s : NULL;
+	struct session *e;
+
+	if(!bucket_bits) return NULL;
+	for(e = by_client[hash_client(client)]; e; e = e->next_by_client){
+		if(e->client == client) return e;
+	}
+	return NULL;
 }
 
-void sessions_remove(const struct mosquitto *client)
+struct session *sessions_find(const char *id)
 {
-	const char *id = mosquitto_client_id(client);
-	struct session **p, *e;
+	struct session *e;
 
-	if(!bucket_count || !id) return;
-	p = slot_of(id);
-	e = *p;
-	/* A takeover already replaced the entry: it belongs to the newer connection. */
-	if(!e || e->client != client) return;
-	*p = e->next;
-	onb_compiled_free(e->policy);
-	mosquitto_free(e);
-	entry_count--;
+	if(!bucket_bits || !id) return NULL;
+	for(e = by_id[hash_id(id)]; e; e = e->next_by_id){
+		if(!e->ended && !strcmp(e->id, id)) return e;
+	}
+	return NULL;
+}
+
+void sessions_end(const struct mosquitto *client)
+{
+	struct session *e = sessions_get(client);
+	if(e) end_entry(e);
+}
+
+void sessions_forget_client(const struct mosquitto *client)
+{
+	struct session *e;
+
+	/* at most one entry per address is linked: put calls this first */
+	if(!bucket_bits || !(e = sessions_get(client))) return;
+	end_entry(e);
+	unlink_entry(e);
+}
+
+void sessions_reap(void)
+{
+	while(ended){
+		struct session *e = ended;
+		ended = e->next_ended;
+		unlink_entry(e);
+		onb_compiled_free(e->policy);
+		mosquitto_free(e);
+	}
 }
 
 void sessions_each(void (*fn)(struct session *s, void *arg), void *arg)
 {
-	for(size_t i = 0; i < bucket_count; i++){
-		for(struct session *s = buckets[i]; s; s = s->next) fn(s, arg);
+	size_t n = (size_t)1 << bucket_bits;
+
+	for(size_t b = 0; bucket_bits && b < n; b++){
+		for(struct session *s = by_client[b]; s; s = s->next_by_client){
+			if(!s->ended) fn(s, arg);
+		}
 	}
 }
 
 size_t sessions_count(void)
 {
-	return entry_count;
+	return live_count;
 }
 
 void sessions_clear(void)
 {
-	for(size_t i = 0; i < bucket_count; i++){
-		struct session *s = buckets[i];
-		while(s){
-			struct session *next = s->next;
-			onb_compiled_free(s->policy);
-			mosquitto_free(s);
-			s = next;
+	size_t n = (size_t)1 << bucket_bits;
+	struct session *e, *next;
+
+	/* live entries are in the chains only, ended ones all on the list */
+	for(size_t b = 0; bucket_bits && b < n; b++){
+		for(e = by_client[b]; e; e = next){
+			next = e->next_by_client;
+			if(e->ended) continue;
+			onb_compiled_free(e->policy);
+			mosquitto_free(e);
 		}
 	}
-	mosquitto_free(buckets);
-	buckets = NULL;
-	bucket_count = 0;
-	entry_count = 0;
+	for(e = ended; e; e = next){
+		next = e->next_ended;
+		onb_compiled_free(e->policy);
+		mosquitto_free(e);
+	}
+	mosquitto_free(by_client);
+	mosquitto_free(by_id);
+	by_client = by_id = NULL;
+	bucket_bits = 0;
+	linked_count = live_count = 0;
+	ended = NULL;
 }

@@ -5,10 +5,23 @@ up
 new_device dev-1; register dev-1 active
 new_device dev-2; register dev-2 active
 
-sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1.out"
+# A witness of every device's status topic, where both devices leave a will.
+new_device watch; register watch active
+cat > "$T/watch.json" <<'JSON'
+{ "version": "2026-01-09", "statement": [
+  { "effect": "allow", "action": ["connect"], "resource": ["client:${deviceId}"] },
+  { "effect": "allow", "action": ["subscribe", "receive"],
+    "resource": ["topicfilter:devices/+/status", "topic:devices/+/status"] } ] }
+JSON
+"$ONBOARDCTL" policy put watch "$T/watch.json" >/dev/null
+"$ONBOARDCTL" policy assign watch watch >/dev/null
+sub_bg watch watch 'devices/+/status' "$T/watch.out"
+wait_subscribed watch
+
+sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1.out" --will-topic devices/dev-1/status --will-payload WILL-REVOKED
 pid1=$SUB_PID
 wait_subscribed dev-1
-sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out"
+sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out" --will-topic devices/dev-2/status --will-payload WILL-DROPPED
 pid2=$SUB_PID
 wait_subscribed dev-2
 
@@ -22,6 +35,14 @@ check "the disconnect is logged with the reason" grep -q "disconnecting dev-1: d
 check "the revocation is audited" audit_has "state" "dev-1" "stolen"
 check "the other device's session is untouched" kill -0 "$pid2"
 check "the revoked device cannot come back" refused dev-1 dev-1 devices/dev-1/telemetry
+
+# Wills: dev-2 drops its connection after dev-1 was revoked. The broker
+# handles both in order on one thread, and the witness reads both on one
+# connection: once dev-2's will has arrived, dev-1's would have too.
+kill -9 "$pid2"
+check "an ordinary drop publishes the device's will (control)" \
+	wait_for 3 grep -q "devices/dev-2/status WILL-DROPPED" "$T/watch.out"
+refute "the revoked device's will is not published" grep -q WILL-REVOKED "$T/watch.out"
 
 # Quarantine a live session: its next publish outside status is refused.
 new_device dev-3; register dev-3 active

@@ -151,28 +151,81 @@ check "  ... nothing reached dev-2 or the spy" nowhere ATK-F
 check "the broker still serves after all of it" pub dev-1 dev-1 devices/dev-1/telemetry
 
 # ---------------------------------------------------------------- wills
-# A will is checked when it fires, against the policy of that moment.
+# A will is checked when it fires, against the policy of that moment. The
+# broker sends it after the DISCONNECT event (2.0.11: context__disconnect),
+# so the plugin keeps an ended session's policy until the next tick for it.
+# The broker logs no denied will: the plugin does ("denied will of ...").
+# will_denied CLIENT TOPIC: the plugin logged the denial of that will.
+will_denied() { grep -F "onboard: denied will of $1 to '$2'" "$T/mosquitto.log" | grep -q .; }
 raw_bg dev-1 "$T/will1.out" connect dev-1 will=devices/dev-2/commands/reboot willmsg=ATK-D1 wait 300 drop
 wait "$RAW_PID" || true
 check "a will aimed at dev-2's commands was accepted at CONNECT" grep -q "connack 0" "$T/will1.out"
-check "  ... but when it fired nothing reached dev-2 or the spy" nowhere ATK-D1
+check "  ... but when it fired it was denied and logged" wait_for 3 will_denied dev-1 devices/dev-2/commands/reboot
+check "  ... and nothing reached dev-2 or the spy" nowhere ATK-D1
 raw_bg dev-1 "$T/will2.out" connect dev-1 will=devices/dev-2/commands/cfg3 willmsg=ATK-D2 willretain=1 wait 300 drop
 wait "$RAW_PID" || true
 raw_bg dev-1 "$T/will3.out" connect dev-1 will=onb/internal/prov/reply \
 	'willmsg={"v":1,"clientId":"dev-2","topic":"$aws/certificates/create-from-csr/json/accepted","payload":"ATK-D3"}' \
 	wait 300 drop
 wait "$RAW_PID" || true
+check "a retained will into dev-2's tree was denied" wait_for 3 will_denied dev-1 devices/dev-2/commands/cfg3
 out=$(raw spy2 connect spy2 sub '#' sub '$onb/#' wait 800 close)
-check "a retained will into dev-2's tree was not stored" bash -c "! grep -q ATK-D2 <<<'$out' && ! grep -q ATK-D2 '$T/spy.out'"
-check "a will forging a provisioning reply went nowhere" nowhere ATK-D3
+check "  ... and not stored" bash -c "! grep -q ATK-D2 <<<'$out' && ! grep -q ATK-D2 '$T/spy.out'"
+check "a will forging a provisioning reply was denied" wait_for 3 will_denied dev-1 onb/internal/prov/reply
+check "  ... and went nowhere" nowhere ATK-D3
 
 # Control: a will on the device's own status topic (docs/policies.md calls
-# it "a good last-will topic") must be delivered, or the cases above prove
+# it "a good last-will topic") is delivered, or the cases above prove
 # nothing about the will path.
 raw_bg dev-1 "$T/will4.out" connect dev-1 will=devices/dev-1/status willmsg=WILL-OK-D4 wait 300 drop
 wait "$RAW_PID" || true
-known "wills denied after the plugin drops the session on DISCONNECT" \
-	"a will on its own status topic is delivered (control)" wait_for 2 grep -q "devices/dev-1/status WILL-OK-D4" "$T/spy.out"
+check "a will on its own status topic is delivered (control)" \
+	wait_for 3 grep -q "devices/dev-1/status WILL-OK-D4" "$T/spy.out"
+raw_bg dev-1 "$T/will4r.out" connect dev-1 will=devices/dev-1/status willmsg=WILL-RET-D4 willretain=1 wait 300 drop
+wait "$RAW_PID" || true
+check "a retained will on its own status topic is delivered" \
+	wait_for 3 grep -q "devices/dev-1/status WILL-RET-D4" "$T/spy.out"
+out=$(raw spy2 connect spy2 sub devices/dev-1/status wait 800 close)
+check "  ... and kept for later subscribers" \
+	grep -q "msg devices/dev-1/status WILL-RET-D4" <<<"$out"
+raw dev-1 connect dev-1 pub devices/dev-1/status '' qos=1 retain=1 close > /dev/null # clears it
+
+# A takeover (same client id connects again) sends the old connection's
+# will after the new one was admitted, before the old one's DISCONNECT.
+raw_bg dev-1 "$T/will8.out" connect dev-1 will=devices/dev-1/status willmsg=WILL-TAKEOVER-D8 wait 5000
+wait_for 5 grep -q "connack 0" "$T/will8.out"
+raw dev-1 connect dev-1 wait 200 close > /dev/null
+check "a takeover delivers the replaced connection's will" \
+	wait_for 3 grep -q "devices/dev-1/status WILL-TAKEOVER-D8" "$T/spy.out"
+wait "$RAW_PID" || true
+
+# Wills skip MOSQ_EVT_MESSAGE, where requests are stamped and re-routed and
+# internal replies swallowed: a will may not use those topics even where the
+# identity's policy lets it publish there (claim: the request topics;
+# claimsvc: the reply topic).
+new_device claimer claim-ca
+new_device claimsvc-w service-ca
+raw_bg claimer "$T/will9c.out" connect claimer will='$aws/certificates/create-from-csr/json' \
+	willmsg=ATK-D9 wait 300 drop
+wait "$RAW_PID" || true
+raw_bg claimsvc-w "$T/will9s.out" connect claimsvc-w will=onb/internal/prov/reply \
+	'willmsg={"v":1,"clientId":"dev-2","topic":"$aws/certificates/create-from-csr/json/accepted","payload":"ATK-D9S"}' \
+	wait 300 drop
+wait "$RAW_PID" || true
+check "a claim identity's will on a provisioning request topic is denied" \
+	wait_for 3 will_denied claimer '$aws/certificates/create-from-csr/json'
+check "a service's will on the internal reply topic is denied" \
+	wait_for 3 will_denied claimsvc-w onb/internal/prov/reply
+check "  ... and neither went anywhere raw" nowhere ATK-D9
+
+# MQTT 5 delayed wills fire after the tick has dropped the ended session:
+# denied (docs/policies.md, "Wills").
+raw_bg dev-1 "$T/will10.out" connect dev-1 will=devices/dev-1/status willmsg=WILL-DELAYED-D10 willdelay=1 \
+	wait 300 drop
+wait "$RAW_PID" || true
+check "a delayed will is denied and logged" wait_for 5 grep -qF \
+	"denied will of dev-1 to 'devices/dev-1/status': its connection has ended" "$T/mosquitto.log"
+check "  ... and not delivered" nowhere WILL-DELAYED-D10
 
 new_device dev-3; register dev-3 active
 raw_bg dev-3 "$T/will5.out" connect dev-3 will=devices/dev-3/status willmsg=ATK-D5 wait 5000
@@ -186,7 +239,13 @@ wait_for 5 grep -q "connack 0" "$T/will6.out"
 "$ONBOARDCTL" device quarantine dev-4 > /dev/null
 wait_for 3 grep -q "dev-4: active -> quarantined" "$T/mosquitto.log"
 wait "$RAW_PID" || true
-check "a telemetry will set while active does not fire once quarantined" nowhere ATK-D6
+check "a telemetry will set while active is denied once quarantined" \
+	wait_for 3 will_denied dev-4 devices/dev-4/telemetry
+check "  ... and does not fire" nowhere ATK-D6
+raw_bg dev-4 "$T/will6q.out" connect dev-4 will=devices/dev-4/status willmsg=WILL-Q-D6 wait 300 drop
+wait "$RAW_PID" || true
+check "  ... while its status will, allowed in quarantine, is delivered (control)" \
+	wait_for 3 grep -q "devices/dev-4/status WILL-Q-D6" "$T/spy.out"
 
 # ---------------------------------------------------------------- MQTT 3.1.1 and 3.1
 out=$(raw dev-1 -V 4 connect dev-1 pub devices/dev-2/commands/reboot ATK-G qos=1 sub '#' sub 'devices/+/commands/#' close)
@@ -194,9 +253,10 @@ check "3.1.1: the PUBACK cannot say 'denied' (reason-less)" grep -q "^puback 1 0
 check "  ... but the broker denied the PUBLISH" wait_for 3 denied_logged dev-1 devices/dev-2/commands/reboot
 check "  ... and SUBSCRIBE to '#' and devices/+/commands/# gets 0x80" \
 	test "$(awk '$1 == "suback" { print $3 }' <<<"$out" | sort -u)" = 128
-raw_bg dev-1 "$T/will7.out" -V 4 connect dev-1 will=devices/dev-2/commands/reboot willmsg=ATK-G wait 300 drop
+raw_bg dev-1 "$T/will7.out" -V 4 connect dev-1 will=devices/dev-2/commands/will311 willmsg=ATK-G wait 300 drop
 wait "$RAW_PID" || true
-check "  ... a 3.1.1 will into dev-2's tree goes nowhere either" nowhere ATK-G
+check "  ... a 3.1.1 will into dev-2's tree is denied" wait_for 3 will_denied dev-1 devices/dev-2/commands/will311
+check "  ... and goes nowhere either" nowhere ATK-G
 timeout 10 mosquitto_pub $(tls_args dev-1) -i dev-1 -V mqttv31 -q 1 -t devices/dev-2/commands/v31 -m ATK-G31 \
 	> "$T/v31.out" 2>&1 || true
 check "3.1: the broker denied the PUBLISH" wait_for 3 denied_logged dev-1 devices/dev-2/commands/v31

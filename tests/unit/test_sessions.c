@@ -1,0 +1,188 @@
+/* plugin/sessions.c on its own: the session table that outlives DISCONNECT
+ * for the will check, takeovers, and connection addresses the broker reuses.
+ * The broker's allocator is stubbed with libc's; connections are fake
+ * addresses that sessions.c must never dereference (they point nowhere). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "onboard.h"
+
+void *mosquitto_malloc(size_t size) { return malloc(size); }
+void *mosquitto_calloc(size_t n, size_t size) { return calloc(n, size); }
+void mosquitto_free(void *p) { free(p); }
+
+#define CONN(n) ((const struct mosquitto *)(uintptr_t)(0x7f0000001000ULL + (uint64_t)(n) * 0x1000))
+
+static const char POLICY[] = "{\"version\":\"2026-01-09\",\"statement\":[{\"effect\":\"allow\","
+	"\"action\":[\"publish\"],\"resource\":[\"topic:devices/${deviceId}/status\"]}]}";
+
+/* A session for id on conn, holding a compiled policy (owned by the table
+ * once put: ASan's leak check sees any entry that is never freed). */
+static void put(const char *id, const struct mosquitto *conn)
+{
+	struct onb_policy *doc = NULL;
+	struct onb_policy_vars vars = { .device_id = id };
+	struct session s = { .client = conn, .idclass = ONB_ID_DEVICE };
+	struct onb_err err;
+
+	snprintf(s.id, sizeof(s.id), "%s", id);
+	assert_int_equal(onb_policy_parse(POLICY, strlen(POLICY), &doc, &err), ONB_OK);
+	assert_int_equal(onb_policy_compile(doc, &vars, &s.policy, &err), ONB_OK);
+	onb_policy_free(doc);
+	assert_int_equal(sessions_put(&s), ONB_OK);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sessions_clear();
+	return 0;
+}
+
+static void disconnect_keeps_policy_for_the_will(void **state)
+{
+	struct session *s;
+
+	(void)state;
+	put("dev-1", CONN(1));
+	assert_non_null(sessions_find("dev-1"));
+	assert_int_equal(sessions_count(), 1);
+	sessions_end(CONN(1));
+	/* the will check after DISCONNECT finds it, with its policy */
+	s = sessions_get(CONN(1));
+	assert_non_null(s);
+	assert_true(s->ended);
+	assert_true(onb_policy_allows(s->policy, ONB_ACT_PUBLISH, "devices/dev-1/status", NULL));
+	/* but registry events and counters no longer see it */
+	assert_null(sessions_find("dev-1"));
+	assert_int_equal(sessions_count(), 0);
+	sessions_end(CONN(1)); /* a second DISCONNECT changes nothing */
+	sessions_reap();
+	assert_null(sessions_get(CONN(1)));
+}
+
+static void takeover_keeps_old_connection_until_its_disconnect(void **state)
+{
+	struct session *old;
+
+	(void)state;
+	put("dev-1", CONN(1));
+	put("dev-1", CONN(2)); /* same id again: the broker replaces CONN(1) */
+	old = sessions_get(CONN(1));
+	assert_non_null(old);
+	assert_true(old->ended);     /* its will is judged next, with its policy */
+	assert_non_null(old->policy);
+	assert_ptr_equal(sessions_find("dev-1"), sessions_get(CONN(2)));
+	assert_false(sessions_get(CONN(2))->ended);
+	assert_int_equal(sessions_count(), 1);
+	sessions_end(CONN(1));
+	assert_ptr_equal(sessions_find("dev-1"), sessions_get(CONN(2)));
+	sessions_reap();
+	assert_null(sessions_get(CONN(1)));
+	assert_non_null(sessions_get(CONN(2)));
+}
+
+static void reused_address_never_inherits_an_ended_session(void **state)
+{
+	struct session *s;
+
+	(void)state;
+	put("dev-1", CONN(1));
+	sessions_end(CONN(1));
+	/* the broker freed CONN(1) and a new connection got its address before
+	 * the tick: authenticating it drops the stale entry at once */
+	sessions_forget_client(CONN(1));
+	assert_null(sessions_get(CONN(1)));
+	put("dev-2", CONN(1));
+	s = sessions_get(CONN(1));
+	assert_non_null(s);
+	assert_string_equal(s->id, "dev-2");
+	assert_false(s->ended);
+	sessions_reap(); /* frees the old dev-1 entry, not the new one */
+	assert_ptr_equal(sessions_get(CONN(1)), s);
+	assert_ptr_equal(sessions_find("dev-2"), s);
+	assert_null(sessions_find("dev-1"));
+	/* a refused connect on a reused address: nothing of the old is left */
+	put("dev-3", CONN(3));
+	sessions_end(CONN(3));
+	sessions_forget_client(CONN(3));
+	assert_null(sessions_get(CONN(3)));
+	sessions_end(CONN(3)); /* its DISCONNECT */
+	assert_null(sessions_get(CONN(3)));
+}
+
+static void put_reuses_address_without_forget(void **state)
+{
+	(void)state;
+	/* sessions_put itself drops an ended entry holding the same address */
+	put("dev-1", CONN(1));
+	sessions_end(CONN(1));
+	put("dev-9", CONN(1));
+	assert_string_equal(sessions_get(CONN(1))->id, "dev-9");
+	assert_int_equal(sessions_count(), 1);
+}
+
+static void reconnect_drops_ended_entries_of_the_id(void **state)
+{
+	(void)state;
+	put("dev-1", CONN(1));
+	sessions_end(CONN(1));
+	put("dev-1", CONN(2)); /* reconnect before the tick */
+	assert_null(sessions_get(CONN(1)));
+	assert_string_equal(sessions_find("dev-1")->id, "dev-1");
+	assert_ptr_equal(sessions_find("dev-1"), sessions_get(CONN(2)));
+	sessions_reap();
+	assert_non_null(sessions_get(CONN(2)));
+}
+
+static void count_visit(struct session *s, void *arg)
+{
+	assert_false(s->ended);
+	(*(int *)arg)++;
+}
+
+static void many_sessions_grow_and_each_sees_live_only(void **state)
+{
+	char id[32];
+	int n = 0;
+
+	(void)state;
+	for(int i = 0; i < 5000; i++){
+		snprintf(id, sizeof(id), "dev-%d", i);
+		put(id, CONN(i));
+	}
+	for(int i = 0; i < 5000; i += 2) sessions_end(CONN(i));
+	for(int i = 0; i < 5000; i++){
+		struct session *s = sessions_get(CONN(i));
+		snprintf(id, sizeof(id), "dev-%d", i);
+		assert_non_null(s);
+		assert_string_equal(s->id, id);
+		assert_int_equal(s->ended, i % 2 == 0);
+		if(i % 2) assert_ptr_equal(sessions_find(id), s);
+		else assert_null(sessions_find(id));
+	}
+	sessions_each(count_visit, &n);
+	assert_int_equal(n, 2500);
+	assert_int_equal(sessions_count(), 2500);
+	sessions_reap();
+	for(int i = 0; i < 5000; i++) assert_int_equal(sessions_get(CONN(i)) != NULL, i % 2 == 1);
+	/* sessions_clear (teardown) frees the live half and the tables */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(disconnect_keeps_policy_for_the_will, teardown),
+		cmocka_unit_test_teardown(takeover_keeps_old_connection_until_its_disconnect, teardown),
+		cmocka_unit_test_teardown(reused_address_never_inherits_an_ended_session, teardown),
+		cmocka_unit_test_teardown(put_reuses_address_without_forget, teardown),
+		cmocka_unit_test_teardown(reconnect_drops_ended_entries_of_the_id, teardown),
+		cmocka_unit_test_teardown(many_sessions_grow_and_each_sees_live_only, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
