@@ -10,23 +10,22 @@ static bool starts_with(const char *s, const char *prefix)
 }
 
 /* "$aws/provisioning-templates/<name>/provision/json" + optional suffix;
- * returns the rest after "/json", or NULL. Template names: [0-9A-Za-z_-]{1,36}. */
+ * returns the rest after "/json", or NULL. Any name up to
+ * ONB_PROV_TEMPLATE_LEVEL_MAX bytes counts, not only valid ones
+ * ([0-9A-Za-z_-]{1,36}): claimsvc answers a bad one InvalidTemplateName, and
+ * otherwise the request (with its ownership token) would travel on as an
+ * ordinary message. */
 static const char *after_template_request(const char *topic)
 {
 	static const char prefix[] = "$aws/provisioning-templates/";
 	static const char tail[] = "/provision/json";
 	const char *p;
-	size_t n = 0;
+	size_t n;
 
 	if(!starts_with(topic, prefix)) return NULL;
 	p = topic + sizeof(prefix) - 1;
-	while(p[n] && p[n] != '/'){
-		char c = p[n];
-		bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-			|| c == '_' || c == '-';
-		if(!ok || ++n > 36) return NULL;
-	}
-	if(n == 0 || !starts_with(p + n, tail)) return NULL;
+	n = strcspn(p, "/+#");
+	if(n == 0 || n > ONB_PROV_TEMPLATE_LEVEL_MAX || !starts_with(p + n, tail)) return NULL;
 	return p + n + sizeof(tail) - 1;
 }
 

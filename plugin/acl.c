@@ -3,6 +3,7 @@
  * one counter. Anything we cannot attribute to an admitted session is denied. */
 #include "onboard.h"
 #include "onb/envelope.h"
+#include "onb/topic.h"
 
 /* A check on an ended session (sessions.c) comes from context__send_will():
  * the broker publishing the connection's will after its DISCONNECT event or
@@ -36,6 +37,26 @@ static int will_check(const struct session *s, const struct mosquitto_evt_acl_ch
 	return MOSQ_ERR_ACL_DENIED;
 }
 
+/* claimsvc: a service identity of no tenant (a tenant's back-end is a
+ * service identity too). */
+static bool is_claimsvc(const struct session *s)
+{
+	return s->idclass == ONB_ID_SERVICE && !s->tenant[0];
+}
+
+/* The internal tree carries stamped requests (CSRs, ownership tokens) and
+ * claimsvc's answers: only claimsvc may read it, whatever a policy says, so an
+ * operator's generous policy ('#') can neither read it nor join claimsvc's
+ * shared subscription and swallow requests. (Publishing there is refused in
+ * on_message.) A filter counts when it names the tree literally; a wildcard
+ * one ('#', 'onb/+/...') is allowed to stand but its deliveries from the tree
+ * are refused here, as READ checks. */
+static bool reaches_internal(enum onb_action action, const char *topic)
+{
+	if(action == ONB_ACT_SUBSCRIBE) topic = onb_filter_unshare(topic);
+	return topic && onb_topic_is_internal(topic);
+}
+
 int on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ev = event_data;
@@ -64,6 +85,15 @@ int on_acl_check(int event, void *event_data, void *userdata)
 	}
 	if(!s || !s->policy){
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(action == ONB_ACT_RECEIVE && !strncmp(ev->topic, "$onb/", 5)){
+		/* $onb/void holds swallowed envelopes (message.c): nobody's to read. */
+		metrics.acl_denied[m]++;
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(action != ONB_ACT_PUBLISH && !is_claimsvc(s) && reaches_internal(action, ev->topic)){
+		metrics.acl_denied[m]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	if(onb_policy_allows(s->policy, action, ev->topic, NULL)) return MOSQ_ERR_SUCCESS;

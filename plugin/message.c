@@ -144,7 +144,13 @@ int on_message(int event, void *event_data, void *userdata)
 		return swallow(ev);
 	}
 	route = onb_request_route(ev->topic);
-	if(!route) return MOSQ_ERR_SUCCESS;
+	if(!route){
+		/* Under $aws/ only requests exist; answers come from us alone. So an
+		 * accepted/rejected look-alike, or a request topic with extra levels,
+		 * reaches nobody, whatever an operator's policy allows. */
+		if(strncmp(ev->topic, "$aws/", 5) != 0) return MOSQ_ERR_SUCCESS;
+		goto drop;
+	}
 	if(!strcmp(route, ONB_TOPIC_CLAIM_REQUEST)){
 		/* Only a tenant's back-end claims, and only for its own tenant. */
 		if(s->idclass != ONB_ID_SERVICE || !s->tenant[0]) goto drop;

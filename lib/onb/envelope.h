@@ -21,6 +21,9 @@
 #define ONB_PROV_PAYLOAD_MAX 65536   /* a device's request; a CSR is at most 16 KiB */
 #define ONB_PROV_REPLY_MAX   262144  /* claimsvc's envelope: cert chain, maybe a key */
 #define ONB_PROV_TOPIC_MAX   160
+/* The template level of a RegisterThing topic, valid name or not, such that
+ * the reply topic ("/rejected" appended) still fits ONB_PROV_TOPIC_MAX. */
+#define ONB_PROV_TEMPLATE_LEVEL_MAX 100
 
 /* True for the request topics a device may send: create-from-csr, create,
  * provisioning-templates/<name>/provision (each ending in /json), and the

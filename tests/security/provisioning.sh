@@ -99,6 +99,25 @@ check "even when a policy lets a device publish there, claimsvc refuses: AccessD
 check "  ... audited with the device class" audit_match action=create-from-csr result=refused 'reason=AccessDenied.*requester device rogue'
 check "  ... and no token was issued" test "$(tokens)" -eq "$tok0"
 
+# ---------------------------------------------------------------- nothing under $aws/ is broadcast
+BADT='$aws/provisioning-templates/a.b/provision/json'
+reg_file "ATK-AWS1" P0001 "$T/badt.json"
+mark_audit
+ask claim-a claim-a "$BADT" "$T/badt.json"
+check "a RegisterThing on an invalid template name (a.b) is answered: InvalidTemplateName" \
+	rejected_with InvalidTemplateName
+check "  ... audited" audit_match action=register-thing result=refused 'reason=InvalidTemplateName'
+check "  ... and its request (token included) reached no spy reading \$aws/#" nowhere ATK-AWS1
+out=$(raw rogue connect rogue pub "$CSR_T/accepted" ATK-AWS2 qos=1 pub "$CSR_T/extra" ATK-AWS2 qos=1 \
+	pub '$aws/things/x/shadow/update' ATK-AWS2 qos=1 close)
+check "a device whose policy allows \$aws/# cannot publish answers or other \$aws/ topics (3 x 0x87)" \
+	test "$(grep -c 'puback [0-9]* 135' <<<"$out")" -eq 3
+check "  ... and none reached a spy" nowhere ATK-AWS2
+out=$(raw rogue connect rogue sub '$share/claimsvc/onb/internal/prov/request' sub 'onb/internal/#' \
+	sub '$share/x/onb/internal/claim/request' close)
+check "a device whose policy allows '#' cannot subscribe to the internal tree, shared or not (3 x 0x87)" \
+	test "$(grep -c 'suback [0-9]* 135' <<<"$out")" -eq 3
+
 # ---------------------------------------------------------------- ownership tokens
 ask claim-a tok-1 "$CSR_T" "$T/good.json"
 T1=$(jq -r .certificateOwnershipToken "$T/reply.json")
@@ -347,4 +366,8 @@ check "  ... audited as locked-out (source)" audit_match action=claim result=ref
 check "  ... and dev-u is still unclaimed" bash -c \
 	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
 
+# After every case above: a spy whose policy allows '#', '$aws/#' and '$onb/#'
+# never received a stamped request, a reply envelope or any $aws/ message.
+check "the spy received nothing from onb/internal/, \$aws/ or \$onb/ all along" \
+	bash -c "! grep -qE '^(onb/internal/|\\\$aws/|\\\$onb/)' '$T/spy.out'"
 finish
