@@ -3,11 +3,17 @@
  * A compiled policy is one heap block: for each action, the resources that
  * take part in its checks, deny statements first, each as an onb_tv over its
  * substituted pattern with every level end precomputed, tagged with a shape.
- * An ACL check validates the subject in place (a few memchr calls); patterns
- * without '+' are then compared as whole strings ("L" exactly, "L/#" as "is
- * L or starts with L/"), the others walk levels, the subject being split on
- * first need into a stack array of ONB_TV_CACHE level ends (later levels are
- * found by scanning). onb_policy_allows() calls no allocator and builds no
+ * An ACL check validates the subject in place (a few memchr calls; a
+ * delivery's topic, which the broker accepted already, only for its length:
+ * onb_policy_allows_receive); patterns without '+' are then compared as whole
+ * strings ("L" exactly, "L/#" as "is L or starts with L/"). A topic name
+ * against a pattern with one '+' is three compares (literal prefix, the
+ * level '+' takes, literal rest); with several, the literal prefix, then one
+ * pass over the unsplit name (onb_tv_matches_name). A filter (subscribe) is
+ * split on first need into a stack array of ONB_TV_CACHE level ends (later
+ * levels are found by scanning) for the containment and overlap walks. A
+ * check that wants no onb_decision skips deny entries that overlap no allow
+ * entry (struct onb_compiled). Evaluation calls no allocator and builds no
  * string.
  *
  * Hostile variables (see onb/policy.h): an allow statement using one is
@@ -29,15 +35,21 @@ enum { ST_ASIS = 0, ST_DISABLED = 1, ST_BROADENED = 2 };
 
 /* How a topic pattern can be matched without walking levels. */
 enum shape {
-	SH_GENERAL = 0, /* has a '+': walk the levels */
+	SH_GENERAL = 0, /* has several '+': walk the levels */
 	SH_EXACT,       /* no wildcard: one string compare */
 	SH_PREFIX,      /* "L/#" (or "#"): the subject is L or starts with "L/" */
+	SH_ONEPLUS,     /* "P+T" or "P+T/#", P and T literal (P "" or ending in '/', T "" or
+	                 * starting with '/'): compare P, skip one level, compare T */
 };
 
 struct cres {
 	struct onb_tv tv; /* the substituted pattern; client: only s and len, '*' globs */
-	uint32_t plen;    /* SH_PREFIX: length of "L/" (0 for "#") */
+	/* SH_PREFIX: length of "L/" (0 for "#"); SH_ONEPLUS, SH_GENERAL: bytes
+	 * before the first '+' (P, the literal levels and their '/') */
+	uint32_t plen;
+	uint32_t tlen;    /* SH_ONEPLUS: length of T, which starts at plen + 1 */
 	uint16_t stmt, res;
+	uint16_t plv;     /* SH_ONEPLUS, SH_GENERAL: levels before the first '+' */
 	uint8_t all;      /* a broadened deny that matches every subject */
 	uint8_t shape;    /* enum shape */
 };
@@ -46,7 +58,13 @@ struct onb_compiled {
 	size_t size;
 	uint32_t nstmt;
 	uint32_t first[ONB_ACT_COUNT], ndeny[ONB_ACT_COUNT], nallow[ONB_ACT_COUNT];
-	struct cres *res;  /* per action: ndeny deny entries, then nallow allow entries */
+	/* Per action, for checks that want only the answer (no onb_decision):
+	 * copies of the deny entries that overlap some allow entry, at
+	 * res[live[a]]. A deny that no allowed subject can match never changes
+	 * an answer (allowed = some allow matches and no deny does); it only
+	 * names the statement of a refusal that is refused by default anyway. */
+	uint32_t live[ONB_ACT_COUNT], nlive[ONB_ACT_COUNT];
+	struct cres *res;  /* per action: ndeny deny entries, then nallow allow entries; then the live copies */
 	uint8_t *st_state; /* per statement: ST_* */
 	uint8_t *st_vars;  /* per statement: the hostile variables it uses */
 };
@@ -126,6 +144,52 @@ static size_t subst(const struct pres *r, const char *const vals[VAR_COUNT], uin
 	return o;
 }
 
+/* Sets the shape of e, a pattern with a '+' (a compiled pattern knows all
+ * its level ends): the levels before the first '+' (number and bytes, '/'
+ * included), and SH_ONEPLUS with T's length when that is the only '+'. */
+static void plus_shape(struct cres *e)
+{
+	const struct onb_tv *tv = &e->tv;
+	uint32_t start = 0, nplus = 0;
+
+	e->shape = SH_GENERAL;
+	e->plv = 0;
+	e->plen = 0;
+	for(uint32_t i = 0; i < tv->nends; i++){
+		if(tv->ends[i] - start == 1 && tv->s[start] == '+' && nplus++ == 0 && i < UINT16_MAX){
+			e->plv = (uint16_t)i;
+			e->plen = start;
+		}
+		start = tv->ends[i] + 1u;
+	}
+	if(nplus == 1 && tv->nends == tv->nlv){
+		e->shape = SH_ONEPLUS;
+		e->tlen = tv->len - e->plen - 1 - ((tv->flags & ONB_TV_HASH) ? 2 : 0);
+	}
+}
+
+/* Copies action a's deny entries that can change an answer to res[*next...]
+ * (see struct onb_compiled). Overlap of two compiled patterns is exact, or
+ * errs towards "overlaps", i.e. towards keeping a deny. Client patterns, and
+ * policies too large to compare every pair at each compile, keep them all. */
+#define LIVE_PAIRS_MAX 4096
+
+static void live_denies(struct onb_compiled *c, enum onb_action a, size_t *next)
+{
+	const struct cres *deny = c->res + c->first[a], *allow = deny + c->ndeny[a];
+	bool prune = a != ONB_ACT_CONNECT && (size_t)c->ndeny[a] * c->nallow[a] <= LIVE_PAIRS_MAX;
+
+	c->live[a] = (uint32_t)*next;
+	for(uint32_t i = 0; i < c->ndeny[a]; i++){
+		bool keep = !prune || deny[i].all;
+		for(uint32_t j = 0; !keep && j < c->nallow[a]; j++){
+			keep = onb_tv_overlaps(&deny[i].tv, &allow[j].tv);
+		}
+		if(keep) c->res[(*next)++] = deny[i];
+	}
+	c->nlive[a] = (uint32_t)*next - c->live[a];
+}
+
 int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars *v,
 	struct onb_compiled **out, struct onb_err *err)
 {
@@ -133,7 +197,7 @@ int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars 
 	struct onb_compiled *c;
 	struct scratch *t = NULL;
 	uint8_t bad, *state = NULL, *svars = NULL;
-	size_t ntotal = 0, nent = 0, nends = 0, nchars = 0, size, k;
+	size_t ntotal = 0, nent = 0, ndenies = 0, nends = 0, nchars = 0, size, k;
 	uint16_t *ep;
 	char *cp;
 	int rc = ONB_OK;
@@ -179,14 +243,17 @@ int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars 
 			nchars += tr->len + 1;
 			if(st->res[ri].type != RES_CLIENT && !tr->all) nends += tr->nlv;
 			for(int a = 0; a < ONB_ACT_COUNT; a++){
-				if((st->actions & (1u << a)) && onb_policy_applies(st->res[ri].type, st->effect, (enum onb_action)a)) nent++;
+				if((st->actions & (1u << a)) && onb_policy_applies(st->res[ri].type, st->effect, (enum onb_action)a)){
+					nent++;
+					ndenies += deny;
+				}
 			}
 		}
 		k += st->nres;
 	}
 
 	/* pass 2: one block, laid out by decreasing alignment */
-	size = sizeof(*c) + nent * sizeof(struct cres) + nends * sizeof(uint16_t) + 2 * p->nstmt + nchars;
+	size = sizeof(*c) + (nent + ndenies) * sizeof(struct cres) + nends * sizeof(uint16_t) + 2 * p->nstmt + nchars;
 	if(!(c = malloc(size))){
 		rc = onb_fail(err, ONB_EINTERNAL, "out of memory");
 		goto out;
@@ -195,7 +262,7 @@ int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars 
 	c->size = size;
 	c->nstmt = (uint32_t)p->nstmt;
 	c->res = (struct cres *)(c + 1);
-	ep = (uint16_t *)(c->res + nent);
+	ep = (uint16_t *)(c->res + nent + ndenies);
 	c->st_state = (uint8_t *)(ep + nends);
 	c->st_vars = c->st_state + p->nstmt;
 	cp = (char *)(c->st_vars + p->nstmt);
@@ -259,6 +326,8 @@ int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars 
 						}else if(!memchr(e->tv.s, '+', e->tv.len)){
 							e->shape = SH_PREFIX; /* the one wildcard is the last level, '#' */
 							e->plen = e->tv.len - 1;
+						}else{
+							plus_shape(e);
 						}
 					}
 					if(pass == 0) c->ndeny[a]++;
@@ -267,6 +336,7 @@ int onb_policy_compile(const struct onb_policy *p, const struct onb_policy_vars 
 			}
 		}
 	}
+	for(int a = 0; a < ONB_ACT_COUNT; a++) live_denies(c, (enum onb_action)a, &nent);
 	*out = c;
 out:
 	free(t);
@@ -319,8 +389,8 @@ static bool decided(struct onb_decision *d, const struct cres *e, bool allow)
 	return allow;
 }
 
-/* The subject of a check: validated at once, split into levels only when a
- * candidate needs them. */
+/* A filter being checked (subscribe): validated at once, split into levels
+ * only when a candidate needs them. */
 struct subject {
 	struct onb_tv tv;
 	uint16_t ends[ONB_TV_CACHE];
@@ -332,21 +402,35 @@ static inline const struct onb_tv *split(struct subject *x)
 	return &x->tv;
 }
 
-/* Pattern r matches topic name x. */
-static inline bool match_name(const struct cres *r, struct subject *x)
+/* "P+T" or "P+T/#" (SH_ONEPLUS) matches name t. */
+static inline __attribute__((always_inline)) bool match_oneplus(const struct cres *r, const struct onb_tv *t)
 {
-	const struct onb_tv *t = &x->tv;
+	const char *s = t->s, *q;
+	uint32_t n = t->len, j;
 
-	switch(r->shape){
-	case SH_EXACT:
-		return t->len == r->tv.len && onb_bytes_eq(t->s, r->tv.s, t->len);
-	case SH_PREFIX:
+	if((r->tv.flags & ONB_TV_FIRST_WILD) && (t->flags & ONB_TV_DOLLAR)) return false;
+	if(n < r->plen || !onb_bytes_eq(s, r->tv.s, r->plen)) return false;
+	q = memchr(s + r->plen, '/', n - r->plen); /* the level '+' takes */
+	j = q ? (uint32_t)(q - s) : n;
+	if(n - j < r->tlen || !onb_bytes_eq(s + j, r->tv.s + r->plen + 1, r->tlen)) return false;
+	j += r->tlen;
+	/* T ends the name (also for "P+T/#": "L/#" matches "L"), or '#' takes the rest */
+	return j == n || ((r->tv.flags & ONB_TV_HASH) && s[j] == '/');
+}
+
+/* Pattern r matches topic name t (prepared, never split). Tests in order of
+ * frequency in real policies rather than a switch (a jump table costs more
+ * than the compare it saves here). */
+static inline __attribute__((always_inline)) bool match_name(const struct cres *r, const struct onb_tv *t)
+{
+	if(r->shape == SH_EXACT) return t->len == r->tv.len && onb_bytes_eq(t->s, r->tv.s, t->len);
+	if(r->shape == SH_PREFIX){
 		if(r->plen == 0) return !(t->flags & ONB_TV_DOLLAR);
 		if(t->len >= r->plen) return onb_bytes_eq(t->s, r->tv.s, r->plen);
 		return t->len + 1 == r->plen && onb_bytes_eq(t->s, r->tv.s, t->len); /* "L/#" matches "L" */
-	default:
-		return onb_tv_matches(&r->tv, split(x));
 	}
+	if(r->shape == SH_ONEPLUS) return match_oneplus(r, t);
+	return onb_tv_matches_name(&r->tv, r->plv, r->plen, t);
 }
 
 /* Pattern r contains filter x. The fast shapes hold because a filter inside
@@ -367,55 +451,113 @@ static inline bool contains_filter(const struct cres *r, struct subject *x)
 	}
 }
 
-bool onb_policy_allows(const struct onb_compiled *c, enum onb_action a, const char *subject,
-	struct onb_decision *d)
+/* Resets d (or scratch) to "denied: invalid subject" and returns it. */
+static inline struct onb_decision *start(struct onb_decision *d, struct onb_decision *scratch)
 {
-	struct onb_decision scratch;
-	const struct cres *r, *deny_end, *allow_end;
-	struct subject x;
-	size_t n;
-
-	if(!d) d = &scratch;
+	if(!d) d = scratch;
 	d->allowed = false;
 	d->why = ONB_WHY_INVALID;
 	d->stmt = -1;
 	d->res = -1;
-	if(!c || !subject || (unsigned)a >= ONB_ACT_COUNT) return false;
-	r = c->res + c->first[a];
-	deny_end = r + c->ndeny[a];
-	allow_end = deny_end + c->nallow[a];
+	return d;
+}
 
+/* The entries of action a in *deny..*deny_end and *allow..*allow_end: every
+ * deny in document order when the caller wants the deciding statement (why),
+ * else only the live ones (struct onb_compiled). */
+struct lists {
+	const struct cres *deny, *deny_end, *allow, *allow_end;
+};
+
+static inline struct lists lists_of(const struct onb_compiled *c, enum onb_action a, bool why)
+{
+	struct lists l;
+
+	l.allow = c->res + c->first[a] + c->ndeny[a];
+	l.allow_end = l.allow + c->nallow[a];
+	l.deny = why ? c->res + c->first[a] : c->res + c->live[a];
+	l.deny_end = l.deny + (why ? c->ndeny[a] : c->nlive[a]);
+	return l;
+}
+
+/* Publish or receive of a valid topic name t. Inlined into both callers:
+ * a call here costs a tenth of a typical check. */
+static inline __attribute__((always_inline)) bool eval_name(const struct lists *l, const struct onb_tv *t,
+	struct onb_decision *d)
+{
+	for(const struct cres *r = l->deny; r < l->deny_end; r++){
+		if(r->all || match_name(r, t)) return decided(d, r, false);
+	}
+	for(const struct cres *r = l->allow; r < l->allow_end; r++){
+		if(match_name(r, t)) return decided(d, r, true);
+	}
+	d->why = ONB_WHY_DEFAULT;
+	return false;
+}
+
+bool onb_policy_allows(const struct onb_compiled *c, enum onb_action a, const char *subject,
+	struct onb_decision *d)
+{
+	struct onb_decision scratch;
+	const struct cres *r;
+	struct lists l;
+	struct subject x;
+	size_t n;
+	bool why = d != NULL;
+
+	d = start(d, &scratch);
+	if(!c || !subject || (unsigned)a >= ONB_ACT_COUNT) return false;
+	l = lists_of(c, a, why);
+	if(a == ONB_ACT_PUBLISH || a == ONB_ACT_RECEIVE){
+		n = strnlen(subject, ONB_TOPIC_MAX + 1);
+		if(onb_tv_prepare(&x.tv, subject, n, ONB_TOPIC_NAME) != ONB_OK) return false;
+		return eval_name(&l, &x.tv, d);
+	}
 	if(a == ONB_ACT_CONNECT){
 		n = strnlen(subject, ONB_TOPIC_MAX + 1);
 		if(n == 0 || n > ONB_TOPIC_MAX) return false;
-		for(; r < deny_end; r++){
+		for(r = l.deny; r < l.deny_end; r++){
 			if(r->all || glob(r->tv.s, r->tv.len, subject, n)) return decided(d, r, false);
 		}
-		for(; r < allow_end; r++){
+		for(r = l.allow; r < l.allow_end; r++){
 			if(glob(r->tv.s, r->tv.len, subject, n)) return decided(d, r, true);
 		}
-	}else if(a == ONB_ACT_SUBSCRIBE){
+	}else{
 		if(!(subject = onb_filter_unshare(subject))) return false;
 		n = strnlen(subject, ONB_TOPIC_MAX + 1);
 		if(onb_tv_prepare(&x.tv, subject, n, ONB_TOPIC_FILTER) != ONB_OK) return false;
-		for(; r < deny_end; r++){
+		for(r = l.deny; r < l.deny_end; r++){
 			if(r->all || onb_tv_overlaps(&r->tv, split(&x))) return decided(d, r, false);
 		}
-		for(; r < allow_end; r++){
+		for(r = l.allow; r < l.allow_end; r++){
 			if(contains_filter(r, &x)) return decided(d, r, true);
-		}
-	}else{
-		n = strnlen(subject, ONB_TOPIC_MAX + 1);
-		if(onb_tv_prepare(&x.tv, subject, n, ONB_TOPIC_NAME) != ONB_OK) return false;
-		for(; r < deny_end; r++){
-			if(r->all || match_name(r, &x)) return decided(d, r, false);
-		}
-		for(; r < allow_end; r++){
-			if(match_name(r, &x)) return decided(d, r, true);
 		}
 	}
 	d->why = ONB_WHY_DEFAULT;
 	return false;
+}
+
+bool onb_policy_allows_receive(const struct onb_compiled *c, const char *topic, struct onb_decision *d)
+{
+	struct onb_decision scratch;
+	struct onb_tv t;
+	struct lists l;
+	size_t n;
+	bool why = d != NULL;
+
+	d = start(d, &scratch);
+	if(!c || !topic) return false;
+	n = strnlen(topic, ONB_TOPIC_MAX + 1);
+	if(n == 0 || n > ONB_TOPIC_MAX) return false;
+	/* what onb_tv_prepare sets for a valid name, without its scans */
+	t.s = topic;
+	t.ends = NULL;
+	t.len = (uint32_t)n;
+	t.nlv = 0;
+	t.nends = 0;
+	t.flags = topic[0] == '$' ? ONB_TV_DOLLAR : 0;
+	l = lists_of(c, ONB_ACT_RECEIVE, why);
+	return eval_name(&l, &t, d);
 }
 
 /* ---- explanation (for onboardctl policy test) --------------------------- */

@@ -189,6 +189,38 @@ bool onb_tv_matches(const struct onb_tv *f, const struct onb_tv *t)
 	}
 }
 
+bool onb_tv_matches_name(const struct onb_tv *f, uint32_t lv, uint32_t pos, const struct onb_tv *t)
+{
+	const char *s = t->s;
+	uint32_t n = t->len, i = lv, fpos = pos, tpos = pos;
+
+	if(t->flags & ONB_TV_WILD) return false;
+	if((t->flags & ONB_TV_DOLLAR) && (f->flags & ONB_TV_FIRST_WILD)) return false;
+	/* levels 0..lv-1 of f are literal: the name must start with them and '/' */
+	if(n < pos || !onb_bytes_eq(s, f->s, pos)) return false;
+	for(;;){
+		uint32_t fend = level_end(f, i, fpos), flen = fend - fpos, tend;
+
+		if(flen == 1 && f->s[fpos] == '#') return true;
+		if(flen == 1 && f->s[fpos] == '+'){
+			const char *q = memchr(s + tpos, '/', n - tpos);
+			tend = q ? (uint32_t)(q - s) : n;
+		}else{
+			if(n - tpos < flen || !onb_bytes_eq(s + tpos, f->s + fpos, flen)) return false;
+			tend = tpos + flen;
+			if(tend < n && s[tend] != '/') return false;
+		}
+		if(tend == n){
+			/* the name ends here: f must too, or go on with '#' alone ("a/#" matches "a") */
+			return i + 1 == f->nlv || (i + 2 == f->nlv && f->len == fend + 2 && f->s[fend + 1] == '#');
+		}
+		if(i + 1 == f->nlv) return false;
+		i++;
+		fpos = fend + 1;
+		tpos = tend + 1;
+	}
+}
+
 /* p contains f when no topic matched by f escapes p. The walk stops at the
  * first level where a counterexample topic can be built. */
 bool onb_tv_contains(const struct onb_tv *p, const struct onb_tv *f)

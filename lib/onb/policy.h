@@ -95,9 +95,19 @@ size_t onb_compiled_size(const struct onb_compiled *c);
 
 /* True when c allows action a on subject (NUL-terminated; see enum
  * onb_action). Never allocates. NULL or malformed input is a deny. When d is
- * non-NULL it receives the deciding statement. */
+ * non-NULL it receives the deciding statement; the answer is the same with d
+ * NULL, which skips deny resources that overlap no allow resource (they can
+ * only name the statement of a refusal that is a default deny otherwise). */
 bool onb_policy_allows(const struct onb_compiled *c, enum onb_action a, const char *subject,
 	struct onb_decision *d);
+
+/* onb_policy_allows(c, ONB_ACT_RECEIVE, topic, d) for the topic of a message
+ * the broker is delivering. The broker accepted that name when the message
+ * was published (Mosquitto refuses '+' and '#' in a PUBLISH or will topic),
+ * so only its length is checked, not its wildcards: a name that held one
+ * anyway would be compared as the literal bytes it is. Same decisions as
+ * onb_policy_allows for every valid name, without its scans. */
+bool onb_policy_allows_receive(const struct onb_compiled *c, const char *topic, struct onb_decision *d);
 
 /* Writes one line explaining d (made by c, compiled from p, for action a)
  * into buf, e.g. `allow: statement 2 "Telemetry" resource 0

@@ -71,6 +71,14 @@ const char *onb_tv_level(const struct onb_tv *tv, uint32_t i, size_t *len);
 /* True when filter matches the topic name (a filter as topic never matches). */
 bool onb_tv_matches(const struct onb_tv *filter, const struct onb_tv *topic);
 
+/* onb_tv_matches(f, t) for a name t that is prepared but need not be split
+ * (t->nlv may be 0): one pass over t, only as far as f needs, no level
+ * array. lv and pos skip f's first lv levels, comparing them with t as one
+ * string of pos bytes (their '/' included): lv must not be past f's first
+ * '+' level, and must be 0 when f has no '+'. 0, 0 is always right; the
+ * first '+' level and its offset are the fastest. */
+bool onb_tv_matches_name(const struct onb_tv *f, uint32_t lv, uint32_t pos, const struct onb_tv *t);
+
 /* True when every topic name that filter f matches is also matched by filter p. */
 bool onb_tv_contains(const struct onb_tv *p, const struct onb_tv *f);
 

@@ -3,7 +3,8 @@
  * separated by '\n'. Every parsed document is compiled with several variable
  * sets and evaluated on fixed and input-derived subjects for every action.
  * Invariants: the decision agrees with the return value and names a real
- * statement; a hostile variable value never allows what a good value of the
+ * statement; the answer is the same without a decision (live denies only)
+ * and through onb_policy_allows_receive; a hostile variable value never allows what a good value of the
  * same variable would not (allow statements switch off, deny statements only
  * widen). */
 #include <stdint.h>
@@ -37,6 +38,15 @@ static void check(const struct onb_policy *p, const struct onb_compiled *c, enum
 	if(d.why == ONB_WHY_MATCH && (d.stmt < 0 || (size_t)d.stmt >= onb_policy_statements(p) || d.res < 0)) abort();
 	if(d.why != ONB_WHY_MATCH && (ok || d.stmt != -1)) abort();
 	if(onb_policy_explain(p, c, a, &d, line, sizeof(line)) != ONB_OK || strlen(line) >= sizeof(line)) abort();
+	/* without a decision only live denies are checked: the same answer */
+	if(onb_policy_allows(c, a, s, NULL) != ok) abort();
+	if(a == ONB_ACT_RECEIVE && onb_topic_name_valid(s)){
+		/* a delivery's name: the same decision, the same statement */
+		struct onb_decision e;
+		if(onb_policy_allows_receive(c, s, &e) != ok || e.allowed != d.allowed || e.why != d.why
+				|| e.stmt != d.stmt || e.res != d.res) abort();
+		if(onb_policy_allows_receive(c, s, NULL) != ok) abort();
+	}
 	*out = ok;
 }
 

@@ -48,6 +48,30 @@ static void concrete(const char *f, bool deep, char *out)
 	out[o] = '\0';
 }
 
+/* onb_tv_matches_name (name t walked unsplit) agrees with onb_topic_matches:
+ * from the start, and from filter f's first '+' level with the literal
+ * levels before it compared as one string. */
+static void check_unsplit(const char *f, const char *t, bool want)
+{
+	static uint16_t ends[PIECE_MAX];
+	struct onb_tv ft, tt;
+	uint32_t pos = 0;
+
+	if(onb_tv_init(&ft, f, strlen(f), ONB_TOPIC_FILTER, ends, PIECE_MAX) != ONB_OK) abort();
+	if(onb_tv_prepare(&tt, t, strlen(t), ONB_TOPIC_NAME) != ONB_OK) abort();
+	if(onb_tv_matches_name(&ft, 0, 0, &tt) != want) abort();
+	for(uint32_t lv = 0; lv < ft.nlv; lv++){
+		size_t n;
+		const char *l = onb_tv_level(&ft, lv, &n);
+		if(n == 1 && l[0] == '#') break;
+		if(n == 1 && l[0] == '+'){
+			if(onb_tv_matches_name(&ft, lv, pos, &tt) != want) abort();
+			break;
+		}
+		pos += (uint32_t)n + 1;
+	}
+}
+
 static void check_pair(const char *a, const char *b)
 {
 	static char t[2 * PIECE_MAX + 8];
@@ -65,6 +89,7 @@ static void check_pair(const char *a, const char *b)
 	if(onb_topic_name_valid(b)){
 		bool m = onb_topic_matches(a, b);
 		if(m != c || m != o) abort();
+		check_unsplit(a, b, m);
 	}
 	if(levels(a) <= 5 && levels(b) <= 5 && strlen(a) < 64 && strlen(b) < 64){
 		int rc = ref_relation(a, b, 0), ro = ref_relation(a, b, 1);
@@ -73,8 +98,9 @@ static void check_pair(const char *a, const char *b)
 	}
 }
 
-/* The policy engine's own fast paths (exact and "L/#" patterns) must agree
- * with the level walk: a one-statement policy allowing pattern a. */
+/* The policy engine's own fast paths (exact and "L/#" patterns, the literal
+ * prefix of '+' patterns, deliveries' names taken as valid) must agree with
+ * the level walk: a one-statement policy allowing pattern a. */
 static void check_policy(const char *a, const char *b)
 {
 	static char doc[PIECE_MAX * 2 + 256];
@@ -88,12 +114,15 @@ static void check_policy(const char *a, const char *b)
 	}
 	if(strncmp(b, "$share/", 7) == 0) return;
 	n = snprintf(doc, sizeof(doc), "{\"version\":\"1\",\"statement\":[{\"effect\":\"allow\","
-		"\"action\":[\"publish\",\"subscribe\"],\"resource\":[\"topic:%s\",\"topicfilter:%s\"]}]}", a, a);
+		"\"action\":[\"publish\",\"subscribe\",\"receive\"],\"resource\":[\"topic:%s\",\"topicfilter:%s\"]}]}",
+		a, a);
 	if(n < 0 || (size_t)n >= sizeof(doc)) return;
 	if(onb_policy_parse(doc, (size_t)n, &p, &err) != ONB_OK) abort();
 	if(onb_policy_compile(p, NULL, &c, &err) != ONB_OK) abort();
 	if(onb_policy_allows(c, ONB_ACT_PUBLISH, b, NULL) != onb_topic_matches(a, b)) abort();
 	if(onb_policy_allows(c, ONB_ACT_SUBSCRIBE, b, NULL) != onb_filter_contains(a, b)) abort();
+	if(onb_policy_allows(c, ONB_ACT_RECEIVE, b, NULL) != onb_topic_matches(a, b)) abort();
+	if(onb_topic_name_valid(b) && onb_policy_allows_receive(c, b, NULL) != onb_topic_matches(a, b)) abort();
 	onb_compiled_free(c);
 	onb_policy_free(p);
 }

@@ -8,6 +8,8 @@ onb_unit_test(test_x509)
 onb_unit_test(test_policy)
 # test_policy counts lib/'s allocations to show that evaluation makes none
 target_link_options(test_policy PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc)
+# the engine's fast paths against its reference walks
+onb_unit_test(test_policy_paths)
 # the plugin's session table alone (the test stubs the broker's allocator)
 onb_unit_test(test_sessions)
 target_sources(test_sessions PRIVATE ${PROJECT_SOURCE_DIR}/plugin/sessions.c)
