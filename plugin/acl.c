@@ -96,7 +96,11 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[m]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(onb_policy_allows(s->policy, action, ev->topic, NULL)) return MOSQ_ERR_SUCCESS;
+	/* a delivery's topic was validated when the broker accepted the message */
+	if(action == ONB_ACT_RECEIVE ? onb_policy_allows_receive(s->policy, ev->topic, NULL)
+			: onb_policy_allows(s->policy, action, ev->topic, NULL)){
+		return MOSQ_ERR_SUCCESS;
+	}
 	metrics.acl_denied[m]++;
 	return MOSQ_ERR_ACL_DENIED;
 }
