@@ -3,12 +3,19 @@
  * subscribe and receive; about half allowed, the rest denied by default or by
  * its deny statement), cycled for --iterations checks.
  *
- *   acl_bench [--iterations N] [--policy FILE]
+ * --delivery instead measures the receive check of the throughput benchmark
+ * (tests/bench/run.sh) as the plugin makes it for each delivered message:
+ * tests/bench/policies/bench-subscriber.json for subscriber sub000 of tenant
+ * bench, topics tenants/bench/devices/pub000..pub999/telemetry, through
+ * onb_policy_allows_receive.
+ *
+ *   acl_bench [--iterations N] [--policy FILE] [--delivery]
  *
  * Prints ns per check (CLOCK_MONOTONIC around the loop). Everything but the
  * loop is the same for every N, so under callgrind
  * (Ir(N) - Ir(0)) / N is the instruction count of one check: see acl_bench.sh. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +31,7 @@ static enum onb_action act[NSUBJ];
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: acl_bench [--iterations N] [--policy FILE]\n");
+	fprintf(stderr, "usage: acl_bench [--iterations N] [--policy FILE] [--delivery]\n");
 	return 2;
 }
 
@@ -40,9 +47,16 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* Ten families of subjects, 100 each. */
-static void make_subjects(void)
+/* Ten families of subjects, 100 each; or the throughput benchmark's topics. */
+static void make_subjects(bool delivery)
 {
+	if(delivery){
+		for(int i = 0; i < NSUBJ; i++){
+			act[i] = ONB_ACT_RECEIVE;
+			snprintf(subj[i], SUBJ_LEN, "tenants/bench/devices/pub%03d/telemetry", i);
+		}
+		return;
+	}
 	for(int i = 0; i < NSUBJ; i++){
 		switch(i % 10){
 		case 0: act[i] = ONB_ACT_PUBLISH; snprintf(subj[i], SUBJ_LEN, "devices/dev-42/telemetry/sensor-%d", i); break;
@@ -65,6 +79,7 @@ int main(int argc, char **argv)
 	unsigned long long iters = 10000000ULL;
 	struct onb_policy_vars v = {.device_id = "dev-42", .client_id = "dev-42", .tenant_id = "acme",
 		.cert_fp = "5f1c0e9a", .state = "active"};
+	bool delivery = false;
 	struct onb_policy *p = NULL;
 	struct onb_compiled *c = NULL;
 	struct onb_err err = {{0}};
@@ -82,6 +97,11 @@ int main(int argc, char **argv)
 			if(errno || *end || argv[i][0] == '-') return usage();
 		}else if(strcmp(argv[i], "--policy") == 0 && i + 1 < argc){
 			path = argv[++i];
+		}else if(strcmp(argv[i], "--delivery") == 0){
+			delivery = true;
+			path = ONB_BENCH_POLICY_DIR "/bench-subscriber.json";
+			v = (struct onb_policy_vars){.device_id = "sub000", .client_id = "sub000", .tenant_id = "bench",
+				.cert_fp = "5f1c0e9a", .state = "active"};
 		}else{
 			return usage();
 		}
@@ -94,13 +114,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "acl_bench: %s: %s\n", path, err.msg);
 		return 1;
 	}
-	make_subjects();
+	make_subjects(delivery);
 	for(int i = 0; i < NSUBJ; i++) nallowed += onb_policy_allows(c, act[i], subj[i], NULL);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for(unsigned long long it = 0, k = 0; it < iters; it++){
-		allowed += onb_policy_allows(c, act[k], subj[k], NULL);
-		if(++k == NSUBJ) k = 0;
+	if(delivery){
+		for(unsigned long long it = 0, k = 0; it < iters; it++){
+			allowed += onb_policy_allows_receive(c, subj[k], NULL);
+			if(++k == NSUBJ) k = 0;
+		}
+	}else{
+		for(unsigned long long it = 0, k = 0; it < iters; it++){
+			allowed += onb_policy_allows(c, act[k], subj[k], NULL);
+			if(++k == NSUBJ) k = 0;
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
