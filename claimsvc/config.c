@@ -1,4 +1,8 @@
-/* claimsvc.conf: "key value" lines, '#' comments, strict (docs/provisioning.md). */
+/* claimsvc.conf: "key value" lines, '#' comments, strict (docs/provisioning.md).
+ * csvc_config_read does the parsing from any stream and touches nothing
+ * else, so that tests and tests/fuzz/fuzz_config can feed it from memory
+ * (fmemopen); csvc_config_load only opens the file. This file and log.c
+ * (for csvc_level_parse) form the csvc_config library. */
 #include "claimsvc.h"
 
 #include <errno.h>
@@ -160,17 +164,14 @@ static bool split_line(char *line, char **key, char **value)
 	return true;
 }
 
-int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *err)
+int csvc_config_read(FILE *f, const char *path, struct csvc_config *out, struct onb_err *err)
 {
 	int ret = ONB_OK, lineno = 0;
 	bool seen[NOPTIONS] = { false };
 	struct csvc_config cfg;
 	char line[LINE_MAX_LEN + 2];
-	FILE *f;
 
-	if(!path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
-	f = fopen(path, "r");
-	if(!f) return onb_fail(err, ONB_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	if(!f || !path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
 	defaults(&cfg);
 	while(fgets(line, sizeof(line), f)){
 		size_t n = strlen(line);
@@ -224,6 +225,18 @@ int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *
 	}
 	*out = cfg;
 cleanup:
+	return ret;
+}
+
+int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *err)
+{
+	FILE *f;
+	int ret;
+
+	if(!path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
+	f = fopen(path, "r");
+	if(!f) return onb_fail(err, ONB_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	ret = csvc_config_read(f, path, out, err);
 	fclose(f);
 	return ret;
 }
