@@ -78,7 +78,11 @@ EVP_PKEY *onb_key_generate(struct onb_err *err);
  * refused unless it is an unexpired CA whose pathlen allows spec->profile and
  * issuer_key is its private key. For ONB_CERT_ROOT_CA pass issuer NULL and
  * issuer_key == subject_key (self-signed). Borrows every argument; returns a
- * new certificate the caller frees with X509_free, or NULL with err set. */
+ * new certificate the caller frees with X509_free, or NULL with err set.
+ * A leaf (CLIENT, SERVER) with an EC named-curve or EdDSA key gets its
+ * SubjectPublicKeyInfo as bytes, without OpenSSL decoding the key again
+ * (lib/x509.c set_pubkey): X509_get0_pubkey of such a returned certificate
+ * is NULL; compare keys on its parsed DER/PEM. CA certificates keep it. */
 X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
 		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err);
 

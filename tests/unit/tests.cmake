@@ -4,6 +4,8 @@ onb_unit_test(test_state)
 onb_unit_test(test_registry redis_fixture.c)
 onb_unit_test(test_provreg redis_fixture.c)
 onb_unit_test(test_x509)
+# leaf keys written as SubjectPublicKeyInfo bytes (lib/x509.c set_pubkey)
+onb_unit_test(test_x509_keys)
 onb_unit_test(test_policy)
 # test_policy counts lib/'s allocations to show that evaluation makes none
 target_link_options(test_policy PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc)
