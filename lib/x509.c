@@ -128,6 +128,16 @@ EVP_PKEY *onb_key_load(const char *path, struct onb_err *err)
 	return key;
 }
 
+/* The signature check stays although the TLS layer has verified the chain:
+ * it is what binds the class to the CA's key. X509_check_issued alone
+ * compares the issuer name and, only when the certificate has one, the
+ * authority key id, both written by whoever signed it. A CA the broker
+ * trusts for another role (a manufacturer's CA in the bundle, say) can sign
+ * a certificate naming the device CA as issuer, with the device CA's key id
+ * or none, and TLS accepts it through its real issuer; only the signature
+ * tells it from the device CA's own (tests/unit/test_identity.c builds such
+ * certificates). The cost, ~0.9 M instructions of ECDSA verification per
+ * call, is paid once per certificate: onb_identity_classify caches. */
 bool onb_cert_issued_by(X509 *cert, X509 *ca)
 {
 	EVP_PKEY *capub;

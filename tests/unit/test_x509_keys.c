@@ -16,6 +16,7 @@
 
 #include "onb/csr.h"
 #include "onb/x509.h"
+#include "x509_fixture.h"
 
 static EVP_PKEY *root_key, *ca_key;
 static X509 *root, *ca;
@@ -42,22 +43,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* cert through DER and back: what a device or a broker sees. Caller frees. */
-static X509 *reparse(X509 *cert)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	int n = i2d_X509(cert, &der);
-	X509 *back;
-
-	assert_true(n > 0);
-	p = der;
-	back = d2i_X509(NULL, &p, n);
-	OPENSSL_free(der);
-	assert_non_null(back);
-	return back;
-}
-
 /* Issues a client certificate for key and checks the SubjectPublicKeyInfo
  * bytes against OpenSSL's own encoding (i2d_PUBKEY: the encoder that
  * X509_set_pubkey uses), then the key and signature on the parsed copy. */
@@ -77,7 +62,7 @@ static void check_key(EVP_PKEY *key, enum onb_cert_profile profile)
 	assert_true(nwant > 0);
 	assert_int_equal(ngot, nwant);
 	assert_memory_equal(got, want, (size_t)nwant);
-	back = reparse(cert);
+	back = fx_reparse(cert);
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(back), key), 1);
 	assert_int_equal(X509_verify(back, ca_key), 1);
 	assert_true(onb_cert_issued_by(back, ca));
