@@ -509,16 +509,19 @@ static bool spki_algorithm(EVP_PKEY *key, int *alg_nid, int *curve_nid)
  * as its "pub" parameter: same DER, no round trip
  * (tests/unit/test_x509_keys.c compares the bytes). The price: the
  * certificate's decoded-key cache stays empty, so X509_get0_pubkey(cert) is
- * NULL until it is parsed again; hence only for leaf profiles, which are
- * encoded and never used as issuers in memory. Everything else goes through
- * X509_set_pubkey. Returns 1 on success, 0 on failure. */
-static int set_pubkey(X509 *cert, EVP_PKEY *key, enum onb_cert_profile profile)
+ * NULL until it is parsed again, and OpenSSL can neither verify the
+ * certificate in memory nor match it with its private key; hence only when
+ * the caller asks (as_bytes: onb_cert_sign_for_encoding) and only for leaf
+ * profiles. Everything else goes through X509_set_pubkey. Returns 1 on
+ * success, 0 on failure. */
+static int set_pubkey(X509 *cert, EVP_PKEY *key, enum onb_cert_profile profile, bool as_bytes)
 {
 	unsigned char *bits = NULL;
 	size_t len;
 	int alg_nid, curve_nid;
 
-	if((profile != ONB_CERT_CLIENT && profile != ONB_CERT_SERVER) || !spki_algorithm(key, &alg_nid, &curve_nid)){
+	if(!as_bytes || (profile != ONB_CERT_CLIENT && profile != ONB_CERT_SERVER)
+			|| !spki_algorithm(key, &alg_nid, &curve_nid)){
 		return X509_set_pubkey(cert, key);
 	}
 	/* "pub": the EC point in the key's own conversion form (as the encoder
@@ -594,8 +597,9 @@ static int check_sign_args(const struct onb_cert_spec *spec, EVP_PKEY *subject_k
 	return ONB_OK;
 }
 
-X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
-		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+/* onb_cert_sign and onb_cert_sign_for_encoding; key_as_bytes: see set_pubkey. */
+static X509 *sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, bool key_as_bytes, struct onb_err *err)
 {
 	int ret = ONB_EINTERNAL;
 	X509 *cert = NULL;
@@ -631,7 +635,7 @@ X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
 		if(X509_set1_notAfter(cert, X509_get0_notAfter(issuer)) != 1) goto ssl_fail;
 	}
 
-	if(set_pubkey(cert, subject_key, spec->profile) != 1) goto ssl_fail;
+	if(set_pubkey(cert, subject_key, spec->profile, key_as_bytes) != 1) goto ssl_fail;
 	if(!add_basic_constraints(cert, spec->profile) || !add_key_usage(cert, spec->profile)
 			|| !add_ext_key_usage(cert, spec->profile) || !add_key_ids(cert, issuer)){
 		goto ssl_fail;
@@ -655,4 +659,16 @@ cleanup:
 		cert = NULL;
 	}
 	return cert;
+}
+
+X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+{
+	return sign(spec, subject_key, issuer, issuer_key, false, err);
+}
+
+X509 *onb_cert_sign_for_encoding(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+{
+	return sign(spec, subject_key, issuer, issuer_key, true, err);
 }

@@ -1,8 +1,9 @@
-/* onb_cert_sign puts a leaf's public key in as SubjectPublicKeyInfo bytes
- * (lib/x509.c set_pubkey) instead of X509_set_pubkey's encode/decode round
- * trip: the bytes must be exactly what OpenSSL's encoder writes for the key,
- * and the issued certificate, once parsed, must carry the CSR's key and
- * verify under its CA. */
+/* onb_cert_sign_for_encoding (and so onb_csr_issue) puts a leaf's public key
+ * in as SubjectPublicKeyInfo bytes (lib/x509.c set_pubkey) instead of
+ * X509_set_pubkey's encode/decode round trip: the bytes must be exactly what
+ * OpenSSL's encoder writes for the key, and the issued certificate, once
+ * parsed, must carry the CSR's key and verify under its CA. onb_cert_sign
+ * keeps the decoded key in memory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,7 +56,7 @@ static void check_key(EVP_PKEY *key, enum onb_cert_profile profile)
 	X509 *cert, *back;
 
 	assert_non_null(key);
-	cert = onb_cert_sign(&spec, key, ca, ca_key, &err);
+	cert = onb_cert_sign_for_encoding(&spec, key, ca, ca_key, &err);
 	assert_non_null(cert);
 	nwant = i2d_PUBKEY(key, &want);
 	ngot = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &got);
@@ -96,14 +97,31 @@ static void leaf_keys_are_the_encoders_bytes(void **state)
 	check_key(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048), ONB_CERT_CLIENT);
 }
 
-/* A CA made in memory keeps a decoded key: it signs the next certificate
- * in the same process (onboardctl pki init), which needs it. */
-static void ca_keeps_its_decoded_key(void **state)
+/* onb_cert_sign keeps a decoded key: its certificates are used in memory
+ * (a CA signs the next one in onboardctl pki init; tests verify chains). */
+static void sign_keeps_the_decoded_key(void **state)
 {
+	struct onb_cert_spec spec = { .profile = ONB_CERT_CLIENT, .cn = "leaf", .days = 1 };
+	EVP_PKEY *key = onb_key_generate(NULL);
+	struct onb_err err;
+	X509 *cert;
+
 	(void)state;
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(ca), ca_key), 1);
-	assert_int_equal(X509_check_private_key(ca, ca_key), 1);
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(root), root_key), 1);
+	assert_non_null(key);
+	cert = onb_cert_sign(&spec, key, ca, ca_key, &err);
+	assert_non_null(cert);
+	assert_int_equal(X509_check_private_key(cert, key), 1);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+	X509_free(cert);
+	/* the cheap form has none in memory (documented), the same key on the wire */
+	cert = onb_cert_sign_for_encoding(&spec, key, ca, ca_key, &err);
+	assert_non_null(cert);
+	assert_null(X509_get0_pubkey(cert));
+	ERR_clear_error();
+	X509_free(cert);
+	EVP_PKEY_free(key);
 }
 
 /* The claimsvc path: PEM CSR -> onb_csr_parse -> onb_csr_issue -> the PEM
@@ -153,7 +171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaf_keys_are_the_encoders_bytes),
-		cmocka_unit_test(ca_keeps_its_decoded_key),
+		cmocka_unit_test(sign_keeps_the_decoded_key),
 		cmocka_unit_test(csr_key_reaches_the_certificate),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
