@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/x509.h>
@@ -71,6 +72,10 @@ struct csvc_config {
 /* Reads a config file: "key value" lines, '#' comments. Unknown or repeated
  * keys, bad values and missing required keys are errors (one line in err). */
 int csvc_config_load(const char *path, struct csvc_config *cfg, struct onb_err *err);
+
+/* The parser behind csvc_config_load: reads the open stream f (not closed
+ * here) to its end; path only names the source in error lines. */
+int csvc_config_read(FILE *f, const char *path, struct csvc_config *cfg, struct onb_err *err);
 
 /* ============================================================
  * Rate limits (ratelimit.c): Redis fixed-window counters

@@ -1,4 +1,8 @@
-/* claimsvc.conf: "key value" lines, '#' comments, strict (docs/provisioning.md). */
+/* claimsvc.conf: "key value" lines, '#' comments, strict (docs/provisioning.md).
+ * csvc_config_read does the parsing from any stream and touches nothing
+ * else, so that tests and tests/fuzz/fuzz_config can feed it from memory
+ * (fmemopen); csvc_config_load only opens the file. This file and log.c
+ * (for csvc_level_parse) form the csvc_config library. */
 #include "claimsvc.h"
 
 #include <errno.h>
@@ -160,20 +164,34 @@ static bool split_line(char *line, char **key, char **value)
 	return true;
 }
 
-int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *err)
+/* fgets with a count: reads up to and including the next '\n', at most
+ * cap - 1 bytes, NUL-terminates, and returns how many bytes it read (0 at
+ * the end). The count is what lets a NUL byte inside a line be seen: with
+ * fgets, strlen stops at it and the rest of a last line vanished unread. */
+static size_t read_line(FILE *f, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int c;
+
+	while(n + 1 < cap && (c = getc(f)) != EOF){
+		buf[n++] = (char)c;
+		if(c == '\n') break;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+int csvc_config_read(FILE *f, const char *path, struct csvc_config *out, struct onb_err *err)
 {
 	int ret = ONB_OK, lineno = 0;
 	bool seen[NOPTIONS] = { false };
 	struct csvc_config cfg;
 	char line[LINE_MAX_LEN + 2];
-	FILE *f;
+	size_t n;
 
-	if(!path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
-	f = fopen(path, "r");
-	if(!f) return onb_fail(err, ONB_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	if(!f || !path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
 	defaults(&cfg);
-	while(fgets(line, sizeof(line), f)){
-		size_t n = strlen(line);
+	while((n = read_line(f, line, sizeof(line))) > 0){
 		char *key, *value;
 		size_t i;
 
@@ -185,7 +203,7 @@ int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *
 			goto cleanup;
 		}
 		if(n > 0 && line[n - 1] == '\r') line[--n] = '\0';
-		if(strlen(line) != n){
+		if(memchr(line, '\0', n)){
 			ret = onb_fail(err, ONB_EINVAL, "%s:%d: NUL byte", path, lineno);
 			goto cleanup;
 		}
@@ -224,6 +242,18 @@ int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *
 	}
 	*out = cfg;
 cleanup:
+	return ret;
+}
+
+int csvc_config_load(const char *path, struct csvc_config *out, struct onb_err *err)
+{
+	FILE *f;
+	int ret;
+
+	if(!path || !out) return onb_fail(err, ONB_EINVAL, "no config file given");
+	f = fopen(path, "r");
+	if(!f) return onb_fail(err, ONB_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	ret = csvc_config_read(f, path, out, err);
 	fclose(f);
 	return ret;
 }

@@ -319,7 +319,8 @@ int onb_csr_issue(EVP_PKEY *subject_key, const char *cn, int days, X509 *ca,
 
 	memset(&iss, 0, sizeof(iss));
 	if(!subject_key || !ca || !ca_key || !out) return onb_fail(err, ONB_EINVAL, "issue: missing argument");
-	iss.cert = onb_cert_sign(&spec, subject_key, ca, ca_key, err);
+	/* claimsvc only encodes it (fingerprint, serial, PEM): the cheap way */
+	iss.cert = onb_cert_sign_for_encoding(&spec, subject_key, ca, ca_key, err);
 	if(!iss.cert) return ONB_EINTERNAL;
 	ret = onb_cert_fingerprint(iss.cert, iss.cert_id, err);
 	if(ret == ONB_OK) ret = onb_cert_serial_hex(iss.cert, iss.serial, sizeof(iss.serial), err);

@@ -3,10 +3,13 @@
 #include "onb/x509.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -125,6 +128,16 @@ EVP_PKEY *onb_key_load(const char *path, struct onb_err *err)
 	return key;
 }
 
+/* The signature check stays although the TLS layer has verified the chain:
+ * it is what binds the class to the CA's key. X509_check_issued alone
+ * compares the issuer name and, only when the certificate has one, the
+ * authority key id, both written by whoever signed it. A CA the broker
+ * trusts for another role (a manufacturer's CA in the bundle, say) can sign
+ * a certificate naming the device CA as issuer, with the device CA's key id
+ * or none, and TLS accepts it through its real issuer; only the signature
+ * tells it from the device CA's own (tests/unit/test_identity.c builds such
+ * certificates). The cost, ~0.9 M instructions of ECDSA verification per
+ * call, is paid once per certificate: onb_identity_classify caches. */
 bool onb_cert_issued_by(X509 *cert, X509 *ca)
 {
 	EVP_PKEY *capub;
@@ -458,6 +471,82 @@ cleanup:
 	return ret;
 }
 
+/* The algorithm of key's SubjectPublicKeyInfo, for the key types we write
+ * ourselves: EC on a named curve (parameter: the curve's OID), Ed25519 and
+ * Ed448 (no parameter, RFC 8410). False for anything else. */
+static bool spki_algorithm(EVP_PKEY *key, int *alg_nid, int *curve_nid)
+{
+	char enc[32], group[64];
+
+	*curve_nid = NID_undef;
+	if(EVP_PKEY_is_a(key, "ED25519")){
+		*alg_nid = NID_ED25519;
+		return true;
+	}
+	if(EVP_PKEY_is_a(key, "ED448")){
+		*alg_nid = NID_ED448;
+		return true;
+	}
+	if(!EVP_PKEY_is_a(key, "EC")) return false;
+	/* explicit curve parameters are encoded as such by OpenSSL: leave those to it */
+	if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL) != 1
+			|| strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0
+			|| EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1){
+		return false;
+	}
+	*curve_nid = OBJ_txt2nid(group);
+	if(*curve_nid == NID_undef) *curve_nid = EC_curve_nist2nid(group);
+	*alg_nid = NID_X9_62_id_ecPublicKey;
+	return *curve_nid != NID_undef;
+}
+
+/* Puts the public half of key into cert. X509_set_pubkey does this in
+ * OpenSSL 3.0 by encoding the key with the provider encoder and decoding the
+ * DER again (OSSL_ENCODER_CTX_new_for_pkey + d2i_X509_PUBKEY), 38 % of
+ * claimsvc's CPU per device (docs/performance.md). For EC named curves and
+ * EdDSA the SubjectPublicKeyInfo is just an algorithm OID (+ curve OID) and
+ * the key's own encoded point / raw bytes, which the key hands out directly
+ * as its "pub" parameter: same DER, no round trip
+ * (tests/unit/test_x509_keys.c compares the bytes). The price: the
+ * certificate's decoded-key cache stays empty, so X509_get0_pubkey(cert) is
+ * NULL until it is parsed again, and OpenSSL can neither verify the
+ * certificate in memory nor match it with its private key; hence only when
+ * the caller asks (as_bytes: onb_cert_sign_for_encoding) and only for leaf
+ * profiles. Everything else goes through X509_set_pubkey. Returns 1 on
+ * success, 0 on failure. */
+static int set_pubkey(X509 *cert, EVP_PKEY *key, enum onb_cert_profile profile, bool as_bytes)
+{
+	unsigned char *bits = NULL;
+	size_t len;
+	int alg_nid, curve_nid;
+
+	if(!as_bytes || (profile != ONB_CERT_CLIENT && profile != ONB_CERT_SERVER)
+			|| !spki_algorithm(key, &alg_nid, &curve_nid)){
+		return X509_set_pubkey(cert, key);
+	}
+	/* "pub": the EC point in the key's own conversion form (as the encoder
+	 * writes it; "encoded-pub-key" would always be uncompressed), or the
+	 * raw EdDSA key */
+	if(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, NULL, 0, &len) != 1
+			|| !(bits = OPENSSL_malloc(len ? len : 1))
+			|| EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, bits, len, &len) != 1){
+		len = 0;
+	}
+	if(len == 0 || len > INT_MAX){
+		OPENSSL_free(bits);
+		return 0;
+	}
+	/* OBJ_nid2obj objects are static (freeing them is a no-op); bits now
+	 * belong to the certificate */
+	if(X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(alg_nid),
+			curve_nid == NID_undef ? V_ASN1_UNDEF : V_ASN1_OBJECT,
+			curve_nid == NID_undef ? NULL : OBJ_nid2obj(curve_nid), bits, (int)len) != 1){
+		OPENSSL_free(bits);
+		return 0;
+	}
+	return 1;
+}
+
 /* Checks spec and the key/issuer pairing; returns ONB_OK or an error in err. */
 static int check_sign_args(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
 		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
@@ -508,8 +597,9 @@ static int check_sign_args(const struct onb_cert_spec *spec, EVP_PKEY *subject_k
 	return ONB_OK;
 }
 
-X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
-		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+/* onb_cert_sign and onb_cert_sign_for_encoding; key_as_bytes: see set_pubkey. */
+static X509 *sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, bool key_as_bytes, struct onb_err *err)
 {
 	int ret = ONB_EINTERNAL;
 	X509 *cert = NULL;
@@ -545,7 +635,7 @@ X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
 		if(X509_set1_notAfter(cert, X509_get0_notAfter(issuer)) != 1) goto ssl_fail;
 	}
 
-	if(X509_set_pubkey(cert, subject_key) != 1) goto ssl_fail;
+	if(set_pubkey(cert, subject_key, spec->profile, key_as_bytes) != 1) goto ssl_fail;
 	if(!add_basic_constraints(cert, spec->profile) || !add_key_usage(cert, spec->profile)
 			|| !add_ext_key_usage(cert, spec->profile) || !add_key_ids(cert, issuer)){
 		goto ssl_fail;
@@ -569,4 +659,16 @@ cleanup:
 		cert = NULL;
 	}
 	return cert;
+}
+
+X509 *onb_cert_sign(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+{
+	return sign(spec, subject_key, issuer, issuer_key, false, err);
+}
+
+X509 *onb_cert_sign_for_encoding(const struct onb_cert_spec *spec, EVP_PKEY *subject_key,
+		X509 *issuer, EVP_PKEY *issuer_key, struct onb_err *err)
+{
+	return sign(spec, subject_key, issuer, issuer_key, true, err);
 }

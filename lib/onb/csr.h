@@ -67,7 +67,9 @@ struct onb_issued {
  * digitalSignature, EKU clientAuth, 128-bit random serial, no SAN) for the
  * public half of subject_key with subject CN=cn (onb_cert_cn_valid), valid
  * for days (clamped to the CA's notAfter), signed by ca/ca_key. Borrows every
- * argument; fills *out on success (clear it with onb_issued_clear). */
+ * argument; fills *out on success (clear it with onb_issued_clear). out->cert
+ * comes from onb_cert_sign_for_encoding: read its fields or encode it; for
+ * its key, verification or chain checks parse chain_pem. */
 int onb_csr_issue(EVP_PKEY *subject_key, const char *cn, int days, X509 *ca,
 		EVP_PKEY *ca_key, struct onb_issued *out, struct onb_err *err);
 

@@ -16,20 +16,32 @@ enum onb_idclass {
 	ONB_ID_COUNT,
 };
 
-/* The issuing CA of each class; a NULL entry means the class is not served. */
+struct onb_class_cache;
+
+/* The issuing CA of each class; a NULL entry means the class is not served.
+ * cache (owned by the set, made by onb_ca_set_load; NULL: no cache) remembers
+ * the class of recently classified certificates, see onb_identity_classify. */
 struct onb_ca_set {
 	X509 *ca[ONB_ID_COUNT];
+	struct onb_class_cache *cache;
 };
 
-/* Loads each non-NULL path into set (index = class). On failure frees what it
- * loaded. Free the set with onb_ca_set_clear. */
+/* Certificates whose class the cache remembers, at most (about 40 bytes each). */
+#define ONB_CLASS_CACHE_SLOTS 16384
+
+/* Loads each non-NULL path into set (index = class) and makes its cache. On
+ * failure frees what it loaded. Free the set with onb_ca_set_clear. */
 int onb_ca_set_load(struct onb_ca_set *set, const char *const paths[ONB_ID_COUNT],
 		struct onb_err *err);
 
-/* Releases every certificate of set. */
+/* Releases every certificate of set and its cache. */
 void onb_ca_set_clear(struct onb_ca_set *set);
 
-/* The class whose CA issued cert, or ONB_ID_NONE. */
+/* The class whose CA issued cert, or ONB_ID_NONE: the first class (in enum
+ * order) whose CA onb_cert_issued_by accepts, i.e. names it as issuer AND
+ * verified its signature. With set->cache, the answer for the same
+ * certificate bytes (SHA-256 of the DER) is remembered; safe from several
+ * threads. */
 enum onb_idclass onb_identity_classify(const struct onb_ca_set *set, X509 *cert);
 
 /* "device", "claim", "birth", "service", "none". */

@@ -1,0 +1,122 @@
+/* claimsvc's configuration parser (claimsvc/config.c, csvc_config_read),
+ * fed from memory; the shipped config/claimsvc.conf through csvc_config_load. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "claimsvc.h"
+
+#define REQUIRED "cafile a\ncertfile b\nkeyfile c\ndevice_ca_cert d\ndevice_ca_key e\ntemplates_dir t\n"
+
+/* Parses len bytes of text as a config file named "t.conf". */
+static int parse(const char *text, size_t len, struct csvc_config *cfg, struct onb_err *err)
+{
+	FILE *f = fmemopen((void *)text, len, "r");
+	int rc;
+
+	assert_non_null(f);
+	rc = csvc_config_read(f, "t.conf", cfg, err);
+	fclose(f);
+	return rc;
+}
+
+static void minimal_and_values(void **state)
+{
+	static const char text[] = REQUIRED "broker_port 1883\r\n  keepalive\t60 \n# comment\n\nlog_level debug";
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	assert_int_equal(parse(text, sizeof(text) - 1, &cfg, &err), ONB_OK);
+	assert_string_equal(cfg.cafile, "a");
+	assert_string_equal(cfg.templates_dir, "t");
+	assert_int_equal(cfg.broker_port, 1883);
+	assert_int_equal(cfg.keepalive, 60);
+	assert_int_equal(cfg.log_level, CSVC_DEBUG);
+	assert_int_equal(cfg.token_ttl, 3600);   /* default */
+}
+
+/* Regression (fuzz_config): a NUL on the last line, with no newline after
+ * it, used to end the line there without a word, so "log_level debug\0junk"
+ * read as "log_level debug" and a NUL-only last line as a blank one. */
+static void nul_on_last_line_refused(void **state)
+{
+	static const char cut[] = REQUIRED "log_level debug\0junk";
+	static const char blank[] = REQUIRED "\0\1";
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(parse(cut, sizeof(cut) - 1, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:7: NUL byte");
+	assert_string_equal(cfg.cafile, "");    /* nothing written on failure */
+	assert_int_equal(parse(blank, sizeof(blank) - 1, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:7: NUL byte");
+}
+
+/* A NUL inside an earlier line is named as such, not as an overlong line. */
+static void nul_inside_line_named(void **state)
+{
+	static const char text[] = "cafile a\0b\n" REQUIRED;
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	assert_int_equal(parse(text, sizeof(text) - 1, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:1: NUL byte");
+}
+
+static void long_lines(void **state)
+{
+	size_t cap = strlen(REQUIRED) + 4200;
+	char *text = malloc(cap);
+	struct csvc_config cfg;
+	struct onb_err err;
+	size_t n;
+
+	(void)state;
+	assert_non_null(text);
+	/* 4096 bytes before the newline is the longest line */
+	n = (size_t)snprintf(text, cap, "%s#", REQUIRED);
+	memset(text + n, 'x', 4095);
+	text[n + 4095] = '\n';
+	assert_int_equal(parse(text, n + 4096, &cfg, &err), ONB_OK);
+	memset(text + n, 'x', 4096);
+	text[n + 4096] = '\n';
+	assert_int_equal(parse(text, n + 4097, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:7: line longer than 4096 bytes");
+	free(text);
+}
+
+static void shipped_example(void **state)
+{
+	char path[1024];
+	const char *src = getenv("ONB_SOURCE_DIR");
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	assert_non_null(src);
+	snprintf(path, sizeof(path), "%s/config/claimsvc.conf", src);
+	assert_int_equal(csvc_config_load(path, &cfg, &err), ONB_OK);
+	assert_string_equal(cfg.device_ca_cert, "/etc/mosquitto-onboard/pki/device-ca.pem");
+	assert_int_equal(cfg.broker_port, 8883);
+	assert_int_equal(csvc_config_load("/nonexistent/claimsvc.conf", &cfg, &err), ONB_EUNAVAIL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(minimal_and_values),
+		cmocka_unit_test(nul_on_last_line_refused),
+		cmocka_unit_test(nul_inside_line_named),
+		cmocka_unit_test(long_lines),
+		cmocka_unit_test(shipped_example),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
