@@ -107,6 +107,24 @@ bool onb_topic_is_internal(const char *topic)
 	return topic && starts_with(topic, ONB_TOPIC_INTERNAL_PREFIX);
 }
 
+bool onb_topic_handed_off(const char *topic)
+{
+	if(!topic) return false;
+	/* Every delivery asks: the first byte rules most topics out. */
+	switch(topic[0]){
+	case '$':
+	case 'd':
+		return onb_prov_is_request_topic(topic);
+	case 'o':
+		if(onb_topic_is_internal(topic)){
+			return strcmp(topic, ONB_TOPIC_PROV_REQUEST) != 0 && strcmp(topic, ONB_TOPIC_CLAIM_REQUEST) != 0;
+		}
+		return !strcmp(topic, ONB_TOPIC_CLAIM);
+	default:
+		return false;
+	}
+}
+
 static const char *const refusal_names[] = {
 	[ONB_REFUSAL_TOO_LARGE] = "too-large",
 	[ONB_REFUSAL_NUL_BYTE] = "nul-byte",

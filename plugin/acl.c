@@ -87,8 +87,9 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(action == ONB_ACT_RECEIVE && !strncmp(ev->topic, "$onb/", 5)){
-		/* $onb/void holds swallowed envelopes (message.c): nobody's to read. */
+	if(action == ONB_ACT_RECEIVE && onb_topic_handed_off(ev->topic)){
+		/* the emptied original of a request, reply or counters message that
+		 * message.c has handled: nobody's to read */
 		metrics.acl_denied[m]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}

@@ -1,9 +1,17 @@
 /* Fleet-provisioning routing (docs/internal-topics.md). A device's request is
- * stamped with its verified identity and re-routed to claimsvc; claimsvc's
+ * stamped with its verified identity and handed to claimsvc; claimsvc's
  * answer is delivered to the one connection that asked. Nothing is ever
  * published on the shared accepted/rejected topics. The same path carries a
  * device's certificate renewal (devices/<own id>/certificates/renew). Every
- * other message only pays onb_request_route's string checks. */
+ * other message only pays onb_request_route's string checks.
+ *
+ * The message event never replaces a message's topic. Who frees a replaced
+ * topic depends on the broker's version (2.0.11-2.0.14 leak it, 2.0.15 and
+ * later free it, so a plugin that frees it too crashes those): the
+ * envelope is a new message (mosquitto_broker_publish), and the original
+ * goes on emptied, on its own topic, where acl.c lets nobody receive it
+ * (onb_topic_handed_off). Replacing the payload and the retain flag is the
+ * same on every version: the broker frees the old payload. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +21,18 @@
 #include "onb/envelope.h"
 #include "onb/stats.h"
 
-/* Re-routes a request to claimsvc, stamped with who sent it. A payload the
+/* The original of a message the plugin has handled goes on as an empty,
+ * non-retained message on its own topic, which nobody may receive (acl.c):
+ * the publisher gets a plain success (PUBACK 0), as from AWS. */
+static int consumed(struct mosquitto_evt_message *ev)
+{
+	ev->payload = NULL; /* the broker frees the old payload */
+	ev->payloadlen = 0;
+	ev->retain = false;
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Hands a request to claimsvc, stamped with who sent it. A payload the
  * broker will not forward (over 64 KiB, or holding a NUL byte) travels as a
  * small refusal envelope instead, so that claimsvc answers and audits it like
  * any other bad request: no Redis write here, and claimsvc's rate limits
@@ -31,7 +50,7 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 	enum onb_refusal refused = ONB_REFUSAL_NONE;
 	struct onb_err err;
 	size_t len = 0;
-	char *envelope, *topic;
+	char *envelope;
 	void *payload;
 
 	envelope = onb_envelope_request(&who, ev->topic, ev->payload, ev->payloadlen, &len, &refused, &err);
@@ -45,23 +64,23 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 		mosquitto_log_printf(MOSQ_LOG_DEBUG, ONB_LOG_PREFIX "refusing a %u-byte request from %s on %s (%s)",
 				ev->payloadlen, s->id, ev->topic, onb_refusal_name(refused));
 	}
-	topic = mosquitto_strdup(route);
 	payload = mosquitto_malloc(len);
-	if(!topic || !payload){
-		mosquitto_free(topic);
-		mosquitto_free(payload);
+	if(!payload){
 		cJSON_free(envelope);
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	memcpy(payload, envelope, len);
 	cJSON_free(envelope);
-	mosquitto_free(ev->topic);
-	ev->topic = topic;
-	/* The broker frees the payload it handed us. */
-	ev->payload = payload;
-	ev->payloadlen = (uint32_t)len;
-	ev->retain = false;
-	return MOSQ_ERR_SUCCESS;
+	/* No client id: claimsvc's shared subscription picks one instance. The
+	 * broker owns payload once it accepted it. */
+	if(mosquitto_broker_publish(NULL, route, (int)len, payload, ev->qos > 1 ? 1 : ev->qos, false, NULL)
+			!= MOSQ_ERR_SUCCESS){
+		mosquitto_free(payload);
+		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "cannot hand the request from %s on %s to claimsvc",
+				s->id, ev->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	return consumed(ev);
 }
 
 static void deliver_reply(const struct mosquitto_evt_message *ev, const struct session *s)
@@ -86,28 +105,6 @@ static void deliver_reply(const struct mosquitto_evt_message *ev, const struct s
 		}
 	}
 	free(reply.payload);
-}
-
-/* Accepts a delivered reply envelope but routes it nowhere: emptied and moved
- * to a '$' topic that '#' never matches, so that claimsvc sees a successful
- * PUBACK (not 0x87, which means a policy problem) and nobody sees the
- * envelope, whatever an operator's policy lets them subscribe to. */
-static int swallow(struct mosquitto_evt_message *ev)
-{
-	char *topic = mosquitto_strdup("$onb/void");
-	void *payload = mosquitto_malloc(1);
-
-	if(!topic || !payload){
-		mosquitto_free(topic);
-		mosquitto_free(payload);
-		return MOSQ_ERR_ACL_DENIED;
-	}
-	mosquitto_free(ev->topic);
-	ev->topic = topic;
-	ev->payload = payload; /* the broker frees the old payload */
-	ev->payloadlen = 0;
-	ev->retain = false;
-	return MOSQ_ERR_SUCCESS;
 }
 
 /* A service's counters on onb/internal/stats, republished retained as
@@ -141,7 +138,7 @@ int on_message(int event, void *event_data, void *userdata)
 		if(!strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);
 		else if(!strcmp(ev->topic, ONB_TOPIC_STATS) && !s->tenant[0]) republish_stats(ev, s);
 		else return MOSQ_ERR_ACL_DENIED;
-		return swallow(ev);
+		return consumed(ev);
 	}
 	route = onb_request_route(ev->topic);
 	if(!route){

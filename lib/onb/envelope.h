@@ -46,6 +46,12 @@ const char *onb_request_route(const char *topic);
 /* True for any topic under onb/internal/. */
 bool onb_topic_is_internal(const char *topic);
 
+/* True for the topics whose messages the plugin takes over and nobody may
+ * receive: the request topics (their originals go on emptied once handed to
+ * claimsvc) and everything under onb/internal/ but the two routes claimsvc
+ * subscribes to (its replies and counters, once consumed). */
+bool onb_topic_handed_off(const char *topic);
+
 struct onb_requester_stamp {
 	const char *client_id;
 	const char *idclass;   /* "claim", "birth", "device" */

@@ -124,6 +124,35 @@ static void topics(void **state)
 	assert_int_not_equal(onb_prov_reply_topic(CSR_TOPIC, false, buf, 10, &err), ONB_OK);
 }
 
+/* What nobody may receive (acl.c): every request topic, whose original goes
+ * on emptied once handed to claimsvc, and the internal tree but for the two
+ * routes claimsvc reads. */
+static void handed_off_topics(void **state)
+{
+	(void)state;
+	assert_true(onb_topic_handed_off(CSR_TOPIC));
+	assert_true(onb_topic_handed_off("$aws/certificates/create/json"));
+	assert_true(onb_topic_handed_off("$aws/provisioning-templates/fleet/provision/json"));
+	assert_true(onb_topic_handed_off("$aws/provisioning-templates/a.b/provision/json"));
+	assert_true(onb_topic_handed_off("devices/dev-1/certificates/renew"));
+	assert_true(onb_topic_handed_off(ONB_TOPIC_CLAIM));
+	assert_true(onb_topic_handed_off(ONB_TOPIC_PROV_REPLY));
+	assert_true(onb_topic_handed_off(ONB_TOPIC_STATS));
+	assert_true(onb_topic_handed_off("onb/internal/anything"));
+
+	assert_false(onb_topic_handed_off(ONB_TOPIC_PROV_REQUEST));
+	assert_false(onb_topic_handed_off(ONB_TOPIC_CLAIM_REQUEST));
+	assert_false(onb_topic_handed_off(CSR_TOPIC "/accepted"));
+	assert_false(onb_topic_handed_off("onb/claim/json/accepted"));
+	assert_false(onb_topic_handed_off("devices/dev-1/certificates/renew/accepted"));
+	assert_false(onb_topic_handed_off("devices/dev-1/telemetry"));
+	assert_false(onb_topic_handed_off("onb/other"));
+	assert_false(onb_topic_handed_off("$SYS/onboard/broker/b1"));
+	assert_false(onb_topic_handed_off("telemetry"));
+	assert_false(onb_topic_handed_off(""));
+	assert_false(onb_topic_handed_off(NULL));
+}
+
 static void template_names(void **state)
 {
 	assert_true(onb_prov_template_name_valid("default"));
@@ -682,6 +711,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(topics),
+		cmocka_unit_test(handed_off_topics),
 		cmocka_unit_test(template_names),
 		cmocka_unit_test(statuses),
 		cmocka_unit_test(envelope_good),
