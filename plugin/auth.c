@@ -146,17 +146,48 @@ static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
 	mosquitto_set_username(client, client_id);
 }
 
+/* Whether the broker has run our tick yet. Mosquitto before 2.0.15 never
+ * runs it with per_listener_settings true: registry events (a revocation)
+ * would then never reach live sessions, so nothing is admitted. A broker that
+ * runs it has done so before any CONNECT can arrive (the TLS handshake alone
+ * takes several turns of the loop, each with a tick). */
+static bool tick_seen;
+
+static bool refuse_without_tick(struct mosquitto *client, const char *client_id)
+{
+	static bool said;
+	struct onb_admission a;
+	sigset_t saved;
+
+	if(tick_seen) return false;
+	memset(&a, 0, sizeof(a));
+	a.reason = "internal";
+	snprintf(a.detail, sizeof(a.detail), "the broker does not run the plugin's tick "
+			"(Mosquitto before 2.0.15 with per_listener_settings true)");
+	if(!said){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "%s: refusing every connect; "
+				"set per_listener_settings false", a.detail);
+		said = true;
+	}
+	events_hold_wakeups(&saved);
+	record(client, client_id, &a);
+	events_release_wakeups(&saved);
+	return true;
+}
+
 int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ev = event_data;
 	const char *client_id = mosquitto_client_id(ev->client);
-	X509 *cert = mosquitto_client_certificate(ev->client);
+	X509 *cert;
 	struct onb_admission a;
 	redisContext *rc;
 	sigset_t saved;
 
 	/* A new connection: an entry still holding this address is a freed one's. */
 	sessions_forget_client(ev->client);
+	if(refuse_without_tick(ev->client, client_id)) return MOSQ_ERR_AUTH;
+	cert = mosquitto_client_certificate(ev->client);
 	/* Username and password are the client's to send and ours to ignore:
 	 * identity comes from the verified certificate alone. */
 	events_hold_wakeups(&saved);
@@ -176,17 +207,35 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	return a.allowed ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH;
 }
 
+/* DISCONNECT, and on 2.1 CLIENT_OFFLINE (plugin.c): both events carry the
+ * client in the same place. */
 int on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ev = event_data;
 
-	/* Not freed yet: the broker checks the will after this callback. */
+	/* Not freed yet: every version checks the will after this callback. */
 	sessions_end(ev->client);
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* Mosquitto 2.0 runs the tick about every 100 ms whatever the plugin says;
+ * 2.1 runs it when the plugin asks, in the field 2.0's header calls next_ns
+ * and 2.1's next_ms (milliseconds; 0 means "whenever the loop wakes", which
+ * without websockets can be many seconds). Rotation deadlines and the
+ * counters rely on a steady tick. */
+#define TICK_MS 100
+#if LIBMOSQUITTO_VERSION_NUMBER >= 2001000
+#define TICK_NEXT_MS(ev) ((ev)->next_ms)
+#else
+#define TICK_NEXT_MS(ev) ((ev)->next_ns)
+#endif
+
 int on_tick(int event, void *event_data, void *userdata)
 {
+	struct mosquitto_evt_tick *ev = event_data;
+
+	TICK_NEXT_MS(ev) = TICK_MS;
+	tick_seen = true;
 	sessions_reap();
 	events_apply();
 	rotation_tick();

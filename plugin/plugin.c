@@ -3,23 +3,39 @@
 
 #include "onboard.h"
 
+/* The plugin is built with hidden visibility (CMakeLists.txt, exports.map):
+ * these three are all the broker may see. */
+#define ONB_ENTRY_POINT __attribute__((visibility("default")))
+
 static mosquitto_plugin_id_t *plugin_id;
 static struct onboard_config config;
 static struct onb_ca_set cas;
 
-static const struct {
+/* Mosquitto 2.1 raises CLIENT_OFFLINE instead of DISCONNECT when a
+ * connection with a session that outlives it goes away (DISCONNECT then
+ * comes when the session expires). Older brokers do not know the event and
+ * refuse it (MOSQ_ERR_NOT_SUPPORTED); their DISCONNECT covers every
+ * connection. */
+#ifndef MOSQ_EVT_CLIENT_OFFLINE
+#define MOSQ_EVT_CLIENT_OFFLINE 28
+#endif
+
+static struct {
 	int event;
 	MOSQ_FUNC_generic_callback cb;
+	bool optional;   /* an event some supported versions do not have */
+	bool registered;
 } callbacks[] = {
-	{ MOSQ_EVT_BASIC_AUTH, on_basic_auth },
-	{ MOSQ_EVT_ACL_CHECK, on_acl_check },
-	{ MOSQ_EVT_MESSAGE, on_message },
-	{ MOSQ_EVT_DISCONNECT, on_disconnect },
-	{ MOSQ_EVT_TICK, on_tick },
+	{ MOSQ_EVT_BASIC_AUTH, on_basic_auth, false, false },
+	{ MOSQ_EVT_ACL_CHECK, on_acl_check, false, false },
+	{ MOSQ_EVT_MESSAGE, on_message, false, false },
+	{ MOSQ_EVT_DISCONNECT, on_disconnect, false, false },
+	{ MOSQ_EVT_CLIENT_OFFLINE, on_disconnect, true, false },
+	{ MOSQ_EVT_TICK, on_tick, false, false },
 };
 #define CALLBACK_COUNT (sizeof(callbacks) / sizeof(callbacks[0]))
 
-int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+ONB_ENTRY_POINT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
 	for(int i = 0; i < supported_version_count; i++){
 		if(supported_versions[i] == 5) return 5;
@@ -30,57 +46,84 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
 static void unregister_all(void)
 {
 	for(size_t i = 0; i < CALLBACK_COUNT; i++){
+		if(!callbacks[i].registered) continue;
 		mosquitto_callback_unregister(plugin_id, callbacks[i].event, callbacks[i].cb, NULL);
+		callbacks[i].registered = false;
 	}
 }
 
-int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+/* Registers every callback; an optional one the broker does not support is
+ * left out (and said so once). */
+static int register_all(void)
+{
+	for(size_t i = 0; i < CALLBACK_COUNT; i++){
+		int rc = mosquitto_callback_register(plugin_id, callbacks[i].event, callbacks[i].cb, NULL, NULL);
+		if(rc == MOSQ_ERR_SUCCESS){
+			callbacks[i].registered = true;
+		}else if(callbacks[i].optional && rc == MOSQ_ERR_NOT_SUPPORTED){
+			mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "this broker has no event %d: "
+					"DISCONNECT ends every session", callbacks[i].event);
+		}else{
+			mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot register callback %d", callbacks[i].event);
+			unregister_all();
+			return MOSQ_ERR_UNKNOWN;
+		}
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
+ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		struct mosquitto_opt *opts, int opt_count)
 {
 	struct onb_err err;
 	const char *paths[ONB_ID_COUNT];
 
-	plugin_id = identifier;
+	int rc = MOSQ_ERR_INVAL;
+
 	*userdata = NULL;
+	/* One broker, one instance: with per_listener_settings true a second
+	 * listener's plugin line would initialise the same globals again. */
+	if(plugin_id){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "already loaded: load it once, "
+				"with per_listener_settings false");
+		return MOSQ_ERR_INVAL;
+	}
 	/* A security plugin that cannot do its job must not load. */
 	if(config_load(&config, opts, opt_count) != ONB_OK) return MOSQ_ERR_INVAL;
 	for(int c = 0; c < ONB_ID_COUNT; c++) paths[c] = config.ca_path[c];
 	if(onb_ca_set_load(&cas, paths, &err) != ONB_OK){
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot load CA certificates: %s", err.msg);
-		config_free(&config);
-		return MOSQ_ERR_INVAL;
+		goto fail_config;
 	}
-	if(registry_link_init(&config) != ONB_OK){
-		onb_ca_set_clear(&cas);
-		config_free(&config);
-		return MOSQ_ERR_UNKNOWN;
-	}
+	rc = MOSQ_ERR_UNKNOWN;
+	if(registry_link_init(&config) != ONB_OK) goto fail_cas;
 	auth_init(&cas, &config);
 	metrics_init(&config);
-	if(events_start(&config) != ONB_OK){
-		registry_link_close();
-		onb_ca_set_clear(&cas);
-		config_free(&config);
-		return MOSQ_ERR_UNKNOWN;
+	if(events_start(&config) != ONB_OK) goto fail_link;
+	plugin_id = identifier;
+	if(register_all() != MOSQ_ERR_SUCCESS){
+		plugin_id = NULL;
+		events_stop();
+		goto fail_link;
 	}
-	for(size_t i = 0; i < CALLBACK_COUNT; i++){
-		if(mosquitto_callback_register(plugin_id, callbacks[i].event, callbacks[i].cb, NULL, NULL)){
-			mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot register callback %d", callbacks[i].event);
-			unregister_all();
-			events_stop();
-			registry_link_close();
-			onb_ca_set_clear(&cas);
-			config_free(&config);
-			return MOSQ_ERR_UNKNOWN;
-		}
-	}
+	/* marks the instance that cleanup tears down */
+	*userdata = &config;
 	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms, broker id %s, "
 			"counters every %d s)", config.redis.timeout_ms, config.broker_id, config.metrics_interval_s);
 	return MOSQ_ERR_SUCCESS;
+
+fail_link:
+	registry_link_close();
+fail_cas:
+	onb_ca_set_clear(&cas);
+fail_config:
+	config_free(&config);
+	return rc;
 }
 
-int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt_count)
+ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt_count)
 {
+	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
 	events_stop();
 	registry_link_close();
@@ -88,5 +131,6 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
 	policies_clear();
 	onb_ca_set_clear(&cas);
 	config_free(&config);
+	plugin_id = NULL;
 	return MOSQ_ERR_SUCCESS;
 }
