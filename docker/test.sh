@@ -72,7 +72,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 apt_install() {
 	local missing=() p
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	command -v apt-get >/dev/null || return 1
@@ -179,14 +179,14 @@ EOF
 		|| { cat "$W/probe.err"; skip "podman cannot run a container here"; }
 	# A bridge left over from the CNI backend on podman's subnet breaks the
 	# containers' traffic (measured): say so instead of hanging in apt-get.
-	if ip -4 route 2>/dev/null | grep -E '^10\.88\.0\.0/16 ' | grep -vq 'dev podman0'; then
+	if ip -4 route 2>/dev/null | grep -E '^10\.88\.0\.0/16 ' | grep -v 'dev podman0' >/dev/null; then
 		say "warning: another interface holds 10.88.0.0/16 (podman's default network):"
 		ip -4 route | grep -E '^10\.88\.0\.0/16 ' | sed 's/^/#   /'
 	fi
 	local host; host=$(sed -E 's#^[a-z]+://([^/:]+).*#\1#' <<<"$(debian_mirror)")
 	timeout 30 podman run --rm "$BASE_IMAGE" getent hosts "$host" >/dev/null 2>&1 \
 		|| fatal "a container on podman's default network cannot resolve $host (the builds need the mirror)"
-	VERSIONS="$(podman --version), $(runc --version | head -n 1), podman-compose $(dpkg-query -W -f='${Version}' podman-compose 2>/dev/null)"
+	VERSIONS="$(podman --version), $(runc --version | sed -n 1p), podman-compose $(dpkg-query -W -f='${Version}' podman-compose 2>/dev/null)"
 }
 
 setup_docker() {
@@ -198,7 +198,7 @@ setup_docker() {
 	else
 		return 1
 	fi
-	VERSIONS="Docker Engine $(docker version -f '{{.Server.Version}}' 2>/dev/null), $("${COMPOSE[@]}" version 2>/dev/null | head -n 1)"
+	VERSIONS="Docker Engine $(docker version -f '{{.Server.Version}}' 2>/dev/null), $("${COMPOSE[@]}" version 2>/dev/null | sed -n 1p)"
 }
 
 # ---------------------------------------------------------------- the stack
@@ -208,7 +208,7 @@ compose() { "${COMPOSE[@]}" -p "$P" -f "$COMPOSE_FILE" "$@"; }
 cid() {
 	$ENGINE ps -a -q --filter "label=com.docker.compose.project=$P" \
 		--filter "label=com.docker.compose.service=$1" \
-		--filter "label=com.docker.compose.container-number=${2:-1}" | head -n 1
+		--filter "label=com.docker.compose.container-number=${2:-1}" | sed -n 1p
 }
 logs() { $ENGINE logs "$(cid "$@")" 2>&1; }
 # ctl ARGS...: onboardctl in the broker container (next to Redis). A command
@@ -325,11 +325,11 @@ check "  ... the shipped policies" grep -q "policy device stored" <(logs init)
 broker_healthy() { $ENGINE exec "$(cid broker)" onb-health broker; }
 require "the broker is healthy (listening, its healthcheck passes)" wait_for 60 broker_healthy
 check "the broker loaded the plugin" grep -q "onboard: loaded" <(logs broker)
-serving() { logs claimsvc "$1" | grep -q "info: serving"; }
+serving() { logs claimsvc "$1" | grep "info: serving" >/dev/null; }
 require "claimsvc replica 1 serves provisioning" wait_for 60 serving 1
 require "claimsvc replica 2 serves provisioning" wait_for 60 serving 2
-id1=$(logs claimsvc 1 | sed -n 's/^onb-claimsvc: identity //p' | head -n 1)
-id2=$(logs claimsvc 2 | sed -n 's/^onb-claimsvc: identity //p' | head -n 1)
+id1=$(logs claimsvc 1 | sed -n 's/^onb-claimsvc: identity //p' | sed -n 1p)
+id2=$(logs claimsvc 2 | sed -n 's/^onb-claimsvc: identity //p' | sed -n 1p)
 say "claimsvc identities: '$id1' and '$id2'"
 distinct_ids() { [[ $id1 == claimsvc-* && $id2 == claimsvc-* && $id1 != "$id2" ]]; }
 check "  ... with distinct identities from the pool" distinct_ids
@@ -339,7 +339,7 @@ csvc_healthy() { $ENGINE exec "$(cid claimsvc 1)" onb-health claimsvc; }
 check "claimsvc's healthcheck passes" wait_for 30 csvc_healthy
 redis_private() { [ -z "$($ENGINE port "$(cid redis)" 2>/dev/null)" ]; }
 check "redis is not published on the host" redis_private
-broker_loopback() { $ENGINE port "$(cid broker)" 8883 | grep -qx "127.0.0.1:$PORT"; }
+broker_loopback() { $ENGINE port "$(cid broker)" 8883 | grep -x "127.0.0.1:$PORT" >/dev/null; }
 check "the broker is published on 127.0.0.1 only" broker_loopback
 
 resolves_redis() { $ENGINE exec "$(cid broker)" getent hosts redis; }
@@ -371,7 +371,7 @@ check "  ... and is unclaimed in the registry" state_is unclaimed
 devsim --serial-prefix DKR --serial-start 2 -n 8 -c 4 --quiet > "$TD/devsim8.out" 2>&1
 check "8 more devices, 4 at a time, all provision" found "^succeeded 8/8" "$TD/devsim8.out"
 check "  ... each received only its own replies" grep -q "stray replies 0$" "$TD/devsim8.out"
-served() { logs claimsvc "$1" | grep -q "accepted"; }
+served() { logs claimsvc "$1" | grep "accepted" >/dev/null; }
 served_both() { served 1 && served 2; }
 check "  ... both claimsvc replicas served requests" wait_for 15 served_both
 
@@ -394,7 +394,7 @@ check "  ... the device is active" state_is active
 # ---- telemetry, a live session, revocation
 TLS=(-h 127.0.0.1 -p "$PORT" --cafile "$TD/ca-bundle.pem" --cert "$TD/dev/$DEV.pem" --key "$TD/dev/$DEV.key" -i "$DEV" -V 5)
 puback_ok() {   # FILE: a PUBACK with a reason code below 0x80
-	local rc; rc=$(sed -n 's/.*received PUBACK (Mid: [0-9]*, RC:\([0-9]*\)).*/\1/p' "$1" | head -n 1)
+	local rc; rc=$(sed -n 's/.*received PUBACK (Mid: [0-9]*, RC:\([0-9]*\)).*/\1/p' "$1" | sed -n 1p)
 	[ -n "$rc" ] && [ "$rc" -lt 128 ]
 }
 timeout 10 mosquitto_pub "${TLS[@]}" -q 1 -t "$TOPIC/telemetry" -m '{"temp":21.5}' -d > "$TD/pub.out" 2>&1
@@ -411,7 +411,7 @@ check "onboardctl device revoke (inside the broker container)" grep -q "revoked"
 sub_gone() { ! kill -0 "$SUB" 2>/dev/null; }
 wait_for 10 sub_gone; gone=$?
 check "the live session is closed by the broker ($(( ($(date +%s%N) - t) / 1000000 )) ms after the command)" test "$gone" -eq 0
-kicked() { logs broker | grep -q "disconnecting $DEV"; }
+kicked() { logs broker | grep "disconnecting $DEV" >/dev/null; }
 check "  ... the broker logged the kick" wait_for 10 kicked
 timeout 10 mosquitto_pub "${TLS[@]}" -q 1 -t "$TOPIC/telemetry" -m x > "$TD/pub3.out" 2>&1
 check "  ... and refuses it at its next CONNECT" grep -qi "not authori" "$TD/pub3.out"
@@ -435,7 +435,7 @@ redis_kept() { wait_for 90 state_is revoked || state_was revoked; }
 check "the registry survives a Redis restart (volume)" redis_kept
 # The broker's plugin follows Redis to its new address by itself (its event
 # feed first), then a new device provisions (claimsvc) and connects (plugin).
-feed_back() { logs broker | grep -q "event feed restored"; }
+feed_back() { logs broker | grep "event feed restored" >/dev/null; }
 check "  ... the broker's event feed is restored" wait_for 90 feed_back
 devsim --serial DKR0010 --out "$TD/dev" > "$TD/devsim10.out" 2>&1
 check "  ... claimsvc uses it again: DKR0010 provisions (CSR, RegisterThing)" test -s "$TD/dev/DKR0010.pem"

@@ -72,7 +72,7 @@ step "4. first boot: sensor-0001 provisions itself by claim (devsim: CSR -> cert
 
 step "5. the label on the device: a QR code for the customer's phone"
 cat "$T/label.txt"
-CODE=$(grep -Eo '([0-9A-Z]{4}-){5}[0-9A-Z]{4}' "$T/label.txt" | head -n 1)
+CODE=$(grep -Eo '([0-9A-Z]{4}-){5}[0-9A-Z]{4}' "$T/label.txt" | sed -n 1p)
 
 step "6. acme's back-end listens to its tenant tree; the device runs, with its new certificate"
 "$CTL" pki issue --ca "$PKI/service-ca" --cn app-acme --tenant acme --out "$T/app-acme" >/dev/null
@@ -105,7 +105,7 @@ step "9. incident: the operator revokes the device; its live session is closed a
 wait_file "$T/mosquitto.log" "disconnecting sensor-0001" && grep "disconnecting sensor-0001" "$T/mosquitto.log" | sed 's/^[0-9]*: //'
 exec 3>&-
 echo "and it cannot come back:"
-mosquitto_pub "${TLS_DEV[@]}" -i sensor-0001 -q 1 -t devices/sensor-0001/telemetry -m x 2>&1 | head -1 || true
+mosquitto_pub "${TLS_DEV[@]}" -i sensor-0001 -q 1 -t devices/sensor-0001/telemetry -m x 2>&1 | sed -n 1p || true
 
 step "10. the audit trail of sensor-0001"
 "$CTL" audit --device sensor-0001

@@ -10,11 +10,14 @@ PACKAGES=(
 	libqrencode-dev libpng-dev zbar-tools valgrind iproute2 procps jq python3
 	# the device CA key in a PKCS#11 token: OpenSSL engine, SoftHSM2, pkcs11-tool (tests/integration/hsm.sh)
 	softhsm2 libengine-pkcs11-openssl opensc
+	# the version matrix (scripts/brokers.sh): the runtime libraries of
+	# bookworm-backports' mosquitto and valkey-server, unpacked there with dpkg -x
+	libwebsockets17 libwrap0 libdlt2 libjemalloc2 liblzf1
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

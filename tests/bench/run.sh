@@ -635,7 +635,7 @@ R[mosq]=$( (mosquitto -h 2>&1 || true) | sed -n '1s/.*version //p')
 R[redis]=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')
 R[openssl]=$(openssl version | cut -d' ' -f2)
 R[rev]=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-[ -z "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)" ] || R[rev]="${R[rev]} + uncommitted changes"
+[ -z "$(git -C "$ROOT" status --porcelain 2>/dev/null | sed -n 1p)" ] || R[rev]="${R[rev]} + uncommitted changes"
 R[load_end]=$(cut -d" " -f1-3 /proc/loadavg)
 R[elapsed]=$(( $(date +%s) - SUITE_T0 ))
 

@@ -56,7 +56,7 @@ check "r-4, quarantined while the broker was down, came back under quarantine: r
 mark_audit
 for d in r-5 r-6; do
 	check "$d (revoked $( [ $d = r-5 ] && echo before the crash || echo while the broker was down)) is refused" \
-		test "$(raw "$d" connect "$d" close | head -n 1)" = "connack 135"
+		test "$(raw "$d" connect "$d" close | sed -n 1p)" = "connack 135"
 done
 revoked_audited() { audit_match action=connect result=deny 'reason=device is revoked' "device=$1"; }
 check "  ... r-5's refusal audited as revoked" revoked_audited r-5

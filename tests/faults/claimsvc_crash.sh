@@ -50,7 +50,7 @@ wait "$DS" || true
 first=$(sed -n 's/^succeeded \([0-9]*\)\/.*/\1/p' "$T/pass0.out")
 resent=$(sed -n 's/.*RegisterThing resent \([0-9]*\).*/\1/p' "$T/pass0.out")
 echo "# claimsvc SIGKILLed at ${KILLS[0]} and ${KILLS[1]} into the run (restarted 0.4 s later each time)"
-echo "# first pass: ${first:-?}/$N provisioned in $(ms_since "$t0") ms, RegisterThing resent ${resent:-?} times; $(grep -A20 'failures by reason' "$T/pass0.out" | grep -v failures | tr -s ' ' | head -n 5 | tr '\n' ';')"
+echo "# first pass: ${first:-?}/$N provisioned in $(ms_since "$t0") ms, RegisterThing resent ${resent:-?} times; $(grep -A20 'failures by reason' "$T/pass0.out" | grep -v failures | tr -s ' ' | sed -n 1,5p | tr '\n' ';')"
 check "claimsvc was killed while devices were in flight (some timed out in the first pass)" \
 	bash -c "[ -n '$first' ] && [ -n '$resent' ] && [ '$first' -gt 0 ] && { [ '$first' -lt $N ] || [ '$resent' -gt 0 ]; }"
 

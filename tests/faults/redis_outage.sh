@@ -128,8 +128,10 @@ check "  ... each refusal logged with its reason ($unavail registry-unavailable 
 check "  ... the outage itself is logged" grep -q "registry unreachable, refusing new connects\|registry connection lost" "$T/mosquitto.log"
 
 # ---------------------------------------------------------------- recovery
-first_ok=$(awk -v a="$P_READY" '$1 >= a - 2000000000 && $2 >= a && $3 == 0 { print $2 }' "$T/attempts.txt" | sort -n | head -n 1)
-first_try=$(awk -v a="$P_READY" '$2 >= a { print $1 }' "$T/attempts.txt" | sort -n | head -n 1)
+# (the smallest value, by awk alone: a reader that stops early, as head
+# does after sort, kills the writer with SIGPIPE and, under pipefail, the test)
+first_ok=$(awk -v a="$P_READY" '$1 >= a - 2000000000 && $2 >= a && $3 == 0 && (m == "" || $2 < m) { m = $2 } END { print m }' "$T/attempts.txt")
+first_try=$(awk -v a="$P_READY" '$2 >= a && (m == "" || $1 < m) { m = $1 } END { print m }' "$T/attempts.txt")
 recovery=$(( (${first_ok:-0} - P_READY) / 1000000 ))
 echo "# Redis restart: process start -> ready $(( (P_READY - P_START) / 1000000 )) ms; ready -> first admitted connect ended $recovery ms"
 check "recovery: a connect is admitted within 1 s of Redis answering again ($recovery ms)" \

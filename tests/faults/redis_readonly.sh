@@ -16,7 +16,7 @@ trap 'rc=$?; redis-cli -p "$REDIS_PORT" CONFIG SET save "" > /dev/null 2>&1; (ex
 make_pki
 REDIS_PORT=$(freeport)
 mkdir -p "$T/rdb"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/rdb" --appendonly no --save '' \
+"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/rdb" --appendonly no --save '' \
 	--daemonize no --logfile "$T/redis.log" &
 REDIS_PID=$!
 wait_for 5 redis-cli -p "$REDIS_PORT" ping || { echo "redis did not start"; exit 1; }
@@ -77,7 +77,7 @@ refused_clearly() {
 admitted() {
 	local n=0
 	for _ in $(seq "$1"); do
-		raw dev-1 connect dev-1 close | grep -q "connack 0" && n=$((n + 1))
+		[[ $(raw dev-1 connect dev-1 close) == *"connack 0"* ]] && n=$((n + 1))
 		sleep 0.1
 	done
 	echo "$n"
@@ -106,13 +106,13 @@ fault_phase() {
 	check "$name: claimsvc answers RegisterThing with ServiceUnavailable 500" \
 		bash -c "[ '$KIND' = rejected ] && [ '$(field errorCode)' = ServiceUnavailable ]"
 	check "$name: claimsvc's log names the cause ($w)" test "$(grep -c "$w" "$T/claimsvc-1.log" || true)" -gt "$logged"
-	check "$name: the revoked device stays out" test "$(raw dev-rev connect dev-rev close | head -n 1)" = "connack 135"
+	check "$name: the revoked device stays out" test "$(raw dev-rev connect dev-rev close | sed -n 1p)" = "connack 135"
 	n=$(admitted 6)
 	echo "# $name: $n of 6 connects of an active device (100 ms apart) admitted while the audit could not be written"
 	after=$(snapshot)
 	check "$name: nothing was written, not even half (registry unchanged, $(wc -l < "$T/keys") keys)" \
 		test "$before" = "$after"
-	[ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after") | head -n 10 | sed 's/^/#   /'
+	[ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after") || true; } | sed -n '1,10s/^/#   /p'
 }
 
 # ---------------------------------------------------------------- READONLY

@@ -22,8 +22,7 @@ require_certificate true
 log_dest file $T/mosquitto.log
 log_type all
 CONF
-	"$MOSQUITTO_BIN" -c "$T/mosquitto.conf" &
-	BROKER_PID=$!
+	run_broker "$T/mosquitto.conf"
 	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
 		|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
 }
@@ -296,7 +295,7 @@ stop_redis
 ask out-1 claim "$OTHER_FP" "$CSR_TOPIC" "$T/dev1.req.json"
 check "Redis down: ServiceUnavailable 500" rejected_with ServiceUnavailable 500
 start_redis_again() {
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes \
+	"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes \
 		--save '' --daemonize no --logfile "$T/redis.log" &
 	REDIS_PID=$!
 	wait_for 5 redis-cli -p "$REDIS_PORT" ping
@@ -307,10 +306,7 @@ ask out-2 claim "$OTHER_FP" "$CSR_TOPIC" "$T/dev1.req.json"
 check "Redis back: served again without a restart" [ "$REPLY_KIND" = accepted ]
 
 kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
-start_plain_broker_again() {
-	"$MOSQUITTO_BIN" -c "$T/mosquitto.conf" &
-	BROKER_PID=$!
-}
+start_plain_broker_again() { run_broker "$T/mosquitto.conf"; }
 : > "$T/mosquitto.log"
 start_plain_broker_again
 wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log"

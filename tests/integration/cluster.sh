@@ -14,7 +14,7 @@ for i in 1 2 3; do
 	bus=$(freeport) # the default bus port, p + 10000, may be taken or above 65535
 	PORTS+=("$p")
 	mkdir -p "$T/node$p"
-	(cd "$T/node$p" && exec redis-server --port "$p" --cluster-port "$bus" --bind 127.0.0.1 \
+	(cd "$T/node$p" && exec "$REDIS_SERVER" --port "$p" --cluster-port "$bus" --bind 127.0.0.1 \
 		--cluster-enabled yes --cluster-config-file nodes.conf --save '' --appendonly no \
 		--daemonize no --logfile "$T/node$p.log") &
 	BG_PIDS+=($!)
@@ -22,7 +22,7 @@ done
 for p in "${PORTS[@]}"; do wait_for 5 redis-cli -p "$p" ping || { echo "node $p did not start"; exit 1; }; done
 redis-cli --cluster create "127.0.0.1:${PORTS[0]}" "127.0.0.1:${PORTS[1]}" "127.0.0.1:${PORTS[2]}" \
 	--cluster-replicas 0 --cluster-yes > "$T/create.log" 2>&1 || { cat "$T/create.log"; exit 1; }
-cluster_ok() { redis-cli -p "${PORTS[0]}" CLUSTER INFO | grep -q "cluster_state:ok"; }
+cluster_ok() { redis-cli -p "${PORTS[0]}" CLUSTER INFO | grep "cluster_state:ok" >/dev/null; }
 wait_for 10 cluster_ok || { echo "cluster did not form"; exit 1; }
 
 REDIS_PORT=${PORTS[0]}
@@ -44,7 +44,7 @@ redis-cli -c -p "${PORTS[0]}" HSET "onb:dev:{dev-1}" state active > /dev/null
 owner=$(redis-cli -p "${PORTS[0]}" CLUSTER KEYSLOT "onb:dev:{dev-1}")
 other=""
 for p in "${PORTS[@]}"; do
-	redis-cli -p "$p" CLUSTER COUNTKEYSINSLOT "$owner" | grep -qx 0 && { other=$p; break; }
+	redis-cli -p "$p" CLUSTER COUNTKEYSINSLOT "$owner" | grep -x 0 >/dev/null && { other=$p; break; }
 done
 check "a read on a node that does not own the key fails with MOVED" bash -c "
 	! '$ONBOARDCTL' --redis redis://127.0.0.1:$other/0 device show dev-1 2>'$T/err' && grep -q MOVED '$T/err'"

@@ -8,7 +8,10 @@ set -euo pipefail
 
 ONBOARDCTL="$ONB_BUILD_DIR/cli/onboardctl"
 PLUGIN="$ONB_BUILD_DIR/plugin/mosquitto_onboard.so"
-MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+# The servers under test: Debian 12's unless the version matrix
+# (scripts/test.sh, scripts/brokers.sh) names others.
+MOSQUITTO_BIN=${ONB_MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
+REDIS_SERVER=${ONB_REDIS_SERVER:-redis-server}
 T=$(mktemp -d "${TMPDIR:-/tmp}/onb-it.XXXXXX")
 PKI="$T/pki"
 REDIS_PID=""
@@ -18,25 +21,62 @@ FAILS=0
 PASSES=0
 
 # A plugin built with sanitizers needs their runtimes inside the (plain)
-# broker binary.
-BROKER_PRELOAD=""
+# broker binary. Otherwise the broker runs with glibc's checking malloc, so
+# that a double free or a heap overrun of the plugin's (or of the broker's
+# own, in a version the plugin misreads) aborts the broker at once, and the
+# test fails below even if every check before passed.
 if grep -q '^ONB_SANITIZE:BOOL=ON' "$ONB_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
-	BROKER_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+	BROKER_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)")
 	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+else
+	BROKER_ENV=(MALLOC_CHECK_=3 MALLOC_PERTURB_=165)
+	for lib in /usr/lib/*/libc_malloc_debug.so.0; do
+		[ -e "$lib" ] && BROKER_ENV+=(LD_PRELOAD="$lib")
+	done
 fi
 
+# run_broker CONF: the broker under test, in the background; sets BROKER_PID.
+run_broker() {
+	env "${BROKER_ENV[@]}" "$MOSQUITTO_BIN" -c "$1" &
+	BROKER_PID=$!
+}
+
+# alive PID: the process exists and has not exited (a zombie has).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ $st != Z* ]]
+}
+
 cleanup() {
-	local rc=$?
+	local rc=$? st=0
+	# A broker that died by itself crashed: nothing in a test stops it
+	# without clearing BROKER_PID.
+	if [ -n "$BROKER_PID" ] && ! alive "$BROKER_PID"; then
+		wait "$BROKER_PID" 2>/dev/null || st=$?
+		FAILS=$((FAILS + 1))
+		echo "not ok - the broker ($MOSQUITTO_BIN) died during the test, exit status $st"
+		BROKER_PID=""
+	fi
 	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
 		kill -CONT "$p" 2>/dev/null || true
 		kill "$p" 2>/dev/null || true
+	done
+	# claimsvc, redis-server and the broker are gone before we return,
+	# whatever failed (a SIGTERM'd process that hangs gets SIGKILL after 5 s)
+	local deadline=$((SECONDS + 5))
+	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
+		while alive "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+		kill -KILL "$p" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
 	if [ $rc -ne 0 ] || [ $FAILS -ne 0 ]; then
 		echo "--- mosquitto.log (tail) ---"; tail -n 40 "$T/mosquitto.log" 2>/dev/null || true
 	fi
 	rm -rf "$T"
+	if [ $rc -eq 0 ] && [ $FAILS -ne 0 ]; then rc=1; fi
+	exit $rc
 }
 trap cleanup EXIT
 
@@ -53,7 +93,7 @@ wait_for() {
 
 start_redis() {
 	REDIS_PORT=${REDIS_PORT:-$(freeport)}
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes \
+	"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes \
 		--save '' --daemonize no --logfile "$T/redis.log" &
 	REDIS_PID=$!
 	wait_for 5 redis-cli -p "$REDIS_PORT" ping || { echo "redis did not start"; exit 1; }
@@ -94,8 +134,7 @@ CONF
 start_broker() {
 	MQTT_PORT=${MQTT_PORT:-$(freeport)}
 	write_broker_conf
-	LD_PRELOAD="$BROKER_PRELOAD" "$MOSQUITTO_BIN" -c "$T/mosquitto.conf" &
-	BROKER_PID=$!
+	run_broker "$T/mosquitto.conf"
 	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
 		|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
 }

@@ -11,8 +11,8 @@ SECRET="s3cret-for:onb/test"
 PLUGIN_REDIS_URL=""
 eval "$(declare -f write_broker_conf | sed 's#plugin_opt_redis_url redis://127.0.0.1:\$REDIS_PORT/0#plugin_opt_redis_url $PLUGIN_REDIS_URL#')"
 eval "$(declare -f start_claimsvc | sed 's#redis_url redis://127.0.0.1:\$REDIS_PORT/0#redis_url $PLUGIN_REDIS_URL#')"
-declare -f write_broker_conf | grep -q 'PLUGIN_REDIS_URL' || { echo "cannot patch write_broker_conf"; exit 1; }
-declare -f start_claimsvc | grep -q 'PLUGIN_REDIS_URL' || { echo "cannot patch start_claimsvc"; exit 1; }
+declare -f write_broker_conf | grep 'PLUGIN_REDIS_URL' >/dev/null || { echo "cannot patch write_broker_conf"; exit 1; }
+declare -f start_claimsvc | grep 'PLUGIN_REDIS_URL' >/dev/null || { echo "cannot patch start_claimsvc"; exit 1; }
 restart_broker() {
 	[ -z "$BROKER_PID" ] || stop_broker
 	[ ! -f "$T/mosquitto.log" ] || mv "$T/mosquitto.log" "$T/mosquitto.log.$(date +%s%N)"
@@ -70,11 +70,11 @@ check "ACL user: policy put and get" bash -c "
 	'$ONBOARDCTL' policy get device > '$T/p.json' && '$ONBOARDCTL' policy put device '$T/p.json' >/dev/null"
 acl_log=$(rcli ACL LOG 10)
 check "Redis denied nothing to the ACL user (ACL LOG is empty)" test -z "$acl_log"
-[ -z "$acl_log" ] || echo "$acl_log" | head -40
+[ -z "$acl_log" ] || echo "$acl_log" | sed -n 1,40p
 
 # as_onboard_refused CMD...: the ACL user gets NOPERM for CMD.
 as_onboard_refused() {
-	redis-cli -p "$REDIS_PORT" --user onboard --pass "$SECRET" --no-auth-warning "$@" 2>&1 | grep -q NOPERM
+	redis-cli -p "$REDIS_PORT" --user onboard --pass "$SECRET" --no-auth-warning "$@" 2>&1 | grep NOPERM >/dev/null
 }
 check "the ACL user cannot read other keys" as_onboard_refused GET other:key
 check "the ACL user cannot FLUSHALL" as_onboard_refused FLUSHALL
@@ -91,7 +91,7 @@ stop_claimsvc_all() { for p in "${CLAIMSVC_PIDS[@]}"; do kill "$p" 2>/dev/null |
 stop_claimsvc_all
 SOCK="$T/redis.sock"
 mkdir -p "$T/unix"
-redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$T/unix" --save '' \
+"$REDIS_SERVER" --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$T/unix" --save '' \
 	--appendonly no --daemonize no --logfile "$T/redis-unix.log" &
 BG_PIDS+=($!)
 wait_for 5 redis-cli -s "$SOCK" ping || { echo "unix-socket redis did not start"; exit 1; }
@@ -119,7 +119,7 @@ if [ -z "$STUNNEL" ]; then
 else
 	TLS_PORT=$(freeport)
 	mkdir -p "$T/tls"
-	redis-server --port 0 --tls-port "$TLS_PORT" --bind 127.0.0.1 \
+	"$REDIS_SERVER" --port 0 --tls-port "$TLS_PORT" --bind 127.0.0.1 \
 		--tls-cert-file "$PKI/server.pem" --tls-key-file "$PKI/server.key" \
 		--tls-ca-cert-file "$PKI/ca-bundle.pem" --tls-auth-clients yes \
 		--dir "$T/tls" --save '' --appendonly no --daemonize no --logfile "$T/redis-tls.log" &

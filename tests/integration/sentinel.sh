@@ -9,8 +9,8 @@ MASTER=onbprimary
 # The harness's broker and claimsvc configurations, with the sentinel URL.
 eval "$(declare -f write_broker_conf | sed 's#plugin_opt_redis_url redis://127.0.0.1:\$REDIS_PORT/0#plugin_opt_redis_url $SENTINEL_URL#')"
 eval "$(declare -f start_claimsvc | sed 's#redis_url redis://127.0.0.1:\$REDIS_PORT/0#redis_url $SENTINEL_URL#')"
-declare -f write_broker_conf | grep -q 'SENTINEL_URL' || { echo "cannot patch write_broker_conf"; exit 1; }
-declare -f start_claimsvc | grep -q 'SENTINEL_URL' || { echo "cannot patch start_claimsvc"; exit 1; }
+declare -f write_broker_conf | grep 'SENTINEL_URL' >/dev/null || { echo "cannot patch write_broker_conf"; exit 1; }
+declare -f start_claimsvc | grep 'SENTINEL_URL' >/dev/null || { echo "cannot patch start_claimsvc"; exit 1; }
 
 make_pki
 start_redis
@@ -19,7 +19,7 @@ rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null
 
 REPLICA_PORT=$(freeport)
 mkdir -p "$T/replica"
-redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save '' --appendonly no \
+"$REDIS_SERVER" --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save '' --appendonly no \
 	--replicaof 127.0.0.1 "$PRIMARY_PORT" --daemonize no --logfile "$T/replica.log" &
 BG_PIDS+=($!)
 
@@ -36,12 +36,12 @@ sentinel down-after-milliseconds $MASTER 500
 sentinel failover-timeout $MASTER 2000
 sentinel parallel-syncs $MASTER 1
 CONF
-redis-server "$T/sentinel/sentinel.conf" --sentinel &
+"$REDIS_SERVER" "$T/sentinel/sentinel.conf" --sentinel &
 BG_PIDS+=($!)
 
-replica_synced() { redis-cli -p "$REPLICA_PORT" INFO replication | grep -q "master_link_status:up"; }
+replica_synced() { redis-cli -p "$REPLICA_PORT" INFO replication | grep "master_link_status:up" >/dev/null; }
 sentinel_knows_replica() {
-	redis-cli -p "$SENTINEL_PORT" SENTINEL replicas "$MASTER" | grep -qx "127.0.0.1:$REPLICA_PORT"
+	redis-cli -p "$SENTINEL_PORT" SENTINEL replicas "$MASTER" | grep -x "127.0.0.1:$REPLICA_PORT" >/dev/null
 }
 wait_for 10 replica_synced || { echo "replica did not sync"; exit 1; }
 # After a full sync the primary streams nothing until the replica's first
@@ -107,7 +107,7 @@ check "connects work again after the failover, without a broker restart" test -n
 check "the refusals were logged" grep -q "registry unreachable\|registry connection lost" "$T/mosquitto.log"
 # (the sentinel names the promoted replica a little before it logs +switch-master)
 check "the sentinel promoted the replica" wait_for 5 grep -q "+switch-master $MASTER 127.0.0.1 $PRIMARY_PORT 127.0.0.1 $REPLICA_PORT" "$T/sentinel.log"
-check "the replica is now a master" bash -c "redis-cli -p $REPLICA_PORT ROLE | head -1 | grep -qx master"
+check "the replica is now a master" bash -c "redis-cli -p $REPLICA_PORT ROLE | sed -n 1p | grep -qx master"
 check "the live session survived the failover" kill -0 "$LIVE_SUB"
 
 # The event feed follows: a revocation written to the new primary through
@@ -128,10 +128,10 @@ check "  ... registered on the new primary" \
 
 # The old primary comes back: the sentinel turns it into a replica, and
 # nothing is sent to it as if it were the primary.
-redis-server --port "$PRIMARY_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes --save '' \
+"$REDIS_SERVER" --port "$PRIMARY_PORT" --bind 127.0.0.1 --dir "$T" --appendonly yes --save '' \
 	--daemonize no --logfile "$T/redis.log" &
 REDIS_PID=$!
-old_is_replica() { redis-cli -p "$PRIMARY_PORT" ROLE 2>/dev/null | head -1 | grep -qx slave; }
+old_is_replica() { redis-cli -p "$PRIMARY_PORT" ROLE 2>/dev/null | sed -n 1p | grep -x slave >/dev/null; }
 check "the old primary rejoins as a replica" wait_for 15 old_is_replica
 check "connects still work with the old primary back" pub dev-2 dev-2 devices/dev-2/telemetry
 check "onboardctl still writes to the new primary" bash -c "

@@ -39,7 +39,7 @@ all_denied() { [ -n "$1" ] && ! grep -qvE '^(135|128)$' <<<"$1"; }
 
 # mark_audit: later audit_match calls only look at entries written after this.
 mark_audit() {
-	AUDIT_MARK=$(rcli --raw XREVRANGE onb:audit + - COUNT 1 | head -n 1)
+	AUDIT_MARK=$(rcli --raw XREVRANGE onb:audit + - COUNT 1 | sed -n 1p)
 	AUDIT_MARK=${AUDIT_MARK:-0-0}
 }
 

@@ -91,7 +91,7 @@ check "claimsvc still gets the requests: a device provisions" quiet_devsim --ser
 tok0=$(tokens)
 out=$(raw dev-1 connect dev-1 pub "$CSR_T" x qos=1 file="$T/good.json" close)
 check "dev-1's operational certificate cannot publish a CSR (0x87)" grep -q "puback 1 135" <<<"$out"
-denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -qF "'$2'"; }
+denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -F "'$2'" >/dev/null; }
 check "  ... the broker denied it" wait_for 3 denied_logged dev-1 "$CSR_T"
 mark_audit
 ask rogue rogue "$CSR_T" "$T/good.json"
@@ -158,7 +158,7 @@ check "  ... with a CN that is not dev-1" bash -c "! openssl x509 -in '$T/evil-1
 check "  ... no subjectAltName, and CA:FALSE" bash -c \
 	"openssl x509 -in '$T/evil-1.pem' -noout -text > '$T/evil.txt'; ! grep -q 'Subject Alternative Name' '$T/evil.txt' && grep -q 'CA:FALSE' '$T/evil.txt'"
 mark_audit
-check "  ... and that certificate cannot connect as dev-1" test "$(raw evil-1 connect dev-1 close | head -n 1)" = "connack 135"
+check "  ... and that certificate cannot connect as dev-1" test "$(raw evil-1 connect dev-1 close | sed -n 1p)" = "connack 135"
 check "  ... audited: not bound to a device" audit_match action=connect result=deny 'reason=not bound'
 reg_file "$TE" dev-1 "$T/reg-dev1.json"
 mark_audit
@@ -330,7 +330,7 @@ check "  ... dev-q stays quarantined on its old certificate" bash -c \
 	"\"$ONBOARDCTL\" --json device show dev-q | jq -e '.state == \"quarantined\" and .cert_fp == \"$fpq\"' > /dev/null"
 mark_audit
 check "  ... and the new certificate cannot connect as dev-q" \
-	test "$(raw dev-q-new connect dev-q close | head -n 1)" = "connack 135"
+	test "$(raw dev-q-new connect dev-q close | sed -n 1p)" = "connack 135"
 check "  ... audited" audit_match action=connect result=deny 'reason=not bound'
 check "nothing it sent got out" nowhere ATK-Q
 

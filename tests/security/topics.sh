@@ -26,7 +26,7 @@ sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2.out"
 wait_subscribed dev-2
 
 # denied_logged CLIENT TOPIC: the broker logged a denied PUBLISH of TOPIC.
-denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -qF "'$2'"; }
+denied_logged() { grep -F "Denied PUBLISH from $1 " "$T/mosquitto.log" | grep -F "'$2'" >/dev/null; }
 # nowhere MARKER: after a moment, no subscriber (spy, dev-2) got MARKER.
 nowhere() { sleep 0.3; ! grep -qF -- "$1" "$T/spy.out" "$T/dev2.out"; }
 # pubacks OUTPUT: the PUBACK reason codes of a raw run, one per line.
@@ -92,10 +92,11 @@ check "a malformed filter ('#' not last) ends the connection" \
 	test "$(sub_codes dev-1 dev-1 'devices/dev-1/commands/#/x')" = closed
 check "a malformed filter ('+' inside a level) ends the connection" \
 	test "$(sub_codes dev-1 dev-1 'devices/dev-1/commands/a+')" = closed
+# (2.0.11 says 0x82 protocol error, 2.0.15 and later 0x81 malformed packet)
 out=$(raw dev-1 connect dev-1 pub 'devices/dev-1/telemetry/+' ATK-B3 qos=1 close)
-check "PUBLISH to a topic with '+': DISCONNECT 0x82 (protocol error)" grep -q "disconnect 130" <<<"$out"
+check "PUBLISH to a topic with '+': DISCONNECT 0x81 or 0x82" grep -qE "disconnect (129|130)" <<<"$out"
 out=$(raw dev-1 connect dev-1 pub 'devices/+/commands/#' ATK-B3 qos=1 close)
-check "PUBLISH to a topic with '#': DISCONNECT 0x82" grep -q "disconnect 130" <<<"$out"
+check "PUBLISH to a topic with '#': DISCONNECT 0x81 or 0x82" grep -qE "disconnect (129|130)" <<<"$out"
 check "  ... and nothing was delivered" nowhere ATK-B3
 
 dollar=('$SYS/broker/x' '$aws/certificates/create-from-csr/json/accepted'
@@ -121,7 +122,7 @@ done
 ops+=(pub devices/dev-1/status RET-OK-C qos=1 retain=1)
 out=$(raw dev-1 "${ops[@]}" close)
 check "retained publishes to 5 forbidden topics: 0x87" \
-	test "$(pubacks "$out" | head -n 5 | sort -u)" = 135
+	test "$(pubacks "$out" | sed -n 1,5p | sort -u)" = 135
 check "  ... while its own status may be retained (control)" accepted "$(pubacks "$out" | tail -n 1)"
 out=$(raw spy2 connect spy2 sub '#' sub '$onb/#' sub '$SYS/broker/x' wait 800 close)
 check "a later subscriber to everything gets the allowed retained message" grep -q "RET-OK-C" <<<"$out"
@@ -141,7 +142,7 @@ deep_own="devices/dev-1/telemetry$(printf '/x%.0s' $(seq 197))"
 long_other="devices/dev-2/commands/$(head -c 65000 /dev/zero | tr '\0' a)"
 out=$(raw dev-1 connect dev-1 pub "$deep_other" ATK-F qos=1 pub "$long_other" ATK-F qos=1 \
 	pub "$deep_own" OK-F qos=1 close)
-check "200-level and 64 KB topics into dev-2's tree: 0x87" test "$(pubacks "$out" | head -n 2 | sort -u)" = 135
+check "200-level and 64 KB topics into dev-2's tree: 0x87" test "$(pubacks "$out" | sed -n 1,2p | sort -u)" = 135
 check "  ... a 200-level topic in its own tree is accepted (control)" accepted "$(pubacks "$out" | tail -n 1)"
 check "  ... and delivered" wait_for 3 grep -qF "$deep_own OK-F" "$T/spy.out"
 codes=$(sub_codes dev-1 dev-1 "devices/dev-2/commands/$(head -c 65000 /dev/zero | tr '\0' b)" \
@@ -156,7 +157,7 @@ check "the broker still serves after all of it" pub dev-1 dev-1 devices/dev-1/te
 # so the plugin keeps an ended session's policy until the next tick for it.
 # The broker logs no denied will: the plugin does ("denied will of ...").
 # will_denied CLIENT TOPIC: the plugin logged the denial of that will.
-will_denied() { grep -F "onboard: denied will of $1 to '$2'" "$T/mosquitto.log" | grep -q .; }
+will_denied() { grep -qF "onboard: denied will of $1 to '$2'" "$T/mosquitto.log"; }
 raw_bg dev-1 "$T/will1.out" connect dev-1 will=devices/dev-2/commands/reboot willmsg=ATK-D1 wait 300 drop
 wait "$RAW_PID" || true
 check "a will aimed at dev-2's commands was accepted at CONNECT" grep -q "connack 0" "$T/will1.out"

@@ -35,3 +35,11 @@ onb_unit_test(test_lifecycle redis_fixture.c)
 # claimsvc's configuration parser (claimsvc/config.c, library csvc_config)
 onb_unit_test(test_csvc_config)
 target_link_libraries(test_csvc_config PRIVATE csvc_config)
+# the plugin's dynamic symbol table: its three entry points and nothing else
+add_test(NAME unit.plugin_exports
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/unit/plugin_exports.sh $<TARGET_FILE:mosquitto_onboard>)
+set_tests_properties(unit.plugin_exports PROPERTIES LABELS unit)
+# no shell script reads only part of a pipe under pipefail (SIGPIPE flakes)
+add_test(NAME unit.pipe_readers COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/unit/pipe_readers.py
+  ${PROJECT_SOURCE_DIR}/tests ${PROJECT_SOURCE_DIR}/scripts ${PROJECT_SOURCE_DIR}/docker ${PROJECT_SOURCE_DIR}/.ci)
+set_tests_properties(unit.pipe_readers PROPERTIES LABELS unit)
