@@ -98,6 +98,7 @@ start_redis() {
 	REDIS_PID=$!
 	wait_for 5 redis-cli -p "$REDIS_PORT" ping || { echo "redis did not start"; exit 1; }
 	export ONBOARD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+	echo "# registry: $(rcli INFO server | tr -d '\r' | grep -E '^(valkey|redis)_version:' | tr '\n' ' ')"
 }
 
 stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
@@ -137,6 +138,7 @@ start_broker() {
 	run_broker "$T/mosquitto.conf"
 	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
 		|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
+	echo "# broker: $(sed -nE 's/.*(mosquitto version [0-9.]+) running.*/\1/p' "$T/mosquitto.log")"
 }
 
 stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; }

@@ -13,7 +13,9 @@ new_device dev-1; register dev-1 active
 
 MQTT_PORT=$(freeport)
 write_broker_conf
-sed -i 's/^per_listener_settings false$/per_listener_settings true/' "$T/mosquitto.conf"
+# (2.1 wants per-listener options after their listener)
+sed -i -e 's/^per_listener_settings false$/per_listener_settings true/' -e '/^allow_anonymous /d' \
+	-e 's/^\(listener .*\)$/\1\nallow_anonymous false/' "$T/mosquitto.conf"
 run_broker "$T/mosquitto.conf"
 wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
 	|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
