@@ -48,10 +48,9 @@ build() {
 # to the matrix table as SERVER x REGISTRY.
 run_ctest() {
 	local name=$1 server=$2 registry=$3 dir=$4; shift 4
-	local log="$dir/onb-ctest-${name// /_}.log"
+	local log="$dir/onb-ctest-${name//[^A-Za-z0-9.+-]/_}.log"
 	echo "=== ctest: $name ==="
-	(cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 600 "$@") > "$log" 2>&1
-	cat "$log"
+	(cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 600 "$@") 2>&1 | tee "$log"
 	# "  1/49 Test #23: integration.connect .....   Passed    0.66 sec", or
 	# "***Failed", "***Timeout", "***Exception: ...", "Not Run" in its place
 	local results

@@ -57,6 +57,7 @@ cleanup() {
 		wait "$BROKER_PID" 2>/dev/null || st=$?
 		FAILS=$((FAILS + 1))
 		echo "not ok - the broker ($MOSQUITTO_BIN) died during the test, exit status $st"
+		echo "$PASSES passed, $FAILS failed"
 		BROKER_PID=""
 	fi
 	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
@@ -79,6 +80,9 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
+# ctest's timeout and ^C end the test through the same cleanup
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 freeport() { "$ONB_BUILD_DIR/tests/tools/freeport"; }
 
