@@ -56,4 +56,22 @@ echo after >&"${PUBQ[1]}"
 check "the live session's telemetry is now refused" wait_for 3 grep -q "Denied PUBLISH from dev-3" "$T/mosquitto.log"
 exec {PUBQ[1]}>&-
 
+# A device whose session outlives its connection (clean session off) has no
+# live session once it is offline: 2.1 raises CLIENT_OFFLINE for it, not
+# DISCONNECT (2.0.x raises DISCONNECT for every connection). Revoking it then
+# kicks nobody. Events apply in order: once dev-5's kick is logged, dev-4's
+# revocation has been applied too.
+new_device dev-4; register dev-4 active
+new_device dev-5; register dev-5 active
+# shellcheck disable=SC2046
+timeout 10 mosquitto_sub $(tls_args dev-4) -i dev-4 -c -q 1 -t 'devices/dev-4/commands/#' -W 1 >/dev/null 2>&1 || true
+check "a persistent session went offline" grep -q "Client dev-4 .*disconnected" "$T/mosquitto.log"
+sub_bg dev-5 dev-5 'devices/dev-5/commands/#' "$T/dev5.out"
+wait_subscribed dev-5
+"$ONBOARDCTL" device revoke dev-4 --reason "offline" >/dev/null
+"$ONBOARDCTL" device revoke dev-5 --reason "online" >/dev/null
+check "the online device is disconnected" wait_for 3 grep -q "disconnecting dev-5: device is now revoked" "$T/mosquitto.log"
+refute "  ... the offline one has no session left to disconnect" grep -q "disconnecting dev-4" "$T/mosquitto.log"
+check "  ... and cannot come back" refused dev-4 dev-4 devices/dev-4/telemetry
+
 finish
