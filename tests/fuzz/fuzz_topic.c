@@ -3,12 +3,15 @@
  * topic_ref.h, and for valid filters the algebra's invariants: overlap is
  * symmetric, containment is reflexive and transitive and implies overlap,
  * a concrete topic built from B is matched by B and by every A that contains
- * B, and matches/contains/overlaps agree with the brute-force model. */
+ * B, and matches/contains/overlaps agree with the brute-force model. Also:
+ * every request topic is one the plugin lets nobody receive
+ * (onb_topic_handed_off). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "onb/envelope.h"
 #include "onb/policy.h"
 #include "onb/topic.h"
 #include "topic_ref.h"
@@ -157,6 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *u = onb_filter_unshare(s);
 		if(u && u != s && (strncmp(s, "$share/", 7) != 0 || u < s + 8 || u > s + strlen(s))) abort();
 		if(filter && (!onb_filter_contains(s, s) || !onb_filter_overlaps(s, s))) abort();
+		/* the plugin's fast test of what nobody may receive misses no request topic */
+		if((onb_prov_is_request_topic(s) || onb_request_route(s)) && !onb_topic_handed_off(s)) abort();
 	}
 	fa = onb_topic_filter_valid(piece[0]);
 	fb = onb_topic_filter_valid(piece[1]);
