@@ -13,6 +13,11 @@
 # package lists and download cache live in DIR/apt. Debian 12's own
 # mosquitto 2.0.11 and redis-server 7.0 come from scripts/deps.sh.
 #
+# The machine's own apt configuration applies; ONB_APT_OPTS adds options to
+# these apt-get calls (docker/broker.Dockerfile passes the build host's
+# "-o Acquire::Check-Valid-Until=false" when that host reads an archive
+# snapshot whose sid and backports Release files have expired).
+#
 # usage: brokers.sh [--only NAME] [DIR]   (NAME: mosquitto-backports,
 #        mosquitto-sid or valkey-backports; docker/broker.Dockerfile builds
 #        its broker with --only mosquitto-sid)
@@ -47,7 +52,7 @@ archive_uri() {
 apt_opts() {
 	echo -o "Dir::Etc::SourceList=$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null \
 		-o "Dir::State::Lists=$APT/lists" -o "Dir::Cache::archives=$APT/archives" \
-		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root
+		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root ${ONB_APT_OPTS:-}
 }
 
 # One `apt-get update` of the private lists per run of this script, and only
