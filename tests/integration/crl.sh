@@ -117,7 +117,7 @@ next=$(openssl crl -in "$CRL" -noout -crlnumber | sed -n 1p | cut -d= -f2)
 check "the CRL number grew ($prev -> $next)" \
 	python3 -c "import sys; sys.exit(0 if int('$next', 16) > int('$prev', 16) else 1)"
 
-# SIGHUP makes Mosquitto 2.0.11 read crlfile again (no restart).
+# SIGHUP makes Mosquitto read crlfile again (no restart).
 kill -HUP "$BROKER_PID"
 wait_for 5 grep -q "Reloading config" "$T/mosquitto.log"
 sleep 0.3
