@@ -87,9 +87,13 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(action == ONB_ACT_RECEIVE && onb_topic_handed_off(ev->topic)){
+	if(action == ONB_ACT_RECEIVE && ev->payloadlen == 0 && onb_topic_handed_off(ev->topic)){
 		/* the emptied original of a request, reply or counters message that
-		 * message.c has handled: nobody's to read */
+		 * message.c has handled: nobody's to read. Only an empty message can
+		 * be one (on_message empties or refuses every message on such a
+		 * topic, and will_check refuses wills there), so a delivery with a
+		 * payload skips the topic test. Every version passes the stored
+		 * message's length to the READ check (subs.c, retain.c). */
 		metrics.acl_denied[m]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}

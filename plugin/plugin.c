@@ -77,7 +77,6 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 {
 	struct onb_err err;
 	const char *paths[ONB_ID_COUNT];
-
 	int rc = MOSQ_ERR_INVAL;
 
 	*userdata = NULL;
