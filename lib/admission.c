@@ -36,7 +36,20 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 	}
 	if(out->idclass == ONB_ID_CLAIM || out->idclass == ONB_ID_BIRTH){
 		/* Shared or per-device provisioning identities: their policy confines
-		 * them to the provisioning topics; claimsvc checks the rest. */
+		 * them to the provisioning topics; claimsvc checks the rest. But the
+		 * client id of a registered device is that device's alone: taking it
+		 * would take over its persistent session (subscriptions, queued
+		 * commands) while it is offline. */
+		if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
+		r = onb_registry_device_get(rc, client_id, &out->dev, &err);
+		if(r == ONB_OK && out->dev.cert_fp[0]){
+			return decide(out, false, "client-id-reserved", "client id belongs to a registered device");
+		}
+		memset(&out->dev, 0, sizeof(out->dev));
+		if(r != ONB_OK && r != ONB_ENOTFOUND){
+			decide(out, false, "registry-unavailable", err.msg);
+			return ONB_EUNAVAIL;
+		}
 		return decide(out, true, "ok", onb_idclass_name(out->idclass));
 	}
 	if(out->idclass == ONB_ID_SERVICE){

@@ -787,6 +787,17 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
 	onb_args_push_field(&a, "device", e->device);
 	onb_args_push_field(&a, "result", e->result);
 	onb_args_push_field(&a, "reason", e->reason);
+	onb_args_push_field(&a, "client_id", e->client);
+	onb_args_push_field(&a, "class", e->idclass);
+	onb_args_push_field(&a, "fp", e->fp);
+	if(e->count > 0){
+		onb_args_push(&a, "count");
+		onb_args_push_i64(&a, e->count);
+		onb_args_push(&a, "first");
+		onb_args_push_i64(&a, e->first_ms);
+		onb_args_push(&a, "last");
+		onb_args_push_i64(&a, e->last_ms);
+	}
 	onb_args_push(&a, "ts");
 	onb_args_push_i64(&a, onb_now_ms());
 	r = onb_reg_command(rc, &a, "appending to the audit stream", false, &ret, err);

@@ -57,6 +57,24 @@ static bool reaches_internal(enum onb_action action, const char *topic)
 	return topic && onb_topic_is_internal(topic);
 }
 
+/* Counts a denial and audits it, aggregated per session, action and reason
+ * (refusals.c): a device probing other devices' topics is on record, with a
+ * sample topic, at a cost of at most two entries a window. */
+static int denied(const struct session *s, const struct mosquitto_evt_acl_check *ev, enum metrics_acl m,
+		const char *why)
+{
+	static const char *const action_names[M_ACL_COUNT] = {
+		[M_ACL_PUBLISH] = "publish", [M_ACL_SUBSCRIBE] = "subscribe", [M_ACL_RECEIVE] = "receive",
+	};
+	char reason[ONB_REASON_MAX];
+
+	metrics.acl_denied[m]++;
+	/* the topic passed the broker's UTF-8 checks: no control characters */
+	snprintf(reason, sizeof(reason), "%s; sample '%.160s'", why, ev->topic);
+	refusals_note(s, ev->client, action_names[m], reason);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
 int on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ev = event_data;
@@ -73,7 +91,10 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(s && s->ended) return will_check(s, ev);
+	/* A parked entry (sessions.c) answers for the messages the broker
+	 * queues for its offline session; anything else on an ended one is its
+	 * will. */
+	if(s && s->ended && !(s->parked && ev->access == MOSQ_ACL_READ)) return will_check(s, ev);
 	if(!s && ev->access == MOSQ_ACL_WRITE){
 		/* Every admitted connection has an entry until the tick after its
 		 * DISCONNECT: this is an MQTT 5 delayed will (docs/policies.md). The
@@ -98,14 +119,12 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	if(action != ONB_ACT_PUBLISH && !is_claimsvc(s) && reaches_internal(action, ev->topic)){
-		metrics.acl_denied[m]++;
-		return MOSQ_ERR_ACL_DENIED;
+		return denied(s, ev, m, "internal-topic: only claimsvc may read");
 	}
 	/* a delivery's topic was validated when the broker accepted the message */
 	if(action == ONB_ACT_RECEIVE ? onb_policy_allows_receive(s->policy, ev->topic, NULL)
 			: onb_policy_allows(s->policy, action, ev->topic, NULL)){
 		return MOSQ_ERR_SUCCESS;
 	}
-	metrics.acl_denied[m]++;
-	return MOSQ_ERR_ACL_DENIED;
+	return denied(s, ev, m, "policy-denies: not allowed by the session's policy");
 }

@@ -29,7 +29,12 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 		.device = a->dev.id[0] ? a->dev.id : NULL,
 		.result = a->allowed ? "allow" : "deny",
 		.reason = a->allowed ? a->reason : a->detail,
+		.client = onb_id_valid(client_id) ? client_id : NULL,
+		.idclass = a->idclass != ONB_ID_NONE ? onb_idclass_name(a->idclass) : NULL,
+		.fp = a->fp[0] ? a->fp : NULL,
 	};
+	char reason[ONB_REASON_MAX];
+	bool shared = a->idclass == ONB_ID_CLAIM || a->idclass == ONB_ID_BIRTH;
 
 	/* The client id is attacker-chosen: it is only logged once validated. */
 	mosquitto_log_printf(a->allowed ? MOSQ_LOG_INFO : MOSQ_LOG_NOTICE, ONB_LOG_PREFIX
@@ -38,7 +43,20 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 			onb_id_valid(client_id) ? client_id : "<invalid>",
 			onb_idclass_name(a->idclass), address ? address : "-", a->reason, a->detail);
 	metrics_connect(a->allowed, a->reason);
-	registry_link_audit(&e);
+	/* A device's or service's admission is on record one by one. Refusals,
+	 * and the connects of claim and birth certificates (anyone holding a
+	 * leaked claim certificate can repeat them at will), are aggregated per
+	 * kind and window (refusals.c), so that no connect storm can erase the
+	 * trail. */
+	if(a->allowed && !shared){
+		registry_link_audit(&e);
+		return;
+	}
+	if(!a->allowed){
+		snprintf(reason, sizeof(reason), "%s: %.200s", a->reason, a->detail);
+		e.reason = reason;
+	}
+	refusals_write(&e, shared || !e.client);
 }
 
 /* A device presenting its next certificate (issued by a renewal) makes it
@@ -208,13 +226,20 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 }
 
 /* DISCONNECT, and on 2.1 CLIENT_OFFLINE (plugin.c): both events carry the
- * client in the same place. */
+ * client in the same place. 2.1 raises CLIENT_OFFLINE when it keeps the
+ * session and DISCONNECT when the session ends; 2.0 raises DISCONNECT for
+ * both, and keeps the session of a client that did not ask for a clean one
+ * (an MQTT 5 client with a zero session expiry is parked needlessly: its
+ * entry goes when its id or its address comes back). */
 int on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ev = event_data;
+	bool keeps = event == MOSQ_EVT_DISCONNECT
+		? !plugin_has_client_offline() && !mosquitto_client_clean_session(ev->client)
+		: true;
 
 	/* Not freed yet: every version checks the will after this callback. */
-	sessions_end(ev->client);
+	sessions_end(ev->client, keeps);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -240,5 +265,6 @@ int on_tick(int event, void *event_data, void *userdata)
 	events_apply();
 	rotation_tick();
 	metrics_tick();
+	refusals_tick();
 	return MOSQ_ERR_SUCCESS;
 }

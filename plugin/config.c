@@ -116,6 +116,26 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		cfg->audit_maxlen = v;
 		return ONB_OK;
 	}
+	if(!strcmp(key, "audit_window_s")){
+		if(parse_long(key, value, 1, 3600, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->audit_window_s = (int)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "request_rate") || !strcmp(key, "request_cert_rate")){
+		if(parse_long(key, value, 0, 100000, &v) != ONB_OK) return ONB_EINVAL;
+		(strstr(key, "_cert_") ? &cfg->request_cert_rate : &cfg->request_rate)->per_s = (double)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "request_burst") || !strcmp(key, "request_cert_burst")){
+		if(parse_long(key, value, 1, 1000000, &v) != ONB_OK) return ONB_EINVAL;
+		(strstr(key, "_cert_") ? &cfg->request_cert_rate : &cfg->request_rate)->burst = (double)v;
+		return ONB_OK;
+	}
+	if(!strcmp(key, "request_inflight")){
+		if(parse_long(key, value, 0, 1000, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->request_inflight = (int)v;
+		return ONB_OK;
+	}
 	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "ignoring unknown option plugin_opt_%s", key);
 	return ONB_OK;
 }
@@ -130,6 +150,14 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	cfg->redis_retry_ms = 250;
 	cfg->audit_maxlen = 1000000;
 	cfg->metrics_interval_s = 10;
+	cfg->audit_window_s = 60;
+	/* A device needs two requests to provision and one to renew: a burst of
+	 * 10, then one a second, leaves room for retries. A claim certificate is
+	 * shared by a whole production line: 200 a second is about what one
+	 * broker can provision (two mTLS connects per device). */
+	cfg->request_rate = (struct onb_rate){ .per_s = 1, .burst = 10 };
+	cfg->request_inflight = 4;
+	cfg->request_cert_rate = (struct onb_rate){ .per_s = 200, .burst = 400 };
 	default_broker_id(cfg->broker_id, sizeof(cfg->broker_id));
 
 	for(int i = 0; i < count; i++){

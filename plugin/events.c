@@ -287,16 +287,18 @@ static void apply_state(struct queued_event *q)
 	struct session *s = sessions_find(ev->device);
 	char why[128];
 
+	/* An offline device's parked entry (sessions.c) follows the registry
+	 * too: what the broker queues for it is judged by its new policy, or
+	 * nothing is queued once it may not connect. (Every version also
+	 * rechecks the queue against the policy of the connection it returns on.) */
+	if(!s) s = sessions_find_parked(ev->device);
 	if(!s || s->idclass != ONB_ID_DEVICE) return;
-	if(!onb_state_may_connect(ev->state)){
-		snprintf(why, sizeof(why), "device is now %s", onb_state_name(ev->state));
-		kick(s, why);
-		return;
-	}
-	if(!q->doc){
+	if(!onb_state_may_connect(ev->state) || !q->doc){
+		if(!onb_state_may_connect(ev->state)) snprintf(why, sizeof(why), "device is now %s", onb_state_name(ev->state));
 		/* Fail closed: a reconnect will be judged afresh. */
-		snprintf(why, sizeof(why), "policy %s unavailable", q->policy_name[0] ? q->policy_name : "-");
-		kick(s, why);
+		else snprintf(why, sizeof(why), "policy %s unavailable", q->policy_name[0] ? q->policy_name : "-");
+		if(s->parked) sessions_drop_parked(s);
+		else kick(s, why);
 		return;
 	}
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "%s: %s -> %s, policy %s",

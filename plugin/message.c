@@ -21,6 +21,64 @@
 #include "onb/envelope.h"
 #include "onb/stats.h"
 
+/* A request unanswered this long no longer counts against its connection's
+ * in-flight budget (claimsvc answers nothing it drops). */
+#define INFLIGHT_EXPIRE_MS 10000
+#define CERT_BUCKETS 1024
+
+static const struct onboard_config *config;
+static struct onb_bucket_table *cert_budgets; /* claim and birth certificates by fingerprint */
+
+int message_init(const struct onboard_config *cfg)
+{
+	config = cfg;
+	cert_budgets = onb_bucket_table_new(CERT_BUCKETS);
+	return cert_budgets ? ONB_OK : ONB_EINTERNAL;
+}
+
+void message_free(void)
+{
+	onb_bucket_table_free(cert_budgets);
+	cert_budgets = NULL;
+}
+
+/* Whether s may hand claimsvc one more request now: a flood costs the
+ * flooding connection (and the certificate it shares with its other
+ * connections) its answers, not claimsvc's capacity for everyone else.
+ * The first refusal of a kind in a window is audited, the rest counted. */
+static bool within_budget(struct session *s, const struct mosquitto *client)
+{
+	int64_t now = onb_mono_ms();
+	const char *why;
+
+	if(s->inflight > 0 && now - s->inflight_at_ms > INFLIGHT_EXPIRE_MS) s->inflight = 0;
+	if(config->request_inflight > 0 && s->inflight >= config->request_inflight){
+		why = "request-inflight: too many requests without an answer on this connection";
+	}else if(!onb_bucket_take(&s->requests, &config->request_rate, now)){
+		why = "request-rate: this connection's request budget is spent";
+	}else if((s->idclass == ONB_ID_CLAIM || s->idclass == ONB_ID_BIRTH)
+			&& !onb_bucket_table_take(cert_budgets, s->fp, &config->request_cert_rate, now)){
+		why = "request-cert-rate: this certificate's request budget is spent";
+	}else{
+		if(s->inflight++ == 0) s->inflight_at_ms = now;
+		return true;
+	}
+	metrics.prov_shed++;
+	refusals_note(s, client, "request", why);
+	return false;
+}
+
+/* claimsvc answered one of the session's requests. */
+static void answered(const char *client_id)
+{
+	struct session *s = sessions_find(client_id);
+
+	if(s && s->inflight > 0){
+		s->inflight--;
+		s->inflight_at_ms = onb_mono_ms();
+	}
+}
+
 /* The original of a message the plugin has handled goes on as an empty,
  * non-retained message on its own topic, which nobody may receive (acl.c):
  * the publisher gets a plain success (PUBACK 0), as from AWS. */
@@ -97,6 +155,7 @@ static void deliver_reply(const struct mosquitto_evt_message *ev, const struct s
 	if(payload){
 		memcpy(payload, reply.payload, reply.payload_len);
 		/* With a client id the broker delivers to that connection only. */
+		answered(reply.client_id);
 		if(mosquitto_broker_publish(reply.client_id, reply.topic, (int)reply.payload_len, payload, 1, false,
 				NULL) == MOSQ_ERR_SUCCESS){
 			metrics.prov_replies++;
@@ -128,15 +187,20 @@ static void republish_stats(const struct mosquitto_evt_message *ev, const struct
 int on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ev = event_data;
-	const struct session *s = ev->client ? sessions_get(ev->client) : NULL;
+	struct session *s = ev->client ? sessions_get(ev->client) : NULL;
 	const char *route;
 
 	if(!s || s->ended) return MOSQ_ERR_ACL_DENIED;
 	if(onb_topic_is_internal(ev->topic)){
-		/* Only claimsvc's replies and counters come in here, and they go no further. */
-		if(s->idclass != ONB_ID_SERVICE) return MOSQ_ERR_ACL_DENIED;
+		/* Only claimsvc's replies and counters come in here, and they go no
+		 * further. A tenant's back-end is a service identity too: whatever its
+		 * policy allows, it may not speak for claimsvc. */
+		if(s->idclass != ONB_ID_SERVICE || s->tenant[0]){
+			refusals_note(s, ev->client, "internal-publish", ev->topic);
+			return MOSQ_ERR_ACL_DENIED;
+		}
 		if(!strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);
-		else if(!strcmp(ev->topic, ONB_TOPIC_STATS) && !s->tenant[0]) republish_stats(ev, s);
+		else if(!strcmp(ev->topic, ONB_TOPIC_STATS)) republish_stats(ev, s);
 		else return MOSQ_ERR_ACL_DENIED;
 		return consumed(ev);
 	}
@@ -160,8 +224,10 @@ int on_message(int event, void *event_data, void *userdata)
 		goto drop;
 	}
 	metrics.prov_requests++;
+	if(!within_budget(s, ev->client)) return MOSQ_ERR_ACL_DENIED;
 	return stamp_request(ev, s, route);
 drop:
 	metrics.prov_dropped++;
+	refusals_note(s, ev->client, "request", "request-forbidden: this identity may not send this request");
 	return MOSQ_ERR_ACL_DENIED;
 }

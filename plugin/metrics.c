@@ -25,7 +25,7 @@ static int64_t started_ms, next_publish_mono;
 static const char *const deny_reasons[] = {
 	"no-certificate", "bad-certificate", "unknown-ca", "bad-client-id", "client-id-mismatch",
 	"registry-unavailable", "not-registered", "device-state", "certificate-retired", "no-policy",
-	"policy-denies-connect", "internal",
+	"policy-denies-connect", "internal", "client-id-in-use", "client-id-reserved",
 };
 #define N_DENY_REASONS (sizeof(deny_reasons) / sizeof(deny_reasons[0]))
 _Static_assert(N_DENY_REASONS < sizeof(metrics.connect_denied) / sizeof(metrics.connect_denied[0]),
@@ -123,6 +123,7 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(prov, "replies", (double)metrics.prov_replies)
 		&& cJSON_AddNumberToObject(prov, "dropped", (double)metrics.prov_dropped)
 		&& cJSON_AddNumberToObject(prov, "refused", (double)metrics.prov_refused)
+		&& cJSON_AddNumberToObject(prov, "shed", (double)metrics.prov_shed)
 		&& (rot = cJSON_AddObjectToObject(root, "rotation"))
 		&& cJSON_AddNumberToObject(rot, "promoted", (double)metrics.rotation_promoted)
 		&& cJSON_AddNumberToObject(rot, "retired_sessions", (double)metrics.rotation_kicked)

@@ -19,6 +19,7 @@
 #include <mosquitto_plugin.h>
 
 #include "onb/binding.h"
+#include "onb/budget.h"
 #include "onb/identity.h"
 #include "onb/policy.h"
 #include "onb/redis.h"
@@ -31,6 +32,10 @@ struct onboard_config {
 	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
 	long audit_maxlen;
+	int audit_window_s;             /* repeated refusals: one entry per kind and window */
+	struct onb_rate request_rate;   /* provisioning requests per connection */
+	int request_inflight;           /* unanswered requests per connection */
+	struct onb_rate request_cert_rate; /* per claim or birth certificate, all its connections */
 	int metrics_interval_s;         /* $SYS/onboard/broker/<broker_id> every N s; 0 off */
 	char broker_id[ONB_ID_MAX + 1]; /* names this broker in its counters */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
@@ -67,6 +72,14 @@ struct session {
 	 * quarantined without a policy...): its will is denied whatever the
 	 * policy it held says. */
 	bool deny_will;
+	/* The broker keeps this connection's session after it ends; once its
+	 * will has been judged the entry is parked (sessions.c): it answers the
+	 * READ checks of messages queued for the offline session. */
+	bool keeps_session, parked;
+	/* provisioning requests (message.c): the connection's budget */
+	struct onb_bucket requests;
+	int inflight;                   /* handed to claimsvc, not answered yet */
+	int64_t inflight_at_ms;         /* monotonic: when the oldest of them left */
 	/* sessions.c's own: */
 	bool linked;                    /* in the hash chains */
 	struct session *next_by_client, *next_by_id, *next_ended;
@@ -81,8 +94,13 @@ struct session *sessions_get(const struct mosquitto *client);
 /* The live entry for a client id, or NULL. */
 struct session *sessions_find(const char *id);
 /* The connection is gone (DISCONNECT): its entry ends, and is freed by the
- * next sessions_reap(). */
-void sessions_end(const struct mosquitto *client);
+ * next sessions_reap(), or parked there when the broker keeps its session
+ * (keeps_session). A parked entry's session that the broker ends is freed. */
+void sessions_end(const struct mosquitto *client, bool keeps_session);
+/* The parked entry of a client id, or NULL. */
+struct session *sessions_find_parked(const char *id);
+/* Frees a parked entry (its device may no longer receive anything). */
+void sessions_drop_parked(struct session *s);
 /* The broker is authenticating this connection: any entry still holding its
  * address belongs to a freed connection, and is dropped at once. */
 void sessions_forget_client(const struct mosquitto *client);
@@ -159,6 +177,7 @@ struct plugin_metrics {
 	uint64_t audit_errors;          /* audit entries Redis did not take */
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
 	uint64_t prov_refused;          /* requests among prov_requests whose payload the broker refused */
+	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 };
 extern struct plugin_metrics metrics;
@@ -187,9 +206,30 @@ void policies_clear(void);
 int session_bind(struct session *s, const char *policy_name, const struct onb_policy *doc);
 
 /* ============================================================
+ * Refusals (refusals.c): aggregated audit entries
+ * ============================================================ */
+int refusals_init(const struct onboard_config *cfg);
+void refusals_free(void);
+/* Closes the aggregation windows that have ended (from the tick). */
+void refusals_tick(void);
+/* Audits e through the aggregator: the first of its kind in a window at
+ * once, then one entry with the count. A shared identity (claim or birth
+ * certificate) is known by its fingerprint, anyone else by client id. */
+void refusals_write(const struct onb_audit_entry *e, bool shared_identity);
+/* Audits a refusal of what session s on client tried (action: "publish",
+ * "subscribe", "receive", "request"; reason: "token: detail"). */
+void refusals_note(const struct session *s, const struct mosquitto *client, const char *action,
+		const char *reason);
+
+/* ============================================================
  * Callbacks (auth.c, acl.c, message.c)
  * ============================================================ */
 void auth_init(const struct onb_ca_set *cas, const struct onboard_config *cfg);
+/* Whether the broker raises CLIENT_OFFLINE (2.1) for sessions it keeps (plugin.c). */
+bool plugin_has_client_offline(void);
+/* message.c's budgets; cfg must outlive message_free. */
+int message_init(const struct onboard_config *cfg);
+void message_free(void);
 int on_basic_auth(int event, void *event_data, void *userdata);
 int on_disconnect(int event, void *event_data, void *userdata);
 int on_acl_check(int event, void *event_data, void *userdata);

@@ -35,6 +35,14 @@ static struct {
 };
 #define CALLBACK_COUNT (sizeof(callbacks) / sizeof(callbacks[0]))
 
+bool plugin_has_client_offline(void)
+{
+	for(size_t i = 0; i < CALLBACK_COUNT; i++){
+		if(callbacks[i].event == MOSQ_EVT_CLIENT_OFFLINE) return callbacks[i].registered;
+	}
+	return false;
+}
+
 ONB_ENTRY_POINT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
 	for(int i = 0; i < supported_version_count; i++){
@@ -98,6 +106,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	if(registry_link_init(&config) != ONB_OK) goto fail_cas;
 	auth_init(&cas, &config);
 	metrics_init(&config);
+	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
 	plugin_id = identifier;
 	if(register_all() != MOSQ_ERR_SUCCESS){
@@ -112,6 +121,8 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	return MOSQ_ERR_SUCCESS;
 
 fail_link:
+	message_free();
+	refusals_free();
 	registry_link_close();
 fail_cas:
 	onb_ca_set_clear(&cas);
@@ -125,6 +136,8 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
 	events_stop();
+	message_free();
+	refusals_free(); /* writes the counts of open windows while the link is up */
 	registry_link_close();
 	sessions_clear();
 	policies_clear();

@@ -12,6 +12,13 @@
  * nothing else (acl.c), are invisible to sessions_find and sessions_each,
  * and are freed by sessions_reap() at the next tick.
  *
+ * A connection whose session the broker keeps (a persistent session) is
+ * parked instead of freed: the broker still queues messages for it and
+ * asks the READ check for each, which its policy answers until the device
+ * returns (its new connection's entry replaces it), the registry changes
+ * its state, or the broker ends the session. Every version rechecks a
+ * queued message against the new connection's policy when it returns.
+ *
  * The broker may free an ended connection and hand its address to a new
  * one. Ended entries are therefore matched by comparing the pointer, never
  * by dereferencing it, and sessions_forget_client() drops any entry still
@@ -101,6 +108,17 @@ static int grow(void)
 	return ONB_OK;
 }
 
+/* Takes e out of the chains; a parked entry is no longer on the ended list,
+ * so it is freed here, any other by the next sessions_reap. */
+static void drop_entry(struct session *e)
+{
+	unlink_entry(e);
+	if(e->parked){
+		onb_compiled_free(e->policy);
+		mosquitto_free(e);
+	}
+}
+
 static void end_entry(struct session *e)
 {
 	if(e->ended) return;
@@ -122,7 +140,7 @@ int sessions_put(const struct session *s)
 	for(e = by_id[hash_id(s->id)]; e; e = next){
 		next = e->next_by_id;
 		if(strcmp(e->id, s->id) != 0) continue;
-		if(e->ended) unlink_entry(e);
+		if(e->ended) drop_entry(e);
 		else end_entry(e);
 	}
 	e = mosquitto_malloc(sizeof(*e));
@@ -130,6 +148,8 @@ int sessions_put(const struct session *s)
 	*e = *s;
 	e->ended = false;
 	e->deny_will = false;
+	e->keeps_session = false;
+	e->parked = false;
 	e->next_ended = NULL;
 	link_entry(e);
 	live_count++;
@@ -158,10 +178,33 @@ struct session *sessions_find(const char *id)
 	return NULL;
 }
 
-void sessions_end(const struct mosquitto *client)
+void sessions_end(const struct mosquitto *client, bool keeps_session)
 {
 	struct session *e = sessions_get(client);
-	if(e) end_entry(e);
+
+	if(!e) return;
+	if(e->parked && !keeps_session){
+		drop_entry(e); /* the broker ended the session it kept */
+		return;
+	}
+	e->keeps_session = keeps_session;
+	end_entry(e);
+}
+
+struct session *sessions_find_parked(const char *id)
+{
+	struct session *e;
+
+	if(!bucket_bits || !id) return NULL;
+	for(e = by_id[hash_id(id)]; e; e = e->next_by_id){
+		if(e->parked && !strcmp(e->id, id)) return e;
+	}
+	return NULL;
+}
+
+void sessions_drop_parked(struct session *e)
+{
+	if(e && e->parked) drop_entry(e);
 }
 
 void sessions_forget_client(const struct mosquitto *client)
@@ -171,7 +214,7 @@ void sessions_forget_client(const struct mosquitto *client)
 	/* at most one entry per address is linked: put calls this first */
 	if(!bucket_bits || !(e = sessions_get(client))) return;
 	end_entry(e);
-	unlink_entry(e);
+	drop_entry(e);
 }
 
 void sessions_reap(void)
@@ -179,6 +222,11 @@ void sessions_reap(void)
 	while(ended){
 		struct session *e = ended;
 		ended = e->next_ended;
+		e->next_ended = NULL;
+		if(e->keeps_session && e->linked && !e->deny_will){
+			e->parked = true;
+			continue;
+		}
 		unlink_entry(e);
 		onb_compiled_free(e->policy);
 		mosquitto_free(e);
@@ -210,7 +258,7 @@ void sessions_clear(void)
 	for(size_t b = 0; bucket_bits && b < n; b++){
 		for(e = by_client[b]; e; e = next){
 			next = e->next_by_client;
-			if(e->ended) continue;
+			if(e->ended && !e->parked) continue;
 			onb_compiled_free(e->policy);
 			mosquitto_free(e);
 		}

@@ -101,6 +101,15 @@ struct onb_audit_entry {
 	const char *device;  /* may be NULL */
 	const char *result;  /* "allow", "deny", "ok", "refused", "error" required */
 	const char *reason;  /* may be NULL */
+	/* Who, as the broker saw it (connects and refusals); each may be NULL.
+	 * The client id is attacker-chosen: only a valid id is ever passed. */
+	const char *client;  /* MQTT client id */
+	const char *idclass; /* "device", "claim", "birth", "service" */
+	const char *fp;      /* SHA-256 fingerprint of the presented certificate */
+	/* An aggregated entry (onb/auditagg.h): count more refusals like this
+	 * one, from first_ms to last_ms; count 0 for an ordinary entry. */
+	long count;
+	int64_t first_ms, last_ms;
 };
 
 /* Appends to onb:audit, capped at about maxlen entries (0: default 1,000,000). */

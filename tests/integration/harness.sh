@@ -130,6 +130,8 @@ plugin_opt_birth_ca $PKI/manufacturer-ca.pem
 plugin_opt_service_ca $PKI/service-ca.pem
 plugin_opt_redis_url redis://127.0.0.1:$REDIS_PORT/0
 plugin_opt_redis_timeout_ms 50
+# repeated refusals: one aggregated audit entry per kind and second (60 s in production)
+plugin_opt_audit_window_s 1
 ${BROKER_EXTRA:-}
 log_dest file $T/mosquitto.log
 log_type all

@@ -47,6 +47,11 @@ mark_audit() {
 # every KEY matching its (jq) REGEX. Stricter than harness.sh's audit_has,
 # which looks for each pattern anywhere in the whole stream.
 audit_match() {
+	# a refusal repeated within the plugin's aggregation window (1 s here)
+	# is only on record once the window closes
+	wait_for 3 audit_match_now "$@"
+}
+audit_match_now() {
 	rcli --json XRANGE onb:audit "(${AUDIT_MARK:-0-0}" + | jq -e --args '
 		[ .[] | .[1] as $a
 		  | reduce range(0; $a | length; 2) as $i ({}; .[$a[$i]] = $a[$i + 1])
@@ -54,13 +59,17 @@ audit_match() {
 		      | (($e[$kv[:$p]] // "") | test($kv[$p + 1:])))) ] | length > 0' "$@" > /dev/null
 }
 
-# audit_count KEY=REGEX...: how many entries since mark_audit match.
+# audit_count KEY=REGEX...: how many events the entries since mark_audit
+# that match record: an aggregated entry (docs/registry.md) counts its
+# repeats too. Waits for the plugin's aggregation window (1 s here) to close.
 audit_count() {
+	sleep 1.2
 	rcli --json XRANGE onb:audit "(${AUDIT_MARK:-0-0}" + | jq --args '
 		[ .[] | .[1] as $a
 		  | reduce range(0; $a | length; 2) as $i ({}; .[$a[$i]] = $a[$i + 1])
 		  | select(. as $e | all($ARGS.positional[]; . as $kv | ($kv | index("=")) as $p
-		      | (($e[$kv[:$p]] // "") | test($kv[$p + 1:])))) ] | length' "$@"
+		      | (($e[$kv[:$p]] // "") | test($kv[$p + 1:]))))
+		  | if .count then .count | tonumber else 1 end ] | add // 0' "$@"
 }
 
 EXT_CLIENT="$T/ext-client.cnf"

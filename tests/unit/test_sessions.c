@@ -52,7 +52,7 @@ static void disconnect_keeps_policy_for_the_will(void **state)
 	put("dev-1", CONN(1));
 	assert_non_null(sessions_find("dev-1"));
 	assert_int_equal(sessions_count(), 1);
-	sessions_end(CONN(1));
+	sessions_end(CONN(1), false);
 	/* the will check after DISCONNECT finds it, with its policy */
 	s = sessions_get(CONN(1));
 	assert_non_null(s);
@@ -61,7 +61,7 @@ static void disconnect_keeps_policy_for_the_will(void **state)
 	/* but registry events and counters no longer see it */
 	assert_null(sessions_find("dev-1"));
 	assert_int_equal(sessions_count(), 0);
-	sessions_end(CONN(1)); /* a second DISCONNECT changes nothing */
+	sessions_end(CONN(1), false); /* a second DISCONNECT changes nothing */
 	sessions_reap();
 	assert_null(sessions_get(CONN(1)));
 }
@@ -80,7 +80,7 @@ static void takeover_keeps_old_connection_until_its_disconnect(void **state)
 	assert_ptr_equal(sessions_find("dev-1"), sessions_get(CONN(2)));
 	assert_false(sessions_get(CONN(2))->ended);
 	assert_int_equal(sessions_count(), 1);
-	sessions_end(CONN(1));
+	sessions_end(CONN(1), false);
 	assert_ptr_equal(sessions_find("dev-1"), sessions_get(CONN(2)));
 	sessions_reap();
 	assert_null(sessions_get(CONN(1)));
@@ -93,7 +93,7 @@ static void reused_address_never_inherits_an_ended_session(void **state)
 
 	(void)state;
 	put("dev-1", CONN(1));
-	sessions_end(CONN(1));
+	sessions_end(CONN(1), false);
 	/* the broker freed CONN(1) and a new connection got its address before
 	 * the tick: authenticating it drops the stale entry at once */
 	sessions_forget_client(CONN(1));
@@ -109,10 +109,10 @@ static void reused_address_never_inherits_an_ended_session(void **state)
 	assert_null(sessions_find("dev-1"));
 	/* a refused connect on a reused address: nothing of the old is left */
 	put("dev-3", CONN(3));
-	sessions_end(CONN(3));
+	sessions_end(CONN(3), false);
 	sessions_forget_client(CONN(3));
 	assert_null(sessions_get(CONN(3)));
-	sessions_end(CONN(3)); /* its DISCONNECT */
+	sessions_end(CONN(3), false); /* its DISCONNECT */
 	assert_null(sessions_get(CONN(3)));
 }
 
@@ -121,7 +121,7 @@ static void put_reuses_address_without_forget(void **state)
 	(void)state;
 	/* sessions_put itself drops an ended entry holding the same address */
 	put("dev-1", CONN(1));
-	sessions_end(CONN(1));
+	sessions_end(CONN(1), false);
 	put("dev-9", CONN(1));
 	assert_string_equal(sessions_get(CONN(1))->id, "dev-9");
 	assert_int_equal(sessions_count(), 1);
@@ -131,7 +131,7 @@ static void reconnect_drops_ended_entries_of_the_id(void **state)
 {
 	(void)state;
 	put("dev-1", CONN(1));
-	sessions_end(CONN(1));
+	sessions_end(CONN(1), false);
 	put("dev-1", CONN(2)); /* reconnect before the tick */
 	assert_null(sessions_get(CONN(1)));
 	assert_string_equal(sessions_find("dev-1")->id, "dev-1");
@@ -156,7 +156,7 @@ static void many_sessions_grow_and_each_sees_live_only(void **state)
 		snprintf(id, sizeof(id), "dev-%d", i);
 		put(id, CONN(i));
 	}
-	for(int i = 0; i < 5000; i += 2) sessions_end(CONN(i));
+	for(int i = 0; i < 5000; i += 2) sessions_end(CONN(i), false);
 	for(int i = 0; i < 5000; i++){
 		struct session *s = sessions_get(CONN(i));
 		snprintf(id, sizeof(id), "dev-%d", i);
@@ -174,6 +174,65 @@ static void many_sessions_grow_and_each_sees_live_only(void **state)
 	/* sessions_clear (teardown) frees the live half and the tables */
 }
 
+static void persistent_session_is_parked_until_its_device_returns(void **state)
+{
+	struct session *s;
+
+	(void)state;
+	put("dev-1", CONN(1));
+	sessions_end(CONN(1), true);
+	sessions_reap();
+	/* the broker queues for the offline session: its policy still answers */
+	s = sessions_get(CONN(1));
+	assert_non_null(s);
+	assert_true(s->ended && s->parked);
+	assert_true(onb_policy_allows(s->policy, ONB_ACT_PUBLISH, "devices/dev-1/status", NULL));
+	assert_ptr_equal(sessions_find_parked("dev-1"), s);
+	/* invisible to registry events and counters as a live session */
+	assert_null(sessions_find("dev-1"));
+	assert_int_equal(sessions_count(), 0);
+	sessions_reap(); /* stays parked */
+	assert_non_null(sessions_get(CONN(1)));
+	/* the device returns on a new connection: the parked entry is freed */
+	put("dev-1", CONN(2));
+	assert_null(sessions_get(CONN(1)));
+	assert_null(sessions_find_parked("dev-1"));
+	assert_non_null(sessions_find("dev-1"));
+}
+
+static void parked_entries_end_with_the_broker_session_or_the_registry(void **state)
+{
+	(void)state;
+	put("dev-1", CONN(1));
+	put("dev-2", CONN(2));
+	put("dev-3", CONN(3));
+	for(int i = 1; i <= 3; i++) sessions_end(CONN(i), true);
+	sessions_reap();
+	/* the broker ends the session it kept (2.1: DISCONNECT after CLIENT_OFFLINE) */
+	sessions_end(CONN(1), false);
+	assert_null(sessions_get(CONN(1)));
+	/* the registry revoked the device */
+	sessions_drop_parked(sessions_find_parked("dev-2"));
+	assert_null(sessions_get(CONN(2)));
+	/* the broker freed the connection and reuses its address */
+	sessions_forget_client(CONN(3));
+	assert_null(sessions_get(CONN(3)));
+	assert_null(sessions_find_parked("dev-3"));
+}
+
+static void kicked_session_is_never_parked(void **state)
+{
+	struct session *s;
+
+	(void)state;
+	put("dev-1", CONN(1));
+	s = sessions_find("dev-1");
+	s->deny_will = true; /* disconnected for a change of state */
+	sessions_end(CONN(1), true);
+	sessions_reap();
+	assert_null(sessions_get(CONN(1)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +242,9 @@ int main(void)
 		cmocka_unit_test_teardown(put_reuses_address_without_forget, teardown),
 		cmocka_unit_test_teardown(reconnect_drops_ended_entries_of_the_id, teardown),
 		cmocka_unit_test_teardown(many_sessions_grow_and_each_sees_live_only, teardown),
+		cmocka_unit_test_teardown(persistent_session_is_parked_until_its_device_returns, teardown),
+		cmocka_unit_test_teardown(parked_entries_end_with_the_broker_session_or_the_registry, teardown),
+		cmocka_unit_test_teardown(kicked_session_is_never_parked, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

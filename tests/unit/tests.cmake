@@ -1,6 +1,9 @@
 # One line per unit test program (tests/unit/NAME.c).
 onb_unit_test(test_ids)
 onb_unit_test(test_state)
+# repeated refusals aggregated per kind and window (lib/auditagg.c)
+onb_unit_test(test_auditagg)
+onb_unit_test(test_budget)
 onb_unit_test(test_registry redis_fixture.c)
 onb_unit_test(test_provreg redis_fixture.c)
 onb_unit_test(test_allowlist redis_fixture.c)
