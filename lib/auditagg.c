@@ -194,3 +194,30 @@ void onb_audit_agg_stats(const struct onb_audit_agg *g, struct onb_audit_agg_sta
 {
 	*out = g->stats;
 }
+
+struct onb_audit_entry *onb_audit_entry_copy(const struct onb_audit_entry *e)
+{
+	const char *const src[] = { e->actor, e->source, e->action, e->device, e->result,
+		e->reason, e->client, e->idclass, e->fp };
+	const char **dst[sizeof(src) / sizeof(src[0])];
+	struct onb_audit_entry *copy;
+	size_t need = sizeof(*copy);
+	char *p;
+
+	for(size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++) need += src[i] ? strlen(src[i]) + 1 : 0;
+	copy = malloc(need);
+	if(!copy) return NULL;
+	*copy = *e;
+	dst[0] = &copy->actor; dst[1] = &copy->source; dst[2] = &copy->action;
+	dst[3] = &copy->device; dst[4] = &copy->result; dst[5] = &copy->reason;
+	dst[6] = &copy->client; dst[7] = &copy->idclass; dst[8] = &copy->fp;
+	p = (char *)(copy + 1);
+	for(size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++){
+		if(!src[i]) continue;
+		size_t n = strlen(src[i]) + 1;
+		memcpy(p, src[i], n);
+		*dst[i] = p;
+		p += n;
+	}
+	return copy;
+}

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "onboard.h"
+#include "onb/auditagg.h"
 #include "onb/policystore.h"
 #include "onb/stats.h"
 
@@ -116,6 +117,93 @@ static int store_stats(redisContext *rc, struct onb_err *err)
 	return ret == ONB_EUNAVAIL ? ret : ONB_OK;
 }
 
+/* Audit entries from the message path (refusals.c), written by the watcher
+ * so that the broker's thread never waits on Redis for them: under
+ * queue_lock, oldest first. Aggregation keeps them few; the cap only bounds
+ * memory while Redis is away. */
+#define AUDIT_QUEUE_MAX 4096
+struct pending_audit {
+	struct pending_audit *next;
+	struct onb_audit_entry *e; /* onb_audit_entry_copy */
+};
+static struct pending_audit *audit_head, **audit_tail = &audit_head;
+static int audit_queued;
+static long audit_maxlen;
+
+void events_post_audit(const struct onb_audit_entry *e)
+{
+	struct pending_audit *p = malloc(sizeof(*p));
+
+	if(p) p->e = onb_audit_entry_copy(e);
+	if(!p || !p->e){
+		free(p);
+		metrics.audit_errors++;
+		return;
+	}
+	p->next = NULL;
+	pthread_mutex_lock(&queue_lock);
+	if(audit_queued >= AUDIT_QUEUE_MAX){
+		pthread_mutex_unlock(&queue_lock);
+		free(p->e);
+		free(p);
+		metrics.audit_errors++;
+		return;
+	}
+	*audit_tail = p;
+	audit_tail = &p->next;
+	audit_queued++;
+	pthread_mutex_unlock(&queue_lock);
+}
+
+/* Writes the queued entries; on a broken connection the rest wait for the
+ * next one. */
+static int store_audit(redisContext *rc, struct onb_err *err)
+{
+	struct pending_audit *list, *p;
+	int ret = ONB_OK;
+
+	pthread_mutex_lock(&queue_lock);
+	list = audit_head;
+	audit_head = NULL;
+	audit_tail = &audit_head;
+	audit_queued = 0;
+	pthread_mutex_unlock(&queue_lock);
+	while((p = list)){
+		ret = onb_audit_append(rc, p->e, audit_maxlen, err);
+		if(ret == ONB_EUNAVAIL && rc->err) break;
+		if(ret != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
+		list = p->next;
+		free(p->e);
+		free(p);
+		ret = ONB_OK;
+	}
+	if(list){
+		/* put the unwritten ones back in front of what came meanwhile */
+		int n = 0;
+		for(p = list; p->next; p = p->next) n++;
+		pthread_mutex_lock(&queue_lock);
+		p->next = audit_head;
+		if(!audit_head) audit_tail = &p->next;
+		audit_head = list;
+		audit_queued += n + 1;
+		pthread_mutex_unlock(&queue_lock);
+	}
+	return ret;
+}
+
+static void audit_queue_clear(void)
+{
+	struct pending_audit *p;
+
+	while((p = audit_head)){
+		audit_head = p->next;
+		free(p->e);
+		free(p);
+	}
+	audit_tail = &audit_head;
+	audit_queued = 0;
+}
+
 void events_post_stats(char *json)
 {
 	pthread_mutex_lock(&queue_lock);
@@ -150,7 +238,7 @@ static void *watch(void *arg)
 		if(n > 0 && !atomic_exchange(&wake_pending, true)){
 			pthread_kill(main_thread, WAKE_SIGNAL);
 		}
-		if(store_stats(rc, &err) != ONB_OK) goto drop;
+		if(store_stats(rc, &err) != ONB_OK || store_audit(rc, &err) != ONB_OK) goto drop;
 		continue;
 drop:
 		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
@@ -159,7 +247,10 @@ drop:
 		rc = NULL;
 		sleep_ms(100);
 	}
-	if(rc) redisFree(rc);
+	if(rc){
+		store_audit(rc, &err); /* the counts of the windows closed at cleanup */
+		redisFree(rc);
+	}
 	return NULL;
 }
 
@@ -173,6 +264,7 @@ int events_start(const struct onboard_config *cfg)
 	main_thread = pthread_self();
 	policy_names = &cfg->policies;
 	snprintf(stats_id, sizeof(stats_id), "%s", cfg->broker_id);
+	audit_maxlen = cfg->audit_maxlen;
 	stats_ttl_ms = (int64_t)cfg->metrics_interval_s * 3000 + 5000;
 	watcher_cfg = cfg->redis;
 	watcher_cfg.timeout_ms = BLOCK_MS + 1000 + cfg->redis.timeout_ms;
@@ -233,6 +325,7 @@ void events_stop(void)
 	}
 	free(pending_stats);
 	pending_stats = NULL;
+	audit_queue_clear();
 }
 
 bool events_ready(void)

@@ -16,7 +16,7 @@
 #include "onb/stats.h"
 
 struct plugin_metrics metrics;
-atomic_ulong metrics_watcher_redis_errors;
+atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
 
 static const struct onboard_config *config;
 static int64_t started_ms, next_publish_mono;
@@ -116,7 +116,7 @@ static char *document(void)
 				? (double)metrics.event_lag_sum_ms / (double)metrics.event_lag_n : 0.0)
 		&& cJSON_AddNumberToObject(root, "redis_errors",
 				(double)(metrics.redis_errors + atomic_load(&metrics_watcher_redis_errors)))
-		&& cJSON_AddNumberToObject(root, "audit_errors", (double)metrics.audit_errors)
+		&& cJSON_AddNumberToObject(root, "audit_errors", (double)(metrics.audit_errors + atomic_load(&metrics_watcher_audit_errors)))
 		&& (prov = cJSON_AddObjectToObject(root, "provisioning"))
 		&& cJSON_AddNumberToObject(prov, "requests", (double)metrics.prov_requests)
 		&& cJSON_AddNumberToObject(prov, "renewals", (double)metrics.renew_requests)

@@ -145,6 +145,9 @@ void events_release_wakeups(const sigset_t *saved);
  * connection (the main thread never waits for that write). json is plain
  * malloc memory; ownership passes to the watcher. */
 void events_post_stats(char *json);
+/* Hands the watcher a copy of e to append to the audit stream on its own
+ * connection (refusals.c: the message path never waits on Redis). */
+void events_post_audit(const struct onb_audit_entry *e);
 
 /* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation
@@ -181,8 +184,9 @@ struct plugin_metrics {
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 };
 extern struct plugin_metrics metrics;
-/* The watcher thread's Redis failures (the only counter another thread touches). */
-extern atomic_ulong metrics_watcher_redis_errors;
+/* The watcher thread's Redis failures and audit entries Redis did not take
+ * (the only counters another thread touches). */
+extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
 
 void metrics_init(const struct onboard_config *cfg);
 /* Counts a CONNECT decision by its reason token. */

@@ -135,9 +135,9 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 {
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
+	refusals_free(); /* the counts of open windows, which the watcher writes before it stops */
 	events_stop();
 	message_free();
-	refusals_free(); /* writes the counts of open windows while the link is up */
 	registry_link_close();
 	sessions_clear();
 	policies_clear();

@@ -44,6 +44,10 @@ void onb_audit_agg_note(struct onb_audit_agg *g, const char *key,
 /* Closes the windows that have ended by now_ms; cheap when none has. */
 void onb_audit_agg_tick(struct onb_audit_agg *g, int64_t now_ms);
 
+/* A copy of e and its strings in one allocation (free with free()), for a
+ * writer on another thread; NULL when out of memory. */
+struct onb_audit_entry *onb_audit_entry_copy(const struct onb_audit_entry *e);
+
 /* Counters for tests and metrics: entries written, refusals only counted. */
 struct onb_audit_agg_stats {
 	uint64_t written, absorbed, evicted;
