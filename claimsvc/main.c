@@ -18,6 +18,14 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DRAIN_MS 2000
+/* Flow control, so that whatever arrives claimsvc's memory stays bounded:
+ * the broker keeps at most RECEIVE_MAX requests in flight to us (the rest
+ * wait in its queue, which max_queued_messages bounds), and at most
+ * REPLY_BACKLOG_MAX replies wait for the broker's PUBACK; beyond that a
+ * reply is dropped (counted; the device asks again). The broker plugin
+ * sheds floods before they get here (docs/provisioning.md, "Budgets"). */
+#define RECEIVE_MAX 64
+#define REPLY_BACKLOG_MAX 1000
 
 /* Several instances share each subscription (no leading '$' in the topics:
  * Mosquitto 2.0 never delivers "$share/g/$..."). */
@@ -154,6 +162,12 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	else if(!strcmp(msg->topic, ONB_TOPIC_CLAIM_REQUEST)) reply = csvc_handle_claim(&app->svc, msg->payload, len);
 	else return;
 	if(!reply) return;
+	if(app->inflight >= REPLY_BACKLOG_MAX){
+		app->svc.dropped++;
+		csvc_log(CSVC_DEBUG, "dropping a reply: %ld replies wait for the broker", app->inflight);
+		onb_prov_free(reply);
+		return;
+	}
 	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 1, false, NULL);
 	if(ret == MOSQ_ERR_SUCCESS){
 		app->inflight++;
@@ -244,8 +258,16 @@ static void run(struct app *app)
 	const struct csvc_config *cfg = &app->svc.cfg;
 	int ret;
 
+	mosquitto_property *props = NULL;
+
 	app->backoff_ms = BACKOFF_MIN_MS;
-	ret = mosquitto_connect_bind_v5(app->mosq, cfg->broker_host, cfg->broker_port, cfg->keepalive, NULL, NULL);
+	/* kept by libmosquitto for every reconnect */
+	if(mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, RECEIVE_MAX) != MOSQ_ERR_SUCCESS){
+		csvc_log(CSVC_ERROR, "out of memory");
+		return;
+	}
+	ret = mosquitto_connect_bind_v5(app->mosq, cfg->broker_host, cfg->broker_port, cfg->keepalive, NULL, props);
+	mosquitto_property_free_all(&props);
 	if(ret != MOSQ_ERR_SUCCESS){
 		csvc_log(CSVC_WARNING, "cannot connect to %s:%d: %s", cfg->broker_host, cfg->broker_port,
 				ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));

@@ -196,7 +196,9 @@ int on_message(int event, void *event_data, void *userdata)
 		 * further. A tenant's back-end is a service identity too: whatever its
 		 * policy allows, it may not speak for claimsvc. */
 		if(s->idclass != ONB_ID_SERVICE || s->tenant[0]){
-			refusals_note(s, ev->client, "internal-publish", ev->topic);
+			refusals_note(s, ev->client, "publish", s->idclass == ONB_ID_SERVICE
+					? "internal-topic: a tenant's back-end may not speak for claimsvc"
+					: "internal-topic: only claimsvc publishes here");
 			return MOSQ_ERR_ACL_DENIED;
 		}
 		if(!strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);

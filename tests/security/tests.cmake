@@ -2,3 +2,4 @@
 onb_script_test(security topics)
 onb_script_test(security identity)
 onb_script_test(security provisioning)
+onb_script_test(security hostile)
