@@ -69,6 +69,83 @@ cleanup:
 	return ok;
 }
 
+/* ------------------------------------------------ refusals and lockouts */
+
+static void write_refusal(const struct onb_audit_entry *e, void *arg)
+{
+	struct csvc *s = arg;
+	redisContext *rc = csvc_redis(s);
+	struct onb_err err;
+
+	if(!rc || onb_audit_append(rc, e, 0, &err) != ONB_OK){
+		csvc_log(CSVC_WARNING, "not audited (registry unavailable): claim refused: %s", e->reason);
+	}
+}
+
+int csvc_claim_init(struct csvc *s)
+{
+	s->claim_refusals = onb_audit_agg_new(1024, (int64_t)s->cfg.audit_window_s * 1000, write_refusal, s);
+	return s->claim_refusals ? ONB_OK : ONB_EINTERNAL;
+}
+
+void csvc_claim_free(struct csvc *s)
+{
+	onb_audit_agg_free(s->claim_refusals);
+	s->claim_refusals = NULL;
+}
+
+void csvc_claim_tick(struct csvc *s)
+{
+	if(s->claim_refusals) onb_audit_agg_tick(s->claim_refusals, onb_now_ms());
+}
+
+/* A lockout the registry reported, remembered until it ends: the claims a
+ * locked-out back-end keeps sending are refused here, without a Redis round
+ * trip or a write each (they are audited aggregated). The registry stays the
+ * authority: a lockout lifted early by an operator (claim unlock) is seen
+ * at the latest when the remembered one ends. */
+static struct csvc_lockout *lockout_slot(struct csvc *s, const char *key)
+{
+	uint32_t h = 2166136261u; /* FNV-1a, to spread tenants over the slots */
+
+	for(const char *p = key; *p; p++){
+		h ^= (unsigned char)*p;
+		h *= 16777619u;
+	}
+	return &s->lockouts[h % (sizeof(s->lockouts) / sizeof(s->lockouts[0]))];
+}
+
+static void lockout_key(char *key, size_t size, const char *tenant, const char *scope, const char *source)
+{
+	snprintf(key, size, "%.128s|%.120s", tenant, !strcmp(scope, "tenant") ? "" : source);
+}
+
+static int64_t locked_for_ms(struct csvc *s, const char *tenant, const char *source)
+{
+	char key[sizeof(s->lockouts[0].key)];
+	int64_t now = onb_mono_ms();
+
+	for(int i = 0; i < 2; i++){
+		struct csvc_lockout *l;
+		lockout_key(key, sizeof(key), tenant, i == 0 ? "tenant" : "source", source);
+		l = lockout_slot(s, key);
+		if(!strcmp(l->key, key) && l->until_ms > now) return l->until_ms - now;
+	}
+	return 0;
+}
+
+static void remember_lockout(struct csvc *s, const char *tenant, const char *scope, const char *source,
+		int64_t left_ms)
+{
+	char key[sizeof(s->lockouts[0].key)];
+	struct csvc_lockout *l;
+
+	lockout_key(key, sizeof(key), tenant, scope, source);
+	l = lockout_slot(s, key);
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	l->until_ms = onb_mono_ms() + left_ms;
+}
+
 static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct claim_reply *r)
 {
 	char text[512], canon[ONB_CC_SYMBOLS + 1], device[ONB_ID_MAX + 1], source[ONB_PROV_ADDRESS_MAX + ONB_ID_MAX + 8];
@@ -76,6 +153,7 @@ static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct c
 	struct onb_claim_req req;
 	struct onb_err err;
 	redisContext *rc;
+	int64_t left;
 	int ret;
 
 	if(strcmp(env->idclass, "service") != 0 || !env->tenant[0]){
@@ -88,6 +166,12 @@ static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct c
 		return;
 	}
 	snprintf(source, sizeof(source), "mqtt:%s", env->address[0] ? env->address : env->client_id);
+	if((left = locked_for_ms(s, env->tenant, source)) > 0){
+		snprintf(text, sizeof(text), "too many failed claim attempts: try again in %lld s",
+				(long long)((left + 999) / 1000));
+		refuse(r, 429, "TooManyAttempts", text);
+		return;
+	}
 	req = (struct onb_claim_req){
 		.code = canon, .device = device, .tenant = env->tenant, .source = source, .limits = &s->claim_limits,
 	};
@@ -104,7 +188,10 @@ static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct c
 		return;
 	}
 	r->audited = true;
-	if(!strcmp(r->res.reason, ONB_CLAIM_LOCKED)) refuse(r, 429, "TooManyAttempts", err.msg);
+	if(!strcmp(r->res.reason, ONB_CLAIM_LOCKED)){
+		remember_lockout(s, env->tenant, r->res.detail, source, r->res.retry_after_ms);
+		refuse(r, 429, "TooManyAttempts", err.msg);
+	}
 	else if(!strcmp(r->res.reason, ONB_CLAIM_NOT_CLAIMABLE)) refuse(r, 409, "NotClaimable", err.msg);
 	else refuse(r, 403, "InvalidCode", err.msg);
 }
@@ -165,13 +252,15 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 			.actor = s->actor, .source = env.address[0] ? env.address : NULL, .action = "claim",
 			.result = r.status >= 500 ? "error" : "refused", .reason = reason,
 		};
-		struct onb_err aerr;
-		redisContext *rc = csvc_redis(s);
+		char kind[ONB_AUDITAGG_KEY_MAX];
 		snprintf(reason, sizeof(reason), "%s: %.200s (requester %s %s tenant %s)", r.code, r.msg,
 				env.idclass, env.client_id, env.tenant[0] ? env.tenant : "-");
-		if(!rc || onb_audit_append(rc, &e, 0, &aerr) != ONB_OK){
-			csvc_log(CSVC_WARNING, "not audited (registry unavailable): claim refused: %s", reason);
-		}
+		/* a flood of bad claims costs its sender, not the audit trail */
+		snprintf(kind, sizeof(kind), "%.80s|%.80s|%.60s|%.24s", env.tenant, env.client_id, env.address, r.code);
+		e.client = env.client_id;
+		e.idclass = env.idclass;
+		e.fp = env.fp[0] ? env.fp : NULL;
+		onb_audit_agg_note(s->claim_refusals, kind, &e, onb_now_ms());
 	}
 	if(r.status){
 		s->rejected++;

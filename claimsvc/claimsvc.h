@@ -20,6 +20,7 @@
 #include "onb/common.h"
 #include "onb/ids.h"
 #include "onb/redis.h"
+#include "onb/auditagg.h"
 #include "onb/claimreg.h"
 #include "onb/template.h"
 
@@ -66,6 +67,7 @@ struct csvc_config {
 	int rotation_grace;                 /* s the old certificate keeps working after a renewal */
 	char pkcs11_module[CSVC_PATH_MAX];  /* PKCS#11 module for a pkcs11: device_ca_key, "" default */
 	int metrics_interval_s;             /* $SYS/onboard/claimsvc/<id> every N s; 0 off */
+	int audit_window_s;                 /* repeated refusals: one audit entry per kind and window */
 	enum csvc_level log_level;
 };
 
@@ -129,7 +131,18 @@ struct csvc {
 	struct csvc_metrics metrics;
 	bool ca_key_pkcs11;                 /* the device CA key lives in a PKCS#11 token */
 	struct onb_claim_limits claim_limits;
+	/* claim.c: repeated claim refusals, one audit entry per kind and window,
+	 * and lockouts remembered so that a locked-out back-end's flood costs
+	 * no Redis write */
+	struct onb_audit_agg *claim_refusals;
+	struct csvc_lockout { char key[2 * ONB_ID_MAX + 64]; int64_t until_ms; } lockouts[64];
 };
+
+/* Sets up and tears down claim.c's state (after csvc_init, before csvc_free). */
+int csvc_claim_init(struct csvc *s);
+void csvc_claim_free(struct csvc *s);
+/* Closes the audit windows that have ended (from the main loop). */
+void csvc_claim_tick(struct csvc *s);
 
 /* Loads everything the config names (CA certificate and key, templates,
  * Redis URL) into s; no network. */

@@ -59,6 +59,7 @@ static const struct option options[] = {
 	INT("rotation_grace", rotation_grace, 60, ONB_ROTATION_GRACE_MAX_S),
 	STR("pkcs11_module", pkcs11_module, false),
 	INT("metrics_interval_s", metrics_interval_s, 0, 3600),
+	INT("audit_window_s", audit_window_s, 1, 3600),
 	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
 };
 
@@ -84,6 +85,7 @@ static void defaults(struct csvc_config *cfg)
 	cfg->claim_lockout_ms = (long)onb_claim_limits_default.lockout_ms;
 	cfg->rotation_grace = ONB_ROTATION_GRACE_DEFAULT_S;
 	cfg->metrics_interval_s = 10;
+	cfg->audit_window_s = 60;
 	cfg->log_level = CSVC_INFO;
 }
 

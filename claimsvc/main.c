@@ -276,6 +276,7 @@ static void run(struct app *app)
 		if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_loop(app->mosq, 100, 1);
 		if(reload_signal) handle_reload(app);
 		publish_metrics(app);
+		csvc_claim_tick(&app->svc);
 		if(ret == MOSQ_ERR_SUCCESS || stop_signal) continue;
 		nap(app->backoff_ms);
 		app->backoff_ms = app->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : app->backoff_ms * 2;
@@ -336,10 +337,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "claimsvc: %s\n", err.msg);
 		return 1;
 	}
+	if(csvc_claim_init(&app.svc) != ONB_OK){
+		fprintf(stderr, "claimsvc: out of memory\n");
+		csvc_free(&app.svc);
+		return 1;
+	}
 	if(check){
 		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s\n",
 				app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port,
 				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
+		csvc_claim_free(&app.svc);
 		csvc_free(&app.svc);
 		return 0;
 	}
@@ -362,6 +369,7 @@ int main(int argc, char **argv)
 	mosquitto_destroy(app.mosq);
 	mosquitto_lib_cleanup();
 cleanup:
+	csvc_claim_free(&app.svc); /* writes the counts of open audit windows */
 	csvc_free(&app.svc);
 	return rc;
 }

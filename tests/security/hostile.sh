@@ -135,4 +135,26 @@ legit=0
 devsim_claim --serial LEGIT2 --out "$T/legit" > "$T/legit2.out" 2>&1 || legit=$?
 check "  ... and right after it, claimsvc answers normally ($(ms_since "$t0") ms)" test "$legit" -eq 0
 
+# ---------------------------------------------------------------- 2. a tenant cannot erase the audit trail
+"$ONBOARDCTL" pki issue --ca "$PKI/service-ca" --cn app-beta --tenant beta --out "$T/app-beta" > /dev/null
+printf '{"claimCode":"ABCD-EFGH-JKLM-NPQR-STUV"}' > "$T/badcode.json"
+before=$(rcli XLEN onb:audit)
+oldest=$(rcli XRANGE onb:audit - + COUNT 1 | sed -n 1p)
+mark_audit
+"$ONB_BUILD_DIR/tests/tools/mqttflood" "$MQTT_PORT" "$PKI/ca-bundle.pem" "$T/app-acme.pem" "$T/app-acme.key" \
+	app-acme 1 onb/claim/json "$T/badcode.json" 200000 3 > "$T/cflood.out" 2>&1 || true
+sent=$(sed -n 's/^sent \([0-9]*\) .*/\1/p' "$T/cflood.out")
+n_claim=$(audit_count action='^claim$' result=refused)
+n_req=$(audit_count action='^request$' result=deny)
+added=$(( $(rcli XLEN onb:audit) - before ))
+echo "# claim flood: $(cat "$T/cflood.out"); $n_claim refused claims and $n_req shed requests on record in $added entries"
+check "a tenant's flood of $sent bad claim codes is on record ($((n_claim + n_req)) refusals) in a handful of entries ($added)" \
+	bash -c "[ ${sent:-0} -ge 10000 ] && [ $((n_claim + n_req)) -ge 10000 ] && [ $added -le 40 ]"
+check "  ... and the entries from before the flood are all still there" \
+	test "$(rcli XRANGE onb:audit - + COUNT 1 | sed -n 1p)" = "$oldest"
+new_device dev-b; register dev-b unclaimed
+CODE=$("$ONBOARDCTL" claimcode issue --device dev-b --format uri)
+out=$(rr app-beta app-beta onb/claim/json onb/claim/json/accepted "{\"claimCode\":\"$CODE\"}")
+check "  ... another tenant claims a device at once" grep -q '"deviceId":"dev-b"' <<<"$out"
+
 finish

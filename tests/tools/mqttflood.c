@@ -4,6 +4,8 @@
  * SECONDS have passed, whichever comes first. 127.0.0.1 only.
  *
  * usage: mqttflood PORT CAFILE CERT KEY CLIENT_PREFIX CONNECTIONS TOPIC PAYLOAD_FILE COUNT SECONDS
+ * Client ids are CLIENT_PREFIX0, CLIENT_PREFIX1...; with one connection,
+ * CLIENT_PREFIX itself.
  * Prints "sent N in S s"; exit 0 when every connection was accepted, 1
  * otherwise, 2 on bad usage. */
 #include <mosquitto.h>
@@ -55,7 +57,9 @@ int main(int argc, char **argv)
 	if(!payload) return 2;
 	mosquitto_lib_init();
 	for(long i = 0; i < n; i++){
-		snprintf(id, sizeof(id), "%s%ld", argv[5], i);
+		/* one connection: the prefix is the client id (a service's must be its CN) */
+		if(n == 1) snprintf(id, sizeof(id), "%s", argv[5]);
+		else snprintf(id, sizeof(id), "%s%ld", argv[5], i);
 		conn[i] = mosquitto_new(id, true, &state[i]);
 		if(!conn[i] || mosquitto_tls_set(conn[i], argv[2], NULL, argv[3], argv[4], NULL) != MOSQ_ERR_SUCCESS) goto done;
 		mosquitto_connect_callback_set(conn[i], on_connect);
