@@ -232,6 +232,7 @@ device_ca_cert $PKI/device-ca.pem
 device_ca_key ${CLAIMSVC_CA_KEY:-$PKI/device-ca.key}
 redis_url redis://127.0.0.1:$REDIS_PORT/0
 templates_dir $T/templates
+audit_window_s 1
 ${CLAIMSVC_EXTRA:-}
 CONF
 	local before; before=$(grep -c "Received SUBSCRIBE from $name" "$T/mosquitto.log" || true)
