@@ -66,9 +66,22 @@ cleanup:
 
 static int check_ec(EVP_PKEY *key, const char **code, struct onb_err *err)
 {
-	char group[64];
+	char enc[32], group[64];
 	size_t glen = 0;
 
+	/* OpenSSL 3 names the group of a key given with explicit parameters
+	 * too, when they match a known curve ("prime256v1" for an explicit
+	 * P-256). The certificate then carries those parameters, which RFC 5480
+	 * forbids and TLS peers refuse (X509_V_ERR_EC_KEY_EXPLICIT_PARAMS under
+	 * X509_V_FLAG_X509_STRICT): such a device could never connect. Only the
+	 * encoding tells the two apart. */
+	if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL) != 1
+			|| strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0){
+		ERR_clear_error();
+		return refuse(code, ONB_CSR_E_KEY_TYPE, err, ONB_EINVAL,
+				"EC key with explicit curve parameters is not supported: the key must name its "
+				"curve (P-256 or P-384)");
+	}
 	if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
 			sizeof(group), &glen) != 1){
 		ERR_clear_error();

@@ -5,10 +5,11 @@
  * attributes and requested extensions are ignored. The issued certificate's
  * subject is chosen by the service (onb_csr_issue), never by the device.
  *
- * Accepted keys: EC P-256 and P-384, RSA 2048..8192 bits, Ed25519. Refused:
- * RSA below 2048 bits and EC curves below 256 bits (WeakKey), everything else
- * (other curves, RSA-PSS-only keys, DSA, Ed448, X25519, ...) as
- * UnsupportedKeyType. Signatures with MD5 or SHA-1 are refused
+ * Accepted keys: EC P-256 and P-384 named by their curve OID, RSA
+ * 2048..8192 bits, Ed25519. Refused: RSA below 2048 bits and named EC curves
+ * below 256 bits (WeakKey), everything else (EC keys with explicit curve
+ * parameters, even those of P-256; other curves, RSA-PSS-only keys, DSA,
+ * Ed448, X25519, ...) as UnsupportedKeyType. Signatures with MD5 or SHA-1 are refused
  * (UnsupportedSignatureAlgorithm). */
 #ifndef ONB_CSR_H
 #define ONB_CSR_H
@@ -29,7 +30,7 @@
 #define ONB_CSR_E_TOO_LARGE   "CsrTooLarge"         /* more than ONB_CSR_MAX bytes */
 #define ONB_CSR_E_SIGNATURE   "CsrSignatureInvalid" /* self-signature does not verify */
 #define ONB_CSR_E_WEAK_KEY    "WeakKey"             /* RSA < 2048, EC < 256 bits */
-#define ONB_CSR_E_KEY_TYPE    "UnsupportedKeyType"  /* any other key */
+#define ONB_CSR_E_KEY_TYPE    "UnsupportedKeyType"  /* any other key, explicit EC parameters */
 #define ONB_CSR_E_SIG_ALG     "UnsupportedSignatureAlgorithm" /* MD5, SHA-1, unknown */
 
 /* Parses pem (len bytes, need not be NUL-terminated): exactly one PEM
