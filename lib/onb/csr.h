@@ -74,6 +74,20 @@ struct onb_issued {
 int onb_csr_issue(EVP_PKEY *subject_key, const char *cn, int days, X509 *ca,
 		EVP_PKEY *ca_key, struct onb_issued *out, struct onb_err *err);
 
+/* Verifies iss->cert as a TLS server that checks client certificates
+ * strictly would: a chain from the CAs of trust (onb_trust_store_load; it
+ * must hold the issuing CA, which anchors the chain when its own root is not
+ * in trust: X509_V_FLAG_PARTIAL_CHAIN), purpose sslclient,
+ * X509_V_FLAG_X509_STRICT (which refuses, among others, explicit EC
+ * parameters), at the current time. Checks the certificate as it is encoded,
+ * so it also works on onb_csr_issue's certificates without a decoded key.
+ * ONB_OK; ONB_EREFUSED with *verify_error and *error_depth (either may be
+ * NULL) set to the X509_V_ERR_* code and the chain position it is about (0:
+ * the issued certificate, 1: its CA, ...) and err saying why; ONB_EINVAL or
+ * ONB_EINTERNAL. */
+int onb_issued_verify(const struct onb_issued *iss, X509_STORE *trust, int *verify_error,
+		int *error_depth, struct onb_err *err);
+
 /* Frees what *iss owns and zeroes it; safe on a zeroed or cleared struct. */
 void onb_issued_clear(struct onb_issued *iss);
 
