@@ -3,7 +3,8 @@
 # or a tenant's back-end certificate can try against claimsvc: reach beyond
 # the provisioning topics, steal requests, forge replies, replay or borrow
 # ownership tokens, name another device through a CSR or RegisterThing,
-# weak/odd/huge CSRs, oversized and malformed JSON, retained requests, a
+# weak/odd/huge CSRs and keys the broker would refuse (explicit EC
+# parameters), oversized and malformed JSON, retained requests, a
 # quarantined device re-provisioning itself, a service without a tenant
 # claiming, and claim-code brute force from one address across tenants.
 #
@@ -224,6 +225,64 @@ for c in k1:UnsupportedKeyType p521:UnsupportedKeyType sha1:UnsupportedSignature
 done
 check "no token and no pending certificate for any of them" \
 	test "$(tokens)/$(pending)" = "$tok0/$pend0"
+
+# ---------------------------------------------------------------- a key the broker would refuse
+# P-256 with explicit curve parameters: OpenSSL 3 names the curve of such a
+# key too, but its certificate fails strict verification and the broker's
+# TLS. Had it been signed and registered, P0004 could never connect and a
+# retry would get DeviceAlreadyProvisioned. Refused before anything is issued.
+openssl ecparam -name prime256v1 -genkey -param_enc explicit -out "$T/explicit.key" 2> /dev/null
+openssl req -new -key "$T/explicit.key" -subj /CN=x -out "$T/explicit.csr" 2> /dev/null
+csr_file "$T/explicit.csr" "$T/explicit.json"
+tok0=$(tokens); pend0=$(pending)
+mark_audit
+ask claim-a dev-p4 "$CSR_T" "$T/explicit.json"
+check "a CSR with explicit P-256 parameters: UnsupportedKeyType 400 ($(code) $(status))" \
+	bash -c "[ '$KIND' = rejected ] && [ '$(code)' = UnsupportedKeyType ] && [ '$(status)' = 400 ]"
+check "  ... saying why" grep -q "explicit curve parameters" "$T/reply.json"
+check "  ... audited" audit_match action=create-from-csr result=refused \
+	'reason=^UnsupportedKeyType: .*explicit curve parameters.*requester claim dev-p4 '
+check "  ... no token, no pending certificate, and P0004 is still only allowlisted" bash -c \
+	"[ '$(tokens)/$(pending)' = '$tok0/$pend0' ] &&
+	 \"$ONBOARDCTL\" --json device show P0004 | jq -e '.state == \"manufactured\" and (.cert_fp // \"\") == \"\"' > /dev/null"
+# The same device tries again with an ordinary key. Its first certificate
+# is lost before RegisterThing (say, a power cut): that leaves nothing
+# bound, and a second CSR, a second token and RegisterThing succeed.
+new_csr p4a -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x
+csr_file "$T/p4a.csr" "$T/p4a.json"
+ask claim-a dev-p4 "$CSR_T" "$T/p4a.json"
+check "the same device with a named P-256 key: a certificate" test "$KIND" = accepted
+new_csr p4 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x
+csr_file "$T/p4.csr" "$T/p4.json"
+ask claim-a dev-p4 "$CSR_T" "$T/p4.json"
+T4=$(jq -r .certificateOwnershipToken "$T/reply.json")
+jq -r .certificatePem "$T/reply.json" | openssl x509 -out "$T/p4.pem" 2> /dev/null || true
+cp "$T/p4.csr.key" "$T/p4.key"
+check "  ... lost before RegisterThing; a second CSR gets another certificate and token" \
+	bash -c "[ '$KIND' = accepted ] && [ ${#T4} -eq 64 ]"
+check "  ... which verifies strictly under the broker's CA bundle" \
+	openssl verify -x509_strict -purpose sslclient -CAfile "$PKI/ca-bundle.pem" "$T/p4.pem"
+reg_file "$T4" P0004 "$T/reg-p4.json"
+mark_audit
+ask claim-a dev-p4 "$REG_T" "$T/reg-p4.json"
+check "  ... RegisterThing P0004: accepted" \
+	bash -c "[ '$KIND' = accepted ] && [ \"\$(jq -r .thingName '$T/reply.json')\" = P0004 ]"
+check "  ... audited" audit_match action=register-thing result=ok device=P0004
+check "  ... and P0004 connects with it" test "$(raw p4 connect P0004 close | sed -n 1p)" = "connack 0"
+
+# claimsvc checks a throwaway certificate of its own at start: a device CA
+# whose certificates would all fail (here its own key has explicit
+# parameters) stops it there, instead of failing every device.
+openssl ecparam -name prime256v1 -genkey -param_enc explicit -out "$T/explicit-ca.key" 2> /dev/null
+openssl req -x509 -new -key "$T/explicit-ca.key" -subj /CN=explicit-ca -days 30 \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+	-out "$T/explicit-ca.pem" 2> /dev/null
+sed -e "s|^device_ca_cert .*|device_ca_cert $T/explicit-ca.pem|" -e "s|^device_ca_key .*|device_ca_key $T/explicit-ca.key|" \
+	"$T/claimsvc-1.conf" > "$T/explicit-ca.conf"
+check "claimsvc accepts its own configuration (--check)" "$CLAIMSVC" --check -c "$T/claimsvc-1.conf"
+refute "  ... but not a device CA whose certificates fail strict verification" \
+	"$CLAIMSVC" --check -c "$T/explicit-ca.conf" 2> "$T/explicit-ca.out"
+check "  ... and says why" grep -q "device CA: .*explicit ECC parameters (at depth 1" "$T/explicit-ca.out"
 
 # ---------------------------------------------------------------- oversized and malformed JSON
 { printf '{"certificateSigningRequest":"'; head -c 70000 /dev/zero | tr '\0' A; printf '"}'; } > "$T/j-70k.json"
