@@ -6,7 +6,8 @@
 # weak/odd/huge CSRs and keys the broker would refuse (explicit EC
 # parameters), oversized and malformed JSON, retained requests, a
 # quarantined device re-provisioning itself, a service without a tenant
-# claiming, and claim-code brute force from one address across tenants.
+# claiming, and claim-code brute force by one tenant that must not lock out
+# another tenant behind the same address.
 #
 # Every provisioning or claim rejection is audited by claimsvc (one entry,
 # checked with audit_match). ACL denials (PUBACK/SUBACK 0x87) are not audited
@@ -405,7 +406,9 @@ check "  ... no claim reached claimsvc (nothing audited) and dev-u is unclaimed"
 	"[ \$(redis-cli -p $REDIS_PORT --raw XRANGE onb:audit '($AUDIT_MARK' + | grep -c '^claim$') -eq 0 ] &&
 	 \"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
 
-# Three wrong codes from acme's back-end lock the address out, for every tenant.
+# Three wrong codes from acme's back-end lock acme out, and acme only: beta's
+# back-end, connecting from the same address (one host, a NAT, a load
+# balancer), claims with a right code at once, and acme stays locked.
 new_device dev-v; register dev-v unclaimed
 mark_audit
 for i in 1 2 3; do
@@ -416,14 +419,30 @@ for i in 1 2 3; do
 done
 check "three wrong codes: the third answer announces the lockout ($(code))" bash -c \
 	"[ '$KIND' = rejected ] && grep -qi 'lock' '$T/reply.json'"
-check "  ... three refusals audited" test "$(audit_count action=claim result=refused)" -eq 3
+check "  ... three refusals audited, the last one starting acme's lockout, also at that address" bash -c \
+	"[ '$(audit_count action=claim result=refused tenant=acme)' -eq 3 ] &&
+	 [ '$(audit_count action=claim result=refused tenant=acme 'lockout=^tenant,source$')' -eq 1 ]"
+check "  ... acme's lockout at that address is acme's alone" bash -c \
+	"[ \"\$(redis-cli -p $REDIS_PORT --raw EXISTS onb:cclock:source:acme/mqtt:127.0.0.1)\" = 1 ] &&
+	 [ -z \"\$(redis-cli -p $REDIS_PORT --raw --scan --pattern 'onb:cclock:source:mqtt:*')\" ]"
 mark_audit
 claim app-beta-2 "$T/c-good.json"
-check "another tenant from the same address, with the RIGHT code: TooManyAttempts 429" \
+check "another tenant from the same 127.0.0.1, with the right code: claimed at once ($KIND $(code))" \
+	bash -c "[ '$KIND' = accepted ] && [ \"\$(jq -r '.deviceId + \" \" + .tenantId' '$T/reply.json')\" = 'dev-u beta' ]"
+check "  ... audited" audit_match action=claim result=ok device=dev-u tenant=beta
+check "  ... dev-u is beta's" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | jq -e '.state == \"active\" and .tenant == \"beta\"' > /dev/null"
+"$ONBOARDCTL" device release dev-u > /dev/null
+CODE_A=$("$ONBOARDCTL" claimcode issue --device dev-u --format uri)
+echo '{"claimCode":"'"$CODE_A"'"}' > "$T/c-good-a.json"
+mark_audit
+claim app-acme "$T/c-good-a.json"
+check "acme is still locked, even with a right code and another back-end: TooManyAttempts 429" \
 	bash -c "[ '$(code)' = TooManyAttempts ] && [ '$(status)' = 429 ]"
-check "  ... audited as locked-out (source)" audit_match action=claim result=refused 'reason=locked-out' 'tenant=beta'
-check "  ... and dev-u is still unclaimed" bash -c \
-	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
+check "  ... audited as locked-out" audit_match action=claim result=refused 'reason=locked-out' 'tenant=acme'
+check "  ... and dev-u is unclaimed again, its new code unused" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"' &&
+	 \"$ONBOARDCTL\" claimcode show --device dev-u | grep -q '^status:  issued'"
 
 # After every case above: a spy whose policy allows '#', '$aws/#' and '$onb/#'
 # never received a stamped request, a reply envelope or any $aws/ message.
