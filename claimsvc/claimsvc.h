@@ -122,6 +122,8 @@ struct csvc {
 	char actor[ONB_ID_MAX + 16];        /* "claimsvc:<client id>" for the audit stream */
 	X509 *ca;                           /* device CA certificate */
 	EVP_PKEY *ca_key;                   /* its private key */
+	X509_STORE *trust;                  /* cafile's CAs and the device CA: what an issued
+	                                       certificate must verify under (issued_usable) */
 	struct onb_template_set *templates;
 	struct onb_redis_cfg redis_cfg;
 	redisContext *rc;                   /* NULL while Redis is unreachable */

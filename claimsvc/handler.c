@@ -136,6 +136,35 @@ static void audit(struct request *rq, const char *result, const char *what)
 
 /* ---------------------------------------------------------------- issuing */
 
+/* False (with the rejection set and audited) when the certificate just
+ * issued would not pass the broker's TLS: checked strictly, under the CAs
+ * claimsvc trusts, before anything about it is written to the registry. A
+ * device whose certificate the broker refuses, once registered, could never
+ * connect nor register again (DeviceAlreadyProvisioned). */
+static bool issued_usable(struct request *rq, const struct onb_issued *iss)
+{
+	struct onb_err err;
+	char what[ONB_ERRLEN + 128];
+	int verr = 0, depth = -1, ret = onb_issued_verify(iss, rq->s->trust, &verr, &depth, &err);
+
+	if(ret == ONB_OK) return true;
+	csvc_log(CSVC_ERROR, "%s from %s %s: certificate %s not handed out: %s", rq->action, rq->env.idclass,
+			rq->env.client_id, iss->cert_id, err.msg);
+	if(ret == ONB_EREFUSED && verr == X509_V_ERR_EC_KEY_EXPLICIT_PARAMS && depth == 0){
+		/* the key's fault (onb_csr_parse refuses these already) */
+		reject(rq, ONB_CSR_E_KEY_TYPE, "EC key with explicit curve parameters is not supported: "
+				"the key must name its curve (P-256 or P-384)");
+		return false;
+	}
+	/* ours: the device CA or the trusted CAs; the details stay in the log
+	 * and the audit stream */
+	reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+	snprintf(what, sizeof(what), "%s: certificate %s not handed out: %s", rq->code, iss->cert_id, err.msg);
+	audit(rq, "error", what);
+	rq->audited = true;
+	return false;
+}
+
 /* Signs a certificate for subject_key with subject CN=cn (the SHA-256 of
  * the public key: never the CSR's subject), records its ownership token,
  * and builds the accepted document (with the private key when with_key). */
@@ -156,6 +185,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
 		goto cleanup;
 	}
+	if(!issued_usable(rq, &iss)) goto cleanup;
 	if(!(rc = csvc_redis(s))){
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 		goto cleanup;
@@ -282,6 +312,7 @@ static void handle_renew(struct request *rq)
 		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
 		goto cleanup;
 	}
+	if(!issued_usable(rq, &iss)) goto cleanup;
 	if(!(rc = csvc_redis(s))){
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 		goto cleanup;
@@ -546,6 +577,24 @@ cleanup:
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Issues one throwaway certificate (never recorded, never handed out) and
+ * checks it as issued_usable checks each one: a device CA whose certificates
+ * fail that check stops claimsvc at start instead of failing every device. */
+static int self_test(struct csvc *s, struct onb_err *err)
+{
+	struct onb_issued iss;
+	EVP_PKEY *key = onb_key_generate(err);
+	int ret;
+
+	memset(&iss, 0, sizeof(iss));
+	if(!key) return ONB_EINTERNAL;
+	ret = onb_csr_issue(key, "claimsvc self-test", 1, s->ca, s->ca_key, &iss, err);
+	if(ret == ONB_OK) ret = onb_issued_verify(&iss, s->trust, NULL, NULL, err);
+	onb_issued_clear(&iss);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
 int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err)
 {
 	int ret = ONB_EINVAL;
@@ -603,6 +652,17 @@ int csvc_init(struct csvc *s, const struct csvc_config *cfg, struct onb_err *err
 		ret = onb_fail(err, ONB_EINVAL, "device_ca_cert is not a valid, unexpired CA certificate");
 		goto cleanup;
 	}
+	/* What every issued certificate must verify under (issued_usable): the
+	 * CAs of cafile (the shipped configuration names the broker's bundle)
+	 * and the device CA, which anchors the chain if its root is not there. */
+	if(!(s->trust = onb_trust_store_load(cfg->cafile, s->ca, &e2))){
+		ret = onb_fail(err, ONB_EINVAL, "cafile: %s", e2.msg);
+		goto cleanup;
+	}
+	if(self_test(s, &e2) != ONB_OK){
+		ret = onb_fail(err, ONB_EINVAL, "device CA: %s", e2.msg);
+		goto cleanup;
+	}
 	ret = onb_template_set_load(cfg->templates_dir, &s->templates, &e2);
 	if(ret != ONB_OK){
 		ret = onb_fail(err, ret, "templates: %s", e2.msg);
@@ -638,12 +698,14 @@ void csvc_free(struct csvc *s)
 {
 	X509_free(s->ca);
 	EVP_PKEY_free(s->ca_key);
+	X509_STORE_free(s->trust);
 	if(s->ca_key_pkcs11) onb_pkcs11_shutdown();
 	s->ca_key_pkcs11 = false;
 	onb_template_set_free(s->templates);
 	if(s->rc) redisFree(s->rc);
 	s->ca = NULL;
 	s->ca_key = NULL;
+	s->trust = NULL;
 	s->templates = NULL;
 	s->rc = NULL;
 }

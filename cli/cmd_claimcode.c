@@ -91,9 +91,14 @@ static const char usage_revoke[] =
 static const char usage_unlock[] =
 	"usage: onboardctl claimcode unlock [--tenant T] [--source S]\n"
 	"\n"
-	"Lifts the lockout of a tenant and/or a source (an address, a client id, or\n"
-	"an operator 'cli:user@host') after repeated failed claims, and resets its\n"
-	"failure count. Audited.\n";
+	"Lifts lockouts after repeated failed claims and resets their failure\n"
+	"counts. Failures are counted per tenant and per tenant at a source (an\n"
+	"address 'mqtt:ADDRESS', or an operator 'cli:user@host'); a source is\n"
+	"never locked for every tenant. Audited.\n"
+	"\n"
+	"  --tenant T   T's own lockout, and T's at every source\n"
+	"  --source S   every tenant's lockout at S (tenants' own lockouts stay)\n"
+	"Both together lift both sets. At least one is required.\n";
 
 /* ---------------------------------------------------------------- helpers */
 

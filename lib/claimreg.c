@@ -24,7 +24,7 @@
 
 #define DEV_KEY_MAX (ONB_ID_MAX + 16)
 #define CC_KEY_MAX (ONB_CC_HASH_HEXLEN + 16)
-#define RL_KEY_MAX (ONB_ID_MAX + 32)
+#define RL_KEY_MAX (2 * ONB_ID_MAX + 32) /* a tenant, '/', a source name (rl_name) */
 #define RETRIES 4
 
 /* States a code may be issued in (and the device must have no tenant). */
@@ -78,6 +78,22 @@ static int rl_name(const char *s, char out[ONB_ID_MAX + 1], struct onb_err *err)
 		out[3 + 2 * i] = hex[md[i] & 0x0f];
 	}
 	out[2 + 2 * mdlen] = '\0';
+	return ONB_OK;
+}
+
+/* The failure counter and lockout keys of tenant at source (rl_name of the
+ * source's text). Neither a tenant id nor a source name holds '/' or a glob
+ * character, so the pair reads back unambiguously and onb_claim_unlock can
+ * match every source of a tenant, or every tenant at a source. */
+static int tsrc_keys(const char *tenant, const char *source, char fail[RL_KEY_MAX], char lock[RL_KEY_MAX],
+		struct onb_err *err)
+{
+	char sname[ONB_ID_MAX + 1];
+	int ret = rl_name(source, sname, err);
+
+	if(ret != ONB_OK) return ret;
+	snprintf(fail, RL_KEY_MAX, ONB_KEY_CCFAIL_SRC_FMT, tenant, sname);
+	snprintf(lock, RL_KEY_MAX, ONB_KEY_CCLOCK_SRC_FMT, tenant, sname);
 	return ONB_OK;
 }
 
@@ -417,7 +433,7 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	const struct onb_claim_limits *lim;
 	char hash[ONB_CC_HASH_HEXLEN + 1], cckey[CC_KEY_MAX], devkey[DEV_KEY_MAX], dev[ONB_ID_MAX + 1];
 	char tfail[RL_KEY_MAX], tlock[RL_KEY_MAX], sfail[RL_KEY_MAX], slock[RL_KEY_MAX];
-	char sname[ONB_ID_MAX + 1], sources[128];
+	char sources[128];
 	bool has_source, has_dev;
 	struct onb_args a;
 	redisReply *r;
@@ -430,13 +446,14 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	ret = onb_claimcode_hash(req->code, hash, err);
 	if(ret != ONB_OK) return ret;
 	cc_key(hash, cckey);
-	snprintf(tfail, sizeof(tfail), ONB_KEY_CCFAIL_FMT, "tenant", req->tenant);
-	snprintf(tlock, sizeof(tlock), ONB_KEY_CCLOCK_FMT, "tenant", req->tenant);
+	snprintf(tfail, sizeof(tfail), ONB_KEY_CCFAIL_FMT, req->tenant);
+	snprintf(tlock, sizeof(tlock), ONB_KEY_CCLOCK_FMT, req->tenant);
+	/* the source is counted for this tenant only: a source shared by
+	 * several tenants' back-ends (one host, a NAT, a load balancer) must not
+	 * let one tenant's failures lock the others out */
 	if(has_source){
-		ret = rl_name(req->source, sname, err);
+		ret = tsrc_keys(req->tenant, req->source, sfail, slock, err);
 		if(ret != ONB_OK) return ret;
-		snprintf(sfail, sizeof(sfail), ONB_KEY_CCFAIL_FMT, "source", sname);
-		snprintf(slock, sizeof(slock), ONB_KEY_CCLOCK_FMT, "source", sname);
 	}
 	/* the device key is named by the record: read it first, the script
 	 * checks it is still the record's */
@@ -478,44 +495,121 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	return ret;
 }
 
-int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
-		const struct onb_actor *actor, int *cleared_out, struct onb_err *err)
-{
-	char keys[4][RL_KEY_MAX], sname[ONB_ID_MAX + 1], reason[ONB_ID_MAX * 2 + 32];
-	struct onb_audit_entry e;
-	struct onb_args a;
-	redisReply *r;
-	int n = 0, ret;
+#define UNLOCK_WHAT "lifting claim lockout"
 
-	if(tenant && *tenant && !onb_id_valid(tenant)) return onb_fail(err, ONB_EINVAL, "invalid tenant id");
-	if(source && *source && !onb_reg_text_valid(source, ONB_REASON_MAX)) return onb_fail(err, ONB_EINVAL, "invalid source");
-	if(!(tenant && *tenant) && !(source && *source)) return onb_fail(err, ONB_EINVAL, "unlock needs a tenant or a source");
-	ret = onb_reg_actor_check(actor, err);
-	if(ret != ONB_OK) return ret;
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "DEL");
-	if(tenant && *tenant){
-		snprintf(keys[n++], RL_KEY_MAX, ONB_KEY_CCFAIL_FMT, "tenant", tenant);
-		snprintf(keys[n++], RL_KEY_MAX, ONB_KEY_CCLOCK_FMT, "tenant", tenant);
-	}
-	if(source && *source){
-		ret = rl_name(source, sname, err);
-		if(ret != ONB_OK) return ret;
-		snprintf(keys[n++], RL_KEY_MAX, ONB_KEY_CCFAIL_FMT, "source", sname);
-		snprintf(keys[n++], RL_KEY_MAX, ONB_KEY_CCLOCK_FMT, "source", sname);
-	}
-	for(int i = 0; i < n; i++) onb_args_push(&a, keys[i]);
-	r = onb_reg_command(rc, &a, "lifting claim lockout", false, &ret, err);
+/* Sends DEL with the keys a holds after its first slot; adds the number
+ * removed to *n and empties a for the next batch. */
+static int del_batch(redisContext *rc, struct onb_args *a, int *n, struct onb_err *err)
+{
+	redisReply *r;
+	int ret;
+
+	if(a->n <= 1) return ONB_OK;
+	r = onb_reg_command(rc, a, UNLOCK_WHAT, false, &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_INTEGER){
 		freeReplyObject(r);
-		return onb_fail(err, ONB_EUNAVAIL, "lifting claim lockout: unexpected reply");
+		return onb_fail(err, ONB_EUNAVAIL, UNLOCK_WHAT ": unexpected reply");
 	}
-	n = (int)r->integer;
+	*n += (int)r->integer;
 	freeReplyObject(r);
-	snprintf(reason, sizeof(reason), "%s%s%s%s", tenant && *tenant ? "tenant " : "", tenant && *tenant ? tenant : "",
-			source && *source ? (tenant && *tenant ? ", source " : "source ") : "",
-			source && *source ? sname : "");
+	memset(a, 0, sizeof(*a));
+	onb_args_push(a, "DEL");
+	return ONB_OK;
+}
+
+/* Deletes every key matching pattern (SCAN, then DEL in batches), adding the
+ * number removed to *n. Not one step: a lockout that starts meanwhile may
+ * stay, as if it had started just after the unlock. */
+static int del_matching(redisContext *rc, const char *pattern, int *n, struct onb_err *err)
+{
+	char cursor[32] = "0";
+	struct onb_args scan, del;
+	redisReply *r;
+	int ret = ONB_OK;
+
+	memset(&del, 0, sizeof(del));
+	onb_args_push(&del, "DEL");
+	do{
+		memset(&scan, 0, sizeof(scan));
+		onb_args_push(&scan, "SCAN");
+		onb_args_push(&scan, cursor);
+		onb_args_push(&scan, "MATCH");
+		onb_args_push(&scan, pattern);
+		onb_args_push(&scan, "COUNT");
+		onb_args_push(&scan, "1000");
+		r = onb_reg_command(rc, &scan, UNLOCK_WHAT, false, &ret, err);
+		if(!r) return ret;
+		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING
+				|| r->element[0]->len >= sizeof(cursor) || r->element[1]->type != REDIS_REPLY_ARRAY){
+			freeReplyObject(r);
+			return onb_fail(err, ONB_EUNAVAIL, UNLOCK_WHAT ": unexpected SCAN reply");
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+		for(size_t i = 0; i < r->element[1]->elements && ret == ONB_OK; i++){
+			const redisReply *k = r->element[1]->element[i];
+			if(k->type != REDIS_REPLY_STRING) continue;
+			onb_args_push_len(&del, k->str, k->len);
+			/* the keys are borrowed from r: send them before it is freed */
+			if(del.n == ONB_ARGS_MAX) ret = del_batch(rc, &del, n, err);
+		}
+		if(ret == ONB_OK) ret = del_batch(rc, &del, n, err);
+		freeReplyObject(r);
+	}while(ret == ONB_OK && strcmp(cursor, "0") != 0);
+	return ret;
+}
+
+int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
+		const struct onb_actor *actor, int *cleared_out, struct onb_err *err)
+{
+	char key[RL_KEY_MAX], sname[ONB_ID_MAX + 1], reason[ONB_ID_MAX * 2 + 32];
+	bool has_tenant = tenant && *tenant, has_source = source && *source;
+	struct onb_audit_entry e;
+	struct onb_args a;
+	int n = 0, ret;
+
+	if(has_tenant && !onb_id_valid(tenant)) return onb_fail(err, ONB_EINVAL, "invalid tenant id");
+	if(has_source && !onb_reg_text_valid(source, ONB_REASON_MAX)) return onb_fail(err, ONB_EINVAL, "invalid source");
+	if(!has_tenant && !has_source) return onb_fail(err, ONB_EINVAL, "unlock needs a tenant or a source");
+	ret = onb_reg_actor_check(actor, err);
+	if(ret != ONB_OK) return ret;
+	if(has_source){
+		ret = rl_name(source, sname, err);
+		if(ret != ONB_OK) return ret;
+	}
+	if(has_tenant){
+		char tfail[RL_KEY_MAX], tlock[RL_KEY_MAX];
+
+		snprintf(tfail, sizeof(tfail), ONB_KEY_CCFAIL_FMT, tenant);
+		snprintf(tlock, sizeof(tlock), ONB_KEY_CCLOCK_FMT, tenant);
+		memset(&a, 0, sizeof(a));
+		onb_args_push(&a, "DEL");
+		onb_args_push(&a, tfail);
+		onb_args_push(&a, tlock);
+		ret = del_batch(rc, &a, &n, err);
+		/* the tenant at every source: "<tenant>/" ends the tenant's part */
+		if(ret == ONB_OK){
+			snprintf(key, sizeof(key), ONB_KEY_CCFAIL_SRC_FMT, tenant, "*");
+			ret = del_matching(rc, key, &n, err);
+		}
+		if(ret == ONB_OK){
+			snprintf(key, sizeof(key), ONB_KEY_CCLOCK_SRC_FMT, tenant, "*");
+			ret = del_matching(rc, key, &n, err);
+		}
+		if(ret != ONB_OK) return ret;
+	}
+	if(has_source){
+		/* every tenant at the source: "/<source>" is the whole source part */
+		snprintf(key, sizeof(key), ONB_KEY_CCFAIL_SRC_FMT, "*", sname);
+		ret = del_matching(rc, key, &n, err);
+		if(ret == ONB_OK){
+			snprintf(key, sizeof(key), ONB_KEY_CCLOCK_SRC_FMT, "*", sname);
+			ret = del_matching(rc, key, &n, err);
+		}
+		if(ret != ONB_OK) return ret;
+	}
+	snprintf(reason, sizeof(reason), "%s%s%s%s", has_tenant ? "tenant " : "", has_tenant ? tenant : "",
+			has_source ? (has_tenant ? ", source " : "source ") : "", has_source ? sname : "");
 	memset(&e, 0, sizeof(e));
 	e.actor = actor->who;
 	e.source = actor->source;

@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 static const char pem_begin[] = "-----BEGIN ";
 
@@ -66,9 +68,22 @@ cleanup:
 
 static int check_ec(EVP_PKEY *key, const char **code, struct onb_err *err)
 {
-	char group[64];
+	char enc[32], group[64];
 	size_t glen = 0;
 
+	/* OpenSSL 3 names the group of a key given with explicit parameters
+	 * too, when they match a known curve ("prime256v1" for an explicit
+	 * P-256). The certificate then carries those parameters, which RFC 5480
+	 * forbids and TLS peers refuse (X509_V_ERR_EC_KEY_EXPLICIT_PARAMS under
+	 * X509_V_FLAG_X509_STRICT): such a device could never connect. Only the
+	 * encoding tells the two apart. */
+	if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL) != 1
+			|| strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0){
+		ERR_clear_error();
+		return refuse(code, ONB_CSR_E_KEY_TYPE, err, ONB_EINVAL,
+				"EC key with explicit curve parameters is not supported: the key must name its "
+				"curve (P-256 or P-384)");
+	}
 	if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
 			sizeof(group), &glen) != 1){
 		ERR_clear_error();
@@ -339,6 +354,52 @@ int onb_csr_issue(EVP_PKEY *subject_key, const char *cn, int days, X509 *ca,
 cleanup:
 	BIO_free(bio);
 	onb_issued_clear(&iss);
+	return ret;
+}
+
+int onb_issued_verify(const struct onb_issued *iss, X509_STORE *trust, int *verify_error,
+		int *error_depth, struct onb_err *err)
+{
+	int ret = ONB_EINTERNAL, n, e, depth;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *leaf = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	char ebuf[160];
+
+	if(!iss || !iss->cert || !trust) return onb_fail(err, ONB_EINVAL, "verify: missing argument");
+	/* the DER the device and the broker get, decoded again: iss->cert may
+	 * hold no decoded key (onb_cert_sign_for_encoding) */
+	n = i2d_X509(iss->cert, &der);
+	p = der;
+	if(n <= 0 || !(leaf = d2i_X509(NULL, &p, n)) || !(ctx = X509_STORE_CTX_new())
+			|| X509_STORE_CTX_init(ctx, trust, leaf, NULL) != 1
+			|| X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1){
+		ret = onb_fail(err, ONB_EINTERNAL, "cannot verify the issued certificate: %s",
+				onb_ssl_errstr(ebuf, sizeof(ebuf)));
+		goto cleanup;
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+	if(X509_verify_cert(ctx) != 1){
+		e = X509_STORE_CTX_get_error(ctx);
+		if(e == X509_V_OK){
+			ret = onb_fail(err, ONB_EINTERNAL, "cannot verify the issued certificate: %s",
+					onb_ssl_errstr(ebuf, sizeof(ebuf)));
+			goto cleanup;
+		}
+		depth = X509_STORE_CTX_get_error_depth(ctx);
+		if(verify_error) *verify_error = e;
+		if(error_depth) *error_depth = depth;
+		ret = onb_fail(err, ONB_EREFUSED, "the issued certificate fails strict verification: %s "
+				"(at depth %d of its chain)", X509_verify_cert_error_string(e), depth);
+		goto cleanup;
+	}
+	ret = ONB_OK;
+cleanup:
+	X509_STORE_CTX_free(ctx);
+	X509_free(leaf);
+	OPENSSL_free(der);
+	ERR_clear_error();
 	return ret;
 }
 

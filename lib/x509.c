@@ -96,6 +96,27 @@ X509 *onb_cert_load(const char *path, struct onb_err *err)
 	return cert;
 }
 
+X509_STORE *onb_trust_store_load(const char *cafile, X509 *extra, struct onb_err *err)
+{
+	X509_STORE *st;
+	FILE *f;
+	char ebuf[160];
+
+	/* open_read says "cannot open" plainly; X509_STORE_load_file would not */
+	f = open_read(cafile, "CA bundle", err);
+	if(!f) return NULL;
+	fclose(f);
+	ERR_clear_error();
+	st = X509_STORE_new();
+	if(!st || X509_STORE_load_file(st, cafile) != 1 || (extra && X509_STORE_add_cert(st, extra) != 1)){
+		onb_fail(err, ONB_EINVAL, "cannot load the CA certificates of %s: %s", cafile,
+				onb_ssl_errstr(ebuf, sizeof(ebuf)));
+		X509_STORE_free(st);
+		return NULL;
+	}
+	return st;
+}
+
 /* Passphrase callback that never prompts: records that the key is encrypted. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {

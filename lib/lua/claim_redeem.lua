@@ -4,7 +4,8 @@
 --
 -- KEYS[1] onb:cc:<sha256(code)>   KEYS[2] onb:events   KEYS[3] onb:audit
 -- KEYS[4] onb:ccfail:tenant:<T>   KEYS[5] onb:cclock:tenant:<T>
--- then, when ARGV[12] is '1': onb:ccfail:source:<S>, onb:cclock:source:<S>
+-- then, when ARGV[12] is '1': onb:ccfail:source:<T>/<S>, onb:cclock:source:<T>/<S>
+--   (the tenant at that source: a source is never locked for every tenant)
 -- then, when ARGV[13] is '1': onb:dev:{ID} of the device C read from KEYS[1]
 -- ARGV[1] code hash       ARGV[2] tenant     ARGV[3] expected device ('' any)
 -- ARGV[4] now (ms, from the caller: scripts never read the clock)

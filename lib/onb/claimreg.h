@@ -24,8 +24,10 @@
 #include "onb/registry.h"
 
 #define ONB_KEY_CC_FMT "onb:cc:%s"                 /* claim code record, by hash */
-#define ONB_KEY_CCFAIL_FMT "onb:ccfail:%s:%s"      /* failed redemptions: tenant|source, name */
-#define ONB_KEY_CCLOCK_FMT "onb:cclock:%s:%s"      /* lockout of an identity */
+#define ONB_KEY_CCFAIL_FMT "onb:ccfail:tenant:%s"       /* a tenant's failed redemptions */
+#define ONB_KEY_CCLOCK_FMT "onb:cclock:tenant:%s"       /* a tenant's lockout */
+#define ONB_KEY_CCFAIL_SRC_FMT "onb:ccfail:source:%s/%s" /* one tenant's failures from one source */
+#define ONB_KEY_CCLOCK_SRC_FMT "onb:cclock:source:%s/%s" /* one tenant's lockout at one source */
 #define ONB_CC_TTL_DEFAULT_MS (90LL * 86400 * 1000)  /* 90 days */
 #define ONB_CC_TTL_MAX_MS (3650LL * 86400 * 1000)    /* 10 years: labels wait on shelves */
 #define ONB_CC_GRACE_MS (30LL * 86400 * 1000)        /* records outlive their code by this */
@@ -73,7 +75,9 @@ int onb_claimcode_show(redisContext *rc, const char *id, struct onb_claimcode_in
 /* ------------------------------------------------------------ redeeming */
 
 /* Brute-force limits: max_failures failed redemptions within window_ms lock
- * the identity (tenant, and source when given) out for lockout_ms. */
+ * the identity out for lockout_ms. Identities: the tenant, and the tenant at
+ * a source when one is given; never a source for every tenant, so that one
+ * tenant's guesses do not lock out another tenant behind the same address. */
 struct onb_claim_limits {
 	int max_failures;   /* 1..1000 */
 	int64_t window_ms;  /* 1 ms .. 1 day */
@@ -87,8 +91,9 @@ struct onb_claim_req {
 	const char *code;    /* canonical (onb_claimcode_parse / _input) */
 	const char *device;  /* the device the URI named; NULL or "" for any */
 	const char *tenant;  /* who claims: a valid id, from the verified identity */
-	const char *source;  /* rate-limit identity besides the tenant (address,
-	                        client id, operator); NULL or "" for none */
+	const char *source;  /* where the tenant claims from (address, client id,
+	                        operator): failures are also counted per tenant
+	                        at this source; NULL or "" for none */
 	const struct onb_claim_limits *limits; /* NULL: onb_claim_limits_default */
 };
 
@@ -121,9 +126,10 @@ struct onb_claim_result {
 int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const struct onb_actor *actor,
 		struct onb_claim_result *out, struct onb_err *err);
 
-/* Lifts the lockout and clears the failure count of a tenant and/or a source
- * (either may be NULL), audited. *cleared_out (may be NULL) receives the
- * number of keys removed. */
+/* Lifts lockouts and clears failure counts, audited: with tenant, the
+ * tenant's own and the tenant's at every source; with source, every tenant's
+ * at that source; with both, all of these (either may be NULL, not both).
+ * *cleared_out (may be NULL) receives the number of keys removed. */
 int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 		const struct onb_actor *actor, int *cleared_out, struct onb_err *err);
 

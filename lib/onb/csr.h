@@ -5,10 +5,11 @@
  * attributes and requested extensions are ignored. The issued certificate's
  * subject is chosen by the service (onb_csr_issue), never by the device.
  *
- * Accepted keys: EC P-256 and P-384, RSA 2048..8192 bits, Ed25519. Refused:
- * RSA below 2048 bits and EC curves below 256 bits (WeakKey), everything else
- * (other curves, RSA-PSS-only keys, DSA, Ed448, X25519, ...) as
- * UnsupportedKeyType. Signatures with MD5 or SHA-1 are refused
+ * Accepted keys: EC P-256 and P-384 named by their curve OID, RSA
+ * 2048..8192 bits, Ed25519. Refused: RSA below 2048 bits and named EC curves
+ * below 256 bits (WeakKey), everything else (EC keys with explicit curve
+ * parameters, even those of P-256; other curves, RSA-PSS-only keys, DSA,
+ * Ed448, X25519, ...) as UnsupportedKeyType. Signatures with MD5 or SHA-1 are refused
  * (UnsupportedSignatureAlgorithm). */
 #ifndef ONB_CSR_H
 #define ONB_CSR_H
@@ -29,7 +30,7 @@
 #define ONB_CSR_E_TOO_LARGE   "CsrTooLarge"         /* more than ONB_CSR_MAX bytes */
 #define ONB_CSR_E_SIGNATURE   "CsrSignatureInvalid" /* self-signature does not verify */
 #define ONB_CSR_E_WEAK_KEY    "WeakKey"             /* RSA < 2048, EC < 256 bits */
-#define ONB_CSR_E_KEY_TYPE    "UnsupportedKeyType"  /* any other key */
+#define ONB_CSR_E_KEY_TYPE    "UnsupportedKeyType"  /* any other key, explicit EC parameters */
 #define ONB_CSR_E_SIG_ALG     "UnsupportedSignatureAlgorithm" /* MD5, SHA-1, unknown */
 
 /* Parses pem (len bytes, need not be NUL-terminated): exactly one PEM
@@ -72,6 +73,20 @@ struct onb_issued {
  * its key, verification or chain checks parse chain_pem. */
 int onb_csr_issue(EVP_PKEY *subject_key, const char *cn, int days, X509 *ca,
 		EVP_PKEY *ca_key, struct onb_issued *out, struct onb_err *err);
+
+/* Verifies iss->cert as a TLS server that checks client certificates
+ * strictly would: a chain from the CAs of trust (onb_trust_store_load; it
+ * must hold the issuing CA, which anchors the chain when its own root is not
+ * in trust: X509_V_FLAG_PARTIAL_CHAIN), purpose sslclient,
+ * X509_V_FLAG_X509_STRICT (which refuses, among others, explicit EC
+ * parameters), at the current time. Checks the certificate as it is encoded,
+ * so it also works on onb_csr_issue's certificates without a decoded key.
+ * ONB_OK; ONB_EREFUSED with *verify_error and *error_depth (either may be
+ * NULL) set to the X509_V_ERR_* code and the chain position it is about (0:
+ * the issued certificate, 1: its CA, ...) and err saying why; ONB_EINVAL or
+ * ONB_EINTERNAL. */
+int onb_issued_verify(const struct onb_issued *iss, X509_STORE *trust, int *verify_error,
+		int *error_depth, struct onb_err *err);
 
 /* Frees what *iss owns and zeroes it; safe on a zeroed or cleared struct. */
 void onb_issued_clear(struct onb_issued *iss);

@@ -19,6 +19,11 @@ int onb_cert_fingerprint(X509 *cert, char out[ONB_FP_HEXLEN + 1], struct onb_err
 /* Reads the first certificate of a PEM file. Caller frees with X509_free. */
 X509 *onb_cert_load(const char *path, struct onb_err *err);
 
+/* A store of the CA certificates that anchor chains: every certificate of
+ * the PEM file cafile, and extra (may be NULL; the store takes its own
+ * reference). Caller frees with X509_STORE_free. */
+X509_STORE *onb_trust_store_load(const char *cafile, X509 *extra, struct onb_err *err);
+
 /* Reads a PEM private key. Caller frees with EVP_PKEY_free. */
 EVP_PKEY *onb_key_load(const char *path, struct onb_err *err);
 

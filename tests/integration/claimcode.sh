@@ -86,8 +86,8 @@ check "a code for a revoked device is refused" fails "$CTL" claim --tenant acme 
 check "  ... saying so" grep -q "it is revoked" "$T/err"
 check "revoked devices get no new code" fails "$CTL" claimcode issue --device dev-3
 
-# ---- lockout: 5 wrong codes lock the tenant and the operator out
-"$CTL" claimcode unlock --source "$ACTOR" > /dev/null   # forget the failures above
+# ---- lockout: 5 wrong codes lock the tenant out (for this operator too), not the operator
+"$CTL" claimcode unlock --tenant acme --source "$ACTOR" > /dev/null   # forget the failures above
 GOOD=$("$CTL" claimcode issue --device dev-4 --format uri)
 for i in 1 2 3 4 5; do
 	WRONG=$("$CTL" claimcode issue --device SN-M1 --format uri)  # a real code, for another device
@@ -98,9 +98,23 @@ check "the fifth failure starts the lockout" grep -q "claiming is locked for 900
 check "during the lockout the right code is refused" fails "$CTL" claim --tenant mallory "$GOOD"
 check "  ... with the time to wait" grep -q "too many failed claim attempts: try again in" "$T/err"
 check "  ... and the code was not touched" bash -c "\"$CTL\" claimcode show dev-4 | grep -q '^status:  issued'"
-check "the operator (source) is locked for other tenants too" fails "$CTL" claim --tenant acme "$GOOD"
 check "lockouts are audited" audit_has "reason locked-out" "lockout tenant,source"
-"$CTL" claimcode unlock --tenant mallory --source "$ACTOR" > /dev/null
+check "  ... keyed by the tenant, and by the tenant at this operator" bash -c \
+	"[ \"\$(redis-cli -p $REDIS_PORT EXISTS onb:cclock:tenant:mallory)\" = 1 ] &&
+	 [ \"\$(redis-cli -p $REDIS_PORT --scan --pattern 'onb:cclock:source:mallory/*' | wc -l)\" = 1 ]"
+new_device dev-5; register dev-5 unclaimed
+G5=$("$CTL" claimcode issue --device dev-5 --format uri)
+check "the same operator claims for another tenant at once" bash -c "\"$CTL\" claim --tenant acme '$G5' | grep -q 'tenantId: acme'"
+check "mallory is still locked" fails "$CTL" claim --tenant mallory "$GOOD"
+"$CTL" claimcode unlock --source "$ACTOR" > "$T/out"
+check "unlock --source lifts mallory's lockout at this operator only" bash -c \
+	"grep -qx 'lockout and failure count cleared' '$T/out' &&
+	 [ -z \"\$(redis-cli -p $REDIS_PORT --scan --pattern 'onb:cclock:source:*')\" ] &&
+	 [ \"\$(redis-cli -p $REDIS_PORT EXISTS onb:cclock:tenant:mallory)\" = 1 ]"
+check "  ... mallory's own lockout stays" fails "$CTL" claim --tenant mallory "$GOOD"
+"$CTL" claimcode unlock --tenant mallory > "$T/out"
+check "unlock --tenant lifts the rest" grep -qx "lockout and failure count cleared" "$T/out"
+check "  ... (audited)" audit_has "claim-unlock" "tenant mallory"
 check "after unlock the right code works" bash -c "\"$CTL\" claim --tenant mallory '$GOOD' | grep -q 'tenantId: mallory'"
 
 # ---- release and transfer

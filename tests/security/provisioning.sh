@@ -3,9 +3,11 @@
 # or a tenant's back-end certificate can try against claimsvc: reach beyond
 # the provisioning topics, steal requests, forge replies, replay or borrow
 # ownership tokens, name another device through a CSR or RegisterThing,
-# weak/odd/huge CSRs, oversized and malformed JSON, retained requests, a
+# weak/odd/huge CSRs and keys the broker would refuse (explicit EC
+# parameters), oversized and malformed JSON, retained requests, a
 # quarantined device re-provisioning itself, a service without a tenant
-# claiming, and claim-code brute force from one address across tenants.
+# claiming, and claim-code brute force by one tenant that must not lock out
+# another tenant behind the same address.
 #
 # Every provisioning or claim rejection is audited by claimsvc (one entry,
 # checked with audit_match). ACL denials (PUBACK/SUBACK 0x87) are not audited
@@ -225,6 +227,64 @@ done
 check "no token and no pending certificate for any of them" \
 	test "$(tokens)/$(pending)" = "$tok0/$pend0"
 
+# ---------------------------------------------------------------- a key the broker would refuse
+# P-256 with explicit curve parameters: OpenSSL 3 names the curve of such a
+# key too, but its certificate fails strict verification and the broker's
+# TLS. Had it been signed and registered, P0004 could never connect and a
+# retry would get DeviceAlreadyProvisioned. Refused before anything is issued.
+openssl ecparam -name prime256v1 -genkey -param_enc explicit -out "$T/explicit.key" 2> /dev/null
+openssl req -new -key "$T/explicit.key" -subj /CN=x -out "$T/explicit.csr" 2> /dev/null
+csr_file "$T/explicit.csr" "$T/explicit.json"
+tok0=$(tokens); pend0=$(pending)
+mark_audit
+ask claim-a dev-p4 "$CSR_T" "$T/explicit.json"
+check "a CSR with explicit P-256 parameters: UnsupportedKeyType 400 ($(code) $(status))" \
+	bash -c "[ '$KIND' = rejected ] && [ '$(code)' = UnsupportedKeyType ] && [ '$(status)' = 400 ]"
+check "  ... saying why" grep -q "explicit curve parameters" "$T/reply.json"
+check "  ... audited" audit_match action=create-from-csr result=refused \
+	'reason=^UnsupportedKeyType: .*explicit curve parameters.*requester claim dev-p4 '
+check "  ... no token, no pending certificate, and P0004 is still only allowlisted" bash -c \
+	"[ '$(tokens)/$(pending)' = '$tok0/$pend0' ] &&
+	 \"$ONBOARDCTL\" --json device show P0004 | jq -e '.state == \"manufactured\" and (.cert_fp // \"\") == \"\"' > /dev/null"
+# The same device tries again with an ordinary key. Its first certificate
+# is lost before RegisterThing (say, a power cut): that leaves nothing
+# bound, and a second CSR, a second token and RegisterThing succeed.
+new_csr p4a -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x
+csr_file "$T/p4a.csr" "$T/p4a.json"
+ask claim-a dev-p4 "$CSR_T" "$T/p4a.json"
+check "the same device with a named P-256 key: a certificate" test "$KIND" = accepted
+new_csr p4 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=x
+csr_file "$T/p4.csr" "$T/p4.json"
+ask claim-a dev-p4 "$CSR_T" "$T/p4.json"
+T4=$(jq -r .certificateOwnershipToken "$T/reply.json")
+jq -r .certificatePem "$T/reply.json" | openssl x509 -out "$T/p4.pem" 2> /dev/null || true
+cp "$T/p4.csr.key" "$T/p4.key"
+check "  ... lost before RegisterThing; a second CSR gets another certificate and token" \
+	bash -c "[ '$KIND' = accepted ] && [ ${#T4} -eq 64 ]"
+check "  ... which verifies strictly under the broker's CA bundle" \
+	openssl verify -x509_strict -purpose sslclient -CAfile "$PKI/ca-bundle.pem" "$T/p4.pem"
+reg_file "$T4" P0004 "$T/reg-p4.json"
+mark_audit
+ask claim-a dev-p4 "$REG_T" "$T/reg-p4.json"
+check "  ... RegisterThing P0004: accepted" \
+	bash -c "[ '$KIND' = accepted ] && [ \"\$(jq -r .thingName '$T/reply.json')\" = P0004 ]"
+check "  ... audited" audit_match action=register-thing result=ok device=P0004
+check "  ... and P0004 connects with it" test "$(raw p4 connect P0004 close | sed -n 1p)" = "connack 0"
+
+# claimsvc checks a throwaway certificate of its own at start: a device CA
+# whose certificates would all fail (here its own key has explicit
+# parameters) stops it there, instead of failing every device.
+openssl ecparam -name prime256v1 -genkey -param_enc explicit -out "$T/explicit-ca.key" 2> /dev/null
+openssl req -x509 -new -key "$T/explicit-ca.key" -subj /CN=explicit-ca -days 30 \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+	-out "$T/explicit-ca.pem" 2> /dev/null
+sed -e "s|^device_ca_cert .*|device_ca_cert $T/explicit-ca.pem|" -e "s|^device_ca_key .*|device_ca_key $T/explicit-ca.key|" \
+	"$T/claimsvc-1.conf" > "$T/explicit-ca.conf"
+check "claimsvc accepts its own configuration (--check)" "$CLAIMSVC" --check -c "$T/claimsvc-1.conf"
+refute "  ... but not a device CA whose certificates fail strict verification" \
+	"$CLAIMSVC" --check -c "$T/explicit-ca.conf" 2> "$T/explicit-ca.out"
+check "  ... and says why" grep -q "device CA: .*explicit ECC parameters (at depth 1" "$T/explicit-ca.out"
+
 # ---------------------------------------------------------------- oversized and malformed JSON
 { printf '{"certificateSigningRequest":"'; head -c 70000 /dev/zero | tr '\0' A; printf '"}'; } > "$T/j-70k.json"
 { printf '{"certificateSigningRequest":'; head -c 50000 /dev/zero | tr '\0' '['; } > "$T/j-deep.json"
@@ -348,7 +408,9 @@ n_claims=$(audit_count action='^claim$')
 check "  ... no claim reached claimsvc (no claim audited: $n_claims) and dev-u is unclaimed" bash -c \
 	"[ $n_claims -eq 0 ] && \"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
 
-# Three wrong codes from acme's back-end lock the address out, for every tenant.
+# Three wrong codes from acme's back-end lock acme out, and acme only: beta's
+# back-end, connecting from the same address (one host, a NAT, a load
+# balancer), claims with a right code at once, and acme stays locked.
 new_device dev-v; register dev-v unclaimed
 mark_audit
 for i in 1 2 3; do
@@ -359,14 +421,30 @@ for i in 1 2 3; do
 done
 check "three wrong codes: the third answer announces the lockout ($(code))" bash -c \
 	"[ '$KIND' = rejected ] && grep -qi 'lock' '$T/reply.json'"
-check "  ... three refusals audited" test "$(audit_count action=claim result=refused)" -eq 3
+check "  ... three refusals audited, the last one starting acme's lockout, also at that address" bash -c \
+	"[ '$(audit_count action=claim result=refused tenant=acme)' -eq 3 ] &&
+	 [ '$(audit_count action=claim result=refused tenant=acme 'lockout=^tenant,source$')' -eq 1 ]"
+check "  ... acme's lockout at that address is acme's alone" bash -c \
+	"[ \"\$(redis-cli -p $REDIS_PORT --raw EXISTS onb:cclock:source:acme/mqtt:127.0.0.1)\" = 1 ] &&
+	 [ -z \"\$(redis-cli -p $REDIS_PORT --raw --scan --pattern 'onb:cclock:source:mqtt:*')\" ]"
 mark_audit
 claim app-beta-2 "$T/c-good.json"
-check "another tenant from the same address, with the RIGHT code: TooManyAttempts 429" \
+check "another tenant from the same 127.0.0.1, with the right code: claimed at once ($KIND $(code))" \
+	bash -c "[ '$KIND' = accepted ] && [ \"\$(jq -r '.deviceId + \" \" + .tenantId' '$T/reply.json')\" = 'dev-u beta' ]"
+check "  ... audited" audit_match action=claim result=ok device=dev-u tenant=beta
+check "  ... dev-u is beta's" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | jq -e '.state == \"active\" and .tenant == \"beta\"' > /dev/null"
+"$ONBOARDCTL" device release dev-u > /dev/null
+CODE_A=$("$ONBOARDCTL" claimcode issue --device dev-u --format uri)
+echo '{"claimCode":"'"$CODE_A"'"}' > "$T/c-good-a.json"
+mark_audit
+claim app-acme "$T/c-good-a.json"
+check "acme is still locked, even with a right code and another back-end: TooManyAttempts 429" \
 	bash -c "[ '$(code)' = TooManyAttempts ] && [ '$(status)' = 429 ]"
-check "  ... audited as locked-out (source)" audit_match action=claim result=refused 'reason=locked-out' 'tenant=beta'
-check "  ... and dev-u is still unclaimed" bash -c \
-	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"'"
+check "  ... audited as locked-out" audit_match action=claim result=refused 'reason=locked-out' 'tenant=acme'
+check "  ... and dev-u is unclaimed again, its new code unused" bash -c \
+	"\"$ONBOARDCTL\" --json device show dev-u | grep -q '\"state\":\"unclaimed\"' &&
+	 \"$ONBOARDCTL\" claimcode show --device dev-u | grep -q '^status:  issued'"
 
 # After every case above: a spy whose policy allows '#', '$aws/#' and '$onb/#'
 # never received a stamped request, a reply envelope or any $aws/ message.

@@ -427,10 +427,11 @@ static void hundred_way_race(void **state)
 static void lockout(void **state)
 {
 	static const struct onb_claim_limits lim = { 3, 60000, 1500 };
-	struct onb_claimcode_issued cc;
+	struct onb_claimcode_issued cc, cc2;
 	struct onb_claim_result res;
 	struct onb_err err;
 	char wrong[ONB_CC_SYMBOLS + 1];
+	redisReply *r;
 	(void)state;
 
 	make_device("dev-1", ONB_STATE_UNCLAIMED, 1);
@@ -448,14 +449,56 @@ static void lockout(void **state)
 	assert_newest("onb:audit", "reason", "locked-out");
 	assert_string_equal(show("dev-1").status, "issued");
 	assert_int_equal(device("dev-1").state, ONB_STATE_UNCLAIMED);
-	/* the source is locked for every tenant; another source is not */
-	expect_refused(redeem(cc.code, "acme", "203.0.113.7", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "source");
+	/* the source is locked for mallory only: another tenant at the same
+	 * address (one host, a NAT) claims at once, and its failures there
+	 * count for itself alone */
+	assert_int_equal(int_cmd("EXISTS", "onb:cclock:source:mallory/203.0.113.7"), 1);
+	assert_int_equal(int_cmd("EXISTS", "onb:cclock:source:203.0.113.7"), 0);
+	make_device("dev-2", ONB_STATE_UNCLAIMED, 2);
+	issue("dev-2", 3600 * 1000, &cc2);
+	assert_int_equal(redeem(cc2.code, "acme", "203.0.113.7", &lim, &res, &err), ONB_OK);
+	assert_string_equal(device("dev-2").tenant, "acme");
 	stranger_code(wrong);
-	expect_refused(redeem(wrong, "acme", "198.51.100.1", &lim, &res, &err), &res, ONB_CLAIM_INVALID, "unknown");
+	expect_refused(redeem(wrong, "acme", "203.0.113.7", &lim, &res, &err), &res, ONB_CLAIM_INVALID, "unknown");
+	assert_false(res.locked_now);
+	r = redisCommand(rc, "GET onb:ccfail:source:acme/203.0.113.7");
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_string_equal(r->str, "1");
+	freeReplyObject(r);
+	/* mallory is still locked, from any source */
+	expect_refused(redeem(cc.code, "mallory", "203.0.113.7", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "tenant");
+	expect_refused(redeem(cc.code, "mallory", "198.51.100.1", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "tenant");
 	/* attempts during the lockout do not extend it */
 	sleep_ms(1600);
 	assert_int_equal(redeem(cc.code, "mallory", "203.0.113.7", &lim, &res, &err), ONB_OK);
 	assert_string_equal(device("dev-1").tenant, "mallory");
+}
+
+/* The lockout of a tenant at a source alone (the tenant's own counter
+ * started earlier and its window ended): the tenant is refused there, with
+ * "source", and claims from elsewhere; other tenants there are not affected. */
+static void lockout_at_a_source(void **state)
+{
+	static const struct onb_claim_limits lim = { 3, 60000, 60000 };
+	struct onb_claimcode_issued cc;
+	struct onb_claim_result res;
+	struct onb_err err;
+	char wrong[ONB_CC_SYMBOLS + 1];
+	redisReply *r;
+	(void)state;
+
+	make_device("dev-1", ONB_STATE_UNCLAIMED, 1);
+	issue("dev-1", 3600 * 1000, &cc);
+	/* as claim_redeem.lua leaves it after the tenant's window restarted */
+	r = redisCommand(rc, "SET onb:cclock:source:mallory/203.0.113.7 1 PX 60000");
+	freeReplyObject(r);
+	expect_refused(redeem(cc.code, "mallory", "203.0.113.7", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "source");
+	assert_string_equal(show("dev-1").status, "issued");
+	/* elsewhere mallory's code is looked at (a wrong one: refused as such) */
+	stranger_code(wrong);
+	expect_refused(redeem(wrong, "mallory", "cli:bob@host", &lim, &res, &err), &res, ONB_CLAIM_INVALID, "unknown");
+	assert_int_equal(redeem(cc.code, "acme", "203.0.113.7", &lim, &res, &err), ONB_OK);
 }
 
 static void lockout_window_and_unlock(void **state)
@@ -496,9 +539,68 @@ static void lockout_window_and_unlock(void **state)
 	stranger_code(wrong);
 	redeem(wrong, "t2", "cli:alice@host", &lim, &res, &err);
 	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:tenant:t2"), 1);
-	redisReply *r = redisCommand(rc, "KEYS onb:ccfail:source:h-*");
+	redisReply *r = redisCommand(rc, "KEYS onb:ccfail:source:t2/h-*");
 	assert_int_equal(r->elements, 1);
 	freeReplyObject(r);
+}
+
+/* fails redeems n wrong codes for tenant at source with limits lim. */
+static void fails(const char *tenant, const char *source, int n, const struct onb_claim_limits *lim)
+{
+	char wrong[ONB_CC_SYMBOLS + 1];
+	struct onb_claim_result res;
+	struct onb_err err;
+
+	for(int i = 0; i < n; i++){
+		stranger_code(wrong);
+		redeem(wrong, tenant, source, lim, &res, &err);
+	}
+}
+
+/* unlock --tenant T: T's own lockout and T's at every source; --source S:
+ * every tenant's at S, not their own lockouts; names are matched whole. */
+static void unlock_tenants_and_sources(void **state)
+{
+	static const struct onb_claim_limits lim = { 3, 60000, 60000 };
+	struct onb_claimcode_issued cc;
+	struct onb_claim_result res;
+	struct onb_err err;
+	int cleared = -1;
+	(void)state;
+
+	make_device("dev-1", ONB_STATE_UNCLAIMED, 1);
+	issue("dev-1", 3600 * 1000, &cc);
+	fails("a", "mqtt:10.0.0.1", 3, &lim);     /* a: locked, and at 10.0.0.1 */
+	fails("b", "mqtt:10.0.0.1", 3, &lim);     /* b: the same */
+	fails("xa", "mqtt:110.0.0.1", 1, &lim);   /* names that end like a's and 10.0.0.1 */
+	assert_int_equal(int_cmd("EXISTS", "onb:cclock:source:a/mqtt:10.0.0.1"), 1);
+	assert_int_equal(int_cmd("EXISTS", "onb:cclock:source:b/mqtt:10.0.0.1"), 1);
+	/* the source: a's and b's lockouts there, nothing else */
+	assert_int_equal(onb_claim_unlock(rc, NULL, "mqtt:10.0.0.1", &actor, &cleared, &err), ONB_OK);
+	assert_int_equal(cleared, 2);
+	assert_newest("onb:audit", "reason", "source mqtt:10.0.0.1");
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:source:xa/mqtt:110.0.0.1"), 1);
+	expect_refused(redeem(cc.code, "a", "mqtt:10.0.0.1", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "tenant");
+	/* the tenant: its own lockout */
+	assert_int_equal(onb_claim_unlock(rc, "a", NULL, &actor, &cleared, &err), ONB_OK);
+	assert_int_equal(cleared, 1);
+	assert_newest("onb:audit", "reason", "tenant a");
+	/* and its counts, its own and at every source, not xa's */
+	fails("a", "mqtt:10.0.0.2", 1, &lim);
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:source:a/mqtt:10.0.0.2"), 1);
+	assert_int_equal(onb_claim_unlock(rc, "a", NULL, &actor, &cleared, &err), ONB_OK);
+	assert_int_equal(cleared, 2);
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:source:a/mqtt:10.0.0.2"), 0);
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:tenant:a"), 0);
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:source:xa/mqtt:110.0.0.1"), 1);
+	assert_int_equal(int_cmd("EXISTS", "onb:ccfail:tenant:xa"), 1);
+	/* b stays locked; a claims */
+	expect_refused(redeem(cc.code, "b", "mqtt:10.0.0.3", &lim, &res, &err), &res, ONB_CLAIM_LOCKED, "tenant");
+	assert_int_equal(redeem(cc.code, "a", "mqtt:10.0.0.1", &lim, &res, &err), ONB_OK);
+	/* nothing to lift: 0, still audited */
+	assert_int_equal(onb_claim_unlock(rc, "nobody", "mqtt:192.0.2.1", &actor, &cleared, &err), ONB_OK);
+	assert_int_equal(cleared, 0);
+	assert_newest("onb:audit", "reason", "tenant nobody, source mqtt:192.0.2.1");
 }
 
 /* ------------------------------------------------------ release, transfer */
@@ -590,7 +692,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(device_not_unclaimed, redis_fixture_setup, redis_fixture_teardown),
 		cmocka_unit_test_setup_teardown(hundred_way_race, redis_fixture_setup, redis_fixture_teardown),
 		cmocka_unit_test_setup_teardown(lockout, redis_fixture_setup, redis_fixture_teardown),
+		cmocka_unit_test_setup_teardown(lockout_at_a_source, redis_fixture_setup, redis_fixture_teardown),
 		cmocka_unit_test_setup_teardown(lockout_window_and_unlock, redis_fixture_setup, redis_fixture_teardown),
+		cmocka_unit_test_setup_teardown(unlock_tenants_and_sources, redis_fixture_setup, redis_fixture_teardown),
 		cmocka_unit_test_setup_teardown(release, redis_fixture_setup, redis_fixture_teardown),
 		cmocka_unit_test_setup_teardown(transfer, redis_fixture_setup, redis_fixture_teardown),
 	};

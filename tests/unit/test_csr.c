@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -222,6 +223,75 @@ static void weak_and_unsupported_keys(void **state)
 	EVP_PKEY_free(k1);
 	EVP_PKEY_free(p521);
 	EVP_PKEY_free(ed448);
+}
+
+/* An EC key on a known curve but with explicit parameters, as `openssl
+ * ecparam -param_enc explicit` makes: OpenSSL 3 still reports its group name. */
+static EVP_PKEY *explicit_ec(const char *curve)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *k = NULL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0),
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, (char *)OSSL_PKEY_EC_ENCODING_EXPLICIT, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	char enc[32] = "";
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_params(ctx, params), 1);
+	assert_int_equal(EVP_PKEY_keygen(ctx, &k), 1);
+	EVP_PKEY_CTX_free(ctx);
+	/* the premise: the key really is explicit, yet has a group name */
+	assert_int_equal(EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL), 1);
+	assert_string_equal(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT);
+	return k;
+}
+
+/* A certificate for an explicit-parameters key fails X509_V_FLAG_X509_STRICT
+ * (and so the broker's TLS): the CSR is refused before anything is issued. */
+static void explicit_curve_parameters_refused(void **state)
+{
+	static const char *const curves[] = { "P-256", "P-384" };
+	struct onb_err err = { "" };
+	const char *code;
+	char *pem;
+
+	(void)state;
+	for(size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++){
+		EVP_PKEY *k = explicit_ec(curves[i]);
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		EVP_PKEY *back;
+		int n;
+
+		code = NULL;
+		assert_int_equal(onb_csr_key_acceptable(k, &code, &err), ONB_EINVAL);
+		assert_non_null(code);
+		assert_string_equal(code, ONB_CSR_E_KEY_TYPE);
+		assert_non_null(strstr(err.msg, "explicit"));
+		pem = csr_for(k, "dev", curves[i][2] == '2' ? EVP_sha256() : EVP_sha384());
+		expect_str(pem, ONB_CSR_E_KEY_TYPE);
+		free(pem);
+		/* as it arrives in a CSR: decoded from its SubjectPublicKeyInfo */
+		n = i2d_PUBKEY(k, &der);
+		assert_true(n > 0);
+		p = der;
+		back = d2i_PUBKEY(NULL, &p, n);
+		assert_non_null(back);
+		assert_int_equal(onb_csr_key_acceptable(back, &code, &err), ONB_EINVAL);
+		assert_string_equal(code, ONB_CSR_E_KEY_TYPE);
+		EVP_PKEY_free(back);
+		OPENSSL_free(der);
+		EVP_PKEY_free(k);
+	}
+	/* the same curves, named, are still accepted */
+	assert_int_equal(onb_csr_key_acceptable(p256, &code, &err), ONB_OK);
+	assert_int_equal(onb_csr_key_acceptable(p384, &code, &err), ONB_OK);
+	pem = csr_for(p256, "dev", EVP_sha256()); expect_str(pem, NULL); free(pem);
+	pem = csr_for(p384, "dev", EVP_sha384()); expect_str(pem, NULL); free(pem);
+	ERR_clear_error();
 }
 
 static void sha1_signature_refused(void **state)
@@ -473,6 +543,7 @@ int main(void)
 		cmocka_unit_test(blanks_around_are_fine),
 		cmocka_unit_test(new_label),
 		cmocka_unit_test(weak_and_unsupported_keys),
+		cmocka_unit_test(explicit_curve_parameters_refused),
 		cmocka_unit_test(sha1_signature_refused),
 		cmocka_unit_test(garbage),
 		cmocka_unit_test(text_before_or_after),

@@ -3,11 +3,15 @@
  * X509_set_pubkey's encode/decode round trip: the bytes must be exactly what
  * OpenSSL's encoder writes for the key, and the issued certificate, once
  * parsed, must carry the CSR's key and verify under its CA. onb_cert_sign
- * keeps the decoded key in memory. */
+ * keeps the decoded key in memory. onb_issued_verify checks an issued
+ * certificate strictly, as the broker's TLS would. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <openssl/core_names.h>
@@ -167,12 +171,112 @@ static void csr_key_reaches_the_certificate(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* ---- onb_issued_verify ---- */
+
+/* A store holding root and/or ca, through a PEM file as claimsvc loads it. */
+static X509_STORE *store_of(X509 *a, X509 *b, X509 *extra)
+{
+	char path[] = "/tmp/onb-keys-bundle.XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	struct onb_err err;
+	X509_STORE *st;
+
+	assert_non_null(f);
+	if(a) assert_int_equal(PEM_write_X509(f, a), 1);
+	if(b) assert_int_equal(PEM_write_X509(f, b), 1);
+	fclose(f);
+	st = onb_trust_store_load(path, extra, &err);
+	unlink(path);
+	assert_non_null(st);
+	return st;
+}
+
+static void issue_for(EVP_PKEY *key, struct onb_issued *iss)
+{
+	struct onb_err err;
+
+	assert_non_null(key);
+	assert_int_equal(onb_csr_issue(key, "leaf", 1, ca, ca_key, iss, &err), ONB_OK);
+}
+
+static void issued_certificates_verify_strictly(void **state)
+{
+	X509_STORE *full = store_of(root, ca, NULL), *bundle_plus_ca = store_of(root, NULL, ca);
+	X509_STORE *ca_only = store_of(ca, NULL, NULL), *root_only = store_of(root, NULL, NULL);
+	EVP_PKEY *keys[] = {
+		EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+		EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+	};
+	struct onb_issued iss;
+	struct onb_err err;
+	int verr, depth;
+
+	(void)state;
+	for(size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++){
+		issue_for(keys[i], &iss);
+		verr = 0;
+		assert_int_equal(onb_issued_verify(&iss, full, &verr, &depth, &err), ONB_OK);
+		assert_int_equal(onb_issued_verify(&iss, bundle_plus_ca, &verr, &depth, &err), ONB_OK);
+		/* the issuing CA alone anchors the chain when its root is not there */
+		assert_int_equal(onb_issued_verify(&iss, ca_only, &verr, &depth, &err), ONB_OK);
+		/* but the issuing CA must be there */
+		assert_int_equal(onb_issued_verify(&iss, root_only, &verr, &depth, &err), ONB_EREFUSED);
+		assert_int_equal(verr, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+		assert_int_equal(depth, 0);
+		onb_issued_clear(&iss);
+		EVP_PKEY_free(keys[i]);
+	}
+	assert_int_equal(onb_issued_verify(NULL, full, &verr, &depth, &err), ONB_EINVAL);
+	assert_null(onb_trust_store_load("/nonexistent/bundle.pem", NULL, &err));
+	X509_STORE_free(full);
+	X509_STORE_free(bundle_plus_ca);
+	X509_STORE_free(ca_only);
+	X509_STORE_free(root_only);
+}
+
+/* The finding: a P-256 key with explicit curve parameters (which the CSR
+ * rules now refuse) gets a certificate that strict verification, and so the
+ * broker, refuses. If such a key ever got past the CSR rules, the check
+ * after issuing stops it before anything is recorded. */
+static void explicit_parameters_fail_strict_verification(void **state)
+{
+	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0),
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, (char *)OSSL_PKEY_EC_ENCODING_EXPLICIT, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	X509_STORE *full = store_of(root, ca, NULL);
+	EVP_PKEY *key = NULL;
+	struct onb_issued iss;
+	struct onb_err err;
+	int verr = 0, depth = -1;
+
+	(void)state;
+	assert_non_null(kctx);
+	assert_int_equal(EVP_PKEY_keygen_init(kctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_params(kctx, params), 1);
+	assert_int_equal(EVP_PKEY_keygen(kctx, &key), 1);
+	issue_for(key, &iss);
+	assert_int_equal(onb_issued_verify(&iss, full, &verr, &depth, &err), ONB_EREFUSED);
+	assert_int_equal(verr, X509_V_ERR_EC_KEY_EXPLICIT_PARAMS);
+	assert_int_equal(depth, 0);
+	assert_non_null(strstr(err.msg, "explicit"));
+	onb_issued_clear(&iss);
+	EVP_PKEY_free(key);
+	EVP_PKEY_CTX_free(kctx);
+	X509_STORE_free(full);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaf_keys_are_the_encoders_bytes),
 		cmocka_unit_test(sign_keeps_the_decoded_key),
 		cmocka_unit_test(csr_key_reaches_the_certificate),
+		cmocka_unit_test(issued_certificates_verify_strictly),
+		cmocka_unit_test(explicit_parameters_fail_strict_verification),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
