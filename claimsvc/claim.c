@@ -77,13 +77,14 @@ static void write_refusal(const struct onb_audit_entry *e, void *arg)
 	redisContext *rc = csvc_redis(s);
 	struct onb_err err;
 
-	if(!rc || onb_audit_append(rc, e, 0, &err) != ONB_OK){
+	if(!rc || onb_audit_append(rc, e, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "not audited (registry unavailable): claim refused: %s", e->reason);
 	}
 }
 
 int csvc_claim_init(struct csvc *s)
 {
+	onb_audit_set_retention_days(s->cfg.audit_retention_days);
 	s->claim_refusals = onb_audit_agg_new(1024, (int64_t)s->cfg.audit_window_s * 1000, write_refusal, s);
 	return s->claim_refusals ? ONB_OK : ONB_EINTERNAL;
 }

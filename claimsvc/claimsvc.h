@@ -68,6 +68,7 @@ struct csvc_config {
 	char pkcs11_module[CSVC_PATH_MAX];  /* PKCS#11 module for a pkcs11: device_ca_key, "" default */
 	int metrics_interval_s;             /* $SYS/onboard/claimsvc/<id> every N s; 0 off */
 	int audit_window_s;                 /* repeated refusals: one audit entry per kind and window */
+	int audit_retention_days;           /* onb:audit keeps this long (every writer trims) */
 	enum csvc_level log_level;
 };
 

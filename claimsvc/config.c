@@ -60,6 +60,7 @@ static const struct option options[] = {
 	STR("pkcs11_module", pkcs11_module, false),
 	INT("metrics_interval_s", metrics_interval_s, 0, 3600),
 	INT("audit_window_s", audit_window_s, 1, 3600),
+	INT("audit_retention_days", audit_retention_days, 1, 3650),
 	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
 };
 
@@ -86,6 +87,7 @@ static void defaults(struct csvc_config *cfg)
 	cfg->rotation_grace = ONB_ROTATION_GRACE_DEFAULT_S;
 	cfg->metrics_interval_s = 10;
 	cfg->audit_window_s = 60;
+	cfg->audit_retention_days = ONB_AUDIT_RETENTION_DAYS;
 	cfg->log_level = CSVC_INFO;
 }
 

@@ -128,7 +128,7 @@ static void audit(struct request *rq, const char *result, const char *what)
 	snprintf(reason, sizeof(reason), "%s (requester %s %s %s)", what, rq->env.idclass,
 			rq->env.client_id, rq->env.fp);
 	rc = csvc_redis(s);
-	if(!rc || onb_audit_append(rc, &e, 0, &err) != ONB_OK){
+	if(!rc || onb_audit_append(rc, &e, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "not audited (registry unavailable): %s %s %s", rq->action, result, reason);
 	}
 	redis_settle(s, false);

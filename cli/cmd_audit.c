@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include <cJSON.h>
@@ -14,7 +15,7 @@
 #include "onb/ids.h"
 
 static const char usage_audit[] =
-	"usage: onboardctl [--redis URL] audit [--device ID] [--since T] [--follow] [--json]\n"
+	"usage: onboardctl [--redis URL] audit [--device ID] [--since T] [--follow] [--json] [--syslog]\n"
 	"\n"
 	"Prints the audit stream (onb:audit, docs/registry.md), oldest first: connects\n"
 	"allowed and denied, registrations, provisioning, claims, state and policy\n"
@@ -24,7 +25,11 @@ static const char usage_audit[] =
 	"  --since T    only entries from T on: 30s, 10m, 2h, 7d ago, or an ISO time\n"
 	"               2026-11-23T19:00:00Z, or milliseconds since the epoch\n"
 	"  --follow     keep printing new entries until interrupted\n"
-	"  --json       one JSON object per line\n";
+	"  --json       one JSON object per line\n"
+	"  --syslog     write each entry (as --json) to syslog, facility authpriv,\n"
+	"               instead of stdout: with --follow, a forwarder for off-box\n"
+	"               retention (config/systemd/onboard-audit.service sends --json\n"
+	"               to journald)\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -65,7 +70,7 @@ static int parse_since(const char *s, long long *out)
 
 struct filter {
 	const char *device;
-	bool json;
+	bool json, syslog;
 	long printed;
 };
 
@@ -81,7 +86,7 @@ static void print_record(const struct onb_audit_record *rec, void *arg)
 	if(f->device && (!device || strcmp(device, f->device) != 0)) return;
 	gmtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	if(f->json){
+	if(f->json || f->syslog){
 		cJSON *o = cJSON_CreateObject();
 		char *text;
 		char iso[48];
@@ -90,7 +95,8 @@ static void print_record(const struct onb_audit_record *rec, void *arg)
 		cJSON_AddStringToObject(o, "time", iso);
 		for(size_t i = 0; i < rec->nfields; i++) cJSON_AddStringToObject(o, rec->name[i], rec->value[i]);
 		text = cJSON_PrintUnformatted(o);
-		if(text) printf("%s\n", text);
+		if(text && f->syslog) syslog(LOG_NOTICE, "%s", text);
+		else if(text) printf("%s\n", text);
 		cJSON_free(text);
 		cJSON_Delete(o);
 	}else{
@@ -121,6 +127,8 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 			cli->json = true;
 		}else if(!strcmp(argv[i], "--follow")){
 			follow = true;
+		}else if(!strcmp(argv[i], "--syslog")){
+			f.syslog = true;
 		}else if(!strcmp(argv[i], "--device") && v){
 			if(!onb_id_valid(v)) return cli_usage_error("audit: invalid device id");
 			f.device = v;
@@ -136,6 +144,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	}
 	f.json = cli->json;
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	if(f.syslog) openlog("onboard-audit", LOG_PID, LOG_AUTHPRIV);
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
 	/* History first, then (with --follow) whatever arrives. */

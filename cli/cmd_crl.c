@@ -317,7 +317,7 @@ static int crl_export(struct cli *cli, int argc, char **argv)
 
 		snprintf(why, sizeof(why), "%zu revoked serial(s), %d CRL(s)", list.n, sk_X509_CRL_num(out));
 		e.reason = why;
-		onb_audit_append(rc, &e, 0, &ignored); /* the file is written: a lost entry is not fatal */
+		onb_audit_append(rc, &e, &ignored); /* the file is written: a lost entry is not fatal */
 	}
 	ret = report(cli, o.out, out);
 cleanup:

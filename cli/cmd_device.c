@@ -361,7 +361,7 @@ static int do_register(struct cli *cli, int argc, char **argv)
 			.device = a.id, .result = "refused", .reason = err.msg,
 		};
 		struct onb_err ignored;
-		onb_audit_append(rc, &e, 0, &ignored);
+		onb_audit_append(rc, &e, &ignored);
 	}
 	redisFree(rc);
 	if(ret != ONB_OK) return registry_error("register", a.id, ret, &err);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "onb/redis.h"
+#include "onb/registry.h"
 
 static const struct {
 	const char *name;
@@ -35,6 +36,9 @@ static void usage(FILE *out)
 		"               redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or\n"
 		"               redis-sentinel://[[user]:password@]host[:port][,...]/MASTER[?db=N]\n"
 		"  --json       print read results as JSON\n"
+		"\n"
+		"The audit entries it writes trim onb:audit to $ONBOARD_AUDIT_RETENTION_DAYS\n"
+		"(default 30), as the plugin and claimsvc do to theirs: set the same value everywhere.\n"
 		"\n"
 		"domains:\n");
 	for(size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++){
@@ -108,8 +112,13 @@ int main(int argc, char **argv)
 	struct cli cli = { 0 };
 	int i = 1;
 
+	const char *retention = getenv("ONBOARD_AUDIT_RETENTION_DAYS");
+
 	cli.redis_url = getenv("ONBOARD_REDIS_URL");
 	if(!cli.redis_url || !*cli.redis_url) cli.redis_url = ONB_REDIS_DEFAULT_URL;
+	if(retention && *retention && onb_audit_set_retention_days(atoi(retention)) != ONB_OK){
+		return cli_usage_error("ONBOARD_AUDIT_RETENTION_DAYS must be 1..3650");
+	}
 	set_actor(&cli);
 
 	for(; i < argc && argv[i][0] == '-'; i++){

@@ -195,7 +195,7 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 		onb_args_push(&a, ISSUE_STATES);
 		onb_args_push_i64(&a, now);
 		push_actor(&a, actor);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		r = onb_reg_script(rc, ONB_SCRIPT_CLAIMCODE_ISSUE, &a, old[0] ? 4 : 3, what, &ret, err);
 		if(!r) goto cleanup;
 		if(reply_is(r, "ok", 1)){
@@ -265,7 +265,7 @@ int onb_claimcode_revoke(redisContext *rc, const char *id, const struct onb_acto
 		onb_args_push(&a, hash);
 		onb_args_push_i64(&a, onb_now_ms());
 		push_actor(&a, actor);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		r = onb_reg_script(rc, ONB_SCRIPT_CLAIMCODE_REVOKE, &a, 3, what, &ret, err);
 		if(!r) return ret;
 		if(reply_is(r, "retry", 1)){
@@ -483,7 +483,7 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	onb_args_push_i64(&a, lim->lockout_ms);
 	push_actor(&a, actor);
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 	onb_args_push(&a, has_source ? "1" : "0");
 	onb_args_push(&a, has_dev ? "1" : "0");
 	onb_args_push(&a, sources);
@@ -616,7 +616,7 @@ int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 	e.action = "claim-unlock";
 	e.result = "ok";
 	e.reason = reason;
-	ret = onb_audit_append(rc, &e, 0, err);
+	ret = onb_audit_append(rc, &e, err);
 	if(ret != ONB_OK) return ret;
 	if(cleared_out) *cleared_out = n;
 	return ONB_OK;
@@ -685,7 +685,7 @@ int onb_device_release(redisContext *rc, const char *id, const char *reason,
 		onb_args_push_i64(&a, onb_now_ms());
 		push_actor(&a, actor);
 		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		onb_args_push(&a, reason ? reason : "");
 		r = onb_reg_script(rc, ONB_SCRIPT_DEVICE_RELEASE, &a, ptr[0] ? 4 : 3, what, &ret, err);
 		if(!r) return ret;
@@ -725,7 +725,7 @@ int onb_device_transfer(redisContext *rc, const char *id, const char *to, const 
 	onb_args_push_i64(&a, onb_now_ms());
 	push_actor(&a, actor);
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 	onb_args_push(&a, reason ? reason : "");
 	r = onb_reg_script(rc, ONB_SCRIPT_DEVICE_TRANSFER, &a, 3, what, &ret, err);
 	if(!r) return ret;

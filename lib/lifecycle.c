@@ -145,7 +145,7 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 		onb_args_push(&a, actor->who);
 		onb_args_push(&a, actor->source ? actor->source : "");
 		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_RECORD, &a, p.next[0] ? 6 : 5, "recording a renewal",
 				&ret, err);
 		if(!rep) return ret;
@@ -216,7 +216,7 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		onb_args_push(&a, actor->who);
 		onb_args_push(&a, actor->source ? actor->source : "");
 		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_PROMOTE, &a, 5, "promoting a renewed certificate", &ret, err);
 		if(!rep) return ret;
 		if(status_is(rep, "retry")){
@@ -266,7 +266,7 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 	onb_args_push(&a, actor->who);
 	onb_args_push(&a, actor->source ? actor->source : "");
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 	rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_REQUIRE, &a, 3, "requiring a rotation", &ret, err);
 	if(!rep) return ret;
 	if(status_is(rep, "ok")){
@@ -341,7 +341,7 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		onb_args_push(&a, actor->who);
 		onb_args_push(&a, actor->source ? actor->source : "");
 		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
 		rep = onb_reg_script(rc, ONB_SCRIPT_DECOMMISSION, &a, 7, "decommissioning", &ret, err);
 		if(!rep) return ret;
 		if(status_is(rep, "retry")){

@@ -73,7 +73,7 @@ static void push_tail(struct onb_args *a, const struct onb_actor *actor)
 	onb_args_push(a, actor->who);
 	onb_args_push(a, actor->source ? actor->source : "");
 	onb_args_push_i64(a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(a, onb_audit_minid());
 }
 
 static int policy_write(redisContext *rc, const char *name, const char *op, const char *json,
@@ -116,7 +116,7 @@ int onb_policystore_put(redisContext *rc, const char *name, const char *json, si
 			.result = "refused", .reason = err->msg,
 		};
 		struct onb_err ignored;
-		onb_audit_append(rc, &e, 0, &ignored);
+		onb_audit_append(rc, &e, &ignored);
 		return ONB_EINVAL;
 	}
 	return policy_write(rc, name, "put", json, len, actor, err);

@@ -204,12 +204,7 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 	int ret;
 
 	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XADD");
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, "MAXLEN");
-	onb_args_push(&a, "~");
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
-	onb_args_push(&a, "*");
+	onb_args_push_audit_xadd(&a);
 	onb_args_push_field(&a, "actor", actor->who);
 	if(actor->source && *actor->source) onb_args_push_field(&a, "source", actor->source);
 	onb_args_push_field(&a, "action", "register-thing");
@@ -343,7 +338,7 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	onb_args_push(&a, actor->who);
 	onb_args_push(&a, actor->source ? actor->source : "");
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 	onb_args_push(&a, request);
 
 	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 6, "RegisterThing", &ret, err);
@@ -493,12 +488,7 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	}
 	snprintf(reason, sizeof(reason), "added %zu, already present %zu", added, n - added);
 	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XADD");
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, "MAXLEN");
-	onb_args_push(&a, "~");
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
-	onb_args_push(&a, "*");
+	onb_args_push_audit_xadd(&a);
 	onb_args_push_field(&a, "actor", actor->who);
 	if(actor->source && *actor->source) onb_args_push_field(&a, "source", actor->source);
 	onb_args_push_field(&a, "action", "allowlist-add");

@@ -490,7 +490,7 @@ int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
 	onb_args_push(&a, actor->who);
 	onb_args_push(&a, actor->source ? actor->source : "");
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 
 	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER, &a, 4, "registering device", &ret, err);
 	if(!r) return ret;
@@ -552,7 +552,7 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 	onb_args_push(&a, actor->who);
 	onb_args_push(&a, actor->source ? actor->source : "");
 	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, ONB_AUDIT_MAXLEN);
+	onb_args_push_i64(&a, onb_audit_minid());
 
 	r = onb_reg_script(rc, ONB_SCRIPT_SET_STATE, &a, 3, "changing device state", &ret, err);
 	if(!r) return ret;
@@ -762,8 +762,36 @@ int onb_registry_list(redisContext *rc, enum onb_state only,
 
 /* ------------------------------------------------------------------ audit */
 
-int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
-		long maxlen, struct onb_err *err)
+/* Retention by time, not by count: a count is something any client able to
+ * cause entries could exhaust, evicting the evidence of what it did. Every
+ * writer trims what is older than this (approximately, whole stream nodes at
+ * a time), so all writers should share one value. */
+static _Atomic int64_t audit_retention_ms = (int64_t)ONB_AUDIT_RETENTION_DAYS * 86400000;
+
+int onb_audit_set_retention_days(int days)
+{
+	if(days < 1 || days > 3650) return ONB_EINVAL;
+	audit_retention_ms = (int64_t)days * 86400000;
+	return ONB_OK;
+}
+
+int64_t onb_audit_minid(void)
+{
+	int64_t t = onb_now_ms() - audit_retention_ms;
+	return t > 0 ? t : 0;
+}
+
+void onb_args_push_audit_xadd(struct onb_args *a)
+{
+	onb_args_push(a, "XADD");
+	onb_args_push(a, ONB_KEY_AUDIT);
+	onb_args_push(a, "MINID");
+	onb_args_push(a, "~");
+	onb_args_push_i64(a, onb_audit_minid());
+	onb_args_push(a, "*");
+}
+
+int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err)
 {
 	struct onb_args a;
 	redisReply *r;
@@ -772,15 +800,8 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
 	if(!e || !e->actor || !e->action || !e->result){
 		return onb_fail(err, ONB_EINVAL, "audit entry needs actor, action and result");
 	}
-	if(maxlen < 0) return onb_fail(err, ONB_EINVAL, "negative audit cap");
-	if(maxlen == 0) maxlen = ONB_AUDIT_MAXLEN;
 	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XADD");
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, "MAXLEN");
-	onb_args_push(&a, "~");
-	onb_args_push_i64(&a, maxlen);
-	onb_args_push(&a, "*");
+	onb_args_push_audit_xadd(&a);
 	onb_args_push_field(&a, "actor", e->actor);
 	onb_args_push_field(&a, "source", e->source);
 	onb_args_push_field(&a, "action", e->action);

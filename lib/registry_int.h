@@ -69,6 +69,8 @@ void onb_args_push_i64(struct onb_args *a, int64_t v);
 /* Appends `name value` unless value is NULL; the value is cut at
  * ONB_ARG_VALUE_MAX bytes (for audit fields). */
 void onb_args_push_field(struct onb_args *a, const char *name, const char *value);
+/* Starts `XADD onb:audit MINID ~ <retention> *`; push the fields next. */
+void onb_args_push_audit_xadd(struct onb_args *a);
 /* Starts an argument vector for onb_reg_script: it fills the first three
  * slots (EVALSHA sha numkeys) itself; push KEYS, then ARGV. */
 void onb_args_script(struct onb_args *a);

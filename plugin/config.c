@@ -111,9 +111,16 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		snprintf(cfg->broker_id, sizeof(cfg->broker_id), "%s", value);
 		return ONB_OK;
 	}
+	if(!strcmp(key, "audit_retention_days")){
+		if(parse_long(key, value, 1, 3650, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->audit_retention_days = (int)v;
+		return ONB_OK;
+	}
 	if(!strcmp(key, "audit_maxlen")){
-		if(parse_long(key, value, 1000, 1000000000L, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->audit_maxlen = v;
+		/* an older configuration: accepted, so that the broker still starts */
+		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "ignoring plugin_opt_audit_maxlen: the audit "
+				"stream is kept by time now (plugin_opt_audit_retention_days, default %d)",
+				ONB_AUDIT_RETENTION_DAYS);
 		return ONB_OK;
 	}
 	if(!strcmp(key, "audit_window_s")){
@@ -148,7 +155,7 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	if(onb_redis_parse_url(ONB_REDIS_DEFAULT_URL, &cfg->redis, &err) != ONB_OK) return ONB_EINTERNAL;
 	cfg->redis.timeout_ms = 50;
 	cfg->redis_retry_ms = 250;
-	cfg->audit_maxlen = 1000000;
+	cfg->audit_retention_days = ONB_AUDIT_RETENTION_DAYS;
 	cfg->metrics_interval_s = 10;
 	cfg->audit_window_s = 60;
 	/* A device needs two requests to provision and one to renew: a burst of

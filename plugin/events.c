@@ -128,7 +128,6 @@ struct pending_audit {
 };
 static struct pending_audit *audit_head, **audit_tail = &audit_head;
 static int audit_queued;
-static long audit_maxlen;
 
 void events_post_audit(const struct onb_audit_entry *e)
 {
@@ -169,7 +168,7 @@ static int store_audit(redisContext *rc, struct onb_err *err)
 	audit_queued = 0;
 	pthread_mutex_unlock(&queue_lock);
 	while((p = list)){
-		ret = onb_audit_append(rc, p->e, audit_maxlen, err);
+		ret = onb_audit_append(rc, p->e, err);
 		if(ret == ONB_EUNAVAIL && rc->err) break;
 		if(ret != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
 		list = p->next;
@@ -264,7 +263,6 @@ int events_start(const struct onboard_config *cfg)
 	main_thread = pthread_self();
 	policy_names = &cfg->policies;
 	snprintf(stats_id, sizeof(stats_id), "%s", cfg->broker_id);
-	audit_maxlen = cfg->audit_maxlen;
 	stats_ttl_ms = (int64_t)cfg->metrics_interval_s * 3000 + 5000;
 	watcher_cfg = cfg->redis;
 	watcher_cfg.timeout_ms = BLOCK_MS + 1000 + cfg->redis.timeout_ms;

@@ -31,7 +31,7 @@
 struct onboard_config {
 	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
-	long audit_maxlen;
+	int audit_retention_days;       /* onb:audit keeps this long (every writer trims) */
 	int audit_window_s;             /* repeated refusals: one entry per kind and window */
 	struct onb_rate request_rate;   /* provisioning requests per connection */
 	int request_inflight;           /* unanswered requests per connection */

@@ -103,6 +103,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 		goto fail_config;
 	}
 	rc = MOSQ_ERR_UNKNOWN;
+	onb_audit_set_retention_days(config.audit_retention_days);
 	if(registry_link_init(&config) != ONB_OK) goto fail_cas;
 	auth_init(&cas, &config);
 	metrics_init(&config);

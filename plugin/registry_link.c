@@ -181,7 +181,7 @@ void registry_link_audit(const struct onb_audit_entry *e)
 	redisContext *rc = registry_link_get();
 
 	if(!rc) return;
-	if(onb_audit_append(rc, e, config->audit_maxlen, &err) == ONB_OK) return;
+	if(onb_audit_append(rc, e, &err) == ONB_OK) return;
 	metrics.audit_errors++;
 	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "audit append failed: %s", err.msg);
 	/* An error reply (READONLY, MISCONF, OOM) leaves a working connection:

@@ -25,7 +25,7 @@
 local cc, events, audit, tfail, tlock = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local hash, tenant, want_dev, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_fail, window, lockout = tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local actor, source, events_cap, audit_cap = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local actor, source, events_cap, audit_minid = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local has_source, has_dev, sources = ARGV[12] == '1', ARGV[13] == '1', ARGV[14]
 
 local sfail, slock, dev = nil, nil, nil
@@ -43,7 +43,7 @@ local function log(result, device, fields)
   end
   for _, v in ipairs(fields) do table.insert(a, v) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 -- 1. a locked-out identity is refused before the code is looked at

@@ -17,7 +17,7 @@
 -- collision) writing nothing.
 local dev, cc, audit, oldcc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, hash, old, expires, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local states, now, actor, source, audit_cap = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local states, now, actor, source, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 
 local function log(result, fields)
   local a = {'actor', actor}
@@ -25,7 +25,7 @@ local function log(result, fields)
   for _, v in ipairs({'action', 'claimcode-issue', 'device', id, 'result', result}) do table.insert(a, v) end
   for _, v in ipairs(fields) do table.insert(a, v) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local function listed(s)

@@ -9,7 +9,7 @@
 -- expired away) after one audit entry; {'retry'} when the pointer moved.
 -- The pointer stays, so `claimcode show` reports the revocation.
 local dev, cc, audit = KEYS[1], KEYS[2], KEYS[3]
-local id, hash, now, actor, source, audit_cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local id, hash, now, actor, source, audit_minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 local function log(result, why)
   local a = {'actor', actor}
@@ -20,7 +20,7 @@ local function log(result, why)
   end
   if why ~= '' then table.insert(a, 'reason'); table.insert(a, why) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 if redis.call('HGET', dev, 'claimcode') ~= hash then

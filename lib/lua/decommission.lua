@@ -27,7 +27,7 @@ local dev, fpkey, nextkey, cc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local crlkey, events, audit = KEYS[5], KEYS[6], KEYS[7]
 local id, fp, nextfp, code, sources, back = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local reason, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local events_cap, audit_cap = ARGV[11], ARGV[12]
+local events_cap, audit_minid = ARGV[11], ARGV[12]
 
 -- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
 -- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
@@ -52,7 +52,7 @@ local function log(result, fields, why)
   local r = why or reason
   if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'claimcode', 'cert_serial',

@@ -13,7 +13,7 @@
 -- {'retry'} (the pointer moved since C read it) writing nothing.
 local dev, events, audit, cc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, ptr, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local events_cap, audit_cap, reason = ARGV[6], ARGV[7], ARGV[8]
+local events_cap, audit_minid, reason = ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, fields, why)
   local a = {'actor', actor}
@@ -23,7 +23,7 @@ local function log(result, fields, why)
   local r = why or reason
   if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'claimcode')

@@ -10,7 +10,7 @@
 -- Returns 'ok', or 'notfound' (delete of an absent policy, audited as error).
 local key, events, audit = KEYS[1], KEYS[2], KEYS[3]
 local name, op, doc, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local actor, source, events_cap, audit_cap = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local actor, source, events_cap, audit_minid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, reason)
   local a = {'actor', actor}
@@ -20,7 +20,7 @@ local function log(result, reason)
   end
   if reason ~= '' then table.insert(a, 'reason'); table.insert(a, reason) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 if op == 'delete' then

@@ -15,7 +15,7 @@
 local dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, fp, serial, not_after, state, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, sources, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local events_cap, audit_cap = ARGV[11], ARGV[12]
+local events_cap, audit_minid = ARGV[11], ARGV[12]
 
 local function allowed(from)
   for s in string.gmatch(sources, '[^,]+') do
@@ -73,6 +73,6 @@ if prev ~= '' then
   table.insert(a, 'from'); table.insert(a, prev)
 end
 for _, v in ipairs({'to', state, 'cert_fp', fp, 'ts', now}) do table.insert(a, v) end
-redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 
 return {'ok', prev}

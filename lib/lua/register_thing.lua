@@ -29,7 +29,7 @@ local tok, pending, dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[
 local id, fp, client_id, idclass, requester_fp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local serial, required, state, tenant, policy = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local sources, now, actor, source = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
-local events_cap, audit_cap, request = ARGV[15], ARGV[16], ARGV[17]
+local events_cap, audit_minid, request = ARGV[15], ARGV[16], ARGV[17]
 
 local function allowed(from)
   for s in string.gmatch(sources, '[^,]+') do
@@ -54,7 +54,7 @@ local function log(result, fields)
     table.insert(a, 'serial'); table.insert(a, serial)
   end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local function refuse(reason)

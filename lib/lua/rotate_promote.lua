@@ -16,7 +16,7 @@
 -- since C read it) writing nothing.
 local dev, oldkey, crlkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, fp, oldfp, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local events_cap, audit_cap = ARGV[7], ARGV[8]
+local events_cap, audit_minid = ARGV[7], ARGV[8]
 
 -- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
 -- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
@@ -49,5 +49,5 @@ for _, v in ipairs({'action', 'rotate-promote', 'device', id, 'result', 'ok', 'c
     'superseded', oldfp, 'superseded_serial', old_serial, 'ts', now}) do
   table.insert(a, v)
 end
-redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 return {'ok'}

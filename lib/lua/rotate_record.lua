@@ -22,7 +22,7 @@
 local dev, newkey, crlkey, events, audit, oldnextkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, requester, fp, serial, not_after = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local grace, prevnext, now, actor, source = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local events_cap, audit_cap = ARGV[11], ARGV[12]
+local events_cap, audit_minid = ARGV[11], ARGV[12]
 
 -- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
 -- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
@@ -38,7 +38,7 @@ local function log(result, fields)
   for _, v in ipairs({'action', 'rotate', 'device', id, 'result', result}) do table.insert(a, v) end
   for _, v in ipairs(fields) do table.insert(a, v) end
   for _, v in ipairs({'requester_fp', requester, 'ts', now}) do table.insert(a, v) end
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'tenant', 'policy',

@@ -14,7 +14,7 @@
 -- entry.
 local dev, events, audit = KEYS[1], KEYS[2], KEYS[3]
 local id, deadline, reason, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local events_cap, audit_cap = ARGV[7], ARGV[8]
+local events_cap, audit_minid = ARGV[7], ARGV[8]
 
 local function log(result, fields)
   local a = {'actor', actor}
@@ -22,7 +22,7 @@ local function log(result, fields)
   for _, v in ipairs({'action', 'rotate-require', 'device', id, 'result', result}) do table.insert(a, v) end
   for _, v in ipairs(fields) do table.insert(a, v) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'tenant', 'policy')

@@ -8,7 +8,7 @@
 -- Returns 'ok' or 'notfound' (audited as error).
 local dev, events, audit = KEYS[1], KEYS[2], KEYS[3]
 local id, policy, now = ARGV[1], ARGV[2], ARGV[3]
-local actor, source, events_cap, audit_cap = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local actor, source, events_cap, audit_minid = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local function log(result, reason)
   local a = {'actor', actor}
@@ -19,7 +19,7 @@ local function log(result, reason)
   end
   if reason ~= '' then table.insert(a, 'reason'); table.insert(a, reason) end
   table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant')

@@ -14,7 +14,7 @@
 -- appending only an audit entry (result refused / error).
 local dev, events, audit = KEYS[1], KEYS[2], KEYS[3]
 local id, to, sources, reason, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local actor, source, events_cap, audit_cap = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local actor, source, events_cap, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 
 local function allowed(from)
   for s in string.gmatch(sources, '[^,]+') do
@@ -36,7 +36,7 @@ local function log(result, why, from)
     table.insert(a, 'from'); table.insert(a, from)
   end
   for _, v in ipairs({'to', to, 'ts', now}) do table.insert(a, v) end
-  redis.call('XADD', audit, 'MAXLEN', '~', audit_cap, '*', unpack(a))
+  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'policy')

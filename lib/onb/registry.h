@@ -24,7 +24,7 @@
 #define ONB_REASON_MAX 256                 /* free text of a state change */
 #define ONB_BATCH_MAX 64                   /* manufacturing batch names */
 #define ONB_EVENTS_MAXLEN 100000           /* onb:events is capped at about this */
-#define ONB_AUDIT_MAXLEN 1000000           /* default cap of onb:audit */
+#define ONB_AUDIT_RETENTION_DAYS 30        /* default: onb:audit keeps 30 days */
 
 struct onb_device {
 	char id[ONB_ID_MAX + 1];
@@ -112,9 +112,14 @@ struct onb_audit_entry {
 	int64_t first_ms, last_ms;
 };
 
-/* Appends to onb:audit, capped at about maxlen entries (0: default 1,000,000). */
-int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e,
-		long maxlen, struct onb_err *err);
+/* Appends to onb:audit, trimming entries older than the retention. */
+int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err);
+
+/* The audit retention of this process, for every writer of onb:audit
+ * (default ONB_AUDIT_RETENTION_DAYS): ONB_EINVAL outside 1..3650 days. */
+int onb_audit_set_retention_days(int days);
+/* The stream id (ms) below which onb:audit entries are trimmed now. */
+int64_t onb_audit_minid(void);
 
 /* An entry of onb:events. */
 struct onb_event {

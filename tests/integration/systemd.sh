@@ -21,7 +21,7 @@ check "systemd-analyze verify: no error, no warning" \
 	bash -c "systemd-analyze verify --man=no *.service *.timer > '$T/verify.out' 2>&1 && ! grep -v 'Failed to read \$container\|Found container' '$T/verify.out' | grep -q ."
 grep -v 'Failed to read $container\|Found container' "$T/verify.out" || true
 
-for u in mosquitto-onboard claimsvc onboard-crl; do
+for u in mosquitto-onboard claimsvc onboard-crl onboard-audit; do
 	systemd-analyze security --offline=yes --no-pager "$u.service" > "$T/$u.sec" 2>&1 || true
 	score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$T/$u.sec")
 	echo "# $u.service: systemd-analyze security exposure ${score:-?} (0 best, 10 worst)"
@@ -29,7 +29,7 @@ for u in mosquitto-onboard claimsvc onboard-crl; do
 		python3 -c "import sys; sys.exit(0 if '$score' and float('$score') <= 2.0 else 1)"
 done
 
-for u in mosquitto-onboard claimsvc onboard-crl; do
+for u in mosquitto-onboard claimsvc onboard-crl onboard-audit; do
 	f="$UNITS/$u.service"
 	for line in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
 			ProtectKernelTunables=yes ProtectKernelModules=yes 'CapabilityBoundingSet=' \

@@ -157,4 +157,33 @@ CODE=$("$ONBOARDCTL" claimcode issue --device dev-b --format uri)
 out=$(rr app-beta app-beta onb/claim/json onb/claim/json/accepted "{\"claimCode\":\"$CODE\"}")
 check "  ... another tenant claims a device at once" grep -q '"deviceId":"dev-b"' <<<"$out"
 
+# ---------------------------------------------------------------- 2. off-box retention: audit to syslog
+# onboardctl audit --follow --syslog, in a private mount namespace whose
+# /dev/log is a datagram socket of this test (nothing of the host's is touched).
+cat > "$T/syslogd.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(8)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            out.write(s.recv(65536).decode(errors="replace") + "\n")
+            out.flush()
+    except socket.timeout:
+        pass
+PY
+if unshare -m true 2> /dev/null; then
+	python3 "$T/syslogd.py" "$T/log.sock" "$T/syslog.out" &
+	BG_PIDS+=($!)
+	wait_for 3 test -S "$T/log.sock"
+	raw dev-1 connect dev-1 close > /dev/null
+	timeout 10 unshare -m bash -c "mount -t tmpfs tmpfs /dev && touch /dev/log && mount --bind '$T/log.sock' /dev/log &&
+		timeout 2 '$ONBOARDCTL' audit --follow --syslog --since 5s" || true
+	check "onboardctl audit --follow --syslog: entries reach syslog (authpriv.notice) as JSON" \
+		grep -q '^<85>.*onboard-audit\[[0-9]*\]: {.*"action":"connect".*"client_id":"dev-1"' "$T/syslog.out"
+else
+	echo "# skipped: syslog forwarding (unshare -m is not permitted here)"
+fi
+
 finish

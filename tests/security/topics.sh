@@ -4,11 +4,12 @@
 # and wills aimed at forbidden topics, topic aliases, very deep and very long
 # topics, and the same through MQTT 3.1.1 and 3.1.
 #
-# ACL denials of PUBLISH and SUBSCRIBE are NOT audited to Redis, by design:
-# the plugin never calls Redis on the per-message path (DESIGN.md s.1). For
-# those the evidence is the broker's answer (PUBACK/SUBACK 0x87, or 0x80 in
-# 3.1.1), its "Denied PUBLISH" log line, and a spy allowed to read every topic
-# (#, $aws/#, $onb/#) that never receives the attack's payload.
+# ACL denials are audited aggregated, one entry per session, action and
+# reason in each window, written by the plugin's watcher thread (the message
+# path never waits on Redis, DESIGN.md s.1; docs/registry.md). The evidence
+# checked here is the broker's answer (PUBACK/SUBACK 0x87, or 0x80 in 3.1.1),
+# its "Denied PUBLISH" log line, and a spy allowed to read every topic (#,
+# $aws/#, $onb/#) that never receives the attack's payload.
 source "$(dirname "$0")/../integration/harness.sh"
 source "$(dirname "$0")/lib.sh"
 up

@@ -663,7 +663,7 @@ static void audit_append_omits_null_fields(void **state)
 	redisReply *r;
 
 	(void)state;
-	assert_int_equal(onb_audit_append(rc, &e, 0, &err), ONB_OK);
+	assert_int_equal(onb_audit_append(rc, &e, &err), ONB_OK);
 	r = redisCommand(rc, "XREVRANGE onb:audit + - COUNT 1");
 	assert_int_equal(r->element[0]->element[1]->elements, 8); /* actor action result ts */
 	freeReplyObject(r);
@@ -674,13 +674,41 @@ static void audit_append_omits_null_fields(void **state)
 	e.source = "10.0.0.1";
 	e.device = "dev-1";
 	e.reason = "unknown certificate";
-	assert_int_equal(onb_audit_append(rc, &e, 5000, &err), ONB_OK);
+	assert_int_equal(onb_audit_append(rc, &e, &err), ONB_OK);
 	assert_newest(ONB_KEY_AUDIT, "reason", "unknown certificate");
 	assert_newest(ONB_KEY_AUDIT, "source", "10.0.0.1");
 
 	e.actor = NULL;
-	assert_int_equal(onb_audit_append(rc, &e, 0, &err), ONB_EINVAL);
+	assert_int_equal(onb_audit_append(rc, &e, &err), ONB_EINVAL);
 	assert_int_equal(xlen(ONB_KEY_AUDIT), 2);
+}
+
+static void audit_is_kept_by_time_not_count(void **state)
+{
+	struct onb_audit_entry e = { .actor = "plugin", .action = "connect", .result = "deny" };
+	int64_t old = onb_now_ms() - 3LL * 86400000;
+	struct onb_err err;
+	redisReply *r;
+
+	(void)state;
+	/* 1,000 entries three days old, and 1,000 from today */
+	for(int i = 0; i < 1000; i++){
+		freeReplyObject(redisCommand(rc, "XADD %s %lld-%d actor x action old result ok", ONB_KEY_AUDIT,
+				(long long)old, i + 1));
+	}
+	for(int i = 0; i < 1000; i++) assert_int_equal(onb_audit_append(rc, &e, &err), ONB_OK);
+	/* the default 30 days keeps them all, however many there are */
+	assert_int_equal(xlen(ONB_KEY_AUDIT), 2000);
+	assert_int_equal(onb_audit_set_retention_days(0), ONB_EINVAL);
+	assert_int_equal(onb_audit_set_retention_days(3651), ONB_EINVAL);
+	assert_int_equal(onb_audit_set_retention_days(2), ONB_OK);
+	assert_int_equal(onb_audit_append(rc, &e, &err), ONB_OK);
+	assert_int_equal(onb_audit_set_retention_days(ONB_AUDIT_RETENTION_DAYS), ONB_OK);
+	/* two days: the old ones go (whole stream nodes at a time, '~'), the new stay */
+	r = redisCommand(rc, "XRANGE %s - + COUNT 1", ONB_KEY_AUDIT);
+	assert_true(r->elements == 1 && strtoll(r->element[0]->element[0]->str, NULL, 10) > old);
+	freeReplyObject(r);
+	assert_int_equal(xlen(ONB_KEY_AUDIT), 1001);
 }
 
 /* ----------------------------------------------------------------- events */
@@ -844,6 +872,7 @@ int main(void)
 		T(list_with_filter),
 		T(list_many),
 		T(audit_append_omits_null_fields),
+		T(audit_is_kept_by_time_not_count),
 		T(events_tail_empty),
 		T(events_resume_across_connections),
 		T(events_block_times_out),
