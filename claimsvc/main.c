@@ -20,12 +20,16 @@
 #define DRAIN_MS 2000
 /* Flow control, so that whatever arrives claimsvc's memory stays bounded:
  * the broker keeps at most RECEIVE_MAX requests in flight to us (the rest
- * wait in its queue, which max_queued_messages bounds), and at most
- * REPLY_BACKLOG_MAX replies wait for the broker's PUBACK; beyond that a
- * reply is dropped (counted; the device asks again). The broker plugin
- * sheds floods before they get here (docs/provisioning.md, "Budgets"). */
+ * wait in its queue, which max_queued_messages bounds). The broker plugin
+ * sheds floods before they get here (docs/provisioning.md, "Budgets").
+ *
+ * Replies go at QoS 0. At QoS 1, a flood left claimsvc silent until a
+ * restart: libmosquitto (2.0.11) ended up holding its Receive Maximum of
+ * replies unacknowledged and queued every later one behind them, for good.
+ * QoS 1 bought nothing here: the session is clean, so a reply in flight when
+ * the connection breaks is lost either way, and the device asks again after
+ * its timeout. The plugin delivers the reply to the device at QoS 1. */
 #define RECEIVE_MAX 64
-#define REPLY_BACKLOG_MAX 1000
 
 /* Several instances share each subscription (no leading '$' in the topics:
  * Mosquitto 2.0 never delivers "$share/g/$..."). */
@@ -42,7 +46,6 @@ struct app {
 	struct mosquitto *mosq;
 	bool subscribed;
 	int backoff_ms;
-	long inflight;          /* QoS 1 replies not yet acknowledged by the broker */
 	int64_t metrics_at;     /* monotonic ms of the next counters publication */
 };
 
@@ -133,19 +136,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosqu
 	struct app *app = obj;
 
 	app->subscribed = false;
-	app->inflight = 0;
 	if(!stop_signal) csvc_log(CSVC_WARNING, "disconnected from the broker: %s", mosquitto_reason_string(rc));
-}
-
-static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, const mosquitto_property *props)
-{
-	struct app *app = obj;
-
-	if(app->inflight > 0) app->inflight--;
-	if(reason >= 0x80){
-		csvc_log(CSVC_ERROR, "the broker refused a reply (reason 0x%02x %s): check this service's policy",
-				reason, mosquitto_reason_string(reason));
-	}
 }
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
@@ -162,18 +153,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	else if(!strcmp(msg->topic, ONB_TOPIC_CLAIM_REQUEST)) reply = csvc_handle_claim(&app->svc, msg->payload, len);
 	else return;
 	if(!reply) return;
-	if(app->inflight >= REPLY_BACKLOG_MAX){
-		app->svc.dropped++;
-		csvc_log(CSVC_DEBUG, "dropping a reply: %ld replies wait for the broker", app->inflight);
-		onb_prov_free(reply);
-		return;
-	}
-	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 1, false, NULL);
-	if(ret == MOSQ_ERR_SUCCESS){
-		app->inflight++;
-	}else{
-		csvc_log(CSVC_WARNING, "cannot publish a reply: %s", mosquitto_strerror(ret));
-	}
+	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 0, false, NULL);
+	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_WARNING, "cannot publish a reply: %s", mosquitto_strerror(ret));
 	onb_prov_free(reply);
 }
 
@@ -201,13 +182,9 @@ static int client_setup(struct app *app)
 		csvc_log(CSVC_ERROR, "MQTT TLS setup: %s", mosquitto_strerror(ret));
 		return -1;
 	}
-	/* Replies are QoS 1: let them queue without an in-flight cap. */
-	mosquitto_int_option(app->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
-	mosquitto_max_inflight_messages_set(app->mosq, 0);
 	mosquitto_connect_v5_callback_set(app->mosq, on_connect);
 	mosquitto_subscribe_v5_callback_set(app->mosq, on_subscribe);
 	mosquitto_disconnect_v5_callback_set(app->mosq, on_disconnect);
-	mosquitto_publish_v5_callback_set(app->mosq, on_publish);
 	mosquitto_message_v5_callback_set(app->mosq, on_message);
 	mosquitto_log_callback_set(app->mosq, on_log);
 	return 0;
@@ -287,12 +264,13 @@ static void run(struct app *app)
 					ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
 		}
 	}
-	/* Stop taking requests, let the replies already sent be acknowledged. */
+	/* Stop taking requests and let the replies already made leave: the broker
+	 * reads them before the DISCONNECT that follows them on the connection. */
 	if(ret == MOSQ_ERR_SUCCESS){
 		int64_t deadline = onb_mono_ms() + DRAIN_MS;
 		mosquitto_unsubscribe_multiple(app->mosq, NULL, 2, (char *const *)shared_subs, NULL);
 		while(onb_mono_ms() < deadline && mosquitto_loop(app->mosq, 50, 1) == MOSQ_ERR_SUCCESS
-				&& app->inflight > 0){
+				&& mosquitto_want_write(app->mosq)){
 		}
 		mosquitto_disconnect_v5(app->mosq, 0, NULL);
 		mosquitto_loop(app->mosq, 50, 1);

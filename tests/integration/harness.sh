@@ -187,8 +187,11 @@ sub_bg() {
 # wait_subscribed CLIENTID: the broker has logged this client's SUBSCRIBE.
 wait_subscribed() { wait_for 5 grep -q "Received SUBSCRIBE from $1" "$T/mosquitto.log"; }
 
-# audit_has FIELD-PATTERN...: some onb:audit entry contains all patterns.
-audit_has() {
+# audit_has FIELD-PATTERN...: some onb:audit entry contains all patterns,
+# within 3 s (the plugin writes refusals from its watcher thread, aggregated:
+# docs/registry.md).
+audit_has() { wait_for 3 audit_has_now "$@"; }
+audit_has_now() {
 	local entries; entries=$(rcli --raw XRANGE onb:audit - + | tr '\n' ' ')
 	for p in "$@"; do
 		grep -q -- "$p" <<<"$entries" || return 1
