@@ -61,9 +61,10 @@ audit_match_now() {
 
 # audit_count KEY=REGEX...: how many events the entries since mark_audit
 # that match record: an aggregated entry (docs/registry.md) counts its
-# repeats too. Waits for the plugin's aggregation window (1 s here) to close.
+# repeats too. Waits for the aggregation windows (1 s here) to close.
 audit_count() {
-	sleep 1.2
+	# window (1 s) + a tick + the watcher's next write (up to 250 ms)
+	sleep 1.7
 	rcli --json XRANGE onb:audit "(${AUDIT_MARK:-0-0}" + | jq --args '
 		[ .[] | .[1] as $a
 		  | reduce range(0; $a | length; 2) as $i ({}; .[$a[$i]] = $a[$i + 1])

@@ -3,7 +3,10 @@
  * it. QoS 0, as fast as the sockets take it, until COUNT messages are out or
  * SECONDS have passed, whichever comes first. 127.0.0.1 only.
  *
- * usage: mqttflood PORT CAFILE CERT KEY CLIENT_PREFIX CONNECTIONS TOPIC PAYLOAD_FILE COUNT SECONDS
+ * usage: mqttflood PORT CAFILE CERT KEY CLIENT_PREFIX CONNECTIONS TOPIC PAYLOAD_FILE COUNT SECONDS [SPREAD]
+ * With SPREAD (seconds), the COUNT messages are spread evenly over that
+ * time instead of sent at once, so that the flood lasts while something
+ * else is measured.
  * Client ids are CLIENT_PREFIX0, CLIENT_PREFIX1...; with one connection,
  * CLIENT_PREFIX itself.
  * Prints "sent N in S s"; exit 0 when every connection was accepted, 1
@@ -37,13 +40,13 @@ int main(int argc, char **argv)
 	int state[MAX_CONNS] = { 0 };
 	char id[128], *payload = NULL;
 	long n, count, sent = 0, len = 0;
-	double until, start;
+	double until, start, spread;
 	FILE *f;
 	int ret = 1, port;
 
-	if(argc != 11 || (n = atol(argv[6])) < 1 || n > MAX_CONNS || (count = atol(argv[9])) < 1){
+	if((argc != 11 && argc != 12) || (n = atol(argv[6])) < 1 || n > MAX_CONNS || (count = atol(argv[9])) < 1){
 		fprintf(stderr, "usage: mqttflood PORT CAFILE CERT KEY CLIENT_PREFIX CONNECTIONS(1-%d) TOPIC "
-				"PAYLOAD_FILE COUNT SECONDS\n", MAX_CONNS);
+				"PAYLOAD_FILE COUNT SECONDS [SPREAD]\n", MAX_CONNS);
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -78,13 +81,21 @@ int main(int argc, char **argv)
 	for(long i = 0; i < n; i++) if(state[i] != 1) goto done;
 	start = now_s();
 	until = start + atof(argv[10]);
+	spread = argc == 12 ? atof(argv[11]) : 0;
 	while(sent < count && now_s() < until){
-		for(long i = 0; i < n && sent < count; i++){
-			for(int b = 0; b < BURST && sent < count; b++){
+		/* with a spread, no more than its share of the time allows */
+		long allowed = spread > 0 ? (long)((double)count * (now_s() - start) / spread) + 1 : count;
+		if(allowed > count) allowed = count;
+		for(long i = 0; i < n && sent < allowed; i++){
+			for(int b = 0; b < BURST && sent < allowed; b++){
 				if(mosquitto_publish(conn[i], NULL, argv[7], (int)len, payload, 0, false) != MOSQ_ERR_SUCCESS) break;
 				sent++;
 			}
 			if(mosquitto_loop(conn[i], 0, 1) != MOSQ_ERR_SUCCESS) goto done;
+		}
+		if(sent >= allowed && sent < count){
+			struct timespec pause = { 0, 200000 }; /* 0.2 ms */
+			nanosleep(&pause, NULL);
 		}
 	}
 	/* let the last bursts leave */
