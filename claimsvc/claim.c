@@ -107,13 +107,7 @@ void csvc_claim_tick(struct csvc *s)
  * at the latest when the remembered one ends. */
 static struct csvc_lockout *lockout_slot(struct csvc *s, const char *key)
 {
-	uint32_t h = 2166136261u; /* FNV-1a, to spread tenants over the slots */
-
-	for(const char *p = key; *p; p++){
-		h ^= (unsigned char)*p;
-		h *= 16777619u;
-	}
-	return &s->lockouts[h % (sizeof(s->lockouts) / sizeof(s->lockouts[0]))];
+	return &s->lockouts[onb_hash_str(key) % (sizeof(s->lockouts) / sizeof(s->lockouts[0]))];
 }
 
 static void lockout_key(char *key, size_t size, const char *tenant, const char *scope, const char *source)

@@ -30,19 +30,6 @@ struct onb_audit_agg {
 	struct onb_audit_agg_stats stats;
 };
 
-/* FNV-1a: spreads keys over buckets (not a secret: keys name identities the
- * broker verified, so an attacker cannot choose many colliding ones). */
-static unsigned hash_key(const char *key)
-{
-	uint32_t h = 2166136261u;
-
-	for(; *key; key++){
-		h ^= (unsigned char)*key;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* Copies src into dst (cut to fit); the sample field points at dst, or is
  * NULL when src is. */
 static const char *keep(char *dst, size_t size, const char *src)
@@ -158,7 +145,7 @@ void onb_audit_agg_note(struct onb_audit_agg *g, const char *key,
 	int i;
 
 	snprintf(cut, sizeof(cut), "%s", key);
-	bucket = hash_key(cut) % g->nbuckets;
+	bucket = (unsigned)(onb_hash_str(cut) % g->nbuckets);
 	i = find(g, bucket, cut);
 	if(i >= 0 && now_ms - g->slots[i].first_ms < g->window_ms){
 		if(g->slots[i].count++ == 1) g->slots[i].repeat_ms = now_ms;

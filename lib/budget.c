@@ -1,4 +1,5 @@
 #include "onb/budget.h"
+#include "onb/common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,15 +50,10 @@ void onb_bucket_table_free(struct onb_bucket_table *t)
 bool onb_bucket_table_take(struct onb_bucket_table *t, const char *key,
 		const struct onb_rate *rate, int64_t now_ms)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 	struct keyed_bucket *s;
 
 	if(rate->per_s <= 0) return true;
-	for(const char *p = key; *p; p++){
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
-	s = &t->slot[h % t->n];
+	s = &t->slot[onb_hash_str(key) % t->n];
 	if(strncmp(s->key, key, sizeof(s->key)) != 0){
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		memset(&s->bucket, 0, sizeof(s->bucket));

@@ -63,3 +63,14 @@ static int64_t clock_ms(clockid_t id)
 
 int64_t onb_now_ms(void) { return clock_ms(CLOCK_REALTIME); }
 int64_t onb_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+uint64_t onb_hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for(; *s; s++){
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}

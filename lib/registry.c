@@ -585,16 +585,6 @@ struct idset {
 	size_t cap, n;
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for(; *s; s++){
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* 1 when added, 0 when already present, -1 when out of memory. */
 static int idset_add(struct idset *set, const char *id)
 {
@@ -604,7 +594,7 @@ static int idset_add(struct idset *set, const char *id)
 		if(!slot) return -1;
 		for(size_t i = 0; i < set->cap; i++){
 			if(!set->slot[i]) continue;
-			size_t j = hash_str(set->slot[i]) & (cap - 1);
+			size_t j = onb_hash_str(set->slot[i]) & (cap - 1);
 			while(slot[j]) j = (j + 1) & (cap - 1);
 			slot[j] = set->slot[i];
 		}
@@ -612,7 +602,7 @@ static int idset_add(struct idset *set, const char *id)
 		set->slot = slot;
 		set->cap = cap;
 	}
-	size_t j = hash_str(id) & (set->cap - 1);
+	size_t j = onb_hash_str(id) & (set->cap - 1);
 	while(set->slot[j]){
 		if(!strcmp(set->slot[j], id)) return 0;
 		j = (j + 1) & (set->cap - 1);

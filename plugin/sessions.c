@@ -34,12 +34,7 @@ static struct session *ended; /* ended entries, freed by sessions_reap */
 
 static size_t hash_id(const char *id)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for(; *id; id++){
-		h ^= (unsigned char)*id;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h & ((1ULL << bucket_bits) - 1));
+	return (size_t)(onb_hash_str(id) & ((1ULL << bucket_bits) - 1));
 }
 
 /* Fibonacci hashing: the top bits of address * 2^64/phi, so that the

@@ -40,6 +40,11 @@ const char *onb_rc_name(int rc);
  * and the result is at most max_ms. */
 bool onb_duration_parse(const char *s, int64_t max_ms, int64_t *ms_out);
 
+/* FNV-1a of a string: spreads keys over hash-table slots. Not for anything
+ * an attacker could use to collide at will (the tables here hold ids and
+ * fingerprints that passed our checks). */
+uint64_t onb_hash_str(const char *s);
+
 /* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
 int64_t onb_now_ms(void);
 int64_t onb_mono_ms(void);
