@@ -9,6 +9,9 @@ BROKER_EXTRA="plugin_opt_request_rate 0
 plugin_opt_request_inflight 0
 plugin_opt_request_cert_rate 0"
 up
+# Under AddressSanitizer freed memory waits in a quarantine (256 MB by
+# default) before reuse: keep it small so that RSS still shows growth.
+[ -z "${ASAN_OPTIONS:-}" ] || export ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=8"
 start_claimsvc claimsvc-1
 CSR_T='$aws/certificates/create-from-csr/json'
 new_device claim-a claim-ca
