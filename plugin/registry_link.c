@@ -6,11 +6,19 @@
  * name, whose DNS may stall for seconds) and a half-alive Redis (SIGSTOPped,
  * accepting in the kernel but never answering) would otherwise cost a
  * timeout per refused client. The connector hands over a connection only
- * after Redis answered a PING on it. While none is ready, new connects are
- * refused at once; after a failed attempt the connector waits redis_retry_ms.
- * A single slow reply therefore costs one refused client and about a loopback
- * round trip of refusals, not a whole back-off period. */
+ * after Redis answered a PING on it, and keeps one such spare warm at all
+ * times. While none is ready, new connects are refused at once; after a
+ * failed attempt the connector waits redis_retry_ms. A single slow reply
+ * therefore costs one refused client and about a loopback round trip of
+ * refusals, not a whole back-off period.
+ *
+ * A connection Redis closed while it was idle (a restart, a failover, an
+ * idle timeout) is seen before it is used: the socket is readable although
+ * nothing was asked. The main thread swaps it for the spare, so the first
+ * client after a Redis restart is judged, not refused; the connector checks
+ * its spare the same way every redis_retry_ms. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +35,6 @@ static unsigned long failures_seen; /* main thread only: connector failures alre
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond;
 static redisContext *spare;        /* a tested connection waiting for the main thread */
-static bool wanted;                /* the main thread has no connection and wants one */
 static bool stopping;
 static unsigned long failures;     /* connect attempts that failed */
 static char last_error[256];
@@ -35,8 +42,9 @@ static char last_error[256];
 static pthread_t connector;
 static bool connector_running;
 
-/* Waits on cond until ms have passed or stop is requested; lock held. */
-static void wait_locked(int ms)
+/* Waits on cond until ms have passed or stop is requested, or with
+ * while_spare, until the main thread takes the spare; lock held. */
+static void wait_locked(int ms, bool while_spare)
 {
 	struct timespec until;
 
@@ -47,7 +55,8 @@ static void wait_locked(int ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	while(!stopping && pthread_cond_timedwait(&cond, &lock, &until) != ETIMEDOUT){}
+	while(!stopping && (!while_spare || spare)
+			&& pthread_cond_timedwait(&cond, &lock, &until) != ETIMEDOUT){}
 }
 
 /* A connection that answered PING within the timeout, or NULL with err set. */
@@ -72,6 +81,15 @@ static redisContext *connect_tested(struct onb_err *err)
 	return NULL;
 }
 
+/* True when Redis has closed c (or sent what nobody asked for): an idle
+ * RESP2 connection has nothing to read. */
+static bool closed_by_peer(const redisContext *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return c->err || poll(&p, 1, 0) != 0;
+}
+
 static void *connect_loop(void *arg)
 {
 	struct onb_err err;
@@ -79,8 +97,12 @@ static void *connect_loop(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while(!stopping){
-		if(!wanted || spare){
-			pthread_cond_wait(&cond, &lock);
+		if(spare && closed_by_peer(spare)){
+			redisFree(spare);
+			spare = NULL;
+		}
+		if(spare){
+			wait_locked(config->redis_retry_ms, true);
 			continue;
 		}
 		pthread_mutex_unlock(&lock);
@@ -92,7 +114,7 @@ static void *connect_loop(void *arg)
 		}
 		failures++;
 		snprintf(last_error, sizeof(last_error), "%s", err.msg);
-		wait_locked(config->redis_retry_ms);
+		wait_locked(config->redis_retry_ms, false);
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -109,7 +131,6 @@ int registry_link_init(const struct onboard_config *cfg)
 	reported_down = false;
 	failures_seen = 0;
 	spare = NULL;
-	wanted = true; /* have one ready for the first client */
 	stopping = false;
 	failures = 0;
 	last_error[0] = '\0';
@@ -136,12 +157,12 @@ redisContext *registry_link_get(void)
 	char why[sizeof(last_error)];
 	unsigned long failed;
 
-	if(link_rc) return link_rc;
+	if(link_rc && !closed_by_peer(link_rc)) return link_rc;
+	if(link_rc) registry_link_drop();
 	pthread_mutex_lock(&lock);
 	link_rc = spare;
 	spare = NULL;
-	wanted = link_rc == NULL;
-	if(wanted) pthread_cond_signal(&cond);
+	pthread_cond_signal(&cond);
 	failed = failures;
 	memcpy(why, last_error, sizeof(why));
 	pthread_mutex_unlock(&lock);
@@ -165,10 +186,6 @@ void registry_link_drop(void)
 	metrics.redis_errors++;
 	redisFree(link_rc);
 	link_rc = NULL;
-	pthread_mutex_lock(&lock);
-	wanted = true;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
 	if(!reported_down){
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "registry connection lost, reconnecting");
 		reported_down = true;
