@@ -220,15 +220,14 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 	char *doc, *reply = NULL;
 
 	memset(&r, 0, sizeof(r));
-	s->handled++;
 	if(onb_prov_envelope_decode(buf, len, &env, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "dropping a claim envelope: %s", err.msg);
-		s->dropped++;
+		csvc_metrics_count(s, CSVC_ACT_CLAIM, CSVC_RES_DROPPED);
 		return NULL;
 	}
 	if(strcmp(env.topic, ONB_TOPIC_CLAIM) != 0){
 		csvc_log(CSVC_WARNING, "dropping a claim envelope for topic %s", env.topic);
-		s->dropped++;
+		csvc_metrics_count(s, CSVC_ACT_CLAIM, CSVC_RES_DROPPED);
 		onb_prov_envelope_clear(&env);
 		return NULL;
 	}
@@ -258,12 +257,12 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 		onb_audit_agg_note(s->claim_refusals, kind, &e, onb_now_ms());
 	}
 	if(r.status){
-		s->rejected++;
+		csvc_metrics_count(s, CSVC_ACT_CLAIM, CSVC_RES_REJECTED);
 		csvc_metrics_reject(s, r.code);
 		csvc_log(CSVC_INFO, "claim from %s (tenant %s) rejected: %d %s: %s", env.client_id,
 				env.tenant[0] ? env.tenant : "-", r.status, r.code, r.msg);
 	}else{
-		s->accepted++;
+		csvc_metrics_count(s, CSVC_ACT_CLAIM, CSVC_RES_ACCEPTED);
 		csvc_log(CSVC_INFO, "claim from %s: %s is now active for tenant %s", env.client_id,
 				r.res.device, r.res.tenant);
 	}

@@ -41,6 +41,17 @@ int csvc_level_parse(const char *name);
  * Configuration (config.c): config/claimsvc.conf
  * ============================================================ */
 #define CSVC_PATH_MAX 1024
+#define CSVC_HTTP_DEFAULT_LISTEN "127.0.0.1:9884"
+
+/* Where the HTTP server (/healthz, /metrics) listens: a numeric address, so
+ * that no name lookup happens at start; "off" disables it. */
+struct csvc_listen {
+	bool enabled;
+	int family;                         /* AF_INET or AF_INET6 */
+	unsigned char addr[16];             /* network byte order, 4 or 16 bytes used */
+	int port;
+	char text[64];                      /* as configured, for logs and --check */
+};
 
 struct csvc_config {
 	char broker_host[256];
@@ -69,12 +80,16 @@ struct csvc_config {
 	int metrics_interval_s;             /* $SYS/onboard/claimsvc/<id> every N s; 0 off */
 	int audit_window_s;                 /* repeated refusals: one audit entry per kind and window */
 	int audit_retention_days;           /* onb:audit keeps this long (every writer trims) */
+	struct csvc_listen http_listen;     /* /healthz and /metrics (http.c) */
 	enum csvc_level log_level;
 };
 
 /* Reads a config file: "key value" lines, '#' comments. Unknown or repeated
  * keys, bad values and missing required keys are errors (one line in err). */
 int csvc_config_load(const char *path, struct csvc_config *cfg, struct onb_err *err);
+
+/* Parses "ADDRESS:PORT" (IPv4 dotted quad, or [IPv6]) or "off" into out. */
+int csvc_listen_parse(const char *spec, struct csvc_listen *out, struct onb_err *err);
 
 /* The parser behind csvc_config_load: reads the open stream f (not closed
  * here) to its end; path only names the source in error lines. */
@@ -97,7 +112,17 @@ int csvc_ratelimit(redisContext *rc, const struct csvc_config *cfg, const char *
  * ============================================================ */
 #define CSVC_CODES_MAX 40
 
+/* What a request asked for, as counted: the first four are enum
+ * onb_prov_kind's values (handler.c), then claim redemption (claim.c), then
+ * an envelope dropped before its topic was known. */
+enum csvc_action {
+	CSVC_ACT_CREATE_FROM_CSR, CSVC_ACT_CREATE_KEYS, CSVC_ACT_REGISTER_THING, CSVC_ACT_RENEW,
+	CSVC_ACT_CLAIM, CSVC_ACT_UNKNOWN, CSVC_ACT_COUNT
+};
+enum csvc_result { CSVC_RES_ACCEPTED, CSVC_RES_REJECTED, CSVC_RES_DROPPED, CSVC_RES_COUNT };
+
 struct csvc_metrics {
+	uint64_t requests[CSVC_ACT_COUNT][CSVC_RES_COUNT]; /* by action and outcome */
 	uint64_t renewed;                   /* renewals accepted */
 	uint64_t register_replays;          /* RegisterThing answered again (the same request resent) */
 	uint64_t redis_errors;              /* failed connects and dropped connections */
@@ -109,11 +134,57 @@ struct csvc_metrics {
 
 struct csvc;
 
+/* The audit and metrics name of an action ("create-from-csr", ...). */
+const char *csvc_action_name(enum csvc_action a);
+
+/* Counts one request's outcome (and the handled/accepted/rejected/dropped
+ * totals of struct csvc). */
+void csvc_metrics_count(struct csvc *s, enum csvc_action a, enum csvc_result r);
+
 /* Counts one rejection under its errorCode (code: a static string). */
 void csvc_metrics_reject(struct csvc *s, const char *code);
 
 /* The counters as one JSON object; caller frees with cJSON_free. */
 char *csvc_metrics_json(const struct csvc *s);
+
+struct csvc_text;
+struct csvc_link;
+
+/* claimsvc's own families in Prometheus text format (docs/operations.md,
+ * "Prometheus"), with the readiness of Redis and of each link. */
+void csvc_metrics_prom(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t);
+
+/* ============================================================
+ * Health (health.c): /healthz
+ * ============================================================ */
+/* One broker connection this instance serves. Today there is one; issue 16
+ * makes it several, and readiness is already a loop over them. */
+struct csvc_link {
+	char address[300];                  /* "host:port" as configured */
+	bool connected;                     /* CONNACK success and no disconnect since */
+	bool serving;                       /* the broker granted both request subscriptions */
+};
+
+/* Whether Redis answers PING, checked at most once per second (a probe
+ * flood costs Redis one PING a second); why says what failed. */
+bool csvc_redis_healthy(struct csvc *s, const char **why);
+
+/* Readiness: writes one line per dependency into t and returns 200 when
+ * Redis answers and every link serves, 503 otherwise. */
+int csvc_health(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t);
+
+/* ============================================================
+ * Broker counters for /metrics (brokerstats.c)
+ * ============================================================ */
+struct csvc_brokerstats;
+
+struct csvc_brokerstats *csvc_brokerstats_new(void);
+void csvc_brokerstats_free(struct csvc_brokerstats *b);
+/* Every broker's counters document (onb:stats:broker:<id>, written by each
+ * plugin) as Prometheus families labelled broker="<id>". Reads Redis at
+ * most once per second; between reads, and while Redis is away, serves the
+ * documents it has until they would have expired in Redis. */
+void csvc_brokerstats_prom(struct csvc_brokerstats *b, struct csvc *s, struct csvc_text *t);
 
 /* ============================================================
  * The service (handler.c)
@@ -132,6 +203,7 @@ struct csvc {
 	bool redis_down_logged;
 	uint64_t handled, accepted, rejected, dropped;
 	struct csvc_metrics metrics;
+	struct { int64_t at; bool ok; const char *why; } redis_health; /* health.c's last PING */
 	bool ca_key_pkcs11;                 /* the device CA key lives in a PKCS#11 token */
 	struct onb_claim_limits claim_limits;
 	/* claim.c: repeated claim refusals, one audit entry per kind and window,
@@ -170,5 +242,9 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len);
 /* The Redis connection, (re)connecting at most every 250 ms; NULL when
  * Redis is unreachable. */
 redisContext *csvc_redis(struct csvc *s);
+
+/* Drops a connection that failed at the connection level (or, with force,
+ * any connection whose reply stream may be out of step), counting it. */
+void csvc_redis_settle(struct csvc *s, bool force);
 
 #endif

@@ -5,6 +5,7 @@
  * (for csvc_level_parse) form the csvc_config library. */
 #include "claimsvc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 
 #define LINE_MAX_LEN 4096
 
-enum kind { K_STRING, K_INT, K_LONG, K_BOOL, K_LEVEL };
+enum kind { K_STRING, K_INT, K_LONG, K_BOOL, K_LEVEL, K_LISTEN };
 
 struct option {
 	const char *key;
@@ -61,6 +62,7 @@ static const struct option options[] = {
 	INT("metrics_interval_s", metrics_interval_s, 0, 3600),
 	INT("audit_window_s", audit_window_s, 1, 3600),
 	INT("audit_retention_days", audit_retention_days, 1, 3650),
+	{ "http_listen", K_LISTEN, false, offsetof(struct csvc_config, http_listen), 0, 0, 0 },
 	{ "log_level", K_LEVEL, false, offsetof(struct csvc_config, log_level), 0, 0, 0 },
 };
 
@@ -89,6 +91,7 @@ static void defaults(struct csvc_config *cfg)
 	cfg->audit_window_s = 60;
 	cfg->audit_retention_days = ONB_AUDIT_RETENTION_DAYS;
 	cfg->log_level = CSVC_INFO;
+	csvc_listen_parse(CSVC_HTTP_DEFAULT_LISTEN, &cfg->http_listen, NULL);
 }
 
 /* Strict decimal: the whole value, no sign games, within [min, max]. */
@@ -110,6 +113,7 @@ static int set_value(struct csvc_config *cfg, const struct option *o, const char
 {
 	char *base = (char *)cfg + o->off;
 	size_t n = strlen(value);
+	struct onb_err e2;
 	long v;
 	int lvl;
 
@@ -139,6 +143,11 @@ static int set_value(struct csvc_config *cfg, const struct option *o, const char
 			return onb_fail(err, ONB_EINVAL, "%s:%d: %s must be true or false", path, lineno, o->key);
 		}
 		return ONB_OK;
+	case K_LISTEN:
+		if(csvc_listen_parse(value, (struct csvc_listen *)(void *)base, &e2) != ONB_OK){
+			return onb_fail(err, ONB_EINVAL, "%s:%d: %s: %s", path, lineno, o->key, e2.msg);
+		}
+		return ONB_OK;
 	case K_LEVEL:
 		lvl = csvc_level_parse(value);
 		if(lvl < 0){
@@ -149,6 +158,48 @@ static int set_value(struct csvc_config *cfg, const struct option *o, const char
 		return ONB_OK;
 	}
 	return onb_fail(err, ONB_EINTERNAL, "config: unknown option kind");
+}
+
+int csvc_listen_parse(const char *spec, struct csvc_listen *out, struct onb_err *err)
+{
+	struct csvc_listen l;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	size_t hlen;
+	long port;
+
+	memset(&l, 0, sizeof(l));
+	if(!spec || strlen(spec) >= sizeof(l.text)) return onb_fail(err, ONB_EINVAL, "expected ADDRESS:PORT or off");
+	snprintf(l.text, sizeof(l.text), "%s", spec);
+	if(!strcmp(spec, "off")){
+		*out = l;
+		return ONB_OK;
+	}
+	if(spec[0] == '['){
+		const char *close = strchr(spec, ']');
+		if(!close || close[1] != ':') return onb_fail(err, ONB_EINVAL, "expected [IPv6]:PORT");
+		hlen = (size_t)(close - spec - 1);
+		colon = close + 1;
+		spec++;
+		l.family = AF_INET6;
+	}else{
+		colon = strrchr(spec, ':');
+		if(!colon) return onb_fail(err, ONB_EINVAL, "expected ADDRESS:PORT or off");
+		hlen = (size_t)(colon - spec);
+		l.family = AF_INET;
+	}
+	if(hlen == 0 || hlen >= sizeof(host)) return onb_fail(err, ONB_EINVAL, "expected a numeric address");
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	if(inet_pton(l.family, host, l.addr) != 1){
+		return onb_fail(err, ONB_EINVAL, "\"%s\" is not a numeric %s address", host,
+				l.family == AF_INET ? "IPv4" : "IPv6");
+	}
+	if(!parse_long(colon + 1, 1, 65535, &port)) return onb_fail(err, ONB_EINVAL, "the port must be 1..65535");
+	l.port = (int)port;
+	l.enabled = true;
+	*out = l;
+	return ONB_OK;
 }
 
 /* Splits a line in place into key and value; false for a blank or comment line. */

@@ -35,12 +35,10 @@ struct request {
 	char *doc;                     /* the accepted document */
 };
 
-static const char *const action_names[] = {
-	[ONB_PROV_CREATE_FROM_CSR] = "create-from-csr",
-	[ONB_PROV_CREATE_KEYS] = "create-keys-and-certificate",
-	[ONB_PROV_REGISTER_THING] = "register-thing",
-	[ONB_PROV_RENEW] = "renew",
-};
+_Static_assert((int)CSVC_ACT_CREATE_FROM_CSR == (int)ONB_PROV_CREATE_FROM_CSR
+		&& (int)CSVC_ACT_CREATE_KEYS == (int)ONB_PROV_CREATE_KEYS
+		&& (int)CSVC_ACT_REGISTER_THING == (int)ONB_PROV_REGISTER_THING
+		&& (int)CSVC_ACT_RENEW == (int)ONB_PROV_RENEW, "enum csvc_action starts with onb_prov_kind");
 
 static const struct {
 	const char *reason;
@@ -95,9 +93,7 @@ redisContext *csvc_redis(struct csvc *s)
 	return s->rc;
 }
 
-/* Drops a connection that failed at the connection level (or, with force,
- * any connection whose reply stream may be out of step). */
-static void redis_settle(struct csvc *s, bool force)
+void csvc_redis_settle(struct csvc *s, bool force)
 {
 	if(s->rc && (force || s->rc->err)){
 		csvc_log(CSVC_WARNING, "dropping the registry connection%s%s", s->rc->err ? ": " : "",
@@ -131,7 +127,7 @@ static void audit(struct request *rq, const char *result, const char *what)
 	if(!rc || onb_audit_append(rc, &e, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "not audited (registry unavailable): %s %s %s", rq->action, result, reason);
 	}
-	redis_settle(s, false);
+	csvc_redis_settle(s, false);
 }
 
 /* ---------------------------------------------------------------- issuing */
@@ -191,7 +187,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		goto cleanup;
 	}
 	ret = onb_token_issue(rc, iss.cert_id, iss.serial, iss.not_after, &who, s->cfg.token_ttl, token, &err);
-	redis_settle(s, false);
+	csvc_redis_settle(s, false);
 	if(ret != ONB_OK){
 		csvc_log(ret == ONB_EUNAVAIL ? CSVC_WARNING : CSVC_ERROR, "recording the ownership token: %s", err.msg);
 		if(ret == ONB_EUNAVAIL) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
@@ -323,7 +319,7 @@ static void handle_renew(struct request *rq)
 		.grace_ms = (int64_t)s->cfg.rotation_grace * 1000,
 	};
 	ret = onb_rotation_record(rc, &ren, &actor, &deadline, &reason, &err);
-	redis_settle(s, false);
+	csvc_redis_settle(s, false);
 	if(ret == ONB_OK){
 		rq->doc = onb_prov_renew_accepted(iss.cert_id, iss.chain_pem, deadline, &err);
 		if(!rq->doc){
@@ -418,7 +414,7 @@ static void handle_register(struct request *rq)
 		goto cleanup;
 	}
 	ret = onb_register_thing(rc, &rt, &actor, &replay, &reason, &err);
-	redis_settle(s, false);
+	csvc_redis_settle(s, false);
 	if(ret == ONB_OK){
 		/* A replay (the first answer was lost) gets the same answer: the
 		 * thing name of the same request and the template's configuration. */
@@ -487,7 +483,7 @@ static bool admit(struct request *rq)
 			break;
 		}
 		csvc_log(CSVC_WARNING, "%s", err.msg);
-		redis_settle(s, true);
+		csvc_redis_settle(s, true);
 		if(attempt == 1){
 			reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 			return false;
@@ -523,18 +519,17 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 
 	memset(&rq, 0, sizeof(rq));
 	rq.s = s;
-	s->handled++;
 	if(onb_prov_envelope_decode(buf, len, &rq.env, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "dropping a request envelope: %s", err.msg);
-		s->dropped++;
+		csvc_metrics_count(s, CSVC_ACT_UNKNOWN, CSVC_RES_DROPPED);
 		return NULL;
 	}
 	if(onb_prov_topic_parse(rq.env.topic, &rq.topic, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "dropping a request from %s: %s", rq.env.client_id, err.msg);
-		s->dropped++;
+		csvc_metrics_count(s, CSVC_ACT_UNKNOWN, CSVC_RES_DROPPED);
 		goto cleanup;
 	}
-	rq.action = action_names[rq.topic.kind];
+	rq.action = csvc_action_name((enum csvc_action)rq.topic.kind);
 	if(admit(&rq)){
 		switch(rq.topic.kind){
 		case ONB_PROV_CREATE_FROM_CSR: handle_csr(&rq); break;
@@ -557,12 +552,12 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 			audit(&rq, status >= 500 ? "error" : "refused", what);
 		}
 		rq.doc = onb_prov_rejected(rq.code, rq.msg, &err);
-		s->rejected++;
+		csvc_metrics_count(s, (enum csvc_action)rq.topic.kind, CSVC_RES_REJECTED);
 		csvc_metrics_reject(s, rq.code);
 	}else{
 		csvc_log(CSVC_DEBUG, "%s from %s %s accepted%s%s", rq.action, rq.env.idclass, rq.env.client_id,
 				rq.device[0] ? ": " : "", rq.device);
-		s->accepted++;
+		csvc_metrics_count(s, (enum csvc_action)rq.topic.kind, CSVC_RES_ACCEPTED);
 	}
 	if(!rq.doc || onb_prov_reply_topic(rq.env.topic, accepted, topic, sizeof(topic), &err) != ONB_OK
 			|| !(reply = onb_prov_reply_encode(rq.env.client_id, topic, rq.doc, &err))){

@@ -1,7 +1,10 @@
-/* claimsvc: command line, signals, and the MQTT client loop. */
+/* claimsvc: command line, signals, and the main loop: the MQTT client and
+ * the HTTP server (http.c) share one thread and one poll(). */
 #include "claimsvc.h"
+#include "http.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DRAIN_MS 2000
+#define TURN_MS 100             /* longest wait in poll(): the ticks below run at least this often */
 /* Flow control, so that whatever arrives claimsvc's memory stays bounded:
  * the broker keeps at most RECEIVE_MAX requests in flight to us (the rest
  * wait in its queue, which max_queued_messages bounds). The broker plugin
@@ -44,7 +48,12 @@ static volatile sig_atomic_t reload_signal;
 struct app {
 	struct csvc svc;
 	struct mosquitto *mosq;
-	bool subscribed;
+	/* The brokers served: one today (broker_host, broker_port), several
+	 * with issue 16; /healthz and /metrics already loop over them. */
+	struct csvc_link links[1];
+	size_t nlinks;
+	struct csvc_http *http;             /* NULL with http_listen off */
+	struct csvc_brokerstats *bstats;    /* the brokers' counters for /metrics */
 	int backoff_ms;
 	int64_t metrics_at;     /* monotonic ms of the next counters publication */
 };
@@ -61,6 +70,7 @@ static const char usage_text[] =
 	"forwards on " ONB_PROV_SHARED_SUB "\n"
 	"and $share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST ".\n"
 	"Configuration: docs/provisioning.md and config/claimsvc.conf.\n"
+	"Serves GET /healthz (readiness) and GET /metrics (Prometheus) on http_listen.\n"
 	"Signals: TERM/INT stop after the current request, HUP reloads the templates.\n"
 	"Exit status: 0 clean stop or valid configuration, 1 error, 2 usage.\n";
 
@@ -85,16 +95,6 @@ static int install_signals(void)
 	return sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* Sleeps ms milliseconds unless a signal arrives. */
-static void nap(int ms)
-{
-	while(ms > 0 && !stop_signal && !reload_signal){
-		int step = ms > 50 ? 50 : ms;
-		struct timespec ts = { 0, (long)step * 1000000L };
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
 
 /* ---------------------------------------------------------------- callbacks */
 
@@ -109,6 +109,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, con
 	}
 	csvc_log(CSVC_INFO, "connected to %s:%d as %s", app->svc.cfg.broker_host, app->svc.cfg.broker_port,
 			app->svc.cfg.client_id);
+	app->links[0].connected = true;
 	app->backoff_ms = BACKOFF_MIN_MS;
 	ret = mosquitto_subscribe_multiple(mosq, NULL, 2, (char *const *)shared_subs, 1, 0, NULL);
 	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_ERROR, "subscribe: %s", mosquitto_strerror(ret));
@@ -123,11 +124,11 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 		if(qos_count <= i || granted[i] >= 0x80){
 			csvc_log(CSVC_ERROR, "the broker refused the subscription to %s (reason 0x%02x): "
 					"check this service's policy", shared_subs[i], qos_count <= i ? 0 : granted[i]);
-			app->subscribed = false;
+			app->links[0].serving = false;
 			return;
 		}
 	}
-	app->subscribed = true;
+	app->links[0].serving = true;
 	csvc_log(CSVC_INFO, "serving %s and %s", shared_subs[0], shared_subs[1]);
 }
 
@@ -135,7 +136,8 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosqu
 {
 	struct app *app = obj;
 
-	app->subscribed = false;
+	app->links[0].connected = false;
+	app->links[0].serving = false;
 	if(!stop_signal) csvc_log(CSVC_WARNING, "disconnected from the broker: %s", mosquitto_reason_string(rc));
 }
 
@@ -218,7 +220,7 @@ static void publish_metrics(struct app *app)
 	app->metrics_at = onb_mono_ms() + (int64_t)cfg->metrics_interval_s * 1000;
 	json = csvc_metrics_json(&app->svc);
 	if(!json) return;
-	if(app->subscribed){
+	if(app->links[0].serving){
 		ret = mosquitto_publish_v5(app->mosq, NULL, ONB_TOPIC_STATS, (int)strlen(json), json, 0, false, NULL);
 		if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_DEBUG, "cannot publish counters: %s", mosquitto_strerror(ret));
 	}
@@ -227,6 +229,56 @@ static void publish_metrics(struct app *app)
 		csvc_log(CSVC_DEBUG, "cannot store counters: %s", err.msg);
 	}
 	cJSON_free(json);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/* One turn: waits up to TURN_MS for the broker connection (when mqtt) or
+ * the HTTP server, then serves whichever is ready. This is mosquitto_loop
+ * taken apart (libmosquitto's documented external-loop API) so that one
+ * poll() covers both: neither side waits for the other, and an HTTP client
+ * that sends nothing never holds up a provisioning request. Returns the
+ * MQTT status (MOSQ_ERR_SUCCESS while the connection is up). */
+static int turn(struct app *app, bool mqtt)
+{
+	struct pollfd fds[2];
+	int n = 0, m = -1, timeout = TURN_MS, sock = mqtt ? mosquitto_socket(app->mosq) : -1, ret;
+
+	if(sock >= 0){
+		m = n;
+		fds[n++] = (struct pollfd){ sock, (short)(POLLIN | (mosquitto_want_write(app->mosq) ? POLLOUT : 0)), 0 };
+	}
+	if(app->http){
+		fds[n++] = (struct pollfd){ csvc_http_fd(app->http), POLLIN, 0 };
+		timeout = csvc_http_timeout_ms(app->http, timeout);
+	}
+	if(poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR){
+		csvc_log(CSVC_ERROR, "poll: %s", strerror(errno));
+		nanosleep(&(struct timespec){ 0, TURN_MS * 1000000L }, NULL); /* not a busy loop */
+	}
+	if(app->http) csvc_http_run(app->http); /* also times out idle connections */
+	if(!mqtt) return MOSQ_ERR_SUCCESS;
+	if(sock < 0) return MOSQ_ERR_NO_CONN;
+	if(fds[m].revents & (POLLIN | POLLHUP | POLLERR)){
+		/* reads every packet already decrypted, not only one (SSL_pending) */
+		ret = mosquitto_loop_read(app->mosq, 1);
+		if(ret != MOSQ_ERR_SUCCESS) return ret;
+	}
+	/* replies queued by on_message during the read go out now */
+	if(mosquitto_socket(app->mosq) >= 0 && mosquitto_want_write(app->mosq)){
+		ret = mosquitto_loop_write(app->mosq, 1);
+		if(ret != MOSQ_ERR_SUCCESS) return ret;
+	}
+	return mosquitto_loop_misc(app->mosq);
+}
+
+/* Waits ms milliseconds (the reconnect back-off) unless a signal arrives,
+ * serving HTTP meanwhile: /healthz says 503 while the broker is away. */
+static void wait_serving(struct app *app, int ms)
+{
+	int64_t until = onb_mono_ms() + ms;
+
+	while(!stop_signal && !reload_signal && onb_mono_ms() < until) turn(app, false);
 }
 
 /* Runs until a stop signal; reconnects with exponential back-off. */
@@ -250,12 +302,12 @@ static void run(struct app *app)
 				ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
 	}
 	while(!stop_signal){
-		if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_loop(app->mosq, 100, 1);
+		if(ret == MOSQ_ERR_SUCCESS) ret = turn(app, true);
 		if(reload_signal) handle_reload(app);
 		publish_metrics(app);
 		csvc_claim_tick(&app->svc);
 		if(ret == MOSQ_ERR_SUCCESS || stop_signal) continue;
-		nap(app->backoff_ms);
+		wait_serving(app, app->backoff_ms);
 		app->backoff_ms = app->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : app->backoff_ms * 2;
 		if(stop_signal) break;
 		ret = mosquitto_reconnect(app->mosq);
@@ -275,6 +327,45 @@ static void run(struct app *app)
 		mosquitto_disconnect_v5(app->mosq, 0, NULL);
 		mosquitto_loop(app->mosq, 50, 1);
 	}
+}
+
+/* ------------------------------------------------------------------ pages */
+
+static int healthz_page(void *arg, struct csvc_text *t)
+{
+	struct app *app = arg;
+
+	return csvc_health(&app->svc, app->links, app->nlinks, t);
+}
+
+static int metrics_page(void *arg, struct csvc_text *t)
+{
+	struct app *app = arg;
+
+	csvc_metrics_prom(&app->svc, app->links, app->nlinks, t);
+	csvc_brokerstats_prom(app->bstats, &app->svc, t);
+	return 200;
+}
+
+/* Starts the HTTP server unless http_listen is off; false when it cannot
+ * (a port in use must stop claimsvc, not leave it unprobed). */
+static bool http_setup(struct app *app)
+{
+	const struct csvc_listen *l = &app->svc.cfg.http_listen;
+	struct csvc_http_routes routes = { healthz_page, metrics_page, app };
+	struct onb_err err;
+
+	if(!l->enabled) return true;
+	if(!(app->bstats = csvc_brokerstats_new())){
+		csvc_log(CSVC_ERROR, "out of memory");
+		return false;
+	}
+	if(!(app->http = csvc_http_start(l, &routes, &err))){
+		csvc_log(CSVC_ERROR, "%s", err.msg);
+		return false;
+	}
+	csvc_log(CSVC_INFO, "serving http://%s/healthz and /metrics", l->text);
+	return true;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -321,9 +412,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if(check){
-		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s\n",
-				app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port,
-				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
+		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s, "
+				"http %s\n", app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port,
+				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file", cfg.http_listen.text);
 		csvc_claim_free(&app.svc);
 		csvc_free(&app.svc);
 		return 0;
@@ -333,7 +424,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	mosquitto_lib_init();
-	if(client_setup(&app) == 0){
+	snprintf(app.links[0].address, sizeof(app.links[0].address), "%s:%d", cfg.broker_host, cfg.broker_port);
+	app.nlinks = 1;
+	if(client_setup(&app) == 0 && http_setup(&app)){
 		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s, device CA key %s",
 				app.svc.cfg.client_id, app.svc.templates->n, cfg.create_keys_enabled ? "enabled" : "disabled",
 				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
@@ -344,6 +437,8 @@ int main(int argc, char **argv)
 				(unsigned long long)app.svc.rejected, (unsigned long long)app.svc.dropped);
 		rc = 0;
 	}
+	csvc_http_stop(app.http);
+	csvc_brokerstats_free(app.bstats);
 	mosquitto_destroy(app.mosq);
 	mosquitto_lib_cleanup();
 cleanup:

@@ -1,11 +1,39 @@
 /* claimsvc's counters (docs/operations.md, "Metrics"): published retained on
- * $SYS/onboard/claimsvc/<client id> by main.c and stored in Redis for
- * `onboardctl stats`. Plain integers: one instance is one thread. */
+ * $SYS/onboard/claimsvc/<client id> by main.c, stored in Redis for
+ * `onboardctl stats`, and served on /metrics (http.c). Plain integers: one
+ * instance is one thread, and the HTTP server runs on that thread too. */
 #include "claimsvc.h"
+#include "prom.h"
 
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+/* One vocabulary for the audit stream's actions and the metrics' labels. */
+static const char *const action_names[CSVC_ACT_COUNT] = {
+	[CSVC_ACT_CREATE_FROM_CSR] = "create-from-csr",
+	[CSVC_ACT_CREATE_KEYS] = "create-keys-and-certificate",
+	[CSVC_ACT_REGISTER_THING] = "register-thing",
+	[CSVC_ACT_RENEW] = "renew",
+	[CSVC_ACT_CLAIM] = "claim",
+	[CSVC_ACT_UNKNOWN] = "unknown",
+};
+static const char *const result_names[CSVC_RES_COUNT] = { "accepted", "rejected", "dropped" };
+
+const char *csvc_action_name(enum csvc_action a)
+{
+	return (unsigned)a < CSVC_ACT_COUNT ? action_names[a] : action_names[CSVC_ACT_UNKNOWN];
+}
+
+void csvc_metrics_count(struct csvc *s, enum csvc_action a, enum csvc_result r)
+{
+	if((unsigned)a >= CSVC_ACT_COUNT) a = CSVC_ACT_UNKNOWN;
+	s->handled++;
+	if(r == CSVC_RES_ACCEPTED) s->accepted++;
+	else if(r == CSVC_RES_REJECTED) s->rejected++;
+	else s->dropped++;
+	s->metrics.requests[a][r]++;
+}
 
 void csvc_metrics_reject(struct csvc *s, const char *code)
 {
@@ -55,4 +83,54 @@ char *csvc_metrics_json(const struct csvc *s)
 	if(ok) out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return out;
+}
+
+void csvc_metrics_prom(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t)
+{
+	const struct csvc_metrics *m = &s->metrics;
+	const char *why = NULL;
+
+	csvc_prom_family(t, "onboard_claimsvc_info", CSVC_PROM_GAUGE,
+			"Always 1: this claimsvc instance, its MQTT client id and where its device CA key lives.");
+	csvc_prom_sample(t, "onboard_claimsvc_info", "client_id", s->cfg.client_id, "ca_key",
+			s->ca_key_pkcs11 ? "pkcs11" : "file", 1);
+	csvc_prom_family(t, "onboard_claimsvc_start_time_seconds", CSVC_PROM_GAUGE,
+			"When this instance started, Unix time in seconds.");
+	csvc_prom_sample(t, "onboard_claimsvc_start_time_seconds", NULL, NULL, NULL, NULL,
+			(double)m->started_ms / 1000.0);
+	/* every (action, result) pair from the start, so that rate() sees the first one */
+	csvc_prom_family(t, "onboard_claimsvc_requests_total", CSVC_PROM_COUNTER,
+			"Requests handled, by action and result (dropped: an envelope that could not be answered).");
+	for(int a = 0; a < CSVC_ACT_COUNT; a++){
+		for(int r = 0; r < CSVC_RES_COUNT; r++){
+			csvc_prom_sample(t, "onboard_claimsvc_requests_total", "action", action_names[a], "result",
+					result_names[r], (double)m->requests[a][r]);
+		}
+	}
+	csvc_prom_family(t, "onboard_claimsvc_rejected_total", CSVC_PROM_COUNTER,
+			"Rejected requests by errorCode (docs/provisioning.md, docs/claiming.md); other: codes beyond the table.");
+	for(int i = 0; i < m->ncodes; i++){
+		csvc_prom_sample(t, "onboard_claimsvc_rejected_total", "error_code", m->rejected_by[i].code, NULL, NULL,
+				(double)m->rejected_by[i].n);
+	}
+	csvc_prom_sample(t, "onboard_claimsvc_rejected_total", "error_code", "other", NULL, NULL,
+			(double)m->rejected_other);
+	csvc_prom_family(t, "onboard_claimsvc_renewals_total", CSVC_PROM_COUNTER, "Certificate renewals accepted.");
+	csvc_prom_sample(t, "onboard_claimsvc_renewals_total", NULL, NULL, NULL, NULL, (double)m->renewed);
+	csvc_prom_family(t, "onboard_claimsvc_register_replays_total", CSVC_PROM_COUNTER,
+			"RegisterThing requests resent after their answer was lost, answered again (among accepted).");
+	csvc_prom_sample(t, "onboard_claimsvc_register_replays_total", NULL, NULL, NULL, NULL,
+			(double)m->register_replays);
+	csvc_prom_family(t, "onboard_claimsvc_redis_errors_total", CSVC_PROM_COUNTER,
+			"Failed Redis connects and dropped Redis connections.");
+	csvc_prom_sample(t, "onboard_claimsvc_redis_errors_total", NULL, NULL, NULL, NULL, (double)m->redis_errors);
+	csvc_prom_family(t, "onboard_claimsvc_redis_up", CSVC_PROM_GAUGE,
+			"1 when Redis answered PING (checked at most once per second), 0 otherwise.");
+	csvc_prom_sample(t, "onboard_claimsvc_redis_up", NULL, NULL, NULL, NULL, csvc_redis_healthy(s, &why) ? 1 : 0);
+	csvc_prom_family(t, "onboard_claimsvc_broker_up", CSVC_PROM_GAUGE,
+			"1 when the connection to this broker is up and serving the request subscriptions, 0 otherwise.");
+	for(size_t i = 0; i < nlinks; i++){
+		csvc_prom_sample(t, "onboard_claimsvc_broker_up", "address", links[i].address, NULL, NULL,
+				links[i].connected && links[i].serving ? 1 : 0);
+	}
 }
