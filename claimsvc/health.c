@@ -55,7 +55,8 @@ int csvc_health(struct csvc *s, const struct csvc_link *links, size_t nlinks, st
 
 	/* the verdict comes first, so the details go to a second buffer */
 	csvc_text_init(&lines, 16 * 1024);
-	csvc_text_printf(&lines, "redis %s%s%s\n", ready ? "ok" : "down: ", ready ? "" : why, "");
+	if(ready) csvc_text_printf(&lines, "redis ok\n");
+	else csvc_text_printf(&lines, "redis down: %s\n", why ? why : "unknown");
 	for(size_t i = 0; i < nlinks; i++){
 		const struct csvc_link *l = &links[i];
 		const char *state = l->serving && l->connected ? "ok" : l->connected

@@ -153,7 +153,9 @@ struct csvc_http *csvc_http_start(const struct csvc_listen *l, const struct csvc
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
 			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)BACKLOG,
-			MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+			/* no MHD_OPTION_LISTENING_ADDRESS_REUSE: 1 would set SO_REUSEPORT and let
+			 * a second instance share the port; MHD's default SO_REUSEADDR alone
+			 * allows a restart over TIME_WAIT but refuses a second listener */
 			MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 			MHD_OPTION_END);
 	if(!h->d){

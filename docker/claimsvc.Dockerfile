@@ -11,7 +11,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config libssl-dev libhiredis-dev libcjson-dev \
-      libmosquitto-dev mosquitto-dev libqrencode-dev libpng-dev \
+      libmosquitto-dev mosquitto-dev libqrencode-dev libpng-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
