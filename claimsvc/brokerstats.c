@@ -164,7 +164,10 @@ static void refresh(struct csvc_brokerstats *b, struct csvc *s)
 		goto expire;
 	}
 	docs_free(b->v, b->n);
-	b->v = c.v;
+	/* keep what was read, not the BROKERS_MAX slots read into */
+	b->v = c.n ? realloc(c.v, c.n * sizeof(*c.v)) : NULL;
+	if(c.n && !b->v) b->v = c.v; /* shrinking failed: keep the larger block */
+	if(!c.n) free(c.v);
 	b->n = c.n;
 	return;
 expire:

@@ -41,7 +41,11 @@ int csvc_level_parse(const char *name);
  * Configuration (config.c): config/claimsvc.conf
  * ============================================================ */
 #define CSVC_PATH_MAX 1024
-#define CSVC_HTTP_DEFAULT_LISTEN "127.0.0.1:9884"
+/* Off unless configured: an existing configuration opens no port, and
+ * instances sharing a host never collide on one. The shipped
+ * config/claimsvc.conf and the docker entrypoint turn it on at
+ * 127.0.0.1:9884. */
+#define CSVC_HTTP_DEFAULT_LISTEN "off"
 
 /* Where the HTTP server (/healthz, /metrics) listens: a numeric address, so
  * that no name lookup happens at start; "off" disables it. */

@@ -109,6 +109,47 @@ static void shipped_example(void **state)
 	assert_int_equal(csvc_config_load("/nonexistent/claimsvc.conf", &cfg, &err), ONB_EUNAVAIL);
 }
 
+/* http_listen: numeric addresses only, a port in range, or off. */
+static void http_listen(void **state)
+{
+	static const char *const good[] = { "127.0.0.1:9884", "0.0.0.0:1", "[::1]:65535", "[::]:9884", "off" };
+	static const char *const bad[] = { "localhost:80", "127.0.0.1:0", "127.0.0.1", "[::1]80", "[::1:80",
+		"1.2.3.4:65536", "1.2.3.4:-1", "1.2.3.4: 80", ":80", "[]:80", "::1:80", "256.1.1.1:80",
+		"1.2.3.4:80x", "" };
+	struct csvc_listen l;
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	for(size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++){
+		assert_int_equal(csvc_listen_parse(good[i], &l, &err), ONB_OK);
+		assert_string_equal(l.text, good[i]);
+	}
+	assert_int_equal(csvc_listen_parse("[::1]:443", &l, &err), ONB_OK);
+	assert_true(l.enabled);
+	assert_int_equal(l.port, 443);
+	assert_int_equal(l.addr[15], 1);
+	assert_int_equal(csvc_listen_parse("off", &l, &err), ONB_OK);
+	assert_false(l.enabled);
+	for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		assert_int_not_equal(csvc_listen_parse(bad[i], &l, &err), ONB_OK);
+	}
+	/* the default, and the key in a file */
+	assert_int_equal(parse(REQUIRED, sizeof(REQUIRED) - 1, &cfg, &err), ONB_OK);
+	assert_false(cfg.http_listen.enabled);
+	assert_string_equal(cfg.http_listen.text, "off");
+	{
+		static const char text[] = REQUIRED "http_listen off\n";
+		assert_int_equal(parse(text, sizeof(text) - 1, &cfg, &err), ONB_OK);
+		assert_false(cfg.http_listen.enabled);
+	}
+	{
+		static const char text[] = REQUIRED "http_listen example.com:80\n";
+		assert_int_not_equal(parse(text, sizeof(text) - 1, &cfg, &err), ONB_OK);
+		assert_non_null(strstr(err.msg, "http_listen"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +158,7 @@ int main(void)
 		cmocka_unit_test(nul_inside_line_named),
 		cmocka_unit_test(long_lines),
 		cmocka_unit_test(shipped_example),
+		cmocka_unit_test(http_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,11 @@ onb_unit_test(test_lifecycle redis_fixture.c)
 # claimsvc's configuration parser (claimsvc/config.c, library csvc_config)
 onb_unit_test(test_csvc_config)
 target_link_libraries(test_csvc_config PRIVATE csvc_config)
+# claimsvc's Prometheus text writer (claimsvc/prom.c)
+onb_unit_test(test_csvc_prom)
+target_sources(test_csvc_prom PRIVATE ${PROJECT_SOURCE_DIR}/claimsvc/prom.c)
+target_include_directories(test_csvc_prom PRIVATE ${PROJECT_SOURCE_DIR}/claimsvc)
+target_link_libraries(test_csvc_prom PRIVATE m)
 # the plugin's dynamic symbol table: its three entry points and nothing else
 add_test(NAME unit.plugin_exports
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/unit/plugin_exports.sh $<TARGET_FILE:mosquitto_onboard>)
