@@ -364,7 +364,8 @@ static bool http_setup(struct app *app)
 		csvc_log(CSVC_ERROR, "%s", err.msg);
 		return false;
 	}
-	csvc_log(CSVC_INFO, "serving http://%s/healthz and /metrics", l->text);
+	/* not "serving": tests and docker/test.sh wait for that word from on_subscribe */
+	csvc_log(CSVC_INFO, "http: listening on %s for /healthz and /metrics", l->text);
 	return true;
 }
 

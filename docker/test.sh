@@ -348,7 +348,17 @@ check "  ... with distinct identities from the pool" distinct_ids
 both_connected() { local l; l=$(logs broker); grep -q "as $id1 " <<<"$l" && grep -q "as $id2 " <<<"$l"; }
 check "  ... the broker sees both client ids" both_connected
 csvc_healthy() { $ENGINE exec "$(cid claimsvc 1)" onb-health claimsvc; }
-check "claimsvc's healthcheck passes" wait_for 30 csvc_healthy
+check "claimsvc's healthcheck passes (its GET /healthz answers 200)" wait_for 30 csvc_healthy
+# /metrics inside the container (127.0.0.1:9884, CLAIMSVC_HTTP_LISTEN's default),
+# with the broker's counters read from Redis (the plugin writes them every 10 s)
+csvc_metrics() {
+	# shellcheck disable=SC2016
+	$ENGINE exec "$(cid claimsvc 1)" timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9884 \
+		&& printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' > "$TD/metrics.out" 2>&1 \
+		&& grep -q '^onboard_claimsvc_requests_total{' "$TD/metrics.out" \
+		&& grep -q '^onboard_broker_connects_allowed_total{broker=' "$TD/metrics.out"
+}
+check "claimsvc serves /metrics with its own and the broker's counters" wait_for 40 csvc_metrics
 redis_private() { [ -z "$($ENGINE port "$(cid redis)" 2>/dev/null)" ]; }
 check "redis is not published on the host" redis_private
 broker_loopback() { $ENGINE port "$(cid broker)" 8883 | grep -x "127.0.0.1:$PORT" >/dev/null; }
