@@ -142,9 +142,22 @@ static void label(struct csvc_text *t, const char *k, const char *v, bool first)
 	append(t, "\"", 1);
 }
 
+/* The shortest %g text that reads back as v (1765112345.123, not
+ * 1765112345.1229999): 17 digits always do. */
+static const char *shortest(double v, char *buf, size_t size)
+{
+	for(int prec = 15; prec <= 17; prec++){
+		snprintf(buf, size, "%.*g", prec, v);
+		if(strtod(buf, NULL) == v) break;
+	}
+	return buf;
+}
+
 void csvc_prom_sample(struct csvc_text *t, const char *name, const char *k1, const char *v1,
 		const char *k2, const char *v2, double value)
 {
+	char buf[40];
+
 	append(t, name, strlen(name));
 	if(k1){
 		append(t, "{", 1);
@@ -156,5 +169,5 @@ void csvc_prom_sample(struct csvc_text *t, const char *name, const char *k1, con
 	else if(isinf(value)) csvc_text_printf(t, " %sInf\n", value > 0 ? "+" : "-");
 	/* counters are integers: exact up to 2^53, written without an exponent */
 	else if(value == floor(value) && fabs(value) < 9007199254740992.0) csvc_text_printf(t, " %.0f\n", value);
-	else csvc_text_printf(t, " %.17g\n", value);
+	else csvc_text_printf(t, " %s\n", shortest(value, buf, sizeof(buf)));
 }

@@ -48,7 +48,7 @@ static void labels(void **state)
 	ASSERT_SAMPLE("x_total{broker=\"b-1\"} 3\n", "broker", "b-1", NULL, NULL, 3);
 	ASSERT_SAMPLE("x_total{broker=\"b\",reason=\"not-registered\"} 1\n", "broker", "b", "reason", "not-registered", 1);
 	/* backslash, double quote and newline escaped; nothing else */
-	ASSERT_SAMPLE("x_total{a=\"q\\\"b\\\\s\\nn\\tx\"} 1\n", "a", "q\"b\\s\nn\tx", NULL, NULL, 1);
+	ASSERT_SAMPLE("x_total{a=\"q\\\"b\\\\s\\nn\tx\"} 1\n", "a", "q\"b\\s\nn\tx", NULL, NULL, 1);
 	ASSERT_SAMPLE("x_total{a=\"\"} 1\n", "a", "", NULL, NULL, 1);
 	ASSERT_SAMPLE("x_total{a=\"\"} 1\n", "a", NULL, NULL, NULL, 1);
 }
