@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "claimsvc.h"
 
@@ -41,6 +42,13 @@ static void check_config(const struct csvc_config *c)
 			|| !IN(c->claim_max_failures, 1, 1000) || !IN(c->claim_window_ms, 1, 86400000L)
 			|| !IN(c->claim_lockout_ms, 1, 7 * 86400000L) || !IN(c->rotation_grace, 60, 7776000)
 			|| !IN(c->metrics_interval_s, 0, 3600) || !IN((int)c->log_level, CSVC_ERROR, CSVC_DEBUG)){
+		abort();
+	}
+	/* http_listen: "off", or a numeric address of a known family and a port */
+	if(!TERMINATED(c->http_listen.text)) abort();
+	if(c->http_listen.enabled ? !IN(c->http_listen.port, 1, 65535)
+			|| (c->http_listen.family != AF_INET && c->http_listen.family != AF_INET6)
+			: strcmp(c->http_listen.text, "off") != 0){
 		abort();
 	}
 }
