@@ -28,6 +28,9 @@
 #define RESPONSE_MAX (4 * 1024 * 1024)
 
 #define CT_TEXT "text/plain; charset=utf-8"
+
+/* *req_cls of a request whose headers were seen (on_request's first call) */
+static int headers_seen;
 #define CT_PROM "text/plain; version=0.0.4; charset=utf-8"
 
 struct csvc_http {
@@ -103,6 +106,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	 * request body is read; MHD then closes the connection. */
 	if(strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0){
 		return STATIC_ANSWER(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET or HEAD\n", true);
+	}
+	/* A GET that sends a body is not a probe nor a scraper: MHD cannot
+	 * answer in the middle of a body, and reading it to its end for a 400
+	 * would let the client decide how long, so the connection is closed. */
+	if(*upload_data_size != 0) return MHD_NO;
+	/* The page waits for MHD's second call, when the whole request is in:
+	 * a response queued earlier makes MHD close the connection (the client
+	 * might still be sending), and a scraper's connection may stay open. */
+	if(*req_cls != &headers_seen){
+		*req_cls = &headers_seen;
+		return MHD_YES;
 	}
 	csvc_text_init(&t, RESPONSE_MAX);
 	status = page(h->routes.arg, &t);

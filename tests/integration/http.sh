@@ -38,6 +38,9 @@ check "  ... saying ready, Redis ok and the broker ok" bash -c "head -1 '$T/body
 	&& grep -qx 'redis ok' '$T/body' && grep -qx 'broker 127.0.0.1:$MQTT_PORT ok' '$T/body'"
 check "  ... as text/plain, not cached" bash -c "grep -qi '^content-type: text/plain' '$T/headers' \
 	&& grep -qi '^cache-control: no-store' '$T/headers'"
+check "one connection serves two requests (keep-alive)" bash -c "curl -sv -o /dev/null -o /dev/null \
+	'$URL/metrics' '$URL/healthz' 2>&1 | grep -qi 're-using existing connection'"
+check "a GET with a body gets its connection closed, no page" is 000 /metrics -X GET --data x=1
 check "HEAD /healthz answers 200 without a body" bash -c "[ \"\$(curl -s -I --max-time 5 -o /dev/null \
 	-w '%{http_code}' '$URL/healthz')\" = 200 ]"
 
