@@ -105,7 +105,11 @@ check "a bad CSR raises rejected_total{error_code=\"InvalidCsr\"} by exactly 1" 
 
 # ---------------------------------------------------------------- a stalled client
 # Slowloris: one connection sends half a request, the others nothing; all
-# from 127.0.0.1, as many as one address may hold (8).
+# from 127.0.0.1, as many as one address may hold (8). First, claimsvc holds
+# no other connection (curl's kept-alive ones are closed by curl; claimsvc
+# counts one until it has read the close).
+idle_http() { [ -z "$(ss -Htn state established state close-wait "( sport = :$HTTP_PORT )")" ]; }
+wait_for 10 idle_http
 exec 20<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
 printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n' >&20
 for fd in 21 22 23 24 25 26 27; do eval "exec $fd<>/dev/tcp/127.0.0.1/$HTTP_PORT"; done
