@@ -54,6 +54,11 @@ check "PUT /healthz answers 405" is 405 /healthz -X PUT --data x
 check "DELETE /metrics answers 405" is 405 /metrics -X DELETE
 check "POST to an unknown path answers 404" is 404 /nope -X POST --data x=1
 
+BIG=$(head -c 20000 /dev/zero | tr '\0' a)
+check "a 20 KB request header answers 431 (per-connection memory cap)" is 431 /metrics -H "X-Big: $BIG"
+check "a 20 KB URL answers 414" is 414 "/metrics?$BIG"
+check "  ... and claimsvc still answers" is 200 /healthz
+
 # ---------------------------------------------------------------- metrics
 check "/metrics carries the broker's counters, labelled broker=\"mqtt-test\"" \
 	wait_for 10 bash -c "curl -s '$URL/metrics' | grep -q '^onboard_broker_connects_allowed_total{broker=\"mqtt-test\"} '"
@@ -164,7 +169,7 @@ check "  ... saying it cannot listen" grep -q "cannot listen on 127.0.0.1:$HTTP_
 
 # ---------------------------------------------------------------- figures
 rss0=$(ps -o rss= -p "$CSVC_PID" | tr -d ' ')
-for _ in $(seq 1 500); do curl -s -o /dev/null "$URL/metrics" "$URL/healthz"; done
+for _ in $(seq 1 500); do curl -s -o /dev/null -o /dev/null "$URL/metrics" "$URL/healthz"; done
 rss1=$(ps -o rss= -p "$CSVC_PID" | tr -d ' ')
 echo "# claimsvc RSS ${rss0} KiB before 500 scrapes of /metrics and /healthz, ${rss1} KiB after"
 check "claimsvc is still serving after them" is 200 /healthz
