@@ -102,16 +102,6 @@ static const char usage_unlock[] =
 
 /* ---------------------------------------------------------------- helpers */
 
-/* ms since the epoch as ISO 8601 UTC; "-" for 0. */
-static const char *iso_ms(int64_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t s = (time_t)(t / 1000);
-
-	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(buf, len, "-");
-	return buf;
-}
-
 /* Opens path for writing with mode 0600 (it will hold a secret). */
 static FILE *open_secret(const char *path)
 {
@@ -212,7 +202,7 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 		puts(uri);
 	}else{
 		printf("device:  %s\ncode:    %s\nuri:     %s\nexpires: %s\n", id, human, uri,
-				iso_ms(cc.expires_ms, t, sizeof(t)));
+				cli_iso_time(cc.expires_ms, true, t, sizeof(t)));
 		if(fmt == FMT_TXT){
 			struct onb_qr *q = NULL;
 			char *text = NULL;
@@ -429,7 +419,7 @@ static int issue_batch(struct cli *cli, const char *file, struct batch *b)
 		r = onb_claimcode_uri(id, cc.code, uri, sizeof(uri), &err);
 		if(r == ONB_OK) r = write_qr(uri, b->fmt, b->scale, path, id, human, &err);
 		if(r == ONB_OK){
-			fprintf(manifest, "%s,%s,%s,%s,%s\n", id, human, uri, iso_ms(cc.expires_ms, t, sizeof(t)), name);
+			fprintf(manifest, "%s,%s,%s,%s,%s\n", id, human, uri, cli_iso_time(cc.expires_ms, true, t, sizeof(t)), name);
 			issued++;
 		}else{
 			struct onb_err ignored;
@@ -560,10 +550,10 @@ static int do_show(struct cli *cli, int argc, char **argv)
 	printf("device:  %s\nstatus:  %s%s%s%s\n", device, i.status, i.reason[0] ? " (" : "", i.reason,
 			i.reason[0] ? ")" : "");
 	if(i.id[0]) printf("code id: %s\n", i.id);
-	if(i.created_ms) printf("created: %s\n", iso_ms(i.created_ms, t, sizeof(t)));
-	if(i.expires_ms) printf("expires: %s\n", iso_ms(i.expires_ms, t, sizeof(t)));
-	if(i.used_ms) printf("used:    %s by tenant %s\n", iso_ms(i.used_ms, t, sizeof(t)), i.tenant);
-	if(i.revoked_ms) printf("revoked: %s\n", iso_ms(i.revoked_ms, t, sizeof(t)));
+	if(i.created_ms) printf("created: %s\n", cli_iso_time(i.created_ms, true, t, sizeof(t)));
+	if(i.expires_ms) printf("expires: %s\n", cli_iso_time(i.expires_ms, true, t, sizeof(t)));
+	if(i.used_ms) printf("used:    %s by tenant %s\n", cli_iso_time(i.used_ms, true, t, sizeof(t)), i.tenant);
+	if(i.revoked_ms) printf("revoked: %s\n", cli_iso_time(i.revoked_ms, true, t, sizeof(t)));
 	return CLI_OK;
 }
 

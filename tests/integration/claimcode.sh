@@ -41,6 +41,11 @@ check "show: issued" test "$(field status)" = issued
 refute "show never prints the code" grep -qF "$CANON" "$T/out"
 check "Redis holds no form of the code" no_code_in_redis "$CANON"
 check "the issue is audited" audit_has claimcode-issue dev-1
+ISO='20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z'
+"$CTL" audit --device dev-1 > "$T/audit.txt"; "$CTL" --json audit --device dev-1 > "$T/audit.json"
+check "audit prints the code's expiry as ISO 8601, not epoch ms" grep -qE "claimcode-issue.* expires=$ISO( |$)" "$T/audit.txt"
+check "  ... and so does audit --json (expires and ts)" \
+	grep -qE "\"expires\":\"$ISO\".*\"ts\":\"$ISO\"" "$T/audit.json"
 ACTOR=$(rcli --raw XREVRANGE onb:audit + - COUNT 1 | sed -n '/^actor$/{n;p;q}')  # cli:user@host
 
 # ---- redeem: typo, success, second time
