@@ -9,7 +9,8 @@
 #      written from the results;
 #   3. the same ctest tests under AddressSanitizer and UBSan (Mosquitto 2.0.11);
 #   4. each libFuzzer target briefly;
-#   5. the docker/ stages (static check, dockerised integration test).
+#   5. the docker/ stages (static check, dockerised integration test);
+#   6. the Debian package installed, used and purged on a clean Debian 12 root.
 # A failed test prints its "not ok" lines and the broker's log; the end names
 # every failed stage and closes with one line "N passed, N failed".
 set -uo pipefail
@@ -138,6 +139,19 @@ case $rc in
 	0) total_pass=$((total_pass + 1)) ;;
 	77) echo "=== docker integration test SKIPPED (reason above) ===" ;;
 	*) stage_failed "docker integration test" ;;
+esac
+
+# ------------------------------------------------- 6. the Debian package
+# Built with CPack, installed with apt in a container made from the docker
+# stage's base image (so after it), the broker brought up from the installed
+# paths, purged, the root compared (packaging/test.sh). Skipped, with its
+# reason, where no container can run (exit 77).
+echo "=== Debian package ==="
+packaging/test.sh; rc=$?
+case $rc in
+	0) total_pass=$((total_pass + 1)) ;;
+	77) echo "=== Debian package SKIPPED (reason above) ===" ;;
+	*) stage_failed "Debian package" ;;
 esac
 
 echo "=== done in $(( $(date +%s) - STARTED )) s ==="
