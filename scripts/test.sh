@@ -30,6 +30,16 @@ mkdir -p "$ROOT/build"
 : > "$MATRIX"
 
 stage_failed() { total_fail=$((total_fail + 1)); failed_stages+=("$1"); }
+# script_stage NAME SCRIPT: one stage; exit 77 means skipped (the script said why).
+script_stage() {
+	echo "=== $1 ==="
+	"$2"
+	case $? in
+		0) total_pass=$((total_pass + 1)) ;;
+		77) echo "=== $1 SKIPPED (reason above) ===" ;;
+		*) stage_failed "$1" ;;
+	esac
+}
 
 # build DIR CMAKE_ARGS...: configure and build; a failure is a failed stage.
 build() {
@@ -133,26 +143,14 @@ fi
 # (docker/test.sh exits 77).
 echo "=== docker static check ==="
 if docker/check.sh; then total_pass=$((total_pass + 1)); else stage_failed "docker static check"; fi
-echo "=== docker integration test ==="
-docker/test.sh; rc=$?
-case $rc in
-	0) total_pass=$((total_pass + 1)) ;;
-	77) echo "=== docker integration test SKIPPED (reason above) ===" ;;
-	*) stage_failed "docker integration test" ;;
-esac
+script_stage "docker integration test" docker/test.sh
 
 # ------------------------------------------------- 6. the Debian package
 # Built with CPack, installed with apt in a container made from the docker
 # stage's base image (so after it), the broker brought up from the installed
 # paths, purged, the root compared (packaging/test.sh). Skipped, with its
 # reason, where no container can run (exit 77).
-echo "=== Debian package ==="
-packaging/test.sh; rc=$?
-case $rc in
-	0) total_pass=$((total_pass + 1)) ;;
-	77) echo "=== Debian package SKIPPED (reason above) ===" ;;
-	*) stage_failed "Debian package" ;;
-esac
+script_stage "Debian package" packaging/test.sh
 
 echo "=== done in $(( $(date +%s) - STARTED )) s ==="
 for s in "${failed_stages[@]}"; do echo "FAILED: $s"; done
