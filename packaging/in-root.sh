@@ -32,7 +32,7 @@ finish() {
 	exit
 }
 # require DESCRIPTION CMD...: as check, but the rest is meaningless without it.
-require() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; finish; fi; }
+require() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; exit 1; fi; }
 trap finish EXIT
 # shows FILE's tail when PATTERN is not in it
 found() { grep -q -- "$1" "$2" || { tail -n 15 "$2" | sed 's/^/#   /'; return 1; }; }
@@ -152,21 +152,10 @@ check "mosquitto.conf is root:mosquitto 0640" owner_mode "root:mosquitto 640" "$
 check "claimsvc.conf is root:claimsvc 0640" owner_mode "root:claimsvc 640" "$CONF/claimsvc.conf"
 check "onboardctl.env is root:root 0600" owner_mode "root:root 600" "$CONF/onboardctl.env"
 
-# Every library a binary loads is there, and comes from a package the
-# package depends on (a missing Depends would show on a host without it).
-depends=" $(dpkg-query -W -f='${Depends}' mosquitto-onboard | sed -E 's/\([^)]*\)//g; s/[,|]/ /g' | tr -s ' ') "
+# Every library is there in a root that has only the Depends (and the test's
+# tools); that each comes from a package in Depends is checked on the host.
 bins=(/usr/bin/onboardctl /usr/sbin/claimsvc "$PLUGIN")
 check "no library is missing (ldd)" bash -c "! ldd ${bins[*]} | grep -q 'not found'"
-owner_pkg() {
-	dpkg -S "$1" 2>/dev/null || dpkg -S "$(readlink -f "$1")" 2>/dev/null \
-		|| dpkg -S "/usr$1" 2>/dev/null || dpkg -S "/usr$(readlink -f "$1")" 2>/dev/null
-}
-undeclared=""
-for so in $(ldd "${bins[@]}" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
-	p=$(owner_pkg "$so" | cut -d: -f1 | sed -n 1p)
-	[[ $depends == *" ${p:-?} "* ]] || undeclared+=" $so (${p:-no package})"
-done
-check "every library they load is from a package in Depends${undeclared:+:$undeclared}" test -z "$undeclared"
 
 # The units name what the package installed.
 units=$(dpkg -L mosquitto-onboard | sed -n "s#^$UNITDIR/##p" | sort | tr '\n' ' ')
@@ -177,6 +166,9 @@ for u in $units; do
 	while read -r line; do
 		[ -n "$line" ] || continue
 		bin=${line%% *}; bin=${bin#[-+@!:]}
+		# systemctl (ExecStartPost=) and kill (ExecReload=) are on every
+		# host that runs systemd; this root runs none
+		case $bin in /bin/systemctl|/bin/kill) continue ;; esac
 		[ -x "$bin" ] || missing+=" $u:$bin"
 	done <<<"$(unit_values "$u" 'Exec[A-Za-z]*')"
 	for f in $(unit_values "$u" EnvironmentFile); do [ -e "${f#-}" ] || missing+=" $u:$f"; done
@@ -244,7 +236,7 @@ check "claimsvc --check passes on the installed claimsvc.conf (ExecStartPre=, as
 check "claimsvc starts as its unit runs it (User=claimsvc, the CA key from LoadCredential=) and serves" \
 	wait_for 15 grep -q "serving" "$CSVC_LOG"
 check "  ... the broker admitted it as a service identity" \
-	wait_for 5 grep -q "onboard: connect allow device=claimsvc-1 .*class=service" "$BROKER_LOG"
+	wait_for 5 grep -q "onboard: connect allow .*client=claimsvc-1 class=service" "$BROKER_LOG"
 
 [ "$FAILS" -eq 0 ] || { say "broker log:"; tail -n 20 "$BROKER_LOG" | sed 's/^/#   /'; say "claimsvc log:"; tail -n 10 "$CSVC_LOG" | sed 's/^/#   /'; }
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

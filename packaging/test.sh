@@ -71,6 +71,27 @@ check "  ... and the libraries, from dpkg-shlibdeps" \
 etc_files() { dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' | grep '^/etc/' | sort; }
 conffiles_all() { [ -s "$TD/control/conffiles" ] && diff <(sort "$TD/control/conffiles") <(etc_files); }
 check "every file under /etc is a conffile" conffiles_all
+# Each library a binary asks for (DT_NEEDED) comes from a package named in
+# Depends (on this Debian 12 host, as in the root), so that apt brings it.
+dpkg-deb -x "$DEB" "$TD/data"
+owner_pkg() {
+	dpkg -S "$1" 2>/dev/null || dpkg -S "$(readlink -f "$1")" 2>/dev/null \
+		|| dpkg -S "/usr$1" 2>/dev/null || dpkg -S "/usr$(readlink -f "$1")" 2>/dev/null
+}
+undeclared() {
+	local bin so path p out=""
+	for bin in "$TD/data/usr/bin/onboardctl" "$TD/data/usr/sbin/claimsvc" "$TD"/data/usr/lib/*/mosquitto-onboard/*.so; do
+		for so in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+			path=$(ldd "$bin" | awk -v s="$so" '$1 == s { print $3 }')
+			p=$(owner_pkg "$path" | cut -d: -f1 | sed -n 1p)
+			has_dep "${p:-?}" || out+=" ${bin##*/}:$so(${p:-no package})"
+		done
+	done
+	echo "$out"
+}
+missing_deps=$(undeclared)
+check "every library the binaries need is from a package in Depends${missing_deps:+:$missing_deps}" \
+	test -z "$missing_deps"
 check "maintainer scripts postinst, prerm, postrm" test -x "$TD/control/postinst" -a -x "$TD/control/prerm" \
 	-a -x "$TD/control/postrm"
 if command -v shellcheck >/dev/null; then
