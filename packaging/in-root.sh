@@ -147,6 +147,10 @@ check "docs in /usr/share/doc/mosquitto-onboard" test -s /usr/share/doc/mosquitt
 conffiles=$(dpkg-query -W -f='${Conffiles}\n' mosquitto-onboard | awk 'NF { print $1 }' | sort | tr '\n' ' ')
 check "conffiles: every file under /etc ($conffiles)" test "$conffiles" = \
 	"$CONF/claimsvc.conf $CONF/mosquitto.conf $CONF/onboardctl.env $CONF/templates/default.json "
+# postinst runs again on every upgrade: it must find its user and leave it
+DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall --no-install-recommends "$DEB" > "$S/reinstall.log" 2>&1
+check "reinstalling (postinst again, the user already there) succeeds" test $? -eq 0
+check "  ... and leaves the same claimsvc user" test "$(getent passwd claimsvc)" = "$pw"
 owner_mode() { test "$(stat -c '%U:%G %a' "$2")" = "$1"; }
 check "mosquitto.conf is root:mosquitto 0640" owner_mode "root:mosquitto 640" "$CONF/mosquitto.conf"
 check "claimsvc.conf is root:claimsvc 0640" owner_mode "root:claimsvc 640" "$CONF/claimsvc.conf"
