@@ -1,10 +1,11 @@
+#!/usr/bin/env bash
 # Sourced by docker/test.sh and packaging/test.sh: rootful podman on a
 # machine without a Docker engine or an image registry
 # (../shared/notes/containers.md), with a project-local configuration and
 # image store in $W, and the debian:bookworm-slim base image made there with
 # debootstrap from the apt mirror, once (both tests share it).
 # The caller defines W, BASE_IMAGE, say MSG, skip REASON (exit 77) and fatal MSG.
-# shellcheck shell=bash
+# (Run on its own it only defines these functions.)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
