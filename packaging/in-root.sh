@@ -145,9 +145,9 @@ man_ok() { zcat /usr/share/man/man1/onboardctl.1.gz | grep -q '^\.SS allowlist' 
 check "man pages onboardctl(1) (every domain) and claimsvc(8)" man_ok
 check "docs in /usr/share/doc/mosquitto-onboard" test -s /usr/share/doc/mosquitto-onboard/docs/install.md \
 	-a -s /usr/share/doc/mosquitto-onboard/copyright
-conffiles=$(dpkg-query -W -f='${Conffiles}\n' mosquitto-onboard | awk 'NF { print $1 }' | sort | tr '\n' ' ')
+conffiles=$(dpkg-query -W -f='${Conffiles}\n' mosquitto-onboard | awk 'NF { print $1 }' | sort | paste -sd ' ')
 check "conffiles: every file under /etc ($conffiles)" test "$conffiles" = \
-	"$CONF/claimsvc.conf $CONF/mosquitto.conf $CONF/onboardctl.env $CONF/templates/default.json "
+	"$CONF/claimsvc.conf $CONF/mosquitto.conf $CONF/onboardctl.env $CONF/templates/default.json"
 # postinst runs again on every upgrade: it must find its user and leave it
 DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall --no-install-recommends "$DEB" > "$S/reinstall.log" 2>&1
 check "reinstalling (postinst again, the user already there) succeeds" test $? -eq 0
@@ -163,9 +163,9 @@ bins=(/usr/bin/onboardctl /usr/sbin/claimsvc "$PLUGIN")
 check "no library is missing (ldd)" bash -c "! ldd ${bins[*]} | grep -q 'not found'"
 
 # The units name what the package installed.
-units=$(dpkg -L mosquitto-onboard | sed -n "s#^$UNITDIR/##p" | sort | tr '\n' ' ')
+units=$(dpkg -L mosquitto-onboard | sed -n "s#^$UNITDIR/##p" | sort | paste -sd ' ')
 check "units in $UNITDIR: $units" test "$units" = \
-	"claimsvc.service mosquitto-onboard.service onboard-audit.service onboard-crl.service onboard-crl.timer "
+	"claimsvc.service mosquitto-onboard.service onboard-audit.service onboard-crl.service onboard-crl.timer"
 missing=""
 for u in $units; do
 	while read -r line; do
@@ -243,7 +243,15 @@ check "claimsvc starts as its unit runs it (User=claimsvc, the CA key from LoadC
 check "  ... the broker admitted it as a service identity" \
 	wait_for 5 grep -q "onboard: connect allow .*client=claimsvc-1 class=service" "$BROKER_LOG"
 
-[ "$FAILS" -eq 0 ] || { say "broker log:"; tail -n 20 "$BROKER_LOG" | sed 's/^/#   /'; say "claimsvc log:"; tail -n 10 "$CSVC_LOG" | sed 's/^/#   /'; }
+# 6. (the CRL export needs the manufacturer's published CRL: not here)
+enable_unit onboard-audit.service
+AUDIT_LOG=$S/audit.log
+start_unit onboard-audit.service "$AUDIT_LOG"
+check "onboard-audit.service's onboardctl (User=claimsvc, the Redis URL from onboardctl.env) follows the audit trail" \
+	wait_for 10 grep -q '"device":"dev-1"' "$AUDIT_LOG"
+
+[ "$FAILS" -eq 0 ] || { say "broker log:"; tail -n 20 "$BROKER_LOG" | sed 's/^/#   /'; say "claimsvc log:"; tail -n 10 "$CSVC_LOG" | sed 's/^/#   /'
+	say "audit log:"; tail -n 5 "$AUDIT_LOG" | sed 's/^/#   /'; }
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
@@ -259,8 +267,8 @@ refute "  ... the units' state and log directories are gone" \
 	bash -c "ls -d /var/lib/mosquitto-onboard /var/log/mosquitto-onboard /var/lib/onboard-crl 2>/dev/null | grep -q ."
 refute "  ... the links 'systemctl enable' made are gone" \
 	bash -c "ls /etc/systemd/system/*.wants/ 2>/dev/null | grep -qE 'mosquitto-onboard|claimsvc'"
-kept=$(cd "$CONF" 2>/dev/null && find . -mindepth 1 -maxdepth 1 | sort | tr '\n' ' ')
-check "  ... $CONF holds only the operator's own files, kept (${kept:-nothing})" test "$kept" = "./claimsvc ./pki "
+kept=$(cd "$CONF" 2>/dev/null && find . -mindepth 1 -maxdepth 1 | sort | paste -sd ' ')
+check "  ... $CONF holds only the operator's own files, kept (${kept:-nothing})" test "$kept" = "./claimsvc ./pki"
 check "  ... the CA keys among them" test -s "$PKI/device-ca.key"
 check "  ... and the purge said so" found "kept /etc/mosquitto-onboard" "$S/purge.log"
 
