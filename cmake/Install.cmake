@@ -61,9 +61,10 @@ function(onb_fill_mosquitto_conf var)
 endfunction()
 
 set(ONB_CONFFILES "")
-# onb_install_conf(SRC SUBDIR MODE [FILTER]): a configuration file in
-# ONB_CONF_DIR (SUBDIR "" for the top), also listed as a Debian conffile.
-function(onb_install_conf src subdir mode)
+# onb_install_conf(SRC SUBDIR [FILTER]): a configuration file in ONB_CONF_DIR
+# (SUBDIR "" for the top), also listed as a Debian conffile. Installed 0644:
+# the package's postinst narrows those that may come to hold a password.
+function(onb_install_conf src subdir)
   get_filename_component(name ${src} NAME)
   if(subdir)
     set(dest ${ONB_CONF_DIR}/${subdir})
@@ -72,25 +73,16 @@ function(onb_install_conf src subdir mode)
   endif()
   set(out ${ONB_STAGE}/etc/${subdir}/${name})
   onb_render(${src} ${out} ${ARGN})
-  if(mode STREQUAL "0600")
-    set(perms OWNER_READ OWNER_WRITE)
-  elseif(mode STREQUAL "0640")
-    set(perms OWNER_READ OWNER_WRITE GROUP_READ)
-  else()
-    set(perms OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-  endif()
-  install(FILES ${out} DESTINATION ${dest} PERMISSIONS ${perms})
+  install(FILES ${out} DESTINATION ${dest})
   set(ONB_CONFFILES "${ONB_CONFFILES}${dest}/${name}\n" PARENT_SCOPE)
 endfunction()
 
-# 0640: the broker's and claimsvc's files may hold a Redis password; the
-# package's postinst gives them to the group of the service that reads them.
-onb_install_conf(${PROJECT_SOURCE_DIR}/config/mosquitto.conf "" 0640 onb_fill_mosquitto_conf)
-onb_install_conf(${PROJECT_SOURCE_DIR}/config/claimsvc.conf "" 0640)
-onb_install_conf(${PROJECT_SOURCE_DIR}/config/onboardctl.env "" 0600)
+onb_install_conf(${PROJECT_SOURCE_DIR}/config/mosquitto.conf "" onb_fill_mosquitto_conf)
+onb_install_conf(${PROJECT_SOURCE_DIR}/config/claimsvc.conf "")
+onb_install_conf(${PROJECT_SOURCE_DIR}/config/onboardctl.env "")
 file(GLOB ONB_TEMPLATES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/config/templates/*.json)
 foreach(t IN LISTS ONB_TEMPLATES)
-  onb_install_conf(${t} templates 0644)
+  onb_install_conf(${t} templates)
 endforeach()
 file(WRITE ${ONB_STAGE}/conffiles.tmp "${ONB_CONFFILES}")
 configure_file(${ONB_STAGE}/conffiles.tmp ${ONB_STAGE}/conffiles COPYONLY)

@@ -12,7 +12,7 @@ set(ONB_PACKAGE_MAINTAINER "mosquitto-onboard maintainers <maintainers@mosquitto
   CACHE STRING "the Maintainer field of the Debian package")
 set(CPACK_PACKAGE_CONTACT ${ONB_PACKAGE_MAINTAINER})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
-  "zero-touch device onboarding for Mosquitto: auth plugin, claim service, admin CLI")
+  "zero-touch device onboarding for Mosquitto: plugin, claim service, CLI")
 # (CPack puts the summary first on its own)
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "mosquitto_onboard.so authenticates devices by their TLS client certificate
 against a Redis registry and checks every publish, subscribe and delivery
@@ -49,5 +49,26 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_ONB_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_ONB_MANPAGES ${ONB_MANPAGES})
+# Every Debian package carries a changelog.Debian; this one points to the
+# real history. Dated by the last commit, so that one commit gives one file.
+set(ONB_DEB_VERSION ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE})
+execute_process(COMMAND git -C ${PROJECT_SOURCE_DIR} log -1 --format=%cD
+  OUTPUT_VARIABLE ONB_CHANGELOG_DATE OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT ONB_CHANGELOG_DATE)
+  string(TIMESTAMP ONB_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
+endif()
+file(WRITE ${ONB_STAGE}/changelog.Debian.tmp "mosquitto-onboard (${ONB_DEB_VERSION}) bookworm; urgency=medium
+
+  * Built from the mosquitto-onboard repository with CPack; its history is
+    the repository's git log.
+
+ -- ${ONB_PACKAGE_MAINTAINER}  ${ONB_CHANGELOG_DATE}
+")
+configure_file(${ONB_STAGE}/changelog.Debian.tmp ${ONB_STAGE}/changelog.Debian COPYONLY)
+file(REMOVE ${ONB_STAGE}/changelog.Debian.tmp)
+execute_process(COMMAND gzip -9n -c ${ONB_STAGE}/changelog.Debian
+  OUTPUT_FILE ${ONB_STAGE}/changelog.Debian.gz COMMAND_ERROR_IS_FATAL ANY)
+install(FILES ${ONB_STAGE}/changelog.Debian.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
 set(CPACK_PROJECT_CONFIG_FILE ${PROJECT_SOURCE_DIR}/cmake/CPackChecks.cmake)
 include(CPack)
