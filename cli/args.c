@@ -1,6 +1,7 @@
 /* A small option parser for onboardctl commands (cli.h: cli_parse). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -17,6 +18,23 @@ const char *cli_shown(const char *s, char *buf, size_t len)
 		n += 3;
 	}
 	buf[n] = '\0';
+	return buf;
+}
+
+/* ms (or s with is_ms false) since the epoch as ISO 8601 UTC; "-" for 0. */
+const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t s = (time_t)(is_ms ? t / 1000 : t);
+	char base[32];
+
+	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm)){
+		snprintf(buf, len, "-");
+	}else if(is_ms){
+		snprintf(buf, len, "%s.%03dZ", base, (int)(t % 1000));
+	}else{
+		snprintf(buf, len, "%sZ", base);
+	}
 	return buf;
 }
 

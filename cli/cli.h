@@ -43,6 +43,10 @@ struct cli_opt {
  * not printable, "..." when cut; written into buf (len >= 8), returned. */
 const char *cli_shown(const char *s, char *buf, size_t len);
 
+/* t ms (or s with is_ms false) since the epoch as ISO 8601 UTC, with
+ * milliseconds for ms; "-" for 0 or less. Written into buf, returned. */
+const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len);
+
 /* Parses a command's arguments (argv[0] is its first argument): the options
  * of opts, --json, --help (prints usage), up to maxpos positionals into pos.
  * Returns -1 to go on, else the exit code to return. */

@@ -19,7 +19,8 @@ static const char usage_audit[] =
 	"\n"
 	"Prints the audit stream (onb:audit, docs/registry.md), oldest first: connects\n"
 	"allowed and denied, registrations, provisioning, claims, state and policy\n"
-	"changes, with who, when, from where and the result.\n"
+	"changes, with who, when, from where and the result. Times (the entry's,\n"
+	"ts, expires, first_seen, last_seen) are ISO 8601 UTC, in both forms.\n"
 	"\n"
 	"  --device ID  only entries about device ID\n"
 	"  --since T    only entries from T on: 30s, 10m, 2h, 7d ago, or an ISO time\n"
@@ -74,35 +75,57 @@ struct filter {
 	long printed;
 };
 
+/* Fields that hold ms since the epoch (docs/registry.md): shown as ISO 8601. */
+static bool is_time_field(const char *name)
+{
+	static const char *const names[] = { "ts", "expires", "first_seen", "last_seen" };
+
+	for(size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++){
+		if(!strcmp(name, names[i])) return true;
+	}
+	return false;
+}
+
+/* A field's value as printed: times as ISO 8601, the rest as stored. */
+static const char *shown_value(const char *name, const char *value, char *buf, size_t len)
+{
+	char *end;
+	long long ms;
+
+	if(!is_time_field(name)) return value;
+	errno = 0;
+	ms = strtoll(value, &end, 10);
+	if(errno || end == value || *end || ms <= 0) return value;
+	return cli_iso_time(ms, true, buf, len);
+}
+
 static void print_record(const struct onb_audit_record *rec, void *arg)
 {
 	struct filter *f = arg;
 	const char *device = onb_audit_field(rec, "device");
-	long long ms = strtoll(rec->id, NULL, 10);
-	time_t secs = (time_t)(ms / 1000);
-	char when[32];
-	struct tm tm;
+	char when[40], t[40];
 
 	if(f->device && (!device || strcmp(device, f->device) != 0)) return;
-	gmtime_r(&secs, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	cli_iso_time(strtoll(rec->id, NULL, 10), true, when, sizeof(when));
 	if(f->json || f->syslog){
 		cJSON *o = cJSON_CreateObject();
 		char *text;
-		char iso[48];
-		snprintf(iso, sizeof(iso), "%s.%03lldZ", when, ms % 1000);
 		cJSON_AddStringToObject(o, "id", rec->id);
-		cJSON_AddStringToObject(o, "time", iso);
-		for(size_t i = 0; i < rec->nfields; i++) cJSON_AddStringToObject(o, rec->name[i], rec->value[i]);
+		cJSON_AddStringToObject(o, "time", when);
+		for(size_t i = 0; i < rec->nfields; i++){
+			cJSON_AddStringToObject(o, rec->name[i], shown_value(rec->name[i], rec->value[i], t, sizeof(t)));
+		}
 		text = cJSON_PrintUnformatted(o);
 		if(text && f->syslog) syslog(LOG_NOTICE, "%s", text);
 		else if(text) printf("%s\n", text);
 		cJSON_free(text);
 		cJSON_Delete(o);
 	}else{
-		printf("%s.%03lldZ", when, ms % 1000);
+		fputs(when, stdout);
 		for(size_t i = 0; i < rec->nfields; i++){
-			if(strcmp(rec->name[i], "ts") != 0) printf("  %s=%s", rec->name[i], rec->value[i]);
+			if(strcmp(rec->name[i], "ts") != 0){
+				printf("  %s=%s", rec->name[i], shown_value(rec->name[i], rec->value[i], t, sizeof(t)));
+			}
 		}
 		putchar('\n');
 	}

@@ -32,9 +32,9 @@ static const char usage_claimcode[] =
 	"(docs/claiming.md). Only a hash of each code is stored.\n"
 	"\n"
 	"commands:\n"
-	"  issue --device ID [--ttl 90d] [--format txt|uri|png|svg] [--out FILE]\n"
+	"  issue --device ID [--ttl 90d] [--format txt|uri|png|svg] [--out FILE] [--link T]\n"
 	"                          a new code for ID (its previous code stops working)\n"
-	"  issue --batch FILE.csv --out DIR [--format png|svg] [--ttl 90d] [--prefix P]\n"
+	"  issue --batch FILE.csv --out DIR [--format png|svg] [--ttl 90d] [--prefix P] [--link T]\n"
 	"                          one label per device of a manufacturing batch\n"
 	"  show --device ID        status and expiry of ID's code (never the code)\n"
 	"  revoke --device ID      make ID's code unusable\n"
@@ -45,9 +45,9 @@ static const char usage_claimcode[] =
 
 static const char usage_issue[] =
 	"usage: onboardctl claimcode issue --device ID [--ttl DURATION] [--format txt|uri|png|svg]\n"
-	"                                  [--out FILE] [--scale N] [--json]\n"
+	"                                  [--out FILE] [--scale N] [--link TEMPLATE] [--json]\n"
 	"       onboardctl claimcode issue --batch FILE.csv --out DIR [--format png|svg]\n"
-	"                                  [--ttl DURATION] [--prefix P] [--scale N] [--json]\n"
+	"                                  [--ttl DURATION] [--prefix P] [--scale N] [--link TEMPLATE] [--json]\n"
 	"\n"
 	"Draws a claim code (115 random bits and a check symbol, printed as\n"
 	"XXXX-XXXX-XXXX-XXXX-XXXX-XXXX) and stores only its SHA-256. The device\n"
@@ -57,17 +57,26 @@ static const char usage_issue[] =
 	"\n"
 	"  --ttl DURATION  lifetime: N followed by s, m, h or d (default 90d,\n"
 	"                  at most 3650d); a bare number is seconds\n"
-	"  --format F      txt (default): code, URI, expiry and the QR code drawn in\n"
-	"                  the terminal; uri: the URI alone; png, svg: the QR code of\n"
-	"                  the URI written to --out (the code and URI are printed too)\n"
+	"  --format F      txt (default): code, link (uri), expiry and the QR code\n"
+	"                  drawn in the terminal; uri: the link alone; png, svg: the\n"
+	"                  QR code of the link written to --out (the code and link\n"
+	"                  are printed too)\n"
 	"  --scale N       pixels per QR module in PNG and SVG output (default 8)\n"
+	"  --link T        what the QR code holds: a link template with {device} and\n"
+	"                  {code}, e.g. https://claim.example.com/c?d={device}&c={code}\n"
+	"                  so that a phone camera opens the tenant's claim page\n"
+	"                  (default: $ONBOARD_CLAIM_LINK, else\n"
+	"                  " ONB_CC_LINK_DEFAULT ");\n"
+	"                  https:// or mqtt-onboard:// only. A link whose query or\n"
+	"                  fragment carries d= and c= is read back by 'onboardctl\n"
+	"                  claim' and the MQTT claim API\n"
 	"  --json          print {device, code, uri, expires} instead\n"
 	"\n"
 	"Batch: FILE.csv has the device serial in its first column (the allowlist\n"
 	"import format: a 'serial' or 'device' header, blank and '#' lines are\n"
 	"skipped; --prefix P as in 'allowlist import'). For each device DIR gets\n"
 	"ID.png (the QR code alone) or ID.svg (a label: the QR code, the device id\n"
-	"and the human code), and DIR/manifest.csv lists device, code, uri,\n"
+	"and the human code), and DIR/manifest.csv lists device, code, uri (quoted),\n"
 	"expires and file, for label printers. Both hold secrets (mode 0600):\n"
 	"destroy them once the labels are printed. A progress bar is drawn on\n"
 	"stderr when it is a terminal.\n"
@@ -101,16 +110,6 @@ static const char usage_unlock[] =
 	"Both together lift both sets. At least one is required.\n";
 
 /* ---------------------------------------------------------------- helpers */
-
-/* ms since the epoch as ISO 8601 UTC; "-" for 0. */
-static const char *iso_ms(int64_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t s = (time_t)(t / 1000);
-
-	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(buf, len, "-");
-	return buf;
-}
 
 /* Opens path for writing with mode 0600 (it will hold a secret). */
 static FILE *open_secret(const char *path)
@@ -165,7 +164,8 @@ cleanup:
 
 /* ------------------------------------------------------------ issue one */
 
-static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format fmt, const char *out, int scale)
+static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format fmt, const char *out, int scale,
+		const char *link)
 {
 	struct onb_actor actor = cli_actor(cli);
 	struct onb_claimcode_issued cc;
@@ -182,7 +182,7 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 		return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
 	}
 	onb_claimcode_human(cc.code, human);
-	if(onb_claimcode_uri(id, cc.code, uri, sizeof(uri), &err) != ONB_OK
+	if(onb_claimcode_link(link, id, cc.code, uri, sizeof(uri), &err) != ONB_OK
 			|| ((fmt == FMT_PNG || fmt == FMT_SVG) && write_qr(uri, fmt, scale, out, NULL, NULL, &err) != ONB_OK)){
 		/* a code nobody can see must not stay valid */
 		struct onb_err ignored;
@@ -212,7 +212,7 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 		puts(uri);
 	}else{
 		printf("device:  %s\ncode:    %s\nuri:     %s\nexpires: %s\n", id, human, uri,
-				iso_ms(cc.expires_ms, t, sizeof(t)));
+				cli_iso_time(cc.expires_ms, true, t, sizeof(t)));
 		if(fmt == FMT_TXT){
 			struct onb_qr *q = NULL;
 			char *text = NULL;
@@ -245,7 +245,7 @@ cleanup:
 /* ---------------------------------------------------------- issue batch */
 
 struct batch {
-	const char *dir, *prefix;
+	const char *dir, *prefix, *link;
 	enum format fmt;
 	int scale;
 	int64_t ttl;
@@ -426,10 +426,10 @@ static int issue_batch(struct cli *cli, const char *file, struct batch *b)
 		onb_claimcode_human(cc.code, human);
 		snprintf(name, sizeof(name), "%s.%s", id, b->fmt == FMT_PNG ? "png" : "svg");
 		snprintf(path, sizeof(path), "%s/%s", b->dir, name);
-		r = onb_claimcode_uri(id, cc.code, uri, sizeof(uri), &err);
+		r = onb_claimcode_link(b->link, id, cc.code, uri, sizeof(uri), &err);
 		if(r == ONB_OK) r = write_qr(uri, b->fmt, b->scale, path, id, human, &err);
 		if(r == ONB_OK){
-			fprintf(manifest, "%s,%s,%s,%s,%s\n", id, human, uri, iso_ms(cc.expires_ms, t, sizeof(t)), name);
+			fprintf(manifest, "%s,%s,\"%s\",%s,%s\n", id, human, uri, cli_iso_time(cc.expires_ms, true, t, sizeof(t)), name);
 			issued++;
 		}else{
 			struct onb_err ignored;
@@ -470,11 +470,11 @@ cleanup:
 static int do_issue(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL, *batch = NULL, *ttl_s = NULL, *format = NULL, *out = NULL, *prefix = NULL;
-	const char *scale_s = NULL, *pos[1];
+	const char *scale_s = NULL, *link = getenv("ONBOARD_CLAIM_LINK"), *pos[1];
 	const struct cli_opt opts[] = {
 		{ "--device", &device, NULL }, { "--batch", &batch, NULL }, { "--ttl", &ttl_s, NULL },
 		{ "--format", &format, NULL }, { "--out", &out, NULL }, { "--prefix", &prefix, NULL },
-		{ "--scale", &scale_s, NULL }, { NULL, NULL, NULL },
+		{ "--scale", &scale_s, NULL }, { "--link", &link, NULL }, { NULL, NULL, NULL },
 	};
 	enum format fmt = FMT_TXT;
 	int64_t ttl = ONB_CC_TTL_DEFAULT_MS;
@@ -498,8 +498,13 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 		scale = (int)v;
 	}
 	if(prefix && !batch) return cli_usage_error("claimcode issue: --prefix goes with --batch");
+	if(link && !*link) link = NULL;
+	if(link){
+		struct onb_err err;
+		if(onb_claimcode_link_check(link, &err) != ONB_OK) return cli_usage_error("claimcode issue: %s", err.msg);
+	}
 	if(batch){
-		struct batch b = { .dir = out, .prefix = prefix ? prefix : "", .scale = scale, .ttl = ttl };
+		struct batch b = { .dir = out, .prefix = prefix ? prefix : "", .link = link, .scale = scale, .ttl = ttl };
 		if(!out) return cli_usage_error("claimcode issue --batch needs --out DIR");
 		if(format && fmt != FMT_PNG && fmt != FMT_SVG) return cli_usage_error("claimcode issue --batch: --format is png or svg");
 		b.fmt = format ? fmt : FMT_PNG;
@@ -514,7 +519,7 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 	if((fmt == FMT_PNG || fmt == FMT_SVG) != (out != NULL)){
 		return cli_usage_error("claimcode issue: --out FILE goes with --format png or svg (and only with them)");
 	}
-	return issue_one(cli, device, ttl, fmt, out, scale);
+	return issue_one(cli, device, ttl, fmt, out, scale, link);
 }
 
 /* ------------------------------------------------------ show, revoke, unlock */
@@ -560,10 +565,10 @@ static int do_show(struct cli *cli, int argc, char **argv)
 	printf("device:  %s\nstatus:  %s%s%s%s\n", device, i.status, i.reason[0] ? " (" : "", i.reason,
 			i.reason[0] ? ")" : "");
 	if(i.id[0]) printf("code id: %s\n", i.id);
-	if(i.created_ms) printf("created: %s\n", iso_ms(i.created_ms, t, sizeof(t)));
-	if(i.expires_ms) printf("expires: %s\n", iso_ms(i.expires_ms, t, sizeof(t)));
-	if(i.used_ms) printf("used:    %s by tenant %s\n", iso_ms(i.used_ms, t, sizeof(t)), i.tenant);
-	if(i.revoked_ms) printf("revoked: %s\n", iso_ms(i.revoked_ms, t, sizeof(t)));
+	if(i.created_ms) printf("created: %s\n", cli_iso_time(i.created_ms, true, t, sizeof(t)));
+	if(i.expires_ms) printf("expires: %s\n", cli_iso_time(i.expires_ms, true, t, sizeof(t)));
+	if(i.used_ms) printf("used:    %s by tenant %s\n", cli_iso_time(i.used_ms, true, t, sizeof(t)), i.tenant);
+	if(i.revoked_ms) printf("revoked: %s\n", cli_iso_time(i.revoked_ms, true, t, sizeof(t)));
 	return CLI_OK;
 }
 

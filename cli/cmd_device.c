@@ -196,23 +196,6 @@ static int check_id(const char *cmd, const char *what, const char *id)
 
 /* ----------------------------------------------------------------- output */
 
-/* ms (or s with is_ms false) since the epoch as ISO 8601 UTC; "-" for 0. */
-static const char *iso_time(int64_t t, bool is_ms, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t s = (time_t)(is_ms ? t / 1000 : t);
-	char base[32];
-
-	if(t <= 0 || !gmtime_r(&s, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm)){
-		snprintf(buf, len, "-");
-	}else if(is_ms){
-		snprintf(buf, len, "%s.%03dZ", base, (int)(t % 1000));
-	}else{
-		snprintf(buf, len, "%sZ", base);
-	}
-	return buf;
-}
-
 static bool add_str(cJSON *o, const char *name, const char *v)
 {
 	return (*v ? cJSON_AddStringToObject(o, name, v) : cJSON_AddNullToObject(o, name)) != NULL;
@@ -234,6 +217,7 @@ static cJSON *device_json(const struct onb_device *d)
 			|| !add_str(o, "tenant", d->tenant) || !add_str(o, "policy", d->policy)
 			|| !add_str(o, "cert_fp", d->cert_fp) || !add_str(o, "cert_fp_next", d->cert_fp_next)
 			|| !add_str(o, "cert_serial", d->cert_serial) || !add_num(o, "not_after", d->not_after)
+			|| !add_str(o, "serial", d->serial)
 			|| !add_str(o, "birth_fp", d->birth_fp) || !add_str(o, "batch", d->batch)
 			|| !add_str(o, "reason", d->reason) || !add_num(o, "created", d->created_ms)
 			|| !add_num(o, "updated", d->updated_ms) || !add_num(o, "provisioned", d->provisioned_ms)
@@ -272,18 +256,19 @@ static void print_device_text(const struct onb_device *d)
 	printf("cert_fp:      %s\n", or_dash(d->cert_fp));
 	printf("cert_fp_next: %s\n", or_dash(d->cert_fp_next));
 	printf("cert_serial:  %s\n", or_dash(d->cert_serial));
-	printf("not_after:    %s\n", iso_time(d->not_after, false, t, sizeof(t)));
+	printf("not_after:    %s\n", cli_iso_time(d->not_after, false, t, sizeof(t)));
+	printf("serial:       %s\n", or_dash(d->serial));
 	printf("birth_fp:     %s\n", or_dash(d->birth_fp));
 	printf("batch:        %s\n", or_dash(d->batch));
 	printf("reason:       %s\n", or_dash(d->reason));
-	printf("created:      %s\n", iso_time(d->created_ms, true, t, sizeof(t)));
-	printf("updated:      %s\n", iso_time(d->updated_ms, true, t, sizeof(t)));
-	printf("provisioned:  %s\n", iso_time(d->provisioned_ms, true, t, sizeof(t)));
-	printf("claimed:      %s\n", iso_time(d->claimed_ms, true, t, sizeof(t)));
+	printf("created:      %s\n", cli_iso_time(d->created_ms, true, t, sizeof(t)));
+	printf("updated:      %s\n", cli_iso_time(d->updated_ms, true, t, sizeof(t)));
+	printf("provisioned:  %s\n", cli_iso_time(d->provisioned_ms, true, t, sizeof(t)));
+	printf("claimed:      %s\n", cli_iso_time(d->claimed_ms, true, t, sizeof(t)));
 	if(d->cert_fp_next[0] || d->rotate_deadline_ms){
 		printf("rotation:     next serial %s, expires %s; current certificate valid until %s%s\n",
-				or_dash(d->cert_serial_next), iso_time(d->not_after_next, false, t, sizeof(t)),
-				iso_time(d->rotate_deadline_ms, true, t2, sizeof(t2)),
+				or_dash(d->cert_serial_next), cli_iso_time(d->not_after_next, false, t, sizeof(t)),
+				cli_iso_time(d->rotate_deadline_ms, true, t2, sizeof(t2)),
 				d->rotate_required ? " (renewal required by an operator)" : "");
 	}
 }
@@ -343,7 +328,7 @@ static int do_register(struct cli *cli, int argc, char **argv)
 	X509_free(cert);
 	if(req.not_after * 1000 <= onb_now_ms()){
 		return cli_error("device register: certificate %s expired on %s", a.cert,
-				iso_time(req.not_after, false, t, sizeof(t)));
+				cli_iso_time(req.not_after, false, t, sizeof(t)));
 	}
 
 	req.id = a.id;
@@ -431,11 +416,11 @@ static int list_one(const struct onb_device *d, void *arg)
 	}else if(ctx->expiring_before){
 		if(ctx->n == 0) printf("%-24s %-14s %-20s %-21s %s\n", "ID", "STATE", "TENANT", "NOT_AFTER", "RENEWED");
 		printf("%-24s %-14s %-20s %-21s %s\n", d->id, onb_state_name(d->state), or_dash(d->tenant),
-				iso_time(d->not_after, false, t, sizeof(t)), d->cert_fp_next[0] ? "pending" : "-");
+				cli_iso_time(d->not_after, false, t, sizeof(t)), d->cert_fp_next[0] ? "pending" : "-");
 	}else{
 		if(ctx->n == 0) printf("%-24s %-14s %-20s %s\n", "ID", "STATE", "TENANT", "UPDATED");
 		printf("%-24s %-14s %-20s %s\n", d->id, onb_state_name(d->state), or_dash(d->tenant),
-				iso_time(d->updated_ms, true, t, sizeof(t)));
+				cli_iso_time(d->updated_ms, true, t, sizeof(t)));
 	}
 	ctx->n++;
 	return 0;
@@ -594,7 +579,7 @@ static int do_rotate(struct cli *cli, int argc, char **argv)
 		return print_json(o);
 	}
 	printf("%s: rotation required; its current certificate stops working at %s\n", a.pos[0],
-			iso_time(deadline, true, t, sizeof(t)));
+			cli_iso_time(deadline, true, t, sizeof(t)));
 	return CLI_OK;
 }
 

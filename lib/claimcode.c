@@ -183,24 +183,6 @@ bool onb_claimcode_hash_equal(const char *a, const char *b)
 	return CRYPTO_memcmp(a, b, ONB_CC_HASH_HEXLEN) == 0;
 }
 
-int onb_claimcode_uri(const char *device, const char *canon, char *out, size_t cap, struct onb_err *err)
-{
-	size_t plen = strlen(ONB_CC_URI_PREFIX), dlen;
-
-	if(!onb_id_valid(device)) return onb_fail(err, ONB_EINVAL, "claim URI: invalid device id");
-	if(!onb_claimcode_valid(canon)) return onb_fail(err, ONB_EINVAL, "claim URI: invalid code");
-	dlen = strlen(device);
-	if(!out || plen + dlen + 3 + ONB_CC_SYMBOLS + 1 > cap){
-		return onb_fail(err, ONB_EINVAL, "claim URI: buffer too small");
-	}
-	/* every character of an id and a code is unreserved in a URI query */
-	memcpy(out, ONB_CC_URI_PREFIX, plen);
-	memcpy(out + plen, device, dlen);
-	memcpy(out + plen + dlen, "&c=", 3);
-	memcpy(out + plen + dlen + 3, canon, ONB_CC_SYMBOLS + 1);
-	return ONB_OK;
-}
-
 static int hexval(char c)
 {
 	if(c >= '0' && c <= '9') return c - '0';
@@ -246,6 +228,91 @@ static size_t prefix_ci(const char *s, const char *prefix)
 	return i;
 }
 
+/* The template's scheme: its length, or 0 if neither https:// nor
+ * mqtt-onboard://. */
+static size_t link_scheme(const char *s)
+{
+	size_t n = prefix_ci(s, "https://");
+
+	return n ? n : prefix_ci(s, "mqtt-onboard://");
+}
+
+int onb_claimcode_link_check(const char *tmpl, struct onb_err *err)
+{
+	static const char dev[] = "{device}", code[] = "{code}";
+	size_t len, scheme, ndev = 0, ncode = 0;
+
+	if(!tmpl) return onb_fail(err, ONB_EINVAL, "claim link template: missing");
+	len = strnlen(tmpl, ONB_CC_LINK_TEMPLATE_MAX + 1);
+	if(len > ONB_CC_LINK_TEMPLATE_MAX){
+		return onb_fail(err, ONB_EINVAL, "claim link template: longer than %d bytes", ONB_CC_LINK_TEMPLATE_MAX);
+	}
+	scheme = link_scheme(tmpl);
+	if(!scheme){
+		return onb_fail(err, ONB_EINVAL, "claim link template: must start with https:// (or mqtt-onboard://)");
+	}
+	if(!tmpl[scheme] || strchr("/?#{", tmpl[scheme])){
+		return onb_fail(err, ONB_EINVAL, "claim link template: no host after the scheme");
+	}
+	for(size_t i = 0; i < len; i++){
+		unsigned char c = (unsigned char)tmpl[i];
+		if(c <= 0x20 || c >= 0x7f){
+			return onb_fail(err, ONB_EINVAL, "claim link template: blank or non-ASCII character");
+		}
+		if(!strncmp(tmpl + i, dev, sizeof(dev) - 1)){
+			ndev++;
+			i += sizeof(dev) - 2;
+		}else if(!strncmp(tmpl + i, code, sizeof(code) - 1)){
+			ncode++;
+			i += sizeof(code) - 2;
+		}else if(c == '{' || c == '}'){
+			return onb_fail(err, ONB_EINVAL, "claim link template: a brace outside {device} and {code}");
+		}else if(strchr("\"<>\\^`|", c)){
+			return onb_fail(err, ONB_EINVAL, "claim link template: '%c' is not allowed in a URI", c);
+		}
+	}
+	if(ndev != 1 || ncode != 1){
+		return onb_fail(err, ONB_EINVAL, "claim link template: needs {device} and {code} exactly once each");
+	}
+	return ONB_OK;
+}
+
+int onb_claimcode_link(const char *tmpl, const char *device, const char *canon, char *out, size_t cap,
+		struct onb_err *err)
+{
+	size_t o = 0;
+
+	if(!tmpl) tmpl = ONB_CC_LINK_DEFAULT;
+	if(onb_claimcode_link_check(tmpl, err) != ONB_OK) return ONB_EINVAL;
+	if(!onb_id_valid(device)) return onb_fail(err, ONB_EINVAL, "claim link: invalid device id");
+	if(!onb_claimcode_valid(canon)) return onb_fail(err, ONB_EINVAL, "claim link: invalid code");
+	if(!out) return onb_fail(err, ONB_EINVAL, "claim link: no buffer");
+	/* every character of an id and a code is unreserved in a URI */
+	for(const char *p = tmpl; *p; ){
+		const char *part = p;
+		size_t n = 1, skip = 1;
+
+		if(!strncmp(p, "{device}", 8)){
+			part = device;
+			n = strlen(device);
+			skip = 8;
+		}else if(!strncmp(p, "{code}", 6)){
+			part = canon;
+			n = ONB_CC_SYMBOLS;
+			skip = 6;
+		}
+		if(o + n + 1 > cap){
+			if(cap) out[0] = '\0';
+			return onb_fail(err, ONB_EINVAL, "claim link: buffer too small");
+		}
+		memcpy(out + o, part, n);
+		o += n;
+		p += skip;
+	}
+	out[o] = '\0';
+	return ONB_OK;
+}
+
 int onb_claimcode_uri_parse(const char *uri, char device_out[ONB_ID_MAX + 1],
 		char canon_out[ONB_CC_SYMBOLS + 1], struct onb_err *err)
 {
@@ -258,16 +325,28 @@ int onb_claimcode_uri_parse(const char *uri, char device_out[ONB_ID_MAX + 1],
 	if(!uri) return onb_fail(err, ONB_EINVAL, "claim URI: missing");
 	len = strnlen(uri, ONB_CC_INPUT_MAX + 1);
 	if(len > ONB_CC_INPUT_MAX) return onb_fail(err, ONB_EINVAL, "claim URI: longer than %d bytes", ONB_CC_INPUT_MAX);
-	n = prefix_ci(uri, "mqtt-onboard://claim");
-	if(!n) return onb_fail(err, ONB_EINVAL, "claim URI: does not start with mqtt-onboard://claim");
-	p = uri + n;
-	if(*p == '/') p++;
-	if(*p != '?') return onb_fail(err, ONB_EINVAL, "claim URI: expected '?' after mqtt-onboard://claim");
-	p++;
-	if(strchr(p, '#')) return onb_fail(err, ONB_EINVAL, "claim URI: a fragment is not allowed");
+	if((n = prefix_ci(uri, "mqtt-onboard://claim"))){
+		p = uri + n;
+		if(*p == '/') p++;
+		if(*p != '?') return onb_fail(err, ONB_EINVAL, "claim URI: expected '?' after mqtt-onboard://claim");
+		p++;
+		if(strchr(p, '#')) return onb_fail(err, ONB_EINVAL, "claim URI: a fragment is not allowed");
+	}else if((n = prefix_ci(uri, "https://"))){
+		for(size_t i = n; i < len; i++){
+			if((unsigned char)uri[i] <= 0x20 || (unsigned char)uri[i] >= 0x7f){
+				return onb_fail(err, ONB_EINVAL, "claim URI: blank or non-ASCII character");
+			}
+		}
+		p = uri + n + strcspn(uri + n, "?#");
+		if(p == uri + n) return onb_fail(err, ONB_EINVAL, "claim URI: no host after https://");
+		if(!*p) return onb_fail(err, ONB_EINVAL, "claim URI: no query or fragment with d and c");
+		p++;
+	}else{
+		return onb_fail(err, ONB_EINVAL, "claim URI: does not start with mqtt-onboard://claim or https://");
+	}
 	while(*p){
-		const char *amp = strchr(p, '&'), *eq;
-		size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq;
+		size_t plen = strcspn(p, "&#");
 
 		for(size_t i = 0; i < plen; i++){
 			unsigned char c = (unsigned char)p[i];
@@ -306,7 +385,7 @@ int onb_claimcode_uri_parse(const char *uri, char device_out[ONB_ID_MAX + 1],
 		}
 		/* other parameters: for later versions */
 		p += plen;
-		if(*p == '&') p++;
+		if(*p) p++;
 	}
 	if(!have_d || !have_c){
 		ret = onb_fail(err, ONB_EINVAL, "claim URI: needs both d (device) and c (code)");
@@ -325,7 +404,9 @@ int onb_claimcode_input(const char *text, char device_out[ONB_ID_MAX + 1],
 		char canon_out[ONB_CC_SYMBOLS + 1], struct onb_err *err)
 {
 	if(!text) return onb_fail(err, ONB_EINVAL, "claim code: missing");
-	if(prefix_ci(text, "mqtt-onboard:")) return onb_claimcode_uri_parse(text, device_out, canon_out, err);
+	if(prefix_ci(text, "mqtt-onboard:") || prefix_ci(text, "https:")){
+		return onb_claimcode_uri_parse(text, device_out, canon_out, err);
+	}
 	if(onb_claimcode_parse(text, canon_out, err) != ONB_OK) return ONB_EINVAL;
 	device_out[0] = '\0';
 	return ONB_OK;

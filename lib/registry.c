@@ -307,7 +307,7 @@ bool onb_reg_reply_i64(const redisReply *r, int64_t *out)
 static const char *const dev_fields[] = {
 	"state", "tenant", "policy", "cert_fp", "cert_fp_next", "cert_serial", "not_after",
 	"created", "updated", "birth_fp", "batch", "reason", "provisioned", "claimed",
-	"cert_serial_next", "not_after_next", "rotate_deadline", "rotate_required",
+	"cert_serial_next", "not_after_next", "rotate_deadline", "rotate_required", "serial",
 };
 #define DEV_NFIELDS (sizeof(dev_fields) / sizeof(dev_fields[0]))
 
@@ -354,6 +354,7 @@ static int fill_device(const char *id, const redisReply *r, struct onb_device *o
 	else if(!onb_reg_reply_i64(r->element[15], &d.not_after_next)) bad = "not_after_next";
 	else if(!onb_reg_reply_i64(r->element[16], &d.rotate_deadline_ms)) bad = "rotate_deadline";
 	else if(!onb_reg_reply_str(r->element[17], flag, sizeof(flag))) bad = "rotate_required";
+	else if(!onb_reg_reply_str(r->element[18], d.serial, sizeof(d.serial))) bad = "serial";
 	if(bad){
 		return onb_fail(err, ONB_EINTERNAL, "device %s: corrupt record (field %s)", id, bad);
 	}
@@ -804,9 +805,9 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct o
 	if(e->count > 0){
 		onb_args_push(&a, "count");
 		onb_args_push_i64(&a, e->count);
-		onb_args_push(&a, "first");
+		onb_args_push(&a, "first_seen");
 		onb_args_push_i64(&a, e->first_ms);
-		onb_args_push(&a, "last");
+		onb_args_push(&a, "last_seen");
 		onb_args_push_i64(&a, e->last_ms);
 	}
 	onb_args_push(&a, "ts");

@@ -34,11 +34,32 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
 until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 export ONBOARD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 "$CTL" policy init "$ROOT/policies"
-sed -e "s#@PORT@#$MQTT_PORT#; s#@PKI@#$PKI#g; s#@PLUGIN@#$B/plugin/mosquitto_onboard.so#" \
-	-e "s#@REDIS_URL@#$ONBOARD_REDIS_URL#; s#@LOG@#$T/mosquitto.log#; s#^user mosquitto#user root#" \
+# The shipped config, as is: started as root, the broker drops to the
+# mosquitto user (Debian's package creates it) before it loads the plugin and
+# its TLS files, so it gets a directory of its own with copies of what it
+# reads. The CA keys stay in $PKI, readable by root alone.
+BRK="$T/broker"
+mkdir -p "$BRK"
+cp "$PKI"/{ca-bundle,server,device-ca,claim-ca,manufacturer-ca,service-ca}.pem "$PKI/server.key" \
+	"$B/plugin/mosquitto_onboard.so" "$BRK/"
+: > "$BRK/mosquitto.log"
+RUN_AS=()
+if [ "$(id -u)" -eq 0 ]; then
+	if id mosquitto >/dev/null 2>&1; then
+		chmod 711 "$T"
+		chown -R mosquitto: "$BRK"
+		chmod 700 "$BRK"
+	else
+		echo "(no 'mosquitto' user on this machine: the broker keeps running as root, with a warning)"
+		RUN_AS=(-e "s#^user mosquitto#user root#")
+	fi
+fi
+sed -e "s#@PORT@#$MQTT_PORT#; s#@PKI@#$BRK#g; s#@PLUGIN@#$BRK/mosquitto_onboard.so#" \
+	-e "s#@REDIS_URL@#$ONBOARD_REDIS_URL#; s#@LOG@#$BRK/mosquitto.log#" "${RUN_AS[@]}" \
 	config/mosquitto.conf > "$T/mosquitto.conf"
 "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$T/mosquitto.conf" & PIDS+=($!)
-wait_file "$T/mosquitto.log" "running"
+BROKER_PID=$!
+wait_file "$BRK/mosquitto.log" "running"
 "$CTL" pki issue --ca "$PKI/service-ca" --cn claimsvc-1 --out "$T/claimsvc-1" >/dev/null
 mkdir -p "$T/templates"; cp config/templates/*.json "$T/templates/"
 cat > "$T/claimsvc.conf" <<CONF
@@ -53,8 +74,8 @@ redis_url $ONBOARD_REDIS_URL
 templates_dir $T/templates
 CONF
 "$B/claimsvc/claimsvc" -c "$T/claimsvc.conf" 2> "$T/claimsvc.log" & PIDS+=($!)
-wait_file "$T/mosquitto.log" "claimsvc-1 .*onb/internal/prov/request" || wait_file "$T/mosquitto.log" "Subscribe.*claimsvc-1" || sleep 1
-echo "redis 127.0.0.1:$REDIS_PORT, mosquitto (mTLS only) 127.0.0.1:$MQTT_PORT, claimsvc connected as a service identity"
+wait_file "$BRK/mosquitto.log" "claimsvc-1 .*onb/internal/prov/request" || wait_file "$BRK/mosquitto.log" "Subscribe.*claimsvc-1" || sleep 1
+echo "redis 127.0.0.1:$REDIS_PORT, mosquitto (mTLS only, TLS 1.3, running as user $(ps -o user= -p "$BROKER_PID")) 127.0.0.1:$MQTT_PORT, claimsvc connected as a service identity"
 
 step "3. manufacturing: the batch's serials on the allowlist, one claim certificate for the batch"
 printf 'serial,birth_fp,batch\nsensor-0001,,batch-42\nsensor-0002,,batch-42\n' > "$T/batch.csv"
@@ -84,15 +105,15 @@ mkfifo "$T/dev.in"
 mosquitto_pub "${TLS_DEV[@]}" -i sensor-0001 -q 1 -t tenants/acme/devices/sensor-0001/telemetry -l \
 	< "$T/dev.in" > "$T/dev.out" 2>&1 & DEV=$!; PIDS+=($DEV)
 exec 3> "$T/dev.in"
-wait_file "$T/mosquitto.log" "New client connected .* as sensor-0001"
+wait_file "$BRK/mosquitto.log" "New client connected .* as sensor-0001"
 echo '{"temp":21.0}' >&3
 wait_file "$T/dev.out" "Not authorized"
 echo "unclaimed, the device may not publish under tenants/acme: $(head -n 1 "$T/dev.out")"
 
 step "7. the customer redeems the code for tenant acme: the live session switches policy, no reconnect"
 "$CTL" claim --tenant acme "$CODE"
-wait_file "$T/mosquitto.log" "sensor-0001: unclaimed -> active"
-grep "sensor-0001: unclaimed -> active" "$T/mosquitto.log" | sed 's/^[0-9]*: //'
+wait_file "$BRK/mosquitto.log" "sensor-0001: unclaimed -> active"
+grep "sensor-0001: unclaimed -> active" "$BRK/mosquitto.log" | sed 's/^[0-9]*: //'
 echo "a second redemption of the same code:"
 "$CTL" claim --tenant evil "$CODE" || true
 
@@ -102,7 +123,7 @@ wait_file "$T/app.out" "sensor-0001/telemetry" && cat "$T/app.out"
 
 step "9. incident: the operator revokes the device; its live session is closed at once"
 "$CTL" device revoke sensor-0001 --reason "demo: reported stolen"
-wait_file "$T/mosquitto.log" "disconnecting sensor-0001" && grep "disconnecting sensor-0001" "$T/mosquitto.log" | sed 's/^[0-9]*: //'
+wait_file "$BRK/mosquitto.log" "disconnecting sensor-0001" && grep "disconnecting sensor-0001" "$BRK/mosquitto.log" | sed 's/^[0-9]*: //'
 exec 3>&-
 echo "and it cannot come back:"
 mosquitto_pub "${TLS_DEV[@]}" -i sensor-0001 -q 1 -t devices/sensor-0001/telemetry -m x 2>&1 | sed -n 1p || true

@@ -15,6 +15,9 @@ PACKAGES=(
 	# the version matrix (scripts/brokers.sh): the runtime libraries of
 	# bookworm-backports' mosquitto and valkey-server, unpacked there with dpkg -x
 	libwebsockets17 libwrap0 libdlt2 libjemalloc2 liblzf1
+	# the Debian package (scripts/package.sh): man pages from --help; CPack runs
+	# file and dpkg-shlibdeps
+	help2man dpkg-dev file
 )
 
 missing=()

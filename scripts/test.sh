@@ -9,7 +9,8 @@
 #      written from the results;
 #   3. the same ctest tests under AddressSanitizer and UBSan (Mosquitto 2.0.11);
 #   4. each libFuzzer target briefly;
-#   5. the docker/ stages (static check, dockerised integration test).
+#   5. the docker/ stages (static check, dockerised integration test);
+#   6. the Debian package installed, used and purged on a clean Debian 12 root.
 # A failed test prints its "not ok" lines and the broker's log; the end names
 # every failed stage and closes with one line "N passed, N failed".
 set -uo pipefail
@@ -29,6 +30,16 @@ mkdir -p "$ROOT/build"
 : > "$MATRIX"
 
 stage_failed() { total_fail=$((total_fail + 1)); failed_stages+=("$1"); }
+# script_stage NAME SCRIPT: one stage; exit 77 means skipped (the script said why).
+script_stage() {
+	echo "=== $1 ==="
+	"$2"
+	case $? in
+		0) total_pass=$((total_pass + 1)) ;;
+		77) echo "=== $1 SKIPPED (reason above) ===" ;;
+		*) stage_failed "$1" ;;
+	esac
+}
 
 # build DIR CMAKE_ARGS...: configure and build; a failure is a failed stage.
 build() {
@@ -132,13 +143,14 @@ fi
 # (docker/test.sh exits 77).
 echo "=== docker static check ==="
 if docker/check.sh; then total_pass=$((total_pass + 1)); else stage_failed "docker static check"; fi
-echo "=== docker integration test ==="
-docker/test.sh; rc=$?
-case $rc in
-	0) total_pass=$((total_pass + 1)) ;;
-	77) echo "=== docker integration test SKIPPED (reason above) ===" ;;
-	*) stage_failed "docker integration test" ;;
-esac
+script_stage "docker integration test" docker/test.sh
+
+# ------------------------------------------------- 6. the Debian package
+# Built with CPack, installed with apt in a container made from the docker
+# stage's base image (so after it), the broker brought up from the installed
+# paths, purged, the root compared (packaging/test.sh). Skipped, with its
+# reason, where no container can run (exit 77).
+script_stage "Debian package" packaging/test.sh
 
 echo "=== done in $(( $(date +%s) - STARTED )) s ==="
 for s in "${failed_stages[@]}"; do echo "FAILED: $s"; done

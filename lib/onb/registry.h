@@ -44,6 +44,7 @@ struct onb_device {
 	/* informational fields (added after the first contract) */
 	char birth_fp[ONB_FP_HEXLEN + 1];   /* birth certificate, empty if none */
 	char batch[ONB_BATCH_MAX + 1];      /* manufacturing batch, empty if none */
+	char serial[ONB_ID_MAX + 1];        /* as listed or sent in RegisterThing, empty if none */
 	char reason[ONB_REASON_MAX + 1];    /* reason given with the last state change */
 	int64_t provisioned_ms, claimed_ms; /* 0 when never */
 };

@@ -20,7 +20,9 @@
  * -c C (50) --threads T (1) --timeout-ms MS (10000) --max-seconds S (120:
  * no connect starts after that) --mqtt-version 5|311 (5) --broker-pid PID
  * --watch-pid PID (up to 4: processes of the benchmark, e.g. Redis, whose CPU
- * is not counted as "other CPU on the machine") --label TEXT --json */
+ * is not counted as "other CPU on the machine") --tls 1.2|1.3 (only that
+ * version; default: what the broker and OpenSSL agree on) --label TEXT
+ * --json. The TLS version of the first successful connect is printed. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -60,6 +62,7 @@ static struct {
 	long broker_pid, watch_pid[4];
 	int nwatch;
 	const char *cafile, *certdir, *prefix, *label;
+	int tls_version;            /* TLS1_2_VERSION, TLS1_3_VERSION or 0: any */
 	bool json;
 } cfg = {
 	.width = 3, .n = 1000, .c = 50, .threads = 1, .timeout_ms = 10000, .max_s = 120,
@@ -73,6 +76,7 @@ static atomic_int next_idx, done_ok, n_refused, n_timeout, n_error;
 static int64_t start_ns, stop_starting_ns;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static char first_error[256];
+static char tls_seen[16];   /* the first successful connect's TLS version */
 
 static void note_error(const char *id, const char *what, const char *detail)
 {
@@ -141,6 +145,10 @@ static void step(struct slot *s, int64_t now)
 		}
 		int k = atomic_fetch_add(&done_ok, 1);
 		lat[k] = now - s->t0;
+		if(k == 0){
+			SSL *ssl = mosquitto_ssl_get(s->m);
+			snprintf(tls_seen, sizeof(tls_seen), "%s", ssl ? SSL_get_version(ssl) : "none");
+		}
 		s->st = S_BYE;
 		mosquitto_disconnect(s->m);
 	}
@@ -207,7 +215,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: " PROG " --port P --cafile FILE --certdir DIR [--prefix S] [--width W]\n"
 			"       [--devices D] [-n N] [-c C] [--threads T] [--timeout-ms MS] [--max-seconds S]\n"
-			"       [--mqtt-version 5|311] [--broker-pid PID] [--watch-pid PID]... [--label TEXT] [--json]\n");
+			"       [--mqtt-version 5|311] [--broker-pid PID] [--watch-pid PID]... [--tls 1.2|1.3]\n"
+			"       [--label TEXT] [--json]\n");
 	return 2;
 }
 
@@ -241,6 +250,8 @@ int main(int argc, char **argv)
 		else if(!strcmp(o, "--broker-pid")) cfg.broker_pid = bu_num(PROG, o, v, 1, 1L << 30);
 		else if(!strcmp(o, "--watch-pid") && cfg.nwatch < 4) cfg.watch_pid[cfg.nwatch++] = bu_num(PROG, o, v, 1, 1L << 30);
 		else if(!strcmp(o, "--label")) cfg.label = v;
+		else if(!strcmp(o, "--tls") && !strcmp(v, "1.2")) cfg.tls_version = TLS1_2_VERSION;
+		else if(!strcmp(o, "--tls") && !strcmp(v, "1.3")) cfg.tls_version = TLS1_3_VERSION;
 		else return usage();
 	}
 	if(!cfg.port || !cfg.cafile || !cfg.certdir) return usage();
@@ -271,6 +282,11 @@ int main(int argc, char **argv)
 		snprintf(key, sizeof(key), "%s/%s.key", cfg.certdir, ids[d]);
 		if(!(ctxs[d] = bu_tls_ctx(cfg.cafile, cert, key, err, sizeof(err)))){
 			fprintf(stderr, PROG ": %s\n", err);
+			return 2;
+		}
+		if(cfg.tls_version && (SSL_CTX_set_min_proto_version(ctxs[d], cfg.tls_version) != 1
+				|| SSL_CTX_set_max_proto_version(ctxs[d], cfg.tls_version) != 1)){
+			fprintf(stderr, PROG ": cannot restrict TLS to --tls\n");
 			return 2;
 		}
 	}
@@ -313,10 +329,11 @@ int main(int argc, char **argv)
 			printf("{\"label\":\"%s\",\"n\":%d,\"concurrency\":%d,\"threads\":%d,\"succeeded\":%d,"
 					"\"refused\":%d,\"timeouts\":%d,\"errors\":%d,\"wall_s\":%.3f,\"connects_per_s\":%.1f,"
 					"\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
-					"\"client_cpu_ms_per_connect\":%.3f,\"broker_cpu_ms_per_connect\":%.3f,\"foreign_cpu\":%.3f}\n",
+					"\"client_cpu_ms_per_connect\":%.3f,\"broker_cpu_ms_per_connect\":%.3f,\"foreign_cpu\":%.3f,"
+					"\"tls\":\"%s\"}\n",
 					cfg.label, cfg.n, cfg.c, cfg.threads, ok, atomic_load(&n_refused),
 					atomic_load(&n_timeout), atomic_load(&n_error), wall, rate, p50, p90, p99, pmax,
-					ccpu, bcpu, foreign);
+					ccpu, bcpu, foreign, tls_seen[0] ? tls_seen : "none");
 		}else{
 			printf("%s%s%d connects, %d at a time, %d thread(s)\n", cfg.label, cfg.label[0] ? ": " : "",
 					cfg.n, cfg.c, cfg.threads);
@@ -326,6 +343,7 @@ int main(int argc, char **argv)
 			printf("client CPU %.3f ms/connect", ccpu);
 			if(bcpu >= 0) printf(", broker CPU %.3f ms/connect", bcpu);
 			printf("; other CPU on the machine %.2f cores\n", foreign);
+			printf("TLS %s\n", tls_seen[0] ? tls_seen : "none");
 		}
 		if(failed){
 			fprintf(stderr, PROG ": %d connect(s) failed; first: %s\n", failed, first_error);

@@ -7,6 +7,10 @@
  *    parses to itself, and its human form parses back to the same bytes;
  *  - _valid(s) holds exactly when s parses to itself;
  *  - a failure writes a message and leaves the outputs untouched;
+ *  - the input as a link template renders exactly when the check accepts
+ *    it, to its own length less the placeholders plus the id and the code,
+ *    and reading the rendered link back either succeeds or says why (a
+ *    template may carry literal d= and c= of its own: no equality there);
  *  - every code the library builds or generates (and its human form and
  *    URI) parses back to the same bytes, and any one substituted symbol or
  *    swapped pair of adjacent different symbols is caught by the check. */
@@ -49,7 +53,7 @@ static void check_uri(const char *device, const char *canon)
 	char uri[ONB_CC_URI_MAX], dev[ONB_ID_MAX + 1], code[ONB_CC_SYMBOLS + 1];
 	struct onb_err err;
 
-	if(onb_claimcode_uri(device, canon, uri, sizeof(uri), &err) != ONB_OK) abort();
+	if(onb_claimcode_link(NULL, device, canon, uri, sizeof(uri), &err) != ONB_OK) abort();
 	if(onb_claimcode_uri_parse(uri, dev, code, &err) != ONB_OK || strcmp(dev, device) || strcmp(code, canon)) abort();
 	if(onb_claimcode_input(uri, dev, code, &err) != ONB_OK || strcmp(dev, device) || strcmp(code, canon)) abort();
 }
@@ -93,6 +97,27 @@ static void readers(const char *text)
 	if(rc == ONB_OK){
 		check_canonical(canon);
 		if(dev[0] && !onb_id_valid(dev)) abort();
+	}else if(!err.msg[0]){
+		abort();
+	}
+}
+
+static void as_template(const char *text)
+{
+	static const char code[] = "7K2QM9XDA4TR0HZPC8VWN3B0";
+	char link[ONB_CC_URI_MAX], dev[ONB_ID_MAX + 1], canon[ONB_CC_SYMBOLS + 1];
+	struct onb_err err = { "" };
+	bool ok = onb_claimcode_link_check(text, &err) == ONB_OK;
+
+	if(!ok && !err.msg[0]) abort();
+	if(!onb_claimcode_valid(code)) abort();
+	if((onb_claimcode_link(text, "dev-1", code, link, sizeof(link), &err) == ONB_OK) != ok) abort();
+	if(!ok) return;
+	if(strlen(link) != strlen(text) - strlen("{device}{code}") + strlen("dev-1") + ONB_CC_SYMBOLS) abort();
+	err.msg[0] = '\0';
+	if(onb_claimcode_input(link, dev, canon, &err) == ONB_OK){
+		if(dev[0] && !onb_id_valid(dev)) abort();
+		check_canonical(canon);
 	}else if(!err.msg[0]){
 		abort();
 	}
@@ -145,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	readers(text);
+	as_template(text);
 	free(text);
 	built(data, size);
 	if(size == 0){

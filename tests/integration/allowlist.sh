@@ -41,6 +41,8 @@ check "one closing error line" grep -q "^onboardctl: allowlist import: 3 invalid
 d1=$(show SN-0001); d2=$(show SN-0002); d3=$(show SN-0003)
 check "SN-0001 is manufactured" test "$(field "$d1" state)" = manufactured
 check "SN-0001 keeps its batch column" test "$(field "$d1" batch)" = lot-7
+check "SN-0001's serial is in device show --json" test "$(field "$d1" serial)" = SN-0001
+check "  ... and in device show" bash -c "\"$ONBOARDCTL\" device show SN-0001 | grep -qx 'serial: *SN-0001'"
 check "SN-0002 birth fingerprint normalised to lower-case hex" test "$(field "$d2" birth_fp)" = "$BIRTH"
 check "SN-0003 (quoted, no batch column) gets --batch" test "$(field "$d3" batch)" = default-lot
 check "SN-0003 has no birth fingerprint" test "$(field "$d3" birth_fp)" = null

@@ -11,6 +11,7 @@ CTL="$ONBOARDCTL"
 field() { sed -n "s/^$1: *//p" "$T/out"; }
 # fails CMD...: the command exits 1 with one error line, kept in $T/err
 fails() { local rc=0; "$@" > "$T/out" 2> "$T/err" || rc=$?; [ "$rc" -eq 1 ] && [ "$(wc -l < "$T/err")" -eq 1 ]; }
+fails_usage() { local rc=0; "$@" > "$T/out" 2> "$T/err" || rc=$?; [ "$rc" -eq 2 ] && [ "$(wc -l < "$T/err")" -eq 1 ]; }
 # no_code_in_redis CODE: neither form of CODE is in any key or value
 no_code_in_redis() {
 	local canon=$1 human key
@@ -41,6 +42,11 @@ check "show: issued" test "$(field status)" = issued
 refute "show never prints the code" grep -qF "$CANON" "$T/out"
 check "Redis holds no form of the code" no_code_in_redis "$CANON"
 check "the issue is audited" audit_has claimcode-issue dev-1
+ISO='20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z'
+"$CTL" audit --device dev-1 > "$T/audit.txt"; "$CTL" --json audit --device dev-1 > "$T/audit.json"
+check "audit prints the code's expiry as ISO 8601, not epoch ms" grep -qE "claimcode-issue.* expires=$ISO( |$)" "$T/audit.txt"
+check "  ... and so does audit --json (expires and ts)" \
+	grep -qE "\"expires\":\"$ISO\".*\"ts\":\"$ISO\"" "$T/audit.json"
 ACTOR=$(rcli --raw XREVRANGE onb:audit + - COUNT 1 | sed -n '/^actor$/{n;p;q}')  # cli:user@host
 
 # ---- redeem: typo, success, second time
@@ -136,6 +142,33 @@ check "transfer of an unclaimed device is refused" fails "$CTL" device transfer 
 check "the PNG QR code decodes (zbarimg) to the printed URI" test "$(zbarimg --raw -q "$T/dev-2.png" 2>/dev/null)" = "$(field uri)"
 check "  ... and the file is private (0600)" test "$(stat -c %a "$T/dev-2.png")" = 600
 
+# ---- links a phone opens (--link, $ONBOARD_CLAIM_LINK)
+new_device dev-6; register dev-6 unclaimed
+"$CTL" claimcode issue --device dev-6 --link 'https://claim.example.com/c?d={device}&c={code}' \
+	--format png --out "$T/dev-6.png" > "$T/out"
+C6=$(field code); C6=${C6//-/}
+check "--link: the QR code holds the https link a phone opens" \
+	test "$(zbarimg --raw -q "$T/dev-6.png" 2>/dev/null)" = "https://claim.example.com/c?d=dev-6&c=$C6"
+check "  ... and the link is printed" test "$(field uri)" = "https://claim.example.com/c?d=dev-6&c=$C6"
+T6=${C6:1:1}${C6:0:1}${C6:2}
+[ "$T6" != "$C6" ] || T6=${C6:0:1}${C6:2:1}${C6:1:1}${C6:3}
+check "  ... a typo in the link is caught by the check symbol" \
+	fails "$CTL" claim --tenant acme "https://claim.example.com/c?d=dev-6&c=$T6"
+check "  ... with a typo message" grep -q "typo" "$T/err"
+check "  ... the link itself claims the device" \
+	bash -c "\"$CTL\" claim --tenant acme 'https://claim.example.com/c?d=dev-6&c=$C6' | grep -q 'deviceId: dev-6'"
+new_device dev-7; register dev-7 unclaimed
+L7=$(ONBOARD_CLAIM_LINK='https://claim.example.com/c#d={device}&c={code}' "$CTL" claimcode issue --device dev-7 --format uri)
+check "\$ONBOARD_CLAIM_LINK sets the link (here the code in the fragment)" grep -qE '^https://claim.example.com/c#d=dev-7&c=[0-9A-Z]{24}$' <<<"$L7"
+check "  ... and it claims too" bash -c "\"$CTL\" claim --tenant acme '$L7' | grep -q 'deviceId: dev-7'"
+new_device dev-8; register dev-8 unclaimed
+check "an http:// template is refused (the code would travel in clear)" \
+	fails_usage "$CTL" claimcode issue --device dev-8 --link 'http://claim.example.com/c?d={device}&c={code}'
+check "  ... saying why" grep -q "must start with https://" "$T/err"
+check "a template without {code} is refused" \
+	fails_usage "$CTL" claimcode issue --device dev-8 --link 'https://claim.example.com/c?d={device}'
+check "  ... and nothing was issued" bash -c "\"$CTL\" claimcode show dev-8 | grep -q '^status:  none'"
+
 # ---- batches
 { echo "serial"; for i in $(seq -w 1 10000); do echo "LOT-$i"; done; } > "$T/lot.csv"
 "$CTL" allowlist import "$T/lot.csv" > /dev/null
@@ -150,12 +183,11 @@ check "batch: a label carries the device id and the human code" bash -c \
 	"code=\$(grep '^LOT-00007,' '$T/small/manifest.csv' | cut -d, -f2); grep -q \">LOT-00007</text>\" '$T/small/LOT-00007.svg' && grep -q \">\$code</text>\" '$T/small/LOT-00007.svg'"
 check "batch: the manifest is private (0600)" test "$(stat -c %a "$T/small/manifest.csv")" = 600
 start=$(date +%s%N)
-"$CTL" claimcode issue --batch "$T/lot.csv" --out "$T/labels" > "$T/out"
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-echo "# 10,000 PNG labels in $ms ms"
-check "10,000 PNG labels in under a minute" test "$ms" -lt 60000
+big_batch() { "$CTL" claimcode issue --batch "$T/lot.csv" --out "$T/labels" > "$T/out"; }
+check "a batch of 10,000 PNG labels" big_batch
+echo "# 10,000 PNG labels in $(( ($(date +%s%N) - start) / 1000000 )) ms (a figure, not a goal: speed is the benchmarks' job)"
 check "  ... 10,000 files and a manifest" test "$(ls "$T/labels" | wc -l)" -eq 10001
 line=$(grep '^LOT-09999,' "$T/labels/manifest.csv")
-check "  ... a label decodes to its manifest URI" test "$(zbarimg --raw -q "$T/labels/LOT-09999.png" 2>/dev/null)" = "$(cut -d, -f3 <<<"$line")"
+check "  ... a label decodes to its manifest URI" test "$(zbarimg --raw -q "$T/labels/LOT-09999.png" 2>/dev/null)" = "$(cut -d, -f3 <<<"$line" | tr -d '"')"
 
 finish

@@ -48,4 +48,32 @@ no_cert_refused() {
 }
 check "no client certificate is refused" no_cert_refused
 
+# TLS versions: the shipped default is 1.3 only; tlsv1.2 lets 1.2 clients in.
+new_device tlsdev0; register tlsdev0 active
+# tls_connect 1.2|1.3: one connect as tlsdev0 holding the client to that
+# version, the JSON summary in $T/tls.json; tried up to three times, as a
+# device would (on a loaded machine one registry read may exceed the
+# harness's 50 ms budget and be refused for that).
+tls_connect() {
+	local i
+	for i in 1 2 3; do
+		timeout 30 "$ONB_BUILD_DIR/tests/bench/connect_rate" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+			--certdir "$T" --prefix tlsdev --width 1 --devices 1 -n 1 -c 1 --timeout-ms 3000 --tls "$1" --json \
+			> "$T/tls.json" 2> "$T/tls.err" && return 0
+		grep -q '"refused":1' "$T/tls.json" || return 1   # a handshake failure is final
+	done
+	return 1
+}
+negotiated() { grep -q "\"succeeded\":1,.*\"tls\":\"$1\"" "$T/tls.json"; }
+check "default (tls_version tlsv1.3): a TLS 1.3 client connects" tls_connect 1.3
+check "  ... over TLS 1.3" negotiated TLSv1.3
+refute "  ... a client that speaks TLS 1.2 at most is refused at the handshake" tls_connect 1.2
+check "  ... before the plugin is asked (no CONNECT reached it)" bash -c "! grep -q 'connect deny device=tlsdev0' '$T/mosquitto.log'"
+stop_broker
+BROKER_TLS_VERSION=tlsv1.2 start_broker
+check "tls_version tlsv1.2: a TLS 1.2 client connects" tls_connect 1.2
+check "  ... over TLS 1.2, admitted by the plugin" bash -c "grep -q '\"tls\":\"TLSv1.2\"' '$T/tls.json' && grep -q 'connect allow device=tlsdev0' '$T/mosquitto.log'"
+tls13_ok() { tls_connect 1.3 && negotiated TLSv1.3; }
+check "  ... and a TLS 1.3 client still gets TLS 1.3" tls13_ok
+
 finish

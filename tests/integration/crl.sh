@@ -5,6 +5,9 @@ source "$(dirname "$0")/harness.sh"
 
 CRL="$T/crl.pem"
 BROKER_CRLFILE=""
+# TLS 1.2 allowed (the shipped default is 1.3 only): tls_refused reads the
+# CRL's alert with openssl s_client over TLS 1.2, inside the handshake.
+BROKER_TLS_VERSION=tlsv1.2
 # The harness's broker configuration, plus a crlfile when BROKER_CRLFILE is set
 # (TLS options belong to the listener above them: the end of the file is fine).
 eval "harness_write_broker_conf() $(declare -f write_broker_conf | tail -n +2)"

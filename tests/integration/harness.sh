@@ -122,6 +122,8 @@ cafile $PKI/ca-bundle.pem
 certfile $PKI/server.pem
 keyfile $PKI/server.key
 require_certificate true
+# the shipped default (config/mosquitto.conf); tlsv1.2 = 1.2 or later
+tls_version ${BROKER_TLS_VERSION:-tlsv1.3}
 set_tcp_nodelay true
 plugin $PLUGIN
 plugin_opt_device_ca $PKI/device-ca.pem

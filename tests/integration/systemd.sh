@@ -9,12 +9,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 	exit 0
 fi
 
-# verify checks that every Exec binary exists: point /usr/local/bin at the build.
+# verify checks that every Exec binary exists: point the installed paths
+# (the Debian package's, docs/install.md) at the build.
 mkdir -p "$T/units" "$T/bin"
 ln -s "$ONB_BUILD_DIR/claimsvc/claimsvc" "$T/bin/claimsvc"
 ln -s "$ONB_BUILD_DIR/cli/onboardctl" "$T/bin/onboardctl"
 for f in "$UNITS"/*.service "$UNITS"/*.timer; do
-	sed "s#/usr/local/bin/#$T/bin/#g" "$f" > "$T/units/$(basename "$f")"
+	sed -e "s#/usr/sbin/claimsvc#$T/bin/claimsvc#g" -e "s#/usr/bin/onboardctl#$T/bin/onboardctl#g" \
+		"$f" > "$T/units/$(basename "$f")"
 done
 cd "$T/units"
 check "systemd-analyze verify: no error, no warning" \

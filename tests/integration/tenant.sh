@@ -72,4 +72,20 @@ check "after 3 failures the tenant is locked out (429), even with a right code" 
 check "  ... T0002 is still unclaimed" bash -c "\"$ONBOARDCTL\" --json device show T0002 | grep -q '\"state\":\"unclaimed\"'"
 check "  ... the lockout is audited" audit_has "locked-out"
 
+# A phone opens the label's https link; the tenant's page hands it to its
+# back-end, which claims with the link as it came.
+new_device T0003; register T0003 unclaimed
+link=$("$ONBOARDCTL" claimcode issue --device T0003 --format uri --link 'https://claim.example.com/c?d={device}&c={code}')
+c3=${link##*c=}
+for ((i = 0; i < 23; i++)); do  # swap the first two adjacent symbols that differ
+	a=${c3:i:1}; b=${c3:i+1:1}
+	if [ "$a" != "$b" ]; then typo3=${c3:0:i}$b$a${c3:i+2}; break; fi
+done
+r=$(claim app-acme-2 rejected "{\"claimCode\":\"https://claim.example.com/c?d=T0003&c=$typo3\"}")
+check "a typo in a phone link is caught by the check symbol (400)" grep -q '"statusCode":400.*typo' <<<"$r"
+r=$(claim app-acme-2 accepted "{\"claimCode\":\"$link\"}")
+echo "# $r"
+check "acme's back-end claims T0003 with the https link over MQTT" \
+	grep -q '"deviceId":"T0003","tenantId":"acme","state":"active"' <<<"$r"
+
 finish

@@ -331,7 +331,7 @@ static void uri_round_trip(void **state)
 	(void)state;
 
 	gen(code);
-	assert_int_equal(onb_claimcode_uri("dev-1", code, uri, sizeof(uri), &err), ONB_OK);
+	assert_int_equal(onb_claimcode_link(NULL, "dev-1", code, uri, sizeof(uri), &err), ONB_OK);
 	snprintf(in, sizeof(in), "mqtt-onboard://claim?d=dev-1&c=%s", code);
 	assert_string_equal(uri, in);
 	assert_int_equal(onb_claimcode_uri_parse(uri, dev, back, &err), ONB_OK);
@@ -342,12 +342,12 @@ static void uri_round_trip(void **state)
 	memset(longid, 'a', ONB_ID_MAX);
 	longid[ONB_ID_MAX] = '\0';
 	memcpy(longid, "x.y:z_", 6);
-	assert_int_equal(onb_claimcode_uri(longid, code, uri, sizeof(uri), &err), ONB_OK);
+	assert_int_equal(onb_claimcode_link(NULL, longid, code, uri, sizeof(uri), &err), ONB_OK);
 	assert_int_equal(onb_claimcode_uri_parse(uri, dev, back, &err), ONB_OK);
 	assert_string_equal(dev, longid);
-	assert_int_equal(onb_claimcode_uri(longid, code, uri, 100, &err), ONB_EINVAL);
-	assert_int_equal(onb_claimcode_uri("a/b", code, uri, sizeof(uri), &err), ONB_EINVAL);
-	assert_int_equal(onb_claimcode_uri("dev-1", "0000", uri, sizeof(uri), &err), ONB_EINVAL);
+	assert_int_equal(onb_claimcode_link(NULL, longid, code, uri, 100, &err), ONB_EINVAL);
+	assert_int_equal(onb_claimcode_link(NULL, "a/b", code, uri, sizeof(uri), &err), ONB_EINVAL);
+	assert_int_equal(onb_claimcode_link(NULL, "dev-1", "0000", uri, sizeof(uri), &err), ONB_EINVAL);
 
 	/* tolerated: upper-case scheme, '/', human code, escapes, order, extra params */
 	onb_claimcode_human(code, human);
@@ -371,6 +371,86 @@ static void uri_round_trip(void **state)
 	assert_string_equal(dev, "d9");
 }
 
+/* Link templates: what is accepted, what each renders, and that the
+ * rendered links read back (the phone-friendly https forms included). */
+static void link_templates(void **state)
+{
+	char code[ONB_CC_SYMBOLS + 1], typo[ONB_CC_SYMBOLS + 1], link[ONB_CC_URI_MAX], want[400];
+	char dev[ONB_ID_MAX + 1], back[ONB_CC_SYMBOLS + 1], longid[ONB_ID_MAX + 1], tmpl[ONB_CC_LINK_TEMPLATE_MAX + 2];
+	struct onb_err err;
+	(void)state;
+
+	gen(code);
+	static const struct { const char *tmpl, *want; bool reads_back; } good[] = {
+		{ ONB_CC_LINK_DEFAULT, "mqtt-onboard://claim?d=dev-1&c=%s", true },
+		{ "https://claim.example.com/c?d={device}&c={code}", "https://claim.example.com/c?d=dev-1&c=%s", true },
+		{ "https://claim.example.com/c?c={code}&d={device}&src=qr", "https://claim.example.com/c?c=%s&d=dev-1&src=qr", true },
+		{ "HTTPS://Example.com:8443/x#d={device}&c={code}", "HTTPS://Example.com:8443/x#d=dev-1&c=%s", true },
+		{ "https://example.com/c?lang=en#d={device}&c={code}", "https://example.com/c?lang=en#d=dev-1&c=%s", true },
+		{ "https://example.com/{device}/{code}", "https://example.com/dev-1/%s", false },
+	};
+	for(size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++){
+		if(onb_claimcode_link(good[i].tmpl, "dev-1", code, link, sizeof(link), &err) != ONB_OK){
+			fail_msg("template %zu refused: %s", i, err.msg);
+		}
+		expand(good[i].want, code, want, sizeof(want));
+		assert_string_equal(link, want);
+		if(good[i].reads_back){
+			assert_int_equal(onb_claimcode_input(link, dev, back, &err), ONB_OK);
+			assert_string_equal(dev, "dev-1");
+			assert_string_equal(back, code);
+		}else{
+			assert_int_equal(onb_claimcode_input(link, dev, back, &err), ONB_EINVAL);
+		}
+	}
+	/* the check symbol still catches a typo in a phone link */
+	memcpy(typo, code, sizeof(typo));
+	typo[5] = typo[5] == 'A' ? 'B' : 'A';
+	snprintf(link, sizeof(link), "https://claim.example.com/c?d=dev-1&c=%s", typo);
+	assert_int_equal(onb_claimcode_input(link, dev, back, &err), ONB_EINVAL);
+	assert_non_null(strstr(err.msg, "typo"));
+
+	static const char *const bad[] = {
+		"http://claim.example.com/c?d={device}&c={code}",   /* the code in clear */
+		"claim.example.com/c?d={device}&c={code}",
+		"https:///c?d={device}&c={code}",                   /* no host */
+		"https://{device}.example.com/?c={code}",           /* ... nor a placeholder for one */
+		"https://example.com/c?d={device}",                 /* no code */
+		"https://example.com/c?c={code}",                   /* no device */
+		"https://example.com/c?d={device}&c={code}&e={code}",
+		"https://example.com/c?d={device}&d={device}&c={code}",
+		"https://example.com/c?d={dev}&c={code}",
+		"https://example.com/c?d={device}&c={code}}",
+		"https://example.com/c?d={device}&c={code} ",
+		"https://exam ple.com/c?d={device}&c={code}",
+		"https://example.com/c?d={device}&c={code}&q=\"x\"",
+		"https://example.com/c?d={device}&c={code}&q=<x>",
+		"https://example.com/\xc3\xa9?d={device}&c={code}",
+		"",
+	};
+	for(size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++){
+		if(onb_claimcode_link_check(bad[b], &err) != ONB_EINVAL) fail_msg("accepted template %zu: %s", b, bad[b]);
+		if(onb_claimcode_link(bad[b], "dev-1", code, link, sizeof(link), &err) != ONB_EINVAL) fail_msg("rendered %zu", b);
+	}
+	assert_int_equal(onb_claimcode_link_check(NULL, &err), ONB_EINVAL);
+
+	/* the longest template with the longest id fits ONB_CC_URI_MAX */
+	memset(longid, 'a', ONB_ID_MAX);
+	longid[ONB_ID_MAX] = '\0';
+	memset(tmpl, 'x', sizeof(tmpl));
+	memcpy(tmpl, "https://h/?d={device}&c={code}&p=", 33);
+	tmpl[ONB_CC_LINK_TEMPLATE_MAX] = '\0';
+	assert_int_equal(onb_claimcode_link(tmpl, longid, code, link, sizeof(link), &err), ONB_OK);
+	assert_int_equal(onb_claimcode_input(link, dev, back, &err), ONB_OK);
+	assert_string_equal(dev, longid);
+	tmpl[ONB_CC_LINK_TEMPLATE_MAX] = 'x';
+	tmpl[ONB_CC_LINK_TEMPLATE_MAX + 1] = '\0';
+	assert_int_equal(onb_claimcode_link_check(tmpl, &err), ONB_EINVAL);
+	/* a buffer too small is an error, not a cut link */
+	assert_int_equal(onb_claimcode_link(NULL, "dev-1", code, link, 30, &err), ONB_EINVAL);
+	assert_string_equal(link, "");
+}
+
 static void hostile_uris(void **state)
 {
 	char code[ONB_CC_SYMBOLS + 1], typo[ONB_CC_SYMBOLS + 1], dev[ONB_ID_MAX + 1], back[ONB_CC_SYMBOLS + 1];
@@ -384,7 +464,13 @@ static void hostile_uris(void **state)
 	memset(longid, 'a', ONB_ID_MAX + 1);
 	longid[ONB_ID_MAX + 1] = '\0';
 	const char *const bad[] = {
-		"https://claim?d=dev-1&c=%s",            /* another scheme */
+		"http://claim?d=dev-1&c=%s",             /* another scheme */
+		"ftp://claim?d=dev-1&c=%s",
+		"https://?d=dev-1&c=%s",                  /* no host */
+		"https://claim.example.com/c/dev-1/%s",   /* no query or fragment */
+		"https://claim.example.com/c?d=dev-1&c=%s#frag", /* a parameter without '=' */
+		"https://claim.example.com/c?d=dev-1#d=dev-2&c=%s",
+		"https://claim example.com/c?d=dev-1&c=%s", /* blank before the query */
 		"mqtt-onboard://claimx?d=dev-1&c=%s",     /* another host */
 		"mqtt-onboard://evil/claim?d=dev-1&c=%s",
 		"mqtt-onboard://claim#?d=dev-1&c=%s",
@@ -447,6 +533,7 @@ int main(void)
 		cmocka_unit_test(malformed_codes),
 		cmocka_unit_test(hash_of_canonical),
 		cmocka_unit_test(uri_round_trip),
+		cmocka_unit_test(link_templates),
 		cmocka_unit_test(hostile_uris),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,7 +148,7 @@ static void issue_stores_only_the_hash(void **state)
 	onb_claimcode_human(code, human);
 	for(int i = 0; i <= ONB_CC_SYMBOLS; i++) lower[i] = (char)tolower((unsigned char)code[i]);
 	for(int i = 0; i <= ONB_CC_HUMAN_LEN; i++) lhuman[i] = (char)tolower((unsigned char)human[i]);
-	assert_int_equal(onb_claimcode_uri("dev-1", code, uri, sizeof(uri), &err), ONB_OK);
+	assert_int_equal(onb_claimcode_link(NULL, "dev-1", code, uri, sizeof(uri), &err), ONB_OK);
 	/* any 12 consecutive symbols would already be too much */
 	char part1[13], part2[13];
 	memcpy(part1, code, 12);

@@ -49,7 +49,7 @@ static void claim_uri(const char *id, char uri[ONB_CC_URI_MAX])
 	struct onb_err err;
 
 	assert_int_equal(onb_claimcode_generate(code, &err), ONB_OK);
-	assert_int_equal(onb_claimcode_uri(id, code, uri, ONB_CC_URI_MAX, &err), ONB_OK);
+	assert_int_equal(onb_claimcode_link(NULL, id, code, uri, ONB_CC_URI_MAX, &err), ONB_OK);
 }
 
 /* Runs zbarimg on path; returns its output without the final newline
