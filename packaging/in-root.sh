@@ -244,6 +244,14 @@ check "claimsvc starts as its unit runs it (User=claimsvc, the CA key from LoadC
 	wait_for 15 grep -q "serving" "$CSVC_LOG"
 check "  ... the broker admitted it as a service identity" \
 	wait_for 5 grep -q "onboard: connect allow .*client=claimsvc-1 class=service" "$BROKER_LOG"
+# http_listen 127.0.0.1:9884 in the installed claimsvc.conf; no HTTP client in
+# this root: bash's /dev/tcp, the status line only
+healthz_ok() (
+	exec 3<>/dev/tcp/127.0.0.1/9884 || exit 1
+	printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3
+	IFS=' ' read -r _ status _ <&3 && [ "$status" = 200 ]
+)
+check "  ... and its GET /healthz answers 200 (ready: Redis and the broker reached)" wait_for 10 healthz_ok
 
 # 6. (the CRL export needs the manufacturer's published CRL: not here)
 enable_unit onboard-audit.service
