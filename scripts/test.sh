@@ -30,14 +30,25 @@ mkdir -p "$ROOT/build"
 : > "$MATRIX"
 
 stage_failed() { total_fail=$((total_fail + 1)); failed_stages+=("$1"); }
+# The "not ok" lines of every failure, repeated at the end: a CI page that
+# shows only the last lines of a long run still says what failed.
+FAILURE_LINES="$ROOT/build/onb-failures.txt"
+: > "$FAILURE_LINES"
+# note_failures NAME LOG: keeps LOG's first "not ok" lines under NAME.
+note_failures() { grep -m 12 'not ok' "$2" 2>/dev/null | sed "s|^|$1: |" >> "$FAILURE_LINES" || :; }
 # script_stage NAME SCRIPT: one stage; exit 77 means skipped (the script said why).
 script_stage() {
+	local log="$ROOT/build/onb-stage-${1//[^A-Za-z0-9.+-]/_}.log" rc
 	echo "=== $1 ==="
-	"$2"
-	case $? in
+	# Into a file, then shown: a tee could wait forever on a container
+	# process that inherited the pipe.
+	"$2" > "$log" 2>&1
+	rc=$?
+	cat "$log"
+	case $rc in
 		0) total_pass=$((total_pass + 1)) ;;
 		77) echo "=== $1 SKIPPED (reason above) ===" ;;
-		*) stage_failed "$1" ;;
+		*) stage_failed "$1"; note_failures "$1" "$log" ;;
 	esac
 }
 
@@ -80,6 +91,7 @@ run_ctest() {
 	if [ "$fail" -gt 0 ]; then
 		failed_names=$(awk '$2 != "Passed" { printf "%s%s", sep, $1; sep = ", " }' <<<"$results")
 		failed_stages+=("ctest $name: $failed_names")
+		note_failures "$name" "$log"
 	fi
 	awk -v srv="$server" -v reg="$registry" '
 		{ split($1, p, "."); suite = p[1]; total[suite]++; if($2 == "Passed") ok[suite]++; else bad[suite] = bad[suite] (bad[suite] ? ", " : "") $1 }
@@ -153,6 +165,7 @@ script_stage "docker integration test" docker/test.sh
 script_stage "Debian package" packaging/test.sh
 
 echo "=== done in $(( $(date +%s) - STARTED )) s ==="
+if [ -s "$FAILURE_LINES" ]; then echo "--- what failed ---"; cat "$FAILURE_LINES"; fi
 for s in "${failed_stages[@]}"; do echo "FAILED: $s"; done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -140,13 +140,24 @@ log_type all
 CONF
 }
 
+# broker_runs: how many times the log says a broker started to listen.
+broker_runs() {
+	local n; n=$(grep -c "mosquitto version .* running" "$T/mosquitto.log" 2>/dev/null) || :
+	echo "${n:-0}"
+}
+
+broker_started_since() { [ "$(broker_runs)" -gt "$1" ]; }
+
 start_broker() {
 	MQTT_PORT=${MQTT_PORT:-$(freeport)}
 	write_broker_conf
+	# The log is appended to across restarts: wait for this run's line, not
+	# the last run's (which let a test connect before the port was open).
+	local runs; runs=$(broker_runs)
 	run_broker "$T/mosquitto.conf"
-	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto.log" \
+	wait_for 10 broker_started_since "$runs" \
 		|| { echo "broker did not start"; cat "$T/mosquitto.log"; exit 1; }
-	echo "# broker: $(sed -nE 's/.*(mosquitto version [0-9.]+) running.*/\1/p' "$T/mosquitto.log")"
+	echo "# broker: $(sed -nE 's/.*(mosquitto version [0-9.]+) running.*/\1/p' "$T/mosquitto.log" | tail -n 1)"
 }
 
 stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; }
