@@ -63,13 +63,13 @@ refute "  ... a look-alike renewal answer it published is not" grep -q "^msg dev
 
 # --- claim and birth sessions end with their connection
 version=$(sed -nE 's/.*mosquitto version ([0-9]+\.[0-9]+)\.[0-9]+ running.*/\1/p' "$T/mosquitto.log" | tail -n 1)
-# kept AS ID VERSION [EXPIRY]: connects twice asking for a persistent
-# session (the AWS SDKs' default); prints the second CONNACK.
+# kept AS ID VERSION [EXPIRY]: connects twice as the AWS SDKs do by default
+# (a persistent session, keep-alive 1200 s); prints the second CONNACK.
 kept() {
 	local as=$1 id=$2 v=$3 expiry=${4:-0}
-	raw "$as" -V "$v" connect "$id" clean=0 expiry="$expiry" sub "$CSR_TOPIC/accepted" qos=1 close >/dev/null
+	raw "$as" -V "$v" connect "$id" clean=0 expiry="$expiry" keepalive=1200 sub "$CSR_TOPIC/accepted" qos=1 close >/dev/null
 	sleep 0.5   # the plugin ends a kept session at its next tick (100 ms)
-	raw "$as" -V "$v" connect "$id" clean=0 expiry="$expiry" close | grep connack
+	raw "$as" -V "$v" connect "$id" clean=0 expiry="$expiry" keepalive=1200 close | grep connack
 }
 # a device keeps its session: the control
 dev_kept=$(raw dev-1 -V 4 connect dev-1 clean=0 sub devices/dev-1/commands/x qos=1 close >/dev/null; sleep 0.5

@@ -15,7 +15,7 @@ wills on any topic) and prints what the broker answered, one line per event:
   closed               the broker closed the connection
 
 usage: mqttraw.py PORT CAFILE CERT KEY [-V 4|5] OP...
-  connect ID [clean=0|1] [will=TOPIC] [willmsg=PAYLOAD] [willretain=1] [willdelay=S] [expiry=S]
+  connect ID [clean=0|1] [will=TOPIC] [willmsg=PAYLOAD] [willretain=1] [willdelay=S] [expiry=S] [keepalive=S]
   pub TOPIC PAYLOAD [qos=0|1] [retain=1] [alias=N] [file=PATH]   (file: PAYLOAD unused)
   sub FILTER [qos=0|1]
   wait MS              read (and print) for MS milliseconds
@@ -82,12 +82,13 @@ class Conn:
     def props(self, data=b""):
         return varint(len(data)) + data if self.v == 5 else b""
 
-    def connect(self, cid, clean=True, will=None, willmsg=b"", willretain=False, willdelay=0, expiry=0):
+    def connect(self, cid, clean=True, will=None, willmsg=b"", willretain=False, willdelay=0, expiry=0,
+                keepalive=60):
         flags = 0x02 if clean else 0
         if will is not None:
             flags |= 0x04 | (0x20 if willretain else 0)
         cprops = b"" if not expiry else b"\x11" + struct.pack("!I", expiry)
-        body = s16(b"MQTT") + bytes([self.v, flags]) + struct.pack("!H", 60) + self.props(cprops)
+        body = s16(b"MQTT") + bytes([self.v, flags]) + struct.pack("!H", keepalive) + self.props(cprops)
         body += s16(cid)
         if will is not None:
             wprops = b"" if not willdelay else b"\x18" + struct.pack("!I", willdelay)
@@ -220,7 +221,8 @@ def script(port, cafile, cert, key, version, ops):
             c.connect(esc(args[0]), clean=o.get("clean", "1") == "1",
                       will=esc(o["will"]) if "will" in o else None,
                       willmsg=esc(o.get("willmsg", "")), willretain=o.get("willretain") == "1",
-                      willdelay=int(o.get("willdelay", "0")), expiry=int(o.get("expiry", "0")))
+                      willdelay=int(o.get("willdelay", "0")), expiry=int(o.get("expiry", "0")),
+                      keepalive=int(o.get("keepalive", "60")))
             for p in c.packets(5):
                 c.describe(p, out)
                 if p[0] in (2, "closed"):
