@@ -227,10 +227,10 @@ local prev = ''
 if exists then
   prev = cur[1] or 'invalid'
   if set(cur[2]) or prev ~= 'manufactured' then
+    reprov = true
     if mode ~= 'same-identity' and mode ~= 'replace' then
       return refuse('already-provisioned')
     end
-    reprov = true
     -- quarantine is an operator's hold and revoked is final: neither is
     -- lifted by whoever holds a claim or birth certificate
     if prev ~= 'unclaimed' and prev ~= 'active' then
