@@ -129,8 +129,15 @@ check "  ... reset to unclaimed, acme's binding dropped" \
 check "  ... the old certificate's live session is closed" kicked SN0002
 check "  ... the old certificate is refused at connect" refused SN0002-old SN0002 devices/SN0002/telemetry
 check "  ... the new one connects" pub SN0002-new SN0002 devices/SN0002/telemetry
+code=$("$ONBOARDCTL" claimcode issue --device SN0002 --format uri)
 check "replace: the same requester again is not flagged" claim_as claim-b anyone SN0002
 check "  ... possible_clone is 0" test "$(audit_last reprovision SN0002 possible_clone)" = 0
+refute "  ... the claim code issued before it no longer claims" "$ONBOARDCTL" claim --tenant acme "$code"
+"$ONBOARDCTL" device revoke SN0002 --reason "stolen" >/dev/null
+refute "replace: a revoked device is not re-provisioned" claim_as claim-b anyone SN0002
+check "  ... as DeviceAlreadyProvisioned" grep -q "register: DeviceAlreadyProvisioned" "$T/sim.out"
+check "  ... audited as reprovision-state; still revoked" \
+	test "$(audit_last register-thing SN0002 reason)/$(field SN0002 state)" = "reprovision-state/revoked"
 
 # ---- templates: an unknown policy stops claimsvc --check
 mkdir -p "$T/bad-templates"
