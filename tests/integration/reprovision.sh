@@ -5,8 +5,20 @@
 # back in, keeps tenant and state, and closes the old certificate's live
 # session at once; replace lets any requester in, resets the device and
 # audits a possible clone.
+#
+# The live sessions of the old certificates are held on a second broker
+# (same Redis): there only the registry event can close them. On the broker
+# devsim uses, its reconnect with the new certificate (same client id) would
+# take the session over itself, before or after the event.
 source "$(dirname "$0")/harness.sh"
 up
+PORT2=$(freeport)
+sed -e "s/^listener $MQTT_PORT /listener $PORT2 /" -e "s|^log_dest file .*|log_dest file $T/mosquitto2.log|" \
+	-e "s/^plugin_opt_audit_window_s .*/&\nplugin_opt_broker_id broker-2/" "$T/mosquitto.conf" > "$T/mosquitto2.conf"
+env "${BROKER_ENV[@]}" "$MOSQUITTO_BIN" -c "$T/mosquitto2.conf" &
+BROKER2_PID=$!
+BG_PIDS+=("$BROKER2_PID")
+wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto2.log" || { echo "broker 2 did not start"; exit 1; }
 
 mkdir -p "$T/templates" "$T/birth" "$T/clone" "$T/dev"
 cat > "$T/templates/same.json" <<'JSON'
@@ -49,10 +61,17 @@ claim_as() {
 	[ -f "$T/$who.pem" ] || new_device "$who" claim-ca
 	sim "$tpl" "$serial" --claim-cert "$T/$who.pem" --claim-key "$T/$who.key"
 }
-# live ID CERT: a subscriber on the device's own commands, with that certificate.
-live() { sub_bg "$2" "$1" "devices/$1/commands/#" "$T/live-$2.out"; wait_subscribed "$1"; }
+# live ID CERT: a subscriber on the device's own commands, with that
+# certificate, on broker 2; sets SUB_PID.
+live() {
+	MQTT_PORT=$PORT2 sub_bg "$2" "$1" "devices/$1/commands/#" "$T/live-$2.out"
+	wait_for 5 grep -q "Received SUBSCRIBE from $1" "$T/mosquitto2.log"
+}
+refused_on2() { local port=$MQTT_PORT rc=0; MQTT_PORT=$PORT2; refused "$@" || rc=1; MQTT_PORT=$port; return $rc; }
 gone() { wait_for 2 bash -c "! kill -0 $1 2>/dev/null"; }
-kicked() { wait_for 2 grep -q "disconnecting $1: its certificate was replaced" "$T/mosquitto.log"; }
+# kicked ID: broker 2 closed ID's session because the registry says its
+# certificate was replaced (plugin/rotation.c)
+kicked() { wait_for 2 grep -q "disconnecting $1: its certificate was replaced" "$T/mosquitto2.log"; }
 
 for s in BD0001 BD0002; do
 	"$ONBOARDCTL" pki issue --ca "$PKI/manufacturer-ca" --cn "$s" --out "$T/birth/$s" >/dev/null
@@ -87,9 +106,10 @@ keep BD0001 BD0001-new
 new_fp=$(fp_of "$T/BD0001-new.pem")
 check "  ... with a new certificate, now the one bound" \
 	test "$(field BD0001 cert_fp)" = "$new_fp" -a "$new_fp" != "$old_fp"
-check "  ... the old certificate's live session is closed by the registry event" kicked BD0001
+check "  ... the old certificate's live session (on another broker) is closed by the registry event" kicked BD0001
 check "  ... (the subscriber is gone)" gone "$live_pid"
 check "  ... the old certificate is refused at connect" refused BD0001-old BD0001 devices/BD0001/telemetry
+check "  ... on the other broker too" refused_on2 BD0001-old BD0001 devices/BD0001/telemetry
 check "  ... the new one connects" pub BD0001-new BD0001 devices/BD0001/telemetry
 check "  ... tenant and state are kept" test "$(field BD0001 state)/$(field BD0001 tenant)" = "active/acme"
 check "  ... the old serial is on the CRL record (superseded)" \
@@ -127,6 +147,7 @@ check "  ... possible_clone is 1" test "$(audit_last reprovision SN0002 possible
 check "  ... reset to unclaimed, acme's binding dropped" \
 	test "$(field SN0002 state)/$(field SN0002 tenant)" = "unclaimed/null"
 check "  ... the old certificate's live session is closed" kicked SN0002
+check "  ... (the subscriber is gone)" gone "$live_pid"
 check "  ... the old certificate is refused at connect" refused SN0002-old SN0002 devices/SN0002/telemetry
 check "  ... the new one connects" pub SN0002-new SN0002 devices/SN0002/telemetry
 code=$("$ONBOARDCTL" claimcode issue --device SN0002 --format uri)
@@ -147,4 +168,5 @@ refute "claimsvc --check refuses reprovision \"always\"" "$CLAIMSVC" --check -c 
 check "  ... saying which file and why" \
 	grep -q 'bad.json: "reprovision" must be never, same-identity or replace' "$T/check.out"
 
+check "broker 2 is still running" alive "$BROKER2_PID"
 finish
