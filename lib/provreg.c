@@ -23,6 +23,7 @@
 
 #include "onb/crl.h"
 #include "onb/ids.h"
+#include "onb/provision.h"
 #include "onb/state.h"
 
 #define TOKEN_BYTES (ONB_TOKEN_HEXLEN / 2)
@@ -208,6 +209,8 @@ static const struct {
 	{ ONB_RT_REPROV_STATE, "already provisioned, and a quarantined or revoked device is not re-provisioned" },
 	{ ONB_RT_REPROV_IDENTITY, "already provisioned; this template re-provisions a device only with its "
 		"own birth certificate" },
+	{ ONB_RT_REPROV_TEMPLATE, "already provisioned, not through this template; it re-provisions only "
+		"the devices it provisioned" },
 };
 
 /* ONB_EREFUSED with the message of reason (one of ONB_RT_*; *reason_out
@@ -284,6 +287,9 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 	}
 	if(!req->request) return onb_fail(err, ONB_EINVAL, "no canonical request");
 	if(!*onb_reprovision_name(req->reprovision)) return onb_fail(err, ONB_EINVAL, "invalid reprovision policy");
+	if(req->template_name && *req->template_name && !onb_prov_template_name_valid(req->template_name)){
+		return onb_fail(err, ONB_EINVAL, "invalid template name");
+	}
 	return ONB_OK;
 }
 
@@ -394,6 +400,7 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 		onb_args_push(&a, p.fp);
 		onb_args_push(&a, p.next);
 		onb_args_push(&a, p.code);
+		onb_args_push(&a, req->template_name ? req->template_name : "");
 
 		r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 10, "RegisterThing", &ret, err);
 		if(!r) return ret;

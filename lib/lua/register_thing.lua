@@ -24,6 +24,7 @@
 -- ARGV[17] sha256 of the request in canonical form (template + parameters)
 -- ARGV[18] the template's reprovision policy: never, same-identity, replace
 -- ARGV[19..21] cert_fp, cert_fp_next, claimcode as C read them ('' none)
+-- ARGV[22] the request's template ('' none): recorded; replace needs the same
 --
 -- Returns {'ok', previous state or '', '' or 'reprovision', possible clone
 -- '1' or '0'} after marking the token used (by this request, for this
@@ -42,7 +43,7 @@ local id, fp, client_id, idclass, requester_fp = ARGV[1], ARGV[2], ARGV[3], ARGV
 local serial, required, state, tenant, policy = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local sources, now, actor, source = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local events_cap, audit_minid, request = ARGV[15], ARGV[16], ARGV[17]
-local mode, oldfp, oldnext, code = ARGV[18], ARGV[19], ARGV[20], ARGV[21]
+local mode, oldfp, oldnext, code, template = ARGV[18], ARGV[19], ARGV[20], ARGV[21], ARGV[22]
 
 local function allowed(from)
   for s in string.gmatch(sources, '[^,]+') do
@@ -88,7 +89,7 @@ end
 -- whether the same requester came back
 local function requester_fields(f)
   for _, v in ipairs({'prov_class', idclass, 'prov_fp', requester_fp, 'prov_client_id', client_id,
-      'prov_source', source}) do
+      'prov_source', source, 'prov_template', template}) do
     table.insert(f, v)
   end
 end
@@ -221,7 +222,8 @@ end
 -- the device: allowlisted when required, not provisioned yet, unless the
 -- template's policy lets a provisioned one come back
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'birth_fp', 'serial', 'tenant', 'policy',
-  'cert_fp_next', 'claimcode', 'cert_serial', 'cert_serial_next', 'prov_class', 'prov_fp', 'prov_source')
+  'cert_fp_next', 'claimcode', 'cert_serial', 'cert_serial_next', 'prov_class', 'prov_fp', 'prov_source',
+  'prov_template')
 local exists = redis.call('EXISTS', dev) == 1
 local prev = ''
 if exists then
@@ -235,6 +237,12 @@ if exists then
     -- lifted by whoever holds a claim or birth certificate
     if prev ~= 'unclaimed' and prev ~= 'active' then
       return refuse('reprovision-state')
+    end
+    -- replace trusts nothing but the template's own admission: it must not
+    -- let a claim certificate take over devices that another template
+    -- (say one with never) or an operator registered under the same name
+    if mode == 'replace' and (template == '' or (cur[14] or '') ~= template) then
+      return refuse('reprovision-template')
     end
   elseif not allowed(prev) then
     return refuse('already-provisioned')

@@ -65,6 +65,8 @@ struct onb_register_thing {
 	const char *request;                   /* the request, canonical (onb_prov_register_canonical);
 	                                        * only its SHA-256 is stored, to recognise it resent */
 	enum onb_reprovision reprovision;      /* template's policy for a device already provisioned */
+	const char *template_name;             /* the request's template, recorded on the device
+	                                        * (replace re-provisions only its own); may be NULL */
 };
 
 /* Reasons RegisterThing is refused (stable tokens for errorCode mapping). */
@@ -77,6 +79,7 @@ struct onb_register_thing {
 #define ONB_RT_CERT_BOUND      "cert-bound"       /* certificate already bound */
 #define ONB_RT_REPROV_STATE    "reprovision-state"    /* provisioned, and quarantined or revoked */
 #define ONB_RT_REPROV_IDENTITY "reprovision-identity" /* same-identity without its birth certificate */
+#define ONB_RT_REPROV_TEMPLATE "reprovision-template" /* replace, device provisioned by another template */
 
 /* Atomically: the token (compared by its hash) exists, is unexpired and
  * unused, and was issued to the same requester (client id and fp); the device
@@ -91,8 +94,9 @@ struct onb_register_thing {
  * is re-provisioned in the same step (others: ONB_RT_REPROV_STATE): under
  * same-identity only by a birth requester whose fp is the device's birth_fp
  * (else ONB_RT_BIRTH_MISMATCH or ONB_RT_REPROV_IDENTITY), keeping state,
- * tenant, policy and claim code; under replace by any requester, reset to
- * req's state, tenant and policy (claim code revoked). The old certificates
+ * tenant, policy and claim code; under replace by any requester, but only a
+ * device that req's template provisioned (else ONB_RT_REPROV_TEMPLATE), reset
+ * to req's state, tenant and policy (claim code revoked). The old certificates
  * are unbound and put on the CRL record (superseded), one `cert` event makes
  * every broker close their sessions, one `reprovision` audit entry records
  * the policy, old and new fingerprints and, under replace, whether the

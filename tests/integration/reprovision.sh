@@ -150,6 +150,11 @@ check "  ... the old certificate's live session is closed" kicked SN0002
 check "  ... (the subscriber is gone)" gone "$live_pid"
 check "  ... the old certificate is refused at connect" refused SN0002-old SN0002 devices/SN0002/telemetry
 check "  ... the new one connects" pub SN0002-new SN0002 devices/SN0002/telemetry
+refute "replace: SN0001 (provisioned through default, never) cannot be taken over through it" \
+	claim_as claim-b anyone SN0001
+check "  ... as DeviceAlreadyProvisioned (reprovision-template)" test \
+	"$(grep -c 'register: DeviceAlreadyProvisioned' "$T/sim.out")/$(audit_last register-thing SN0001 reason)" \
+	= "1/reprovision-template"
 code=$("$ONBOARDCTL" claimcode issue --device SN0002 --format uri)
 check "replace: the same requester again is not flagged" claim_as claim-b anyone SN0002
 check "  ... possible_clone is 0" test "$(audit_last reprovision SN0002 possible_clone)" = 0

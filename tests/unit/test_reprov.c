@@ -41,6 +41,9 @@ static void who_init(struct who *w, const char *client_id, const char *idclass, 
 	w->r.fp = w->fp;
 }
 
+/* The template the next provision() names (replace needs the same one). */
+static const char *tmpl = "anyone";
+
 /* RegisterThing of certificate make_fp(certn) (serial = certn in hex) for
  * SN-1 by w under policy p, with a fresh token; returns the rc and the
  * reason ("" when none). */
@@ -52,6 +55,7 @@ static int provision(const struct who *w, unsigned certn, enum onb_reprovision p
 		.token = token, .requester = &w->r, .device_id = "SN-1", .serial = "SN-1",
 		.allowlist_required = true, .state = state, .tenant = tenant,
 		.request = "[\"default\",[\"SerialNumber\",\"SN-1\"]]", .reprovision = p,
+		.template_name = tmpl,
 	};
 	struct onb_err err;
 
@@ -351,9 +355,10 @@ static void replace_resets_and_flags_clones(void **state)
 	assert_bound(2, "");
 }
 
-/* A device registered by an operator has no provisioning requester on
- * record: replace cannot tell, and flags it. */
-static void replace_unknown_previous_requester(void **state)
+/* replace takes over only what its own template provisioned: not a device
+ * another template provisioned under the same name, nor one an operator
+ * registered (no template on record). */
+static void replace_only_its_own_devices(void **state)
 {
 	const char *reason;
 	struct who claim;
@@ -363,14 +368,29 @@ static void replace_unknown_previous_requester(void **state)
 	struct onb_err err;
 
 	(void)state;
+	who_init(&claim, "prov-SN-1", "claim", 900);
 	make_fp(fp, 1);
 	reg.cert_fp = fp;
 	assert_int_equal(onb_registry_register(rc, &reg, &actor, &err), ONB_OK);
-	who_init(&claim, "prov-SN-1", "claim", 900);
-	assert_int_equal(provision(&claim, 2, ONB_REPROV_REPLACE, ONB_STATE_UNCLAIMED, NULL, &actor, &reason), ONB_OK);
-	assert_newest(ONB_KEY_AUDIT, "possible_clone", "1");
-	assert_newest(ONB_KEY_AUDIT, "previous_requester", "unknown");
-	assert_bound(1, "");
+	struct snap s = snap();
+	assert_int_equal(provision(&claim, 2, ONB_REPROV_REPLACE, ONB_STATE_UNCLAIMED, NULL, &actor, &reason),
+			ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_REPROV_TEMPLATE);
+	only_refusal_audited(s, ONB_RT_REPROV_TEMPLATE, "replace");
+	assert_bound(1, "SN-1");
+
+	/* provisioned through "strict" (never), asked through "anyone" (replace) */
+	assert_int_equal(onb_device_decommission(rc, "SN-1", NULL, &actor, NULL, &err), ONB_OK);
+	tmpl = "strict";
+	assert_int_equal(provision(&claim, 3, ONB_REPROV_NEVER, ONB_STATE_UNCLAIMED, NULL, &actor, &reason), ONB_OK);
+	tmpl = "anyone";
+	s = snap();
+	assert_int_equal(provision(&claim, 4, ONB_REPROV_REPLACE, ONB_STATE_UNCLAIMED, NULL, &actor, &reason),
+			ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_REPROV_TEMPLATE);
+	only_refusal_audited(s, ONB_RT_REPROV_TEMPLATE, "replace");
+	assert_bound(3, "SN-1");
+	/* same-identity is not bound to a template: the birth certificate proves it */
 }
 
 /* Quarantined and revoked devices never come back by re-provisioning. */
@@ -433,7 +453,7 @@ int main(void)
 		T(same_identity_refusals),
 		T(same_identity_needs_a_recorded_birth_cert),
 		T(replace_resets_and_flags_clones),
-		T(replace_unknown_previous_requester),
+		T(replace_only_its_own_devices),
 		T(held_states_refused),
 		T(bad_policy_value),
 	};
