@@ -476,7 +476,8 @@ static int parse_root(const cJSON *root, const char *name, struct onb_template *
 	if(ret != ONB_OK) return ret;
 	t->reprovision = ONB_REPROV_NEVER;
 	if(s && !onb_reprovision_parse(s, &t->reprovision)){
-		return onb_fail(err, ONB_EINVAL, "\"reprovision\" must be never, same-identity or replace, not \"%.32s\"", s);
+		return onb_fail(err, ONB_EINVAL, "\"reprovision\" must be never, same-identity or replace, "
+				"not \"%.32s\"", s);
 	}
 
 	item = cJSON_GetObjectItemCaseSensitive(root, "deviceConfiguration");

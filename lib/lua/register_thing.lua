@@ -103,8 +103,9 @@ local function crl(serial, why)
 end
 
 -- The device was provisioned and the policy lets it come back (checked
--- below, before any write; t and cur are the token's and the device's fields): the new certificate replaces the current one
--- and an unused next one at once. same-identity keeps the device's state,
+-- below, before any write; t and cur are the token's and the device's
+-- fields): the new certificate replaces the current one and an unused
+-- next one at once. same-identity keeps the device's state,
 -- tenant, policy and claim code (it proved to be the same device);
 -- replace resets it to the template's initial state, as a first
 -- provisioning would (the requester is not proven to be the device that
@@ -191,7 +192,9 @@ local function reprovision(t, cur)
   local why = 're-provisioned: the same birth certificate'
   if mode == 'replace' then
     why = 're-provisioned, reset to ' .. new_state
-    if clone == '1' then why = why .. '; possible clone: the requester differs from the one that provisioned before' end
+    if clone == '1' then
+      why = why .. '; possible clone: the requester differs from the one that provisioned before'
+    end
   end
   table.insert(a, 'reason'); table.insert(a, why)
   log('ok', a)
