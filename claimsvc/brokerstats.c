@@ -91,6 +91,8 @@ static const struct bfam {
 		"Provisioning requests whose payload the broker refused (too large, NUL byte)." },
 	{ "onboard_broker_provisioning_shed_total", CSVC_PROM_COUNTER, B_NUMBER, "provisioning.shed", NULL, 1,
 		"Provisioning requests over a connection's or a claim certificate's budget, never handed to claimsvc." },
+	{ "onboard_broker_provisioning_unheard_total", CSVC_PROM_COUNTER, B_NUMBER, "provisioning.unheard", NULL, 1,
+		"claimsvc replies that no subscription of the asking connection received in time." },
 	{ "onboard_broker_rotation_promoted_total", CSVC_PROM_COUNTER, B_NUMBER, "rotation.promoted", NULL, 1,
 		"Renewed certificates promoted at CONNECT." },
 	{ "onboard_broker_rotation_retired_sessions_total", CSVC_PROM_COUNTER, B_NUMBER, "rotation.retired_sessions",

@@ -108,6 +108,14 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
+	if(action == ONB_ACT_RECEIVE && onb_prov_is_reply_topic(ev->topic)){
+		/* A provisioning answer reaches the one connection it answers, where
+		 * it subscribed; the others subscribed to the same reply topic, and
+		 * any look-alike a client published, are refused without a note:
+		 * many devices provision at once, and none of them did wrong. */
+		return message_reply_admitted(s, ev->topic, ev->payload, ev->payloadlen)
+			? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+	}
 	if(action == ONB_ACT_RECEIVE && ev->payloadlen == 0 && onb_topic_handed_off(ev->topic)){
 		/* the emptied original of a request, reply or counters message that
 		 * message.c has handled: nobody's to read. Only an empty message can

@@ -264,6 +264,7 @@ int on_tick(int event, void *event_data, void *userdata)
 	sessions_reap();
 	events_apply();
 	rotation_tick();
+	message_tick();
 	metrics_tick();
 	refusals_tick();
 	return MOSQ_ERR_SUCCESS;

@@ -19,27 +19,48 @@
 
 #include "onboard.h"
 #include "onb/envelope.h"
+#include "onb/replyticket.h"
 #include "onb/stats.h"
 
 /* A request unanswered this long no longer counts against its connection's
  * in-flight budget (claimsvc answers nothing it drops). */
 #define INFLIGHT_EXPIRE_MS 10000
 #define CERT_BUCKETS 1024
+/* A reply may be received this long after claimsvc sent it: time for the
+ * broker to deliver it, or to recheck one it queued for an offline
+ * persistent session when the device returns. 8,192 tickets cover 800
+ * replies a second, four times what one broker can provision. */
+#define REPLY_TICKET_MS 10000
+#define REPLY_TICKETS 8192
 
 static const struct onboard_config *config;
 static struct onb_bucket_table *cert_budgets; /* claim and birth certificates by fingerprint */
+static struct onb_reply_tickets *reply_tickets;
 
 int message_init(const struct onboard_config *cfg)
 {
 	config = cfg;
 	cert_budgets = onb_bucket_table_new(CERT_BUCKETS);
-	return cert_budgets ? ONB_OK : ONB_EINTERNAL;
+	reply_tickets = onb_reply_tickets_new(REPLY_TICKETS, REPLY_TICKET_MS);
+	return cert_budgets && reply_tickets ? ONB_OK : ONB_EINTERNAL;
 }
 
 void message_free(void)
 {
 	onb_bucket_table_free(cert_budgets);
 	cert_budgets = NULL;
+	onb_reply_tickets_free(reply_tickets);
+	reply_tickets = NULL;
+}
+
+bool message_reply_admitted(const struct session *s, const char *topic, const void *payload, size_t len)
+{
+	return onb_reply_tickets_admit(reply_tickets, s->id, topic, payload, len, onb_mono_ms());
+}
+
+void message_tick(void)
+{
+	metrics.prov_unheard += onb_reply_tickets_expire(reply_tickets, onb_mono_ms());
 }
 
 /* Whether s may hand claimsvc one more request now: a flood costs the
@@ -141,6 +162,9 @@ static int stamp_request(struct mosquitto_evt_message *ev, const struct session 
 	return consumed(ev);
 }
 
+/* claimsvc's answer goes out on its reply topic like any message: the broker
+ * delivers it only where a subscription matches, as AWS IoT does, and the
+ * ticket lets only the asking connection's READ check pass (acl.c). */
 static void deliver_reply(const struct mosquitto_evt_message *ev, const struct session *s)
 {
 	struct onb_reply reply;
@@ -151,18 +175,23 @@ static void deliver_reply(const struct mosquitto_evt_message *ev, const struct s
 		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "bad reply envelope from %s: %s", s->id, err.msg);
 		return;
 	}
-	payload = mosquitto_malloc(reply.payload_len ? reply.payload_len : 1);
-	if(payload){
-		memcpy(payload, reply.payload, reply.payload_len);
-		/* With a client id the broker delivers to that connection only. */
-		answered(reply.client_id);
-		if(mosquitto_broker_publish(reply.client_id, reply.topic, (int)reply.payload_len, payload, 1, false,
-				NULL) == MOSQ_ERR_SUCCESS){
-			metrics.prov_replies++;
-		}else{
-			mosquitto_free(payload);
-		}
+	answered(reply.client_id);
+	if(onb_reply_tickets_issue(reply_tickets, reply.client_id, reply.topic, reply.payload, reply.payload_len,
+			onb_mono_ms()) != ONB_OK){
+		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "dropping the reply to %s: no ticket", reply.client_id);
+		goto cleanup;
 	}
+	payload = mosquitto_malloc(reply.payload_len ? reply.payload_len : 1);
+	if(!payload) goto cleanup;
+	memcpy(payload, reply.payload, reply.payload_len);
+	/* The broker owns payload once it accepted it. */
+	if(mosquitto_broker_publish(NULL, reply.topic, (int)reply.payload_len, payload, 1, false, NULL)
+			== MOSQ_ERR_SUCCESS){
+		metrics.prov_replies++;
+	}else{
+		mosquitto_free(payload);
+	}
+cleanup:
 	free(reply.payload);
 }
 

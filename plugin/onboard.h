@@ -104,8 +104,13 @@ void sessions_drop_parked(struct session *s);
 /* The broker is authenticating this connection: any entry still holding its
  * address belongs to a freed connection, and is dropped at once. */
 void sessions_forget_client(const struct mosquitto *client);
-/* Frees ended entries (from the tick: their wills have been judged). */
+/* Frees ended entries (from the tick: their wills have been judged), parks
+ * those whose session the broker keeps, and asks the broker to end the
+ * kept sessions of claim and birth certificates (sessions_set_ender). */
 void sessions_reap(void);
+/* How to end the session the broker keeps for a client id that no
+ * connection holds; NULL when the broker offers no way (before 2.1). */
+void sessions_set_ender(bool (*end_session)(const char *id));
 /* Live entries. */
 size_t sessions_count(void);
 /* Calls fn for every live entry (fn must not add entries; ending one is fine). */
@@ -181,6 +186,7 @@ struct plugin_metrics {
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
 	uint64_t prov_refused;          /* requests among prov_requests whose payload the broker refused */
 	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */
+	uint64_t prov_unheard;          /* replies no subscription of the asker received in time */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 };
 extern struct plugin_metrics metrics;
@@ -231,9 +237,14 @@ void refusals_note(const struct session *s, const struct mosquitto *client, cons
 void auth_init(const struct onb_ca_set *cas, const struct onboard_config *cfg);
 /* Whether the broker raises CLIENT_OFFLINE (2.1) for sessions it keeps (plugin.c). */
 bool plugin_has_client_offline(void);
-/* message.c's budgets; cfg must outlive message_free. */
+/* message.c's budgets and reply tickets; cfg must outlive message_free. */
 int message_init(const struct onboard_config *cfg);
 void message_free(void);
+/* Whether s may receive this message on a reply topic: only the connection
+ * claimsvc answered, and only this answer (onb/replyticket.h). */
+bool message_reply_admitted(const struct session *s, const char *topic, const void *payload, size_t len);
+/* Expires reply tickets (from the tick). */
+void message_tick(void);
 int on_basic_auth(int event, void *event_data, void *userdata);
 int on_disconnect(int event, void *event_data, void *userdata);
 int on_acl_check(int event, void *event_data, void *userdata);

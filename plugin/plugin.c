@@ -1,4 +1,5 @@
 /* mosquitto_onboard: registration and teardown only. */
+#include <dlfcn.h>
 #include <string.h>
 
 #include "onboard.h"
@@ -41,6 +42,36 @@ bool plugin_has_client_offline(void)
 		if(callbacks[i].event == MOSQ_EVT_CLIENT_OFFLINE) return callbacks[i].registered;
 	}
 	return false;
+}
+
+/* Mosquitto 2.1's mosquitto_persist_client_delete() ends the session it
+ * keeps for a client id (for persistence plugins, but any plugin may call
+ * it). 2.0 has no such call: its broker is looked up at load time, so that
+ * one build loads into both. */
+static int (*broker_session_delete)(const char *client_id);
+
+static bool end_kept_session(const char *client_id)
+{
+	if(broker_session_delete(client_id) != MOSQ_ERR_SUCCESS) return false;
+	mosquitto_log_printf(MOSQ_LOG_DEBUG, ONB_LOG_PREFIX "ended the session kept for %s "
+			"(a claim or birth certificate's)", client_id);
+	return true;
+}
+
+static void find_session_ender(void)
+{
+	void *self = dlopen(NULL, RTLD_LAZY);
+
+	/* a function pointer through a void * is POSIX's dlsym contract */
+	if(self) *(void **)&broker_session_delete = dlsym(self, "mosquitto_persist_client_delete");
+	if(self) dlclose(self);
+	if(broker_session_delete){
+		sessions_set_ender(end_kept_session);
+	}else{
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "this broker cannot end a persistent session "
+				"on request (Mosquitto < 2.1): a claim or birth connection that asks for one leaves it "
+				"behind until persistent_client_expiration (docs/provisioning.md)");
+	}
 }
 
 ONB_ENTRY_POINT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
@@ -110,6 +141,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
 	plugin_id = identifier;
+	find_session_ender();
 	if(register_all() != MOSQ_ERR_SUCCESS){
 		plugin_id = NULL;
 		events_stop();
@@ -141,6 +173,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 	message_free();
 	registry_link_close();
 	sessions_clear();
+	sessions_set_ender(NULL);
 	policies_clear();
 	onb_ca_set_clear(&cas);
 	config_free(&config);

@@ -19,6 +19,11 @@
  * its state, or the broker ends the session. Every version rechecks a
  * queued message against the new connection's policy when it returns.
  *
+ * A claim or birth certificate's session is never parked: provisioning is
+ * its only purpose, so once its connection has gone the broker is asked to
+ * end whatever session it kept (sessions_set_ender), and nothing is queued
+ * for it meanwhile (no entry answers its READ checks).
+ *
  * The broker may free an ended connection and hand its address to a new
  * one. Ended entries are therefore matched by comparing the pointer, never
  * by dereferencing it, and sessions_forget_client() drops any entry still
@@ -31,6 +36,11 @@ static struct session **by_client, **by_id;
 static unsigned bucket_bits; /* 2^bucket_bits buckets in each table */
 static size_t linked_count, live_count;
 static struct session *ended; /* ended entries, freed by sessions_reap */
+static bool (*end_kept_session)(const char *id); /* NULL: the broker cannot */
+
+/* Client ids whose kept sessions one reap asks the broker to end; more wait
+ * for the broker's own expiry. */
+#define UNKEPT_MAX 256
 
 static size_t hash_id(const char *id)
 {
@@ -212,19 +222,40 @@ void sessions_forget_client(const struct mosquitto *client)
 	drop_entry(e);
 }
 
+void sessions_set_ender(bool (*end_session)(const char *id))
+{
+	end_kept_session = end_session;
+}
+
+static bool provisioning_only(const struct session *e)
+{
+	return e->idclass == ONB_ID_CLAIM || e->idclass == ONB_ID_BIRTH;
+}
+
 void sessions_reap(void)
 {
+	static char unkept[UNKEPT_MAX][ONB_ID_MAX + 1];
+	size_t n_unkept = 0;
+
 	while(ended){
 		struct session *e = ended;
 		ended = e->next_ended;
 		e->next_ended = NULL;
-		if(e->keeps_session && e->linked && !e->deny_will){
+		if(e->keeps_session && e->linked && provisioning_only(e)){
+			if(n_unkept < UNKEPT_MAX) memcpy(unkept[n_unkept++], e->id, sizeof(e->id));
+		}else if(e->keeps_session && e->linked && !e->deny_will){
 			e->parked = true;
 			continue;
 		}
 		unlink_entry(e);
 		onb_compiled_free(e->policy);
 		mosquitto_free(e);
+	}
+	/* After the loop: ending a session runs the broker's DISCONNECT event,
+	 * which must find the list settled. An id a new connection already
+	 * holds is that connection's now. */
+	for(size_t i = 0; end_kept_session && i < n_unkept; i++){
+		if(!sessions_find(unkept[i]) && !sessions_find_parked(unkept[i])) end_kept_session(unkept[i]);
 	}
 }
 

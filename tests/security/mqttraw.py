@@ -6,7 +6,8 @@ It sends what ordinary clients refuse to build (client ids with NUL bytes or
 10 KB long, topics of 64 KB or with wildcards in a PUBLISH, topic aliases,
 wills on any topic) and prints what the broker answered, one line per event:
 
-  connack RC           CONNACK reason code (3.1.1 return codes as they are)
+  connack RC [session-present]  CONNACK reason code (3.1.1 return codes as
+                       they are), and whether the broker kept a session
   puback PID RC        PUBACK of our QoS 1 publish (RC 0 when 3.1.1)
   suback PID RC...     SUBACK reason codes
   msg TOPIC PAYLOAD    a PUBLISH delivered to us (acknowledged if QoS 1)
@@ -166,7 +167,8 @@ class Conn:
         if t == "closed":
             out("closed")
         elif t == 2:
-            out("connack %d" % body[1])
+            # the Session Present flag, only when set (older readers match "connack RC")
+            out("connack %d%s" % (body[1], " session-present" if body[0] & 1 else ""))
         elif t == 4:
             pid = struct.unpack("!H", body[:2])[0]
             out("puback %d %d" % (pid, body[2] if len(body) > 2 else 0))

@@ -233,6 +233,68 @@ static void kicked_session_is_never_parked(void **state)
 	assert_null(sessions_get(CONN(1)));
 }
 
+/* The broker's "end this kept session" (plugin.c's, stubbed): the ids asked. */
+static char ended_ids[8][ONB_ID_MAX + 1];
+static int n_ended;
+static bool record_end(const char *id)
+{
+	if(n_ended < 8) snprintf(ended_ids[n_ended++], sizeof(ended_ids[0]), "%s", id);
+	return true;
+}
+
+/* put_class: as put, for an identity class other than a device's. */
+static void put_class(const char *id, const struct mosquitto *conn, enum onb_idclass c)
+{
+	put(id, conn);
+	sessions_get(conn)->idclass = c;
+}
+
+static void claim_and_birth_sessions_end_with_their_connection(void **state)
+{
+	(void)state;
+	n_ended = 0;
+	sessions_set_ender(record_end);
+	put_class("claim-1", CONN(1), ONB_ID_CLAIM);
+	put_class("birth-1", CONN(2), ONB_ID_BIRTH);
+	put("dev-1", CONN(3));
+	put_class("claim-2", CONN(4), ONB_ID_CLAIM);
+	sessions_end(CONN(1), true);
+	sessions_end(CONN(2), true);
+	sessions_end(CONN(3), true);
+	sessions_end(CONN(4), false); /* a clean session: nothing to end */
+	sessions_reap();
+	assert_int_equal(n_ended, 2);
+	assert_string_equal(ended_ids[0], "birth-1");
+	assert_string_equal(ended_ids[1], "claim-1");
+	/* never parked: nothing answers the READ checks of their sessions */
+	assert_null(sessions_get(CONN(1)));
+	assert_null(sessions_get(CONN(2)));
+	/* a device's kept session is parked, not ended */
+	assert_non_null(sessions_find_parked("dev-1"));
+	sessions_set_ender(NULL);
+}
+
+static void kept_session_of_an_id_in_use_again_is_not_ended(void **state)
+{
+	(void)state;
+	n_ended = 0;
+	sessions_set_ender(record_end);
+	put_class("claim-1", CONN(1), ONB_ID_CLAIM);
+	sessions_end(CONN(1), true);
+	/* the same id connects again before the tick: its session is the new
+	 * connection's now */
+	put_class("claim-1", CONN(2), ONB_ID_CLAIM);
+	sessions_reap();
+	assert_int_equal(n_ended, 0);
+	assert_non_null(sessions_find("claim-1"));
+	/* without a way to end it (Mosquitto 2.0) the entry still goes */
+	sessions_set_ender(NULL);
+	sessions_end(CONN(2), true);
+	sessions_reap();
+	assert_null(sessions_get(CONN(2)));
+	assert_null(sessions_find_parked("claim-1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +307,8 @@ int main(void)
 		cmocka_unit_test_teardown(persistent_session_is_parked_until_its_device_returns, teardown),
 		cmocka_unit_test_teardown(parked_entries_end_with_the_broker_session_or_the_registry, teardown),
 		cmocka_unit_test_teardown(kicked_session_is_never_parked, teardown),
+		cmocka_unit_test_teardown(claim_and_birth_sessions_end_with_their_connection, teardown),
+		cmocka_unit_test_teardown(kept_session_of_an_id_in_use_again_is_not_ended, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
