@@ -172,6 +172,12 @@ sed "s|^templates_dir .*|templates_dir $T/bad-templates|" "$T/claimsvc-1.conf" >
 refute "claimsvc --check refuses reprovision \"always\"" "$CLAIMSVC" --check -c "$T/bad.conf" > "$T/check.out" 2>&1
 check "  ... saying which file and why" \
 	grep -q 'bad.json: "reprovision" must be never, same-identity or replace' "$T/check.out"
+refute "onboardctl template check refuses it too" "$ONBOARDCTL" template check "$T/bad-templates" 2> "$T/check.out"
+check "  ... with the same reason" \
+	grep -q 'bad.json: "reprovision" must be never, same-identity or replace' "$T/check.out"
+check "onboardctl template check lists each template's policy" test \
+	"$("$ONBOARDCTL" --json template check "$T/templates" | jq -r 'map(.name + "=" + .reprovision) | join(",")')" \
+	= "anyone=replace,default=never,same=same-identity"
 
 check "broker 2 is still running" alive "$BROKER2_PID"
 finish
