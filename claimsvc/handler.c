@@ -51,6 +51,9 @@ static const struct {
 	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
 	{ ONB_RT_BIRTH_MISMATCH, ONB_PE_BIRTH_MISMATCH },
 	{ ONB_RT_CERT_BOUND, ONB_PE_CERT_BOUND },
+	{ ONB_RT_REPROV_STATE, ONB_PE_PROVISIONED },
+	{ ONB_RT_REPROV_IDENTITY, ONB_PE_PROVISIONED },
+	{ ONB_RT_REPROV_TEMPLATE, ONB_PE_PROVISIONED },
 };
 
 static void reject(struct request *rq, const char *code, const char *fmt, ...)
@@ -408,6 +411,8 @@ static void handle_register(struct request *rq)
 		.state = t->state,
 		.tenant = t->tenant[0] ? t->tenant : NULL,
 		.request = canonical,
+		.reprovision = t->reprovision,
+		.template_name = name,
 	};
 	if(!(rc = csvc_redis(s))){
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");

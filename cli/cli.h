@@ -63,6 +63,7 @@ int cmd_claimcode(struct cli *cli, int argc, char **argv);  /* cmd_claimcode.c *
 int cmd_claim(struct cli *cli, int argc, char **argv);      /* cmd_tenant.c */
 int cmd_stats(struct cli *cli, int argc, char **argv);      /* cmd_stats.c */
 int cmd_crl(struct cli *cli, int argc, char **argv);        /* cmd_crl.c */
+int cmd_template(struct cli *cli, int argc, char **argv);   /* cmd_template.c */
 /* device release / transfer (cmd_tenant.c); argv[0] is their first argument */
 int cmd_device_release(struct cli *cli, int argc, char **argv);
 int cmd_device_transfer(struct cli *cli, int argc, char **argv);

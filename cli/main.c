@@ -25,6 +25,7 @@ static const struct {
 	{ "claim", cmd_claim, "redeem a claim code for a tenant" },
 	{ "stats", cmd_stats, "counters of the broker plugins and claimsvc instances" },
 	{ "crl", cmd_crl, "certificate revocation list for mosquitto's crlfile: export" },
+	{ "template", cmd_template, "provisioning templates: check a directory as claimsvc loads it" },
 };
 
 static void usage(FILE *out)

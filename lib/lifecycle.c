@@ -26,19 +26,15 @@
 #define FP_KEY_MAX DEV_KEY_MAX /* also holds the device key (fallback of an absent pointer) */
 #define ATTEMPTS 3
 
-/* The device's certificate and claim-code pointers ("" when absent). */
-struct pointers {
-	char fp[ONB_FP_HEXLEN + 1];
-	char next[ONB_FP_HEXLEN + 1];
-	char code[ONB_CC_HASH_HEXLEN + 1];
-};
+_Static_assert(ONB_REG_HASH_HEXLEN == ONB_FP_HEXLEN && ONB_REG_HASH_HEXLEN == ONB_CC_HASH_HEXLEN,
+		"struct onb_reg_pointers holds fingerprints and claim-code hashes");
 
 static bool empty_or_fp(const char *s)
 {
 	return !*s || onb_reg_fp_valid(s);
 }
 
-static int read_pointers(redisContext *rc, const char *devkey, const char *id, struct pointers *p,
+int onb_reg_read_pointers(redisContext *rc, const char *devkey, const char *id, struct onb_reg_pointers *p,
 		struct onb_err *err)
 {
 	struct onb_args a;
@@ -111,7 +107,7 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 		int64_t *deadline_out, const char **reason_out, struct onb_err *err)
 {
 	char devkey[DEV_KEY_MAX], newkey[FP_KEY_MAX], oldkey[FP_KEY_MAX];
-	struct pointers p;
+	struct onb_reg_pointers p;
 	int ret = renewal_check(r, err);
 
 	if(ret != ONB_OK) return ret;
@@ -124,7 +120,7 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 		redisReply *rep;
 		int64_t deadline = 0;
 
-		ret = read_pointers(rc, devkey, r->device_id, &p, err);
+		ret = onb_reg_read_pointers(rc, devkey, r->device_id, &p, err);
 		if(ret != ONB_OK) return ret;
 		snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.next);
 		onb_args_script(&a);
@@ -186,7 +182,7 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		const struct onb_actor *actor, struct onb_err *err)
 {
 	char devkey[DEV_KEY_MAX], oldkey[FP_KEY_MAX];
-	struct pointers p;
+	struct onb_reg_pointers p;
 	int ret = check_id(id, err);
 
 	if(ret != ONB_OK) return ret;
@@ -198,7 +194,7 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		struct onb_args a;
 		redisReply *rep;
 
-		ret = read_pointers(rc, devkey, id, &p, err);
+		ret = onb_reg_read_pointers(rc, devkey, id, &p, err);
 		if(ret != ONB_OK) return ret;
 		/* no current certificate: KEYS[2] is never touched, name the device key */
 		if(p.fp[0]) snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.fp);
@@ -288,11 +284,7 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 
 /* ---------------------------------------------------------- decommission */
 
-#define ONB_KEY_FP_FMT_PREFIX "onb:fp:"   /* ONB_KEY_FP_FMT without its %s */
-#define ONB_KEY_CC_PREFIX "onb:cc:"       /* ONB_KEY_CC_FMT without its %s */
-
-/* prefix + hash, or fallback when hash is empty. */
-static void fp_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
+void onb_reg_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
 {
 	if(*hash) snprintf(dst, len, "%s%s", prefix, hash);
 	else snprintf(dst, len, "%s", fallback);
@@ -303,7 +295,7 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 {
 	char devkey[DEV_KEY_MAX], fpkey[FP_KEY_MAX], nextkey[FP_KEY_MAX], cckey[FP_KEY_MAX];
 	char sources[128];
-	struct pointers p;
+	struct onb_reg_pointers p;
 	int ret = check_id(id, err);
 
 	if(ret == ONB_OK) ret = check_reason(reason, err);
@@ -315,12 +307,12 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		struct onb_args a;
 		redisReply *rep;
 
-		ret = read_pointers(rc, devkey, id, &p, err);
+		ret = onb_reg_read_pointers(rc, devkey, id, &p, err);
 		if(ret != ONB_OK) return ret;
 		/* an absent pointer names the device key, which the script then never touches as such */
-		fp_key_or(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
-		fp_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
-		fp_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
+		onb_reg_key_or(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
+		onb_reg_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
+		onb_reg_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
 		onb_args_script(&a);
 		onb_args_push(&a, devkey);
 		onb_args_push(&a, fpkey);

@@ -21,12 +21,15 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "onb/crl.h"
 #include "onb/ids.h"
+#include "onb/provision.h"
 #include "onb/state.h"
 
 #define TOKEN_BYTES (ONB_TOKEN_HEXLEN / 2)
 #define TOK_KEY_MAX (ONB_FP_HEXLEN + 16)
-#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define DEV_KEY_MAX (ONB_ID_MAX + 16) /* also holds onb:fp:/onb:cc: keys (64 hex) */
+#define REPROV_ATTEMPTS 3             /* reads of a device record that keeps changing */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -86,6 +89,30 @@ static int requester_check(const struct onb_requester *r, struct onb_err *err)
 static bool policy_name_valid(const char *s)
 {
 	return onb_id_valid(s) && strlen(s) <= ONB_NAME_MAX;
+}
+
+/* ---------------------------------------------------------- reprovision */
+
+#define REPROV_NAME(e, name) [e] = name,
+static const char *const reprov_names[] = { ONB_REPROVISION_LIST(REPROV_NAME) };
+#undef REPROV_NAME
+
+const char *onb_reprovision_name(enum onb_reprovision p)
+{
+	if((size_t)p >= sizeof(reprov_names) / sizeof(reprov_names[0])) return "";
+	return reprov_names[p];
+}
+
+bool onb_reprovision_parse(const char *s, enum onb_reprovision *out)
+{
+	if(!s) return false;
+	for(size_t i = 0; i < sizeof(reprov_names) / sizeof(reprov_names[0]); i++){
+		if(!strcmp(s, reprov_names[i])){
+			if(out) *out = (enum onb_reprovision)i;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ----------------------------------------------------------- token issue */
@@ -179,6 +206,11 @@ static const struct {
 	{ ONB_RT_PROVISIONED, "already provisioned" },
 	{ ONB_RT_BIRTH_MISMATCH, "allowlisted for another birth certificate" },
 	{ ONB_RT_CERT_BOUND, "certificate is already bound to a device" },
+	{ ONB_RT_REPROV_STATE, "already provisioned, and a quarantined or revoked device is not re-provisioned" },
+	{ ONB_RT_REPROV_IDENTITY, "already provisioned; this template re-provisions a device only with its "
+		"own birth certificate" },
+	{ ONB_RT_REPROV_TEMPLATE, "already provisioned, not through this template; it re-provisions only "
+		"the devices it provisioned" },
 };
 
 /* ONB_EREFUSED with the message of reason (one of ONB_RT_*; *reason_out
@@ -254,6 +286,10 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._:-]{1,%d})", ONB_NAME_MAX);
 	}
 	if(!req->request) return onb_fail(err, ONB_EINVAL, "no canonical request");
+	if(!*onb_reprovision_name(req->reprovision)) return onb_fail(err, ONB_EINVAL, "invalid reprovision policy");
+	if(req->template_name && *req->template_name && !onb_prov_template_name_valid(req->template_name)){
+		return onb_fail(err, ONB_EINVAL, "invalid template name");
+	}
 	return ONB_OK;
 }
 
@@ -316,47 +352,79 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	snprintf(pendkey, sizeof(pendkey), ONB_KEY_PENDING_FMT, fp);
 	snprintf(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT, fp);
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, req->device_id);
-	onb_args_script(&a);
-	onb_args_push(&a, tokkey);
-	onb_args_push(&a, pendkey);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, fpkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, req->device_id);
-	onb_args_push(&a, fp);
-	onb_args_push(&a, req->requester->client_id);
-	onb_args_push(&a, req->requester->idclass);
-	onb_args_push(&a, req->requester->fp);
-	onb_args_push(&a, req->serial ? req->serial : "");
-	onb_args_push(&a, req->allowlist_required ? "1" : "0");
-	onb_args_push(&a, onb_state_name(req->state));
-	onb_args_push(&a, req->tenant ? req->tenant : "");
-	onb_args_push(&a, req->policy ? req->policy : "");
-	onb_args_push(&a, sources);
-	onb_args_push_i64(&a, onb_now_ms());
-	onb_args_push(&a, actor->who);
-	onb_args_push(&a, actor->source ? actor->source : "");
-	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, onb_audit_minid());
-	onb_args_push(&a, request);
+	for(int attempt = 0; attempt < REPROV_ATTEMPTS; attempt++){
+		struct onb_reg_pointers p;
+		char oldkey[DEV_KEY_MAX], nextkey[DEV_KEY_MAX], cckey[DEV_KEY_MAX];
 
-	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 6, "RegisterThing", &ret, err);
-	if(!r) return ret;
-	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
-		ret = onb_fail(err, ONB_EUNAVAIL, "RegisterThing: unexpected reply from Redis");
-	}else if(onb_reg_reply_is(r->element[0], "ok") || onb_reg_reply_is(r->element[0], "replay")){
-		if(replay_out) *replay_out = onb_reg_reply_is(r->element[0], "replay");
-		ret = ONB_OK;
-	}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
-		char reason[32];
-		if(!onb_reg_reply_str(r->element[1], reason, sizeof(reason))) reason[0] = '\0';
-		ret = refused(reason, req->device_id, reason_out, err);
-	}else{
-		ret = onb_fail(err, ONB_EUNAVAIL, "RegisterThing: unexpected reply from the script");
+		/* Re-provisioning touches the keys the device record names (its
+		 * certificates, its claim code): read them first; the script
+		 * answers retry if they moved. Under never nothing is replaced,
+		 * and the script refuses before it looks at them. */
+		memset(&p, 0, sizeof(p));
+		if(req->reprovision != ONB_REPROV_NEVER){
+			ret = onb_reg_read_pointers(rc, devkey, req->device_id, &p, err);
+			if(ret != ONB_OK) return ret;
+		}
+		onb_reg_key_or(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
+		onb_reg_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
+		onb_reg_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
+		onb_args_script(&a);
+		onb_args_push(&a, tokkey);
+		onb_args_push(&a, pendkey);
+		onb_args_push(&a, devkey);
+		onb_args_push(&a, fpkey);
+		onb_args_push(&a, ONB_KEY_EVENTS);
+		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_push(&a, oldkey);
+		onb_args_push(&a, nextkey);
+		onb_args_push(&a, cckey);
+		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
+		onb_args_push(&a, req->device_id);
+		onb_args_push(&a, fp);
+		onb_args_push(&a, req->requester->client_id);
+		onb_args_push(&a, req->requester->idclass);
+		onb_args_push(&a, req->requester->fp);
+		onb_args_push(&a, req->serial ? req->serial : "");
+		onb_args_push(&a, req->allowlist_required ? "1" : "0");
+		onb_args_push(&a, onb_state_name(req->state));
+		onb_args_push(&a, req->tenant ? req->tenant : "");
+		onb_args_push(&a, req->policy ? req->policy : "");
+		onb_args_push(&a, sources);
+		onb_args_push_i64(&a, onb_now_ms());
+		onb_args_push(&a, actor->who);
+		onb_args_push(&a, actor->source ? actor->source : "");
+		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
+		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push(&a, request);
+		onb_args_push(&a, onb_reprovision_name(req->reprovision));
+		onb_args_push(&a, p.fp);
+		onb_args_push(&a, p.next);
+		onb_args_push(&a, p.code);
+		onb_args_push(&a, req->template_name ? req->template_name : "");
+
+		r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 10, "RegisterThing", &ret, err);
+		if(!r) return ret;
+		if(r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && onb_reg_reply_is(r->element[0], "retry")){
+			freeReplyObject(r);
+			r = NULL;
+			continue;
+		}
+		if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
+			ret = onb_fail(err, ONB_EUNAVAIL, "RegisterThing: unexpected reply from Redis");
+		}else if(onb_reg_reply_is(r->element[0], "ok") || onb_reg_reply_is(r->element[0], "replay")){
+			if(replay_out) *replay_out = onb_reg_reply_is(r->element[0], "replay");
+			ret = ONB_OK;
+		}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
+			char reason[32];
+			if(!onb_reg_reply_str(r->element[1], reason, sizeof(reason))) reason[0] = '\0';
+			ret = refused(reason, req->device_id, reason_out, err);
+		}else{
+			ret = onb_fail(err, ONB_EUNAVAIL, "RegisterThing: unexpected reply from the script");
+		}
+		freeReplyObject(r);
+		return ret;
 	}
-	freeReplyObject(r);
-	return ret;
+	return onb_fail(err, ONB_EUNAVAIL, "RegisterThing: device %s keeps changing", req->device_id);
 
 refuse_invalid:
 	ret = audit_refusal(rc, req, actor, ONB_RT_TOKEN_INVALID, err);

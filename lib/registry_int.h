@@ -100,6 +100,30 @@ bool onb_reg_text_valid(const char *s, size_t max);
 /* ONB_OK when actor names someone, else ONB_EINVAL with err set. */
 int onb_reg_actor_check(const struct onb_actor *actor, struct onb_err *err);
 
+/* -------------------------------------------- pointers in a device record */
+
+/* Scripts whose keys are named by data in the device record read these
+ * first and pass them; the script answers {'retry'} when they moved. */
+#define ONB_KEY_FP_FMT_PREFIX "onb:fp:"   /* ONB_KEY_FP_FMT without its %s */
+#define ONB_KEY_CC_PREFIX "onb:cc:"       /* ONB_KEY_CC_FMT without its %s */
+#define ONB_REG_HASH_HEXLEN 64            /* a certificate fingerprint or claim-code hash */
+
+/* The device's certificate and claim-code pointers ("" when absent). */
+struct onb_reg_pointers {
+	char fp[ONB_REG_HASH_HEXLEN + 1];
+	char next[ONB_REG_HASH_HEXLEN + 1];
+	char code[ONB_REG_HASH_HEXLEN + 1];
+};
+
+/* HMGET of cert_fp, cert_fp_next, claimcode of devkey (lifecycle.c);
+ * ONB_EINTERNAL when one is not empty nor 64 lower-case hex. */
+int onb_reg_read_pointers(redisContext *rc, const char *devkey, const char *id, struct onb_reg_pointers *p,
+		struct onb_err *err);
+
+/* dst = prefix + hash, or fallback (the device key, which a script then
+ * does not treat as that key) when hash is empty. */
+void onb_reg_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback);
+
 /* ---------------------------------------------------------------- replies */
 
 /* Copies a string reply into dst (capacity cap); false when it does not fit

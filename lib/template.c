@@ -21,7 +21,7 @@
 
 static const char *const template_keys[] = {
 	"name", "description", "parameters", "thingName", "serialParameter", "policy", "state",
-	"tenant", "allowlist", "deviceConfiguration", NULL,
+	"tenant", "allowlist", "reprovision", "deviceConfiguration", NULL,
 };
 static const char *const param_keys[] = {
 	"required", "default", "pattern", "maxLength", "description", NULL,
@@ -469,6 +469,15 @@ static int parse_root(const cJSON *root, const char *name, struct onb_template *
 		t->allowlist_required = false;
 	}else{
 		return onb_fail(err, ONB_EINVAL, "\"allowlist\" must be required or optional");
+	}
+	/* never by default: with a shared claim certificate anyone holding it
+	 * could otherwise take over a provisioned device's identity */
+	ret = opt_string(root, "reprovision", 32, &s, "template", err);
+	if(ret != ONB_OK) return ret;
+	t->reprovision = ONB_REPROV_NEVER;
+	if(s && !onb_reprovision_parse(s, &t->reprovision)){
+		return onb_fail(err, ONB_EINVAL, "\"reprovision\" must be never, same-identity or replace, "
+				"not \"%.32s\"", s);
 	}
 
 	item = cJSON_GetObjectItemCaseSensitive(root, "deviceConfiguration");

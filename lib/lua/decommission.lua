@@ -92,7 +92,7 @@ else
 end
 redis.call('HDEL', dev, 'tenant', 'policy', 'cert_fp', 'cert_fp_next', 'cert_serial', 'not_after',
   'cert_serial_next', 'not_after_next', 'rotate_deadline', 'rotate_required', 'claimcode', 'claimed',
-  'provisioned')
+  'provisioned', 'reprovisioned', 'prov_class', 'prov_fp', 'prov_client_id', 'prov_source', 'prov_template')
 redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
   'type', 'state', 'device', id, 'state', 'manufactured', 'tenant', '', 'policy', '')
 local joined = table.concat(serials, ',')

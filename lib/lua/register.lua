@@ -52,9 +52,10 @@ if state == 'active' then
   table.insert(f, 'claimed'); table.insert(f, now)
 end
 redis.call('HSET', dev, unpack(f))
--- leftovers of an earlier life of a manufactured record
+-- leftovers of an earlier life of a manufactured record (an operator
+-- registered this certificate: no fleet-provisioning requester)
 redis.call('HDEL', dev, 'cert_fp_next', 'cert_serial_next', 'not_after_next', 'rotate_deadline',
-  'rotate_required', 'reason')
+  'rotate_required', 'reason', 'prov_class', 'prov_fp', 'prov_client_id', 'prov_source', 'prov_template')
 if state ~= 'active' then
   redis.call('HDEL', dev, 'tenant')
 end

@@ -17,6 +17,26 @@
 #define ONB_TOKEN_TTL_MAX 604800     /* longest token lifetime accepted, s (7 days) */
 #define ONB_ALLOW_BATCH_MAX 10000    /* most entries per onb_allowlist_add call */
 
+/* What RegisterThing does for a device that is already provisioned: the
+ * `reprovision` key of a template (docs/provisioning.md, "Re-provisioning").
+ * One list: the enum, the names in templates, audit entries and the script. */
+#define ONB_REPROVISION_LIST(X) \
+	X(ONB_REPROV_NEVER, "never")                 /* refused: DeviceAlreadyProvisioned */ \
+	X(ONB_REPROV_SAME_IDENTITY, "same-identity") /* its own birth certificate; keeps tenant and state */ \
+	X(ONB_REPROV_REPLACE, "replace")             /* any requester; reset to the template's state */
+
+#define ONB_REPROV_ENUM(e, name) e,
+enum onb_reprovision { ONB_REPROVISION_LIST(ONB_REPROV_ENUM) };
+#undef ONB_REPROV_ENUM
+
+/* The policy's name as written in templates (static storage); "" for a
+ * value outside the enum. */
+const char *onb_reprovision_name(enum onb_reprovision p);
+
+/* Parses a name of ONB_REPROVISION_LIST; false (nothing written) for any
+ * other string, NULL included. */
+bool onb_reprovision_parse(const char *s, enum onb_reprovision *out);
+
 /* The connection that asked, as stamped by the broker plugin. */
 struct onb_requester {
 	const char *client_id;
@@ -44,6 +64,9 @@ struct onb_register_thing {
 	const char *tenant;                    /* may be NULL */
 	const char *request;                   /* the request, canonical (onb_prov_register_canonical);
 	                                        * only its SHA-256 is stored, to recognise it resent */
+	enum onb_reprovision reprovision;      /* template's policy for a device already provisioned */
+	const char *template_name;             /* the request's template, recorded on the device
+	                                        * (replace re-provisions only its own); may be NULL */
 };
 
 /* Reasons RegisterThing is refused (stable tokens for errorCode mapping). */
@@ -54,6 +77,9 @@ struct onb_register_thing {
 #define ONB_RT_PROVISIONED     "already-provisioned"
 #define ONB_RT_BIRTH_MISMATCH  "birth-mismatch"   /* allowlisted for another birth certificate */
 #define ONB_RT_CERT_BOUND      "cert-bound"       /* certificate already bound */
+#define ONB_RT_REPROV_STATE    "reprovision-state"    /* provisioned, and quarantined or revoked */
+#define ONB_RT_REPROV_IDENTITY "reprovision-identity" /* same-identity without its birth certificate */
+#define ONB_RT_REPROV_TEMPLATE "reprovision-template" /* replace, device provisioned by another template */
 
 /* Atomically: the token (compared by its hash) exists, is unexpired and
  * unused, and was issued to the same requester (client id and fp); the device
@@ -62,6 +88,19 @@ struct onb_register_thing {
  * the requester's fp. Then: token marked used (by this request, for this
  * device, until it expires), certificate bound, state set, onb:pending
  * removed, event and audit appended; *replay_out false.
+ *
+ * A device that is already provisioned is refused (ONB_RT_PROVISIONED) under
+ * ONB_REPROV_NEVER. Under the other policies an unclaimed or active device
+ * is re-provisioned in the same step (others: ONB_RT_REPROV_STATE): under
+ * same-identity only by a birth requester whose fp is the device's birth_fp
+ * (else ONB_RT_BIRTH_MISMATCH or ONB_RT_REPROV_IDENTITY), keeping state,
+ * tenant, policy and claim code; under replace by any requester, but only a
+ * device that req's template provisioned (else ONB_RT_REPROV_TEMPLATE), reset
+ * to req's state, tenant and policy (claim code revoked). The old certificates
+ * are unbound and put on the CRL record (superseded), one `cert` event makes
+ * every broker close their sessions, one `reprovision` audit entry records
+ * the policy, old and new fingerprints and, under replace, whether the
+ * requester differs from the one that provisioned before (possible_clone).
  *
  * A used token registers nothing again. When its own requester sends the
  * request that used it again (same device id and canonical request; an answer

@@ -17,6 +17,7 @@
 #include "onb/common.h"
 #include "onb/ids.h"
 #include "onb/provision.h"
+#include "onb/provreg.h"
 #include "onb/registry.h"
 #include "onb/state.h"
 
@@ -49,6 +50,7 @@ struct onb_template {
 	enum onb_state state;                     /* unclaimed (default) or active */
 	char tenant[ONB_ID_MAX + 1];              /* "" unless state is active */
 	bool allowlist_required;                  /* "allowlist": "required" (default) | "optional" */
+	enum onb_reprovision reprovision;         /* "reprovision": "never" (default) | "same-identity" | "replace" */
 	cJSON *device_config;                     /* object returned to the device, never NULL */
 };
 

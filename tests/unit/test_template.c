@@ -131,6 +131,7 @@ static void minimal_and_defaults(void **state)
 	assert_int_equal(t->params[0].max_length, ONB_TEMPLATE_DEFAULT_MAXLEN);
 	assert_int_equal(t->state, ONB_STATE_UNCLAIMED);
 	assert_true(t->allowlist_required);
+	assert_int_equal(t->reprovision, ONB_REPROV_NEVER);
 	assert_string_equal(t->policy, "");
 	assert_string_equal(t->tenant, "");
 	assert_string_equal(t->serial_param, "SerialNumber");
@@ -335,6 +336,7 @@ static void shipped_default(void **state)
 	assert_non_null(t);
 	assert_true(t->allowlist_required);
 	assert_int_equal(t->state, ONB_STATE_UNCLAIMED);
+	assert_int_equal(t->reprovision, ONB_REPROV_NEVER); /* safe with a shared claim certificate */
 	assert_string_equal(t->serial_param, "SerialNumber");
 	/* the thing name is the serial as written, as `onboardctl allowlist import` stores it */
 	assert_int_equal(apply1(t, "SN-0001", &res), ONB_OK);
@@ -344,6 +346,60 @@ static void shipped_default(void **state)
 	assert_int_not_equal(apply1(t, NULL, &res), ONB_OK);
 	assert_int_not_equal(apply1(t, "SN 1", &res), ONB_OK);
 	onb_template_set_free(set);
+}
+
+/* "reprovision": the three names, the default, and clear refusals of
+ * anything else (a typo must stop claimsvc, not fall back to a policy). */
+static void reprovision_policy(void **state)
+{
+	static const struct {
+		const char *value;
+		enum onb_reprovision want;
+	} good[] = {
+		{ "never", ONB_REPROV_NEVER },
+		{ "same-identity", ONB_REPROV_SAME_IDENTITY },
+		{ "replace", ONB_REPROV_REPLACE },
+	};
+	static const char *const bad[] = {
+		"\"Never\"", "\"same_identity\"", "\"sameidentity\"", "\"always\"", "\"\"", "\"replace \"",
+		"true", "1", "null", "[\"replace\"]", "{}",
+	};
+	char json[256];
+
+	(void)state;
+	for(size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++){
+		struct onb_template *t;
+
+		snprintf(json, sizeof(json), "{\"parameters\":{\"S\":{}},\"thingName\":\"${S}\","
+				"\"reprovision\":\"%s\"}", good[i].value);
+		t = parse_ok(json);
+		assert_int_equal(t->reprovision, good[i].want);
+		assert_string_equal(onb_reprovision_name(t->reprovision), good[i].value);
+		onb_template_free(t);
+	}
+	for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		snprintf(json, sizeof(json), "{\"parameters\":{\"S\":{}},\"thingName\":\"${S}\","
+				"\"reprovision\":%s}", bad[i]);
+		parse_bad(json, bad[i][0] == '"' ? "\"reprovision\" must be never, same-identity or replace"
+				: "\"reprovision\" must be a string");
+	}
+	parse_bad("{\"parameters\":{\"S\":{}},\"thingName\":\"${S}\",\"reprovision\":\"never\","
+			"\"reprovision\":\"replace\"}", "appears twice");
+	parse_bad("{\"parameters\":{\"S\":{}},\"thingName\":\"${S}\",\"reprovisioning\":\"replace\"}",
+			"unknown key \"reprovisioning\"");
+
+	/* the vocabulary itself */
+	{
+		enum onb_reprovision p = ONB_REPROV_REPLACE;
+
+		assert_false(onb_reprovision_parse(NULL, &p));
+		assert_false(onb_reprovision_parse("", &p));
+		assert_false(onb_reprovision_parse("REPLACE", &p));
+		assert_int_equal(p, ONB_REPROV_REPLACE); /* untouched on refusal */
+		assert_true(onb_reprovision_parse("never", &p));
+		assert_int_equal(p, ONB_REPROV_NEVER);
+		assert_string_equal(onb_reprovision_name((enum onb_reprovision)42), "");
+	}
 }
 
 static void directory(void **state)
@@ -394,6 +450,7 @@ int main(void)
 		cmocka_unit_test(parse_errors),
 		cmocka_unit_test(limits),
 		cmocka_unit_test(shipped_default),
+		cmocka_unit_test(reprovision_policy),
 		cmocka_unit_test(directory),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
