@@ -122,6 +122,7 @@ static void *connect_loop(void *arg)
 
 int registry_link_init(const struct onboard_config *cfg)
 {
+	struct onb_err start_err;
 	pthread_condattr_t attr;
 	sigset_t all, old;
 	int r;
@@ -134,6 +135,10 @@ int registry_link_init(const struct onboard_config *cfg)
 	stopping = false;
 	failures = 0;
 	last_error[0] = '\0';
+	/* The first devices must not wait for the connector thread: with Redis
+	 * up, the broker starts with its connection (as events_start reads the
+	 * stream's tail), and the connector only keeps a spare warm. */
+	link_rc = connect_tested(&start_err);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&cond, &attr);
@@ -146,6 +151,8 @@ int registry_link_init(const struct onboard_config *cfg)
 	if(r != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry connector");
 		pthread_cond_destroy(&cond);
+		if(link_rc) redisFree(link_rc);
+		link_rc = NULL;
 		return ONB_EINTERNAL;
 	}
 	connector_running = true;

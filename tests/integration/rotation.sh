@@ -98,7 +98,7 @@ wait_subscribed R0003
 r3_pid=$SUB_PID
 check "device rotate forces a rotation" "$ONBOARDCTL" device rotate R0003 --within 3s --reason "test"
 check "  ... the live session is told to renew" \
-	wait_for 3 grep -q "devices/R0003/$RENEW/required .*\"reason\":\"operator\"" "$T/r3.out"
+	wait_for 10 grep -q "devices/R0003/$RENEW/required .*\"reason\":\"operator\"" "$T/r3.out"
 check "  ... and is disconnected when the deadline passes" wait_for 6 bash -c "! kill -0 $r3_pid 2>/dev/null"
 check "  ... after which the certificate is refused (certificate-retired)" refused R0003 R0003 devices/R0003/status
 check "  ... audited" audit_has "retired by a rotation" "R0003"

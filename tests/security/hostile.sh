@@ -106,6 +106,7 @@ devsim_claim --serial-prefix BASE -n 20 --out "$T/base" > "$T/base.out" 2>&1 || 
 sed -n 's/^total/# devsim without a flood: total/p' "$T/base.out"
 printf '{"certificateSigningRequest":"not a CSR"}' > "$T/bad.json"
 mark_audit
+flood_start=$(date +%s)
 rss0=$(ps -o rss= -p "${CLAIMSVC_PIDS[0]}")
 "$ONB_BUILD_DIR/tests/tools/mqttflood" "$MQTT_PORT" "$PKI/ca-bundle.pem" "$T/claim-a.pem" "$T/claim-a.key" \
 	flood- 10 "$CSR_T" "$T/bad.json" 400000 10 4 > "$T/flood.out" 2>&1 &
@@ -130,9 +131,14 @@ echo "# claimsvc RSS: ${rss0} kB before, ${rss1} kB after"
 check "  ... and its memory did not grow with the flood (${rss0} -> ${rss1} kB)" test "$rss1" -lt $((rss0 + 20000))
 n_shed=$(audit_count action=request result=deny 'reason=^request-' class=claim)
 n_ent=$(rcli --json XRANGE onb:audit "($AUDIT_MARK" + | jq '[.[] | select(.[1] | index("request"))] | length')
-echo "# audit: $n_ent entries for $n_shed shed requests"
-check "  ... the shed requests are on record ($n_shed) in a handful of entries ($n_ent)" \
-	bash -c "[ $n_shed -ge 10000 ] && [ $n_ent -le 20 ]"
+flood_s=$(( $(date +%s) - flood_start ))
+echo "# audit: $n_ent entries for $n_shed shed requests, over ${flood_s} s"
+# Entries grow with time, not with requests: a few per 1 s window and kind
+# (the first refusal of a kind, then one count), however long a loaded
+# machine takes to read the flood.
+few_entries() { [ "$1" -ge 10000 ] && [ "$2" -le $(( 8 * ($3 + 2) )) ] && [ $(( $1 / ($2 > 0 ? $2 : 1) )) -ge 500 ]; }
+check "  ... the shed requests are on record ($n_shed) in a handful of entries ($n_ent in ${flood_s} s)" \
+	few_entries "$n_shed" "$n_ent" "$flood_s"
 t0=$(date +%s%N)
 legit=0
 devsim_claim --serial LEGIT2 --out "$T/legit" > "$T/legit2.out" 2>&1 || legit=$?
@@ -144,6 +150,7 @@ printf '{"claimCode":"ABCD-EFGH-JKLM-NPQR-STUV"}' > "$T/badcode.json"
 before=$(rcli XLEN onb:audit)
 oldest=$(rcli XRANGE onb:audit - + COUNT 1 | sed -n 1p)
 mark_audit
+flood_start=$(date +%s)
 "$ONB_BUILD_DIR/tests/tools/mqttflood" "$MQTT_PORT" "$PKI/ca-bundle.pem" "$T/app-acme.pem" "$T/app-acme.key" \
 	app-acme 1 onb/claim/json "$T/badcode.json" 200000 3 > "$T/cflood.out" 2>&1 || true
 sent=$(sed -n 's/^sent \([0-9]*\) .*/\1/p' "$T/cflood.out")
@@ -151,8 +158,9 @@ n_claim=$(audit_count action='^claim$' result=refused)
 n_req=$(audit_count action='^request$' result=deny)
 added=$(( $(rcli XLEN onb:audit) - before ))
 echo "# claim flood: $(cat "$T/cflood.out"); $n_claim refused claims and $n_req shed requests on record in $added entries"
-check "a tenant's flood of $sent bad claim codes is on record ($((n_claim + n_req)) refusals) in a handful of entries ($added)" \
-	bash -c "[ ${sent:-0} -ge 10000 ] && [ $((n_claim + n_req)) -ge 10000 ] && [ $added -le 40 ]"
+flood_s=$(( $(date +%s) - flood_start ))
+check "a tenant's flood of $sent bad claim codes is on record ($((n_claim + n_req)) refusals) in a handful of entries ($added in ${flood_s} s)" \
+	bash -c "[ ${sent:-0} -ge 10000 ] && [ $(( 8 * (flood_s + 2) )) -ge $added ] && [ $(( (n_claim + n_req) / (added > 0 ? added : 1) )) -ge 500 ]"
 check "  ... and the entries from before the flood are all still there" \
 	test "$(rcli XRANGE onb:audit - + COUNT 1 | sed -n 1p)" = "$oldest"
 new_device dev-b; register dev-b unclaimed
