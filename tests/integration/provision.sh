@@ -43,7 +43,7 @@ mkdir -p "$T/birth"
 fp1=$("$ONBOARDCTL" pki fingerprint "$T/birth/BR0001.pem")
 printf 'BR0001,%s,b2\nBR0002,%s,b2\n' "$fp1" "$fp1" > "$T/birth.csv"
 "$ONBOARDCTL" allowlist import "$T/birth.csv" >/dev/null
-birth() { "$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet --serial "$1"; }
+birth() { "$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet --serial "$1"; }
 check "a device provisions with its own birth certificate" birth BR0001
 refute "a birth certificate other than the allowlisted one is refused (clone)" birth BR0002
 check "  ... and audited" audit_has "birth-mismatch"
