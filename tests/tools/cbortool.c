@@ -49,7 +49,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	in[n] = '\0';
-	if(!(j = cJSON_ParseWithLength((const char *)in, n))){
+	/* (cJSON would read a NUL inside a string as its end) */
+	if(memchr(in, '\0', n) || !(j = cJSON_ParseWithLength((const char *)in, n))){
 		fprintf(stderr, "cbortool: not JSON\n");
 		return 1;
 	}
