@@ -549,15 +549,24 @@ int onb_provcbor_rejected(const char *error_code, const char *message, struct on
 	struct writer w;
 	int ret;
 
+	char msg[ONB_ERRLEN];
+	size_t i;
+
 	if(!error_code || !message || !out) return onb_fail(err, ONB_EINVAL, "rejected document: missing field");
-	if((ret = writer_open(&w, 96 + text_room(error_code) + text_room(message), err)) != ONB_OK) return ret;
+	/* printable ASCII: a CBOR text string must be UTF-8, and a message may
+	 * quote what a device sent */
+	for(i = 0; message[i] && i + 1 < sizeof(msg); i++){
+		msg[i] = message[i] >= 0x20 && message[i] < 0x7f ? message[i] : '?';
+	}
+	msg[i] = '\0';
+	if((ret = writer_open(&w, 96 + text_room(error_code) + text_room(msg), err)) != ONB_OK) return ret;
 	put_head(&w, enc_map, 3);
 	put_text(&w, "statusCode");
 	put_head(&w, enc_uint, (size_t)onb_prov_status(error_code));
 	put_text(&w, "errorCode");
 	put_text(&w, error_code);
 	put_text(&w, "errorMessage");
-	put_text(&w, message);
+	put_text(&w, msg);
 	return writer_close(&w, out, err);
 }
 
@@ -568,7 +577,10 @@ static cbor_item_t *number_item(double v)
 {
 	uint64_t u;
 
-	if(!isfinite(v) || v != floor(v) || fabs(v) > 9007199254740992.0) return cbor_build_float8(v);
+	/* (-0.0 stays a float: as an integer it would come back as 0) */
+	if(!isfinite(v) || v != floor(v) || fabs(v) > 9007199254740992.0 || (v == 0 && signbit(v))){
+		return cbor_build_float8(v);
+	}
 	u = v >= 0 ? (uint64_t)v : (uint64_t)(-1.0 - v);
 	if(u <= UINT8_MAX) return v >= 0 ? cbor_build_uint8((uint8_t)u) : cbor_build_negint8((uint8_t)u);
 	if(u <= UINT16_MAX) return v >= 0 ? cbor_build_uint16((uint16_t)u) : cbor_build_negint16((uint16_t)u);

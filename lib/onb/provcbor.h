@@ -7,8 +7,8 @@
  *
  * Decoding rules for a request (docs/provisioning.md, "CBOR"): one data item,
  * nothing after it; the top level a map; definite and indefinite lengths
- * alike; every map key we read a text string, none of them twice; the text
- * strings we read free of NUL bytes; containers nested at most
+ * alike; every map key we read a text string, none of them twice; text
+ * strings valid UTF-8 (libcbor checks) and the ones we read free of NUL bytes; containers nested at most
  * ONB_PROVCBOR_DEPTH_MAX deep; no tags; no length that claims more than the
  * payload holds (checked before anything is allocated); the payload at most
  * ONB_PROV_PAYLOAD_MAX bytes. Unknown fields are ignored, as in JSON. */
@@ -59,7 +59,9 @@ int onb_provcbor_cert_accepted(const char *cert_id, const char *cert_pem, const 
 int onb_provcbor_register_accepted(const cJSON *device_config, const char *thing_name,
 		struct onb_prov_doc *out, struct onb_err *err);
 
-/* {statusCode, errorCode, errorMessage}, statusCode from onb_prov_status. */
+/* {statusCode, errorCode, errorMessage}, statusCode from onb_prov_status;
+ * errorMessage cut to ONB_ERRLEN - 1 bytes, each outside printable ASCII
+ * replaced by '?' (a CBOR text string must be UTF-8). */
 int onb_provcbor_rejected(const char *error_code, const char *message, struct onb_prov_doc *out,
 		struct onb_err *err);
 
