@@ -136,7 +136,7 @@ if [ "$PROV_FORMAT" = cbor ]; then
 		MQTTREQ_PAYLOAD_OUT="$T/answer.cbor" "$ONB_BUILD_DIR/tests/tools/mqttreq" "$MQTT_PORT" "$PKI/ca-bundle.pem" \
 			"$T/claim-hand.pem" "$T/claim-hand.key" claim-hand "$1" "$2" 5000 "$1/accepted" "$1/rejected" \
 			> "$T/answer.raw" 2> /dev/null || true
-		KIND=$(head -c 200 "$T/answer.raw" | LC_ALL=C tr '\0\n' '??' | LC_ALL=C sed -n 's|^[^ ]*/\([a-z]*\) .*|\1|p')
+		KIND=$(LC_ALL=C tr '\0\n' '??' < "$T/answer.raw" | LC_ALL=C sed -n 's|^[^ ]*/\([a-z]*\) .*|\1|p')
 		KIND=${KIND:-none}
 		"$CBORTOOL" tojson < "$T/answer.cbor" > "$T/answer.json" 2> /dev/null || : > "$T/answer.json"
 	}
