@@ -324,6 +324,20 @@ static void replies(void **state)
 			"\"on\":true,\"off\":false,\"none\":null,\"list\":[\"a\",{\"b\":[]}]},\"thingName\":\"SN1\"}");
 	cJSON_free(s);
 	onb_prov_doc_clear(&d);
+	/* fuzz_provcbor: a message quoting invalid UTF-8 reads back (printable
+	 * ASCII); -0.0 stays a float (as an integer it would read back as 0) */
+	assert_int_equal(onb_provcbor_rejected(ONB_PE_INVALID_PAYLOAD, "bad \xff\xfe\x01 name", &d, &err), ONB_OK);
+	s = json_of(&d);
+	assert_string_equal(s, "{\"statusCode\":400,\"errorCode\":\"InvalidPayload\",\"errorMessage\":\"bad ??? name\"}");
+	cJSON_free(s);
+	onb_prov_doc_clear(&d);
+	{
+		cJSON *neg = cJSON_Parse("{\"z\":-0.0}");
+		assert_int_equal(onb_provcbor_from_json(neg, &d, &err), ONB_OK);
+		assert_int_equal(d.data[3], 0xfb); /* a double, not the integer 0x00 */
+		onb_prov_doc_clear(&d);
+		cJSON_Delete(neg);
+	}
 	assert_int_equal(onb_provcbor_register_accepted(NULL, "SN1", &d, &err), ONB_OK);
 	s = json_of(&d);
 	assert_string_equal(s, "{\"deviceConfiguration\":{},\"thingName\":\"SN1\"}");
