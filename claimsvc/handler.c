@@ -298,7 +298,7 @@ static void handle_renew(struct request *rq)
 	struct csvc *s = rq->s;
 	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
 	const char *code = ONB_PE_INVALID_PAYLOAD, *reason = NULL, *cn;
-	char *pem = NULL, *reply = NULL, *doc, keyfp[ONB_FP_HEXLEN + 1];
+	char *pem = NULL, *new_pem = NULL, *doc, keyfp[ONB_FP_HEXLEN + 1];
 	struct onb_renewal ren;
 	struct onb_issued iss;
 	struct onb_err err;
@@ -346,8 +346,8 @@ static void handle_renew(struct request *rq)
 	csvc_redis_settle(s, false);
 	if(ret == ONB_OK){
 		/* renewals are JSON only (the topic is ours, not AWS's) */
-		if(!(reply = reply_pem(s, &iss)) || !(doc = onb_prov_renew_accepted(iss.cert_id, reply, deadline, &err))){
-			csvc_log(CSVC_ERROR, "%s", reply ? err.msg : "out of memory");
+		if(!(new_pem = reply_pem(s, &iss)) || !(doc = onb_prov_renew_accepted(iss.cert_id, new_pem, deadline, &err))){
+			csvc_log(CSVC_ERROR, "%s", new_pem ? err.msg : "out of memory");
 			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		}else{
 			rq->doc = (struct onb_prov_doc){ .data = (unsigned char *)doc, .len = strlen(doc), .format = ONB_PROV_JSON };
@@ -366,7 +366,7 @@ static void handle_renew(struct request *rq)
 		reject(rq, ONB_PE_INTERNAL, "the renewal could not be recorded");
 	}
 cleanup:
-	free(reply);
+	free(new_pem);
 	onb_issued_clear(&iss);
 	X509_REQ_free(req);
 	free(pem);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 static bool starts_with(const char *s, const char *prefix)
@@ -342,7 +343,8 @@ char *onb_envelope_reply_binary(const char *client_id, const char *topic, const 
 		struct onb_err *err)
 {
 	cJSON *root = NULL;
-	char *b64 = NULL, *out = NULL;
+	char *b64 = NULL, *out = NULL; /* b64: ours; out: the caller's */
+	size_t bound;
 
 	if(!onb_id_valid(client_id) || !topic || onb_prov_topic_format(topic) != ONB_PROV_CBOR || !data
 			|| len > ONB_PROV_REPLY_MAX){
@@ -351,14 +353,26 @@ char *onb_envelope_reply_binary(const char *client_id, const char *topic, const 
 	}
 	if(!(b64 = onb_b64_encode(data, len))) goto cleanup;
 	root = cJSON_CreateObject();
-	if(root && cJSON_AddNumberToObject(root, "v", 1) && cJSON_AddStringToObject(root, "clientId", client_id)
-			&& cJSON_AddStringToObject(root, "topic", topic)
-			&& cJSON_AddItemToObject(root, "payloadBase64", cJSON_CreateStringReference(b64))){
-		out = cJSON_PrintUnformatted(root);
+	if(!root || !cJSON_AddNumberToObject(root, "v", 1) || !cJSON_AddStringToObject(root, "clientId", client_id)
+			|| !cJSON_AddStringToObject(root, "topic", topic)
+			|| !cJSON_AddItemToObject(root, "payloadBase64", cJSON_CreateStringReference(b64))){
+		goto cleanup;
+	}
+	/* printed into one buffer sized in advance (base64 needs no escapes; the
+	 * rest at worst \uXXXX each): a private key's base64 is not left behind
+	 * in buffers cJSON would grow and free */
+	bound = strlen(b64) + 6 * (strlen(client_id) + strlen(topic)) + 128;
+	if(!(out = cJSON_malloc(bound))) goto cleanup;
+	if(!cJSON_PrintPreallocated(root, out, (int)bound, false)){
+		cJSON_free(out);
+		out = NULL;
 	}
 cleanup:
 	if(!out) onb_fail(err, ONB_EINTERNAL, "out of memory");
 	cJSON_Delete(root);
-	free(b64);
+	if(b64){
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(b64);
+	}
 	return out;
 }

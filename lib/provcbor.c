@@ -356,7 +356,7 @@ int onb_provcbor_keys_request_parse(const void *buf, size_t len, const char **co
 	cbor_item_t *root = NULL;
 	int ret;
 
-	if(len == 0 && len <= ONB_PROV_PAYLOAD_MAX) return ONB_OK; /* AWS devices may send nothing */
+	if(len == 0) return ONB_OK; /* AWS devices may send nothing */
 	if((ret = load_request(buf, len, &root, code, err)) != ONB_OK) return ret;
 	cbor_decref(&root);
 	return ONB_OK;

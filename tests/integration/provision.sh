@@ -172,6 +172,10 @@ if [ "$PROV_FORMAT" = cbor ]; then
 	cask "$CSR_C" "$T/indef.cbor"
 	check "an indefinite-length map and string are decoded (then the CSR itself is refused: InvalidCsr)" \
 		jq -e '.errorCode == "InvalidCsr"' "$T/answer.json"
+	: > "$T/empty.cbor"
+	cask '$aws/certificates/create/cbor' "$T/empty.cbor"
+	check "CreateKeysAndCertificate in CBOR (off here): CreateKeysAndCertificateDisabled 403, in CBOR" \
+		bash -c "[ $KIND = rejected ] && jq -e '.statusCode == 403 and .errorCode == \"CreateKeysAndCertificateDisabled\"' '$T/answer.json'"
 	csr_json "$T/good.csr" > "$T/good.json"
 	cask "$CSR_C" "$T/good.json"
 	check "a JSON request on the cbor topic is rejected (InvalidPayload, in CBOR)" \
