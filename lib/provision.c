@@ -318,8 +318,8 @@ static int envelope_binary(const char *b64, struct onb_prov_envelope *env, struc
 
 	env->payload = (char *)onb_b64_decode(b64, n, ONB_PROV_PAYLOAD_MAX, &env->payload_len);
 	if(env->payload) return ONB_OK;
-	size = n / 4 * 3 - (n > 0 && b64[n - 1] == '=') - (n > 1 && b64[n - 2] == '=');
-	if(n % 4 == 0 && size > ONB_PROV_PAYLOAD_MAX){
+	size = n >= 4 && n % 4 == 0 ? n / 4 * 3 - (b64[n - 1] == '=') - (b64[n - 2] == '=') : 0;
+	if(size > ONB_PROV_PAYLOAD_MAX){
 		/* from an envelope writer that does not refuse (hand-made) */
 		env->payload_too_large = true;
 		env->refused = ONB_REFUSAL_TOO_LARGE;
