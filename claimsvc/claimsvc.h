@@ -73,6 +73,7 @@ struct csvc_config {
 	int token_ttl;                      /* seconds */
 	int cert_validity_days;
 	bool create_keys_enabled;
+	bool reply_chain;                   /* certificatePem = certificate + device CA (default: the certificate alone) */
 	int rate_window_ms;
 	long rate_per_client;               /* per requester fp + client id; 0 = off */
 	long rate_per_requester;            /* per requester certificate fp; 0 = off */

@@ -50,6 +50,7 @@ static const struct option options[] = {
 	INT("token_ttl", token_ttl, 60, ONB_TOKEN_TTL_MAX),
 	INT("cert_validity_days", cert_validity_days, 1, ONB_CERT_DAYS_MAX),
 	{ "create_keys_enabled", K_BOOL, false, offsetof(struct csvc_config, create_keys_enabled), 0, 0, 0 },
+	{ "reply_chain", K_BOOL, false, offsetof(struct csvc_config, reply_chain), 0, 0, 0 },
 	INT("rate_window_ms", rate_window_ms, 100, 3600000),
 	LONG("rate_per_client", rate_per_client, 0, 1000000000L),
 	LONG("rate_per_requester", rate_per_requester, 0, 1000000000L),
@@ -79,6 +80,7 @@ static void defaults(struct csvc_config *cfg)
 	cfg->token_ttl = 3600;
 	cfg->cert_validity_days = ONB_CERT_DEFAULT_DAYS;
 	cfg->create_keys_enabled = false;
+	cfg->reply_chain = false;
 	cfg->rate_window_ms = 1000;
 	cfg->rate_per_client = 20;
 	cfg->rate_per_requester = 5000;

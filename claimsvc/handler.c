@@ -16,6 +16,7 @@
 #include "onb/csr.h"
 #include "onb/lifecycle.h"
 #include "onb/pkcs11.h"
+#include "onb/provcodec.h"
 #include "onb/provision.h"
 #include "onb/provreg.h"
 #include "onb/registry.h"
@@ -27,12 +28,13 @@ struct request {
 	struct csvc *s;
 	struct onb_prov_envelope env;
 	struct onb_prov_topic topic;
+	const struct onb_prov_codec *codec; /* the format of the request topic, and of the reply */
 	const char *action;            /* audit action */
 	char device[ONB_ID_MAX + 1];   /* thing name, once known */
 	const char *code;              /* errorCode when rejected */
 	char msg[ONB_ERRLEN];          /* errorMessage when rejected */
 	bool audited;                  /* the rejection is already in the audit stream */
-	char *doc;                     /* the accepted document */
+	struct onb_prov_doc doc;       /* the accepted document (owned), then the reply */
 };
 
 _Static_assert((int)CSVC_ACT_CREATE_FROM_CSR == (int)ONB_PROV_CREATE_FROM_CSR
@@ -164,6 +166,25 @@ static bool issued_usable(struct request *rq, const struct onb_issued *iss)
 	return false;
 }
 
+/* certificatePem as configured (a new string to free()): the certificate
+ * alone, so that the whole answer fits a constrained device's 2 KiB buffer
+ * (the broker's cafile holds the device CA), or with reply_chain the
+ * certificate and the device CA, as iss->chain_pem holds them. */
+static char *reply_pem(const struct csvc *s, const struct onb_issued *iss)
+{
+	static const char end[] = "-----END CERTIFICATE-----";
+	const char *e = s->cfg.reply_chain ? NULL : strstr(iss->chain_pem, end);
+	size_t n = e ? (size_t)(e - iss->chain_pem) + sizeof(end) - 1 : strlen(iss->chain_pem);
+	char *pem = malloc(n + 2);
+
+	if(!pem) return NULL;
+	memcpy(pem, iss->chain_pem, n);
+	/* the certificate's own line break, when cut from the chain */
+	if(e && iss->chain_pem[n] == '\n') pem[n++] = '\n';
+	pem[n] = '\0';
+	return pem;
+}
+
 /* Signs a certificate for subject_key with subject CN=cn (the SHA-256 of
  * the public key: never the CSR's subject), records its ownership token,
  * and builds the accepted document (with the private key when with_key). */
@@ -174,7 +195,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 	struct onb_issued iss;
 	struct onb_err err;
 	char token[ONB_TOKEN_HEXLEN + 1] = "", what[256];
-	char *key_pem = NULL;
+	char *key_pem = NULL, *pem = NULL;
 	redisContext *rc;
 	int ret;
 
@@ -202,8 +223,11 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		reject(rq, ONB_PE_INTERNAL, "the private key could not be encoded");
 		goto cleanup;
 	}
-	rq->doc = onb_prov_cert_accepted(iss.cert_id, iss.chain_pem, key_pem, token, &err);
-	if(!rq->doc){
+	if(!(pem = reply_pem(rq->s, &iss))){
+		reject(rq, ONB_PE_INTERNAL, "out of memory");
+		goto cleanup;
+	}
+	if(rq->codec->cert_accepted(iss.cert_id, pem, key_pem, token, &rq->doc, &err) != ONB_OK){
 		csvc_log(CSVC_ERROR, "%s", err.msg);
 		reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		goto cleanup;
@@ -213,6 +237,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 cleanup:
 	OPENSSL_cleanse(token, sizeof(token));
 	onb_key_pem_free(key_pem);
+	free(pem);
 	onb_issued_clear(&iss);
 }
 
@@ -224,8 +249,7 @@ static void handle_csr(struct request *rq)
 	size_t pem_len = 0;
 	X509_REQ *req = NULL;
 
-	if(onb_prov_csr_request_parse(rq->env.payload, rq->env.payload_len, &pem, &pem_len,
-			&code, &err) != ONB_OK){
+	if(rq->codec->csr_request(rq->env.payload, rq->env.payload_len, &pem, &pem_len, &code, &err) != ONB_OK){
 		reject(rq, code, "%s", err.msg);
 		return;
 	}
@@ -253,7 +277,7 @@ static void handle_keys(struct request *rq)
 				"generate a key on the device and use create-from-csr");
 		return;
 	}
-	if(onb_prov_keys_request_parse(rq->env.payload, rq->env.payload_len, &code, &err) != ONB_OK){
+	if(rq->codec->keys_request(rq->env.payload, rq->env.payload_len, &code, &err) != ONB_OK){
 		reject(rq, code, "%s", err.msg);
 		return;
 	}
@@ -277,7 +301,7 @@ static void handle_renew(struct request *rq)
 	struct csvc *s = rq->s;
 	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
 	const char *code = ONB_PE_INVALID_PAYLOAD, *reason = NULL, *cn;
-	char *pem = NULL, keyfp[ONB_FP_HEXLEN + 1];
+	char *pem = NULL, *new_pem = NULL, *doc, keyfp[ONB_FP_HEXLEN + 1];
 	struct onb_renewal ren;
 	struct onb_issued iss;
 	struct onb_err err;
@@ -324,11 +348,12 @@ static void handle_renew(struct request *rq)
 	ret = onb_rotation_record(rc, &ren, &actor, &deadline, &reason, &err);
 	csvc_redis_settle(s, false);
 	if(ret == ONB_OK){
-		rq->doc = onb_prov_renew_accepted(iss.cert_id, iss.chain_pem, deadline, &err);
-		if(!rq->doc){
-			csvc_log(CSVC_ERROR, "%s", err.msg);
+		/* renewals are JSON only (the topic is ours, not AWS's) */
+		if(!(new_pem = reply_pem(s, &iss)) || !(doc = onb_prov_renew_accepted(iss.cert_id, new_pem, deadline, &err))){
+			csvc_log(CSVC_ERROR, "%s", new_pem ? err.msg : "out of memory");
 			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		}else{
+			rq->doc = (struct onb_prov_doc){ .data = (unsigned char *)doc, .len = strlen(doc), .format = ONB_PROV_JSON };
 			s->metrics.renewed++;
 		}
 	}else if(ret == ONB_ENOTFOUND || ret == ONB_EREFUSED){
@@ -344,6 +369,7 @@ static void handle_renew(struct request *rq)
 		reject(rq, ONB_PE_INTERNAL, "the renewal could not be recorded");
 	}
 cleanup:
+	free(new_pem);
 	onb_issued_clear(&iss);
 	X509_REQ_free(req);
 	free(pem);
@@ -388,7 +414,7 @@ static void handle_register(struct request *rq)
 		reject(rq, ONB_PE_INTERNAL, "out of memory");
 		return;
 	}
-	if(onb_prov_register_request_parse(rq->env.payload, rq->env.payload_len, req, &code, &err) != ONB_OK){
+	if(rq->codec->register_request(rq->env.payload, rq->env.payload_len, req, &code, &err) != ONB_OK){
 		reject(rq, code, "%s", err.msg);
 		goto cleanup;
 	}
@@ -428,8 +454,7 @@ static void handle_register(struct request *rq)
 					"answered again", rq->env.idclass, rq->env.client_id, res.thing_name);
 			s->metrics.register_replays++;
 		}
-		rq->doc = onb_prov_register_accepted(t->device_config, res.thing_name, &err);
-		if(!rq->doc){
+		if(rq->codec->register_accepted(t->device_config, res.thing_name, &rq->doc, &err) != ONB_OK){
 			csvc_log(CSVC_ERROR, "%s", err.msg);
 			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		}
@@ -535,6 +560,7 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 		goto cleanup;
 	}
 	rq.action = csvc_action_name((enum csvc_action)rq.topic.kind);
+	rq.codec = onb_prov_codec(rq.topic.format);
 	if(admit(&rq)){
 		switch(rq.topic.kind){
 		case ONB_PROV_CREATE_FROM_CSR: handle_csr(&rq); break;
@@ -543,7 +569,7 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 		case ONB_PROV_RENEW: handle_renew(&rq); break;
 		}
 	}
-	accepted = rq.doc != NULL;
+	accepted = rq.doc.data != NULL;
 	if(!accepted){
 		char what[ONB_ERRLEN + 64];
 		int status;
@@ -556,7 +582,7 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 			snprintf(what, sizeof(what), "%s: %s", rq.code, rq.msg);
 			audit(&rq, status >= 500 ? "error" : "refused", what);
 		}
-		rq.doc = onb_prov_rejected(rq.code, rq.msg, &err);
+		rq.codec->rejected(rq.code, rq.msg, &rq.doc, &err);
 		csvc_metrics_count(s, (enum csvc_action)rq.topic.kind, CSVC_RES_REJECTED);
 		csvc_metrics_reject(s, rq.code);
 	}else{
@@ -564,13 +590,13 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len)
 				rq.device[0] ? ": " : "", rq.device);
 		csvc_metrics_count(s, (enum csvc_action)rq.topic.kind, CSVC_RES_ACCEPTED);
 	}
-	if(!rq.doc || onb_prov_reply_topic(rq.env.topic, accepted, topic, sizeof(topic), &err) != ONB_OK
-			|| !(reply = onb_prov_reply_encode(rq.env.client_id, topic, rq.doc, &err))){
+	if(!rq.doc.data || onb_prov_reply_topic(rq.env.topic, accepted, topic, sizeof(topic), &err) != ONB_OK
+			|| !(reply = onb_prov_doc_envelope(rq.env.client_id, topic, &rq.doc, &err))){
 		csvc_log(CSVC_ERROR, "cannot build the reply to %s: %s", rq.env.client_id,
-				rq.doc ? err.msg : "out of memory");
+				rq.doc.data ? err.msg : "out of memory");
 	}
 cleanup:
-	onb_prov_free(rq.doc);
+	onb_prov_doc_clear(&rq.doc);
 	onb_prov_envelope_clear(&rq.env);
 	return reply;
 }

@@ -414,8 +414,9 @@ int main(int argc, char **argv)
 	}
 	if(check){
 		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s, "
-				"http %s\n", app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host, cfg.broker_port,
-				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file", cfg.http_listen.text);
+				"http %s, certificatePem %s\n", app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host,
+				cfg.broker_port, app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file",
+				cfg.http_listen.text, cfg.reply_chain ? "with the device CA (reply_chain)" : "the certificate alone");
 		csvc_claim_free(&app.svc);
 		csvc_free(&app.svc);
 		return 0;

@@ -11,7 +11,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config libssl-dev libhiredis-dev libcjson-dev \
-      libmosquitto-dev mosquitto-dev libqrencode-dev libpng-dev libmicrohttpd-dev \
+      libmosquitto-dev mosquitto-dev libqrencode-dev libpng-dev libmicrohttpd-dev libcbor-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -28,7 +28,8 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DONB_TESTS=OFF \
  && install -m 0644 /build/plugin/mosquitto_onboard.so /out/lib/ \
  && strip --strip-unneeded /out/bin/* /out/lib/*
 # The Debian packages of every shared library the binaries load, so that the
-# runtime stages install exactly those (and follow new dependencies by themselves).
+# runtime stages install exactly those (and follow new dependencies by
+# themselves: libcbor0.8 for claimsvc's CBOR topics came in this way).
 RUN set -e; for f in /out/bin/* /out/lib/*; do ldd "$f"; done \
       | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u > /tmp/libs \
  && while read -r so; do \

@@ -12,10 +12,19 @@
 
 /* ------------------------------------------------------------------ topics */
 
-static const char topic_csr[] = "$aws/certificates/create-from-csr/json";
-static const char topic_keys[] = "$aws/certificates/create/json";
+static const char topic_csr[] = "$aws/certificates/create-from-csr/";
+static const char topic_keys[] = "$aws/certificates/create/";
 static const char tpl_prefix[] = "$aws/provisioning-templates/";
-static const char tpl_suffix[] = "/provision/json";
+static const char tpl_suffix[] = "/provision/";
+
+/* The format level ending each $aws request topic: "json" or "cbor". */
+static bool format_level(const char *s, enum onb_prov_format *f)
+{
+	if(!strcmp(s, "json")) *f = ONB_PROV_JSON;
+	else if(!strcmp(s, "cbor")) *f = ONB_PROV_CBOR;
+	else return false;
+	return true;
+}
 
 bool onb_prov_template_name_valid(const char *name)
 {
@@ -39,12 +48,13 @@ int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct o
 	if(!topic || !out) return onb_fail(err, ONB_EINVAL, "no topic");
 	n = strlen(topic);
 	if(n > ONB_PROV_TOPIC_MAX) return onb_fail(err, ONB_EINVAL, "topic too long");
-	if(!strcmp(topic, topic_csr)){
+	out->format = ONB_PROV_JSON;
+	if(!strncmp(topic, topic_csr, sizeof(topic_csr) - 1) && format_level(topic + sizeof(topic_csr) - 1, &out->format)){
 		out->kind = ONB_PROV_CREATE_FROM_CSR;
 		out->template_name[0] = '\0';
 		return ONB_OK;
 	}
-	if(!strcmp(topic, topic_keys)){
+	if(!strncmp(topic, topic_keys, sizeof(topic_keys) - 1) && format_level(topic + sizeof(topic_keys) - 1, &out->format)){
 		out->kind = ONB_PROV_CREATE_KEYS;
 		out->template_name[0] = '\0';
 		return ONB_OK;
@@ -62,11 +72,13 @@ int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct o
 		memcpy(out->device_id, id, idlen + 1);
 		return ONB_OK;
 	}
-	if(n <= pl + sl || strncmp(topic, tpl_prefix, pl) || strcmp(topic + n - sl, tpl_suffix)){
+	/* (sl + 4: the format level) */
+	if(n <= pl + sl + 4 || strncmp(topic, tpl_prefix, pl) || strncmp(topic + n - sl - 4, tpl_suffix, sl)
+			|| !format_level(topic + n - 4, &out->format)){
 		return onb_fail(err, ONB_EINVAL, "not a fleet-provisioning request topic");
 	}
 	name = topic + pl;
-	nl = n - pl - sl;
+	nl = n - pl - sl - 4;
 	for(size_t i = 0; i < nl; i++){
 		if(name[i] == '/' || name[i] == '+' || name[i] == '#'){
 			return onb_fail(err, ONB_EINVAL, "not a fleet-provisioning request topic");
@@ -299,19 +311,43 @@ static int envelope_refusal(const cJSON *root, const cJSON *refused, struct onb_
 	return ONB_OK;
 }
 
+/* A CBOR request's bytes, from base64; over ONB_PROV_PAYLOAD_MAX as too large. */
+static int envelope_binary(const char *b64, struct onb_prov_envelope *env, struct onb_err *err)
+{
+	size_t n = strlen(b64), size;
+
+	env->payload = (char *)onb_b64_decode(b64, n, ONB_PROV_PAYLOAD_MAX, &env->payload_len);
+	if(env->payload) return ONB_OK;
+	size = n >= 4 && n % 4 == 0 ? n / 4 * 3 - (b64[n - 1] == '=') - (b64[n - 2] == '=') : 0;
+	if(size > ONB_PROV_PAYLOAD_MAX){
+		/* from an envelope writer that does not refuse (hand-made) */
+		env->payload_too_large = true;
+		env->refused = ONB_REFUSAL_TOO_LARGE;
+		env->payload_len = env->refused_len = size;
+		return ONB_OK;
+	}
+	return onb_fail(err, ONB_EINVAL, "envelope payloadBase64 is not base64 of at most %d bytes",
+			ONB_PROV_PAYLOAD_MAX);
+}
+
 /* The device's payload of an envelope, or the broker's refusal of it. */
 static int envelope_payload(const cJSON *root, struct onb_prov_envelope *env, struct onb_err *err)
 {
 	cJSON *item;
+	bool binary;
 	int ret = member(root, "refused", &item, err);
 
 	if(ret != ONB_OK) return ret;
 	if(item) return envelope_refusal(root, item, env, err);
-	ret = member(root, "payload", &item, err);
+	binary = onb_prov_topic_format(env->topic) == ONB_PROV_CBOR;
+	if((ret = member(root, binary ? "payload" : "payloadBase64", &item, err)) != ONB_OK) return ret;
+	if(item) return onb_fail(err, ONB_EINVAL, "envelope payload field does not fit the topic's format");
+	ret = member(root, binary ? "payloadBase64" : "payload", &item, err);
 	if(ret != ONB_OK) return ret;
 	if(!item || !cJSON_IsString(item) || !item->valuestring){
 		return onb_fail(err, ONB_EINVAL, "envelope payload must be a string");
 	}
+	if(binary) return envelope_binary(item->valuestring, env, err);
 	env->payload_len = strlen(item->valuestring);
 	if(env->payload_len > ONB_PROV_PAYLOAD_MAX){
 		/* from an envelope writer that does not refuse (claimsvc_bench, hand-made) */
@@ -416,7 +452,7 @@ void onb_prov_envelope_clear(struct onb_prov_envelope *env)
 {
 	if(!env) return;
 	if(env->payload){
-		OPENSSL_cleanse(env->payload, strlen(env->payload));
+		OPENSSL_cleanse(env->payload, env->payload_len);
 		free(env->payload);
 	}
 	memset(env, 0, sizeof(*env));

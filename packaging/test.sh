@@ -67,7 +67,8 @@ say "Depends: $depends"
 has_dep() { [[ ", $depends," == *", $1"[\ ,]* ]]; }
 check "Depends names the broker it plugs into and adduser" eval 'has_dep mosquitto && has_dep adduser'
 check "  ... and the libraries, from dpkg-shlibdeps" \
-	eval 'has_dep libssl3 && has_dep libhiredis0.14 && has_dep libcjson1 && has_dep libmosquitto1 && has_dep libc6'
+	eval 'has_dep libssl3 && has_dep libhiredis0.14 && has_dep libcjson1 && has_dep libmosquitto1 && has_dep libc6 \
+		&& has_dep libcbor0.8'
 etc_files() { dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' | grep '^/etc/' | sort; }
 conffiles_all() { [ -s "$TD/control/conffiles" ] && diff <(sort "$TD/control/conffiles") <(etc_files); }
 check "every file under /etc is a conffile" conffiles_all

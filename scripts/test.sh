@@ -118,12 +118,15 @@ if build "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
 		BP_LABEL="$(version_of mosquitto-backports) (bookworm-backports)"
 		SID_LABEL="$(version_of mosquitto-sid) (sid source)"
 		VALKEY_LABEL="Valkey $(version_of valkey-backports)"
+		# The CBOR passes (label cbor) run on 2.0.11, 2.1.2 and under ASan: the
+		# format is claimsvc's and the plugin's envelope code, the same on
+		# every broker, so 2.0.21 and Valkey leave them out (suite time).
 		ONB_MOSQUITTO=$(path_of mosquitto-backports) \
-			run_ctest "Mosquitto $BP_LABEL" "$BP_LABEL" "$REDIS_LABEL" "$ROOT/build" -L 'integration|security|faults'
+			run_ctest "Mosquitto $BP_LABEL" "$BP_LABEL" "$REDIS_LABEL" "$ROOT/build" -L 'integration|security|faults' -LE cbor
 		ONB_MOSQUITTO=$(path_of mosquitto-sid) \
 			run_ctest "Mosquitto $SID_LABEL" "$SID_LABEL" "$REDIS_LABEL" "$ROOT/build" -L 'integration|security|faults'
 		ONB_MOSQUITTO=$(path_of mosquitto-sid) ONB_REDIS_SERVER=$(path_of valkey-backports) \
-			run_ctest "Mosquitto $SID_LABEL on $VALKEY_LABEL" "$SID_LABEL" "$VALKEY_LABEL" "$ROOT/build" -L integration
+			run_ctest "Mosquitto $SID_LABEL on $VALKEY_LABEL" "$SID_LABEL" "$VALKEY_LABEL" "$ROOT/build" -L integration -LE cbor
 	else
 		stage_failed "servers of the version matrix (scripts/brokers.sh)"
 	fi

@@ -1,4 +1,5 @@
-/* The AWS IoT fleet-provisioning MQTT API (JSON only) and the internal
+/* The AWS IoT fleet-provisioning MQTT API (JSON documents; CBOR ones in
+ * onb/provcbor.h) and the internal
  * envelope between the broker plugin and claimsvc (docs/internal-topics.md,
  * docs/provisioning.md). Pure functions of buffers: no I/O, fuzzable.
  *
@@ -26,9 +27,9 @@
 #define ONB_PROV_SHARED_SUB    "$share/claimsvc/" ONB_TOPIC_PROV_REQUEST
 
 enum onb_prov_kind {
-	ONB_PROV_CREATE_FROM_CSR, /* $aws/certificates/create-from-csr/json */
-	ONB_PROV_CREATE_KEYS,     /* $aws/certificates/create/json */
-	ONB_PROV_REGISTER_THING,  /* $aws/provisioning-templates/<name>/provision/json */
+	ONB_PROV_CREATE_FROM_CSR, /* $aws/certificates/create-from-csr/json (or /cbor) */
+	ONB_PROV_CREATE_KEYS,     /* $aws/certificates/create/json (or /cbor) */
+	ONB_PROV_REGISTER_THING,  /* $aws/provisioning-templates/<name>/provision/json (or /cbor) */
 	ONB_PROV_RENEW,           /* devices/<id>/certificates/renew (an operational certificate renews) */
 };
 
@@ -38,13 +39,14 @@ struct onb_prov_topic {
 	enum onb_prov_kind kind;
 	char template_name[ONB_PROV_TOPIC_MAX + 1]; /* empty unless REGISTER_THING */
 	char device_id[ONB_ID_MAX + 1];             /* RENEW: the id in the topic (valid) */
+	enum onb_prov_format format;                /* of the request and of its reply */
 };
 
 /* True when name matches ^[0-9A-Za-z_-]{1,36}$. */
 bool onb_prov_template_name_valid(const char *name);
 
-/* Parses one of the request topics (the /json format only, and the renewal
- * topic devices/<valid id>/certificates/renew). The
+/* Parses one of the request topics (the /json and /cbor formats, and the
+ * renewal topic devices/<valid id>/certificates/renew, JSON only). The
  * template level must be non-empty and free of '+', '#'. ONB_EINVAL for any
  * other topic (claimsvc cannot answer it: there is no reply topic). */
 int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct onb_err *err);
@@ -92,7 +94,7 @@ struct onb_prov_envelope {
 	char address[ONB_PROV_ADDRESS_MAX + 1];    /* empty when absent */
 	char topic[ONB_PROV_TOPIC_MAX + 1];        /* the device's request topic */
 	char *payload;                             /* NUL-terminated; NULL when too large, "" when refused */
-	size_t payload_len;                        /* strlen(payload); the length the device sent when too large */
+	size_t payload_len;                        /* its length (a CBOR payload may hold NULs); the length the device sent when too large */
 	bool payload_too_large;                    /* payload_len > ONB_PROV_PAYLOAD_MAX */
 	enum onb_refusal refused;                  /* the payload did not travel: why (ONB_REFUSAL_NONE: it did) */
 	size_t refused_len;                        /* with refused: the length the device sent */
@@ -102,7 +104,9 @@ struct onb_prov_envelope {
 #define ONB_MQTT_PAYLOAD_MAX 268435455 /* the largest payload an MQTT packet can hold */
 
 /* Decodes a request envelope of len bytes: {"v":1, clientId, class, fp,
- * [address], [tenant], topic, payload}, or a refusal envelope that has
+ * [address], [tenant], topic, payload}, where a CBOR topic's
+ * (onb_prov_topic_format) has "payloadBase64" instead of "payload" (each
+ * format's field only), or a refusal envelope that has
  * "refused" (a reason of onb_refusal_parse) and "size" (an integer: over
  * ONB_PROV_PAYLOAD_MAX for "too-large", at most that for "nul-byte") instead
  * of "payload". The device payload inside is capped at ONB_PROV_PAYLOAD_MAX

@@ -138,10 +138,21 @@ static const char *rc_text(const struct dev *d, int rc)
 /* libmosquitto callbacks                                                 */
 /* ===================================================================== */
 
+/* Publishes a request document (JSON text) in the topic's format: CBOR on
+ * the $aws topics with --format cbor; renewals are JSON only. */
 static void publish_request(struct dev *d, const char *topic, const char *payload)
 {
-	int rc = mosquitto_publish(d->m, &d->req_mid, topic, (int)strlen(payload), payload, 1, false);
+	bool cbor = cfg_of(d)->cbor && !strncmp(topic, "$aws/", 5);
+	unsigned char *wire = NULL;
+	size_t len = 0;
+	int rc;
 
+	if(devsim_wire_request(payload, cbor, &wire, &len) != 0){
+		fail(d, "out of memory", "encoding a request");
+		return;
+	}
+	rc = mosquitto_publish(d->m, &d->req_mid, topic, (int)len, wire, 1, false);
+	free(wire);
 	if(rc != MOSQ_ERR_SUCCESS) fail(d, "publish", "%s", mosquitto_strerror(rc));
 }
 
@@ -381,8 +392,23 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	struct dev *d = obj;
 	const struct devsim_cfg *cfg = cfg_of(d);
 	const char *t = msg->topic;
+	struct mosquitto_message conv;
+	char err[DEVSIM_MSG_MAX], *text = NULL;
 
 	(void)m; (void)props;
+	/* the sizes a constrained device must buffer, as they arrived */
+	if(!strcmp(t, cfg->t_csr_acc) && msg->payloadlen > d->w->csr_reply_max) d->w->csr_reply_max = msg->payloadlen;
+	if(!strcmp(t, cfg->t_reg_acc) && msg->payloadlen > d->w->reg_reply_max) d->w->reg_reply_max = msg->payloadlen;
+	if(cfg->cbor && !strncmp(t, "$aws/", 5)){
+		/* read as JSON text by the same parsers; one that is not CBOR
+		 * goes on as it came, and fails there as malformed */
+		if((text = devsim_reply_json(msg->payload, (size_t)msg->payloadlen, err, sizeof(err)))){
+			conv = *msg;
+			conv.payload = text;
+			conv.payloadlen = (int)strlen(text);
+			msg = &conv;
+		}
+	}
 	if(!strcmp(t, cfg->t_csr_acc) && d->st == ST_CSR){
 		on_csr_accepted(d, msg);
 	}else if(!strcmp(t, cfg->t_csr_rej) && d->st == ST_CSR){
@@ -401,6 +427,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	}else{
 		d->w->stray++;
 	}
+	free(text);
 }
 
 static void on_publish(struct mosquitto *m, void *obj, int mid, int reason, const mosquitto_property *props)

@@ -59,6 +59,10 @@ static void usage(FILE *f)
 "                          connection (devices/<thingName>/certificates/renew, a fresh key),\n"
 "                          reconnect with the new one and publish the telemetry again\n"
 "Protocol:\n"
+"  --format json|cbor      payload format of CreateCertificateFromCsr and RegisterThing: the\n"
+"                          .../json topics, or the .../cbor ones with CBOR documents, as the\n"
+"                          AWS IoT Device SDK for Embedded C sends them (default json;\n"
+"                          --rotate's renewal is JSON either way)\n"
 "  --timeout MS            limit of every phase (default 10000)\n"
 "  --register-retries K    send RegisterThing again (same token and parameters) after a\n"
 "                          timeout, at most K times, as device SDKs do (default 0)\n"
@@ -175,11 +179,11 @@ static int check_cfg(struct devsim_cfg *c)
 	if(c->threads > c->conc) c->threads = c->conc;
 
 	/* The template name is at most 36 bytes: every topic fits. */
-	if(!fmt(c->t_csr, sizeof(c->t_csr), "$aws/certificates/create-from-csr/json")
+	if(!fmt(c->t_csr, sizeof(c->t_csr), "$aws/certificates/create-from-csr/%s", c->cbor ? "cbor" : "json")
 			|| !fmt(c->t_csr_acc, sizeof(c->t_csr_acc), "%s/accepted", c->t_csr)
 			|| !fmt(c->t_csr_rej, sizeof(c->t_csr_rej), "%s/rejected", c->t_csr)
-			|| !fmt(c->t_reg, sizeof(c->t_reg), "$aws/provisioning-templates/%s/provision/json",
-				c->template_name)
+			|| !fmt(c->t_reg, sizeof(c->t_reg), "$aws/provisioning-templates/%s/provision/%s",
+				c->template_name, c->cbor ? "cbor" : "json")
 			|| !fmt(c->t_reg_acc, sizeof(c->t_reg_acc), "%s/accepted", c->t_reg)
 			|| !fmt(c->t_reg_rej, sizeof(c->t_reg_rej), "%s/rejected", c->t_reg)){
 		fprintf(stderr, "devsim: topic too long\n");
@@ -230,7 +234,8 @@ int main(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CAFILE, O_CLAIM_CERT, O_CLAIM_KEY, O_BIRTH_DIR, O_TEMPLATE,
 		O_SERIAL_PREFIX, O_SERIAL_START, O_SERIAL, O_CLAIM_ID_PREFIX, O_THREADS, O_OUT,
-		O_TELEMETRY, O_STAY, O_TIMEOUT, O_REGISTER_RETRIES, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET, O_ROTATE };
+		O_TELEMETRY, O_STAY, O_TIMEOUT, O_REGISTER_RETRIES, O_MQTT_VERSION, O_TLS_PER_CONN, O_JSON, O_QUIET, O_ROTATE,
+		O_FORMAT };
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
@@ -254,6 +259,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "rotate", no_argument, NULL, O_ROTATE },
+		{ "format", required_argument, NULL, O_FORMAT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -305,6 +311,13 @@ int main(int argc, char **argv)
 		case O_JSON: cfg.json = true; break;
 		case O_QUIET: cfg.quiet = true; break;
 		case O_ROTATE: cfg.rotate = true; break;
+		case O_FORMAT:
+			if(strcmp(optarg, "json") != 0 && strcmp(optarg, "cbor") != 0){
+				fprintf(stderr, "devsim: --format is json or cbor, not '%s'\n", optarg);
+				return 2;
+			}
+			cfg.cbor = !strcmp(optarg, "cbor");
+			break;
 		case 'v': cfg.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -387,6 +400,8 @@ int main(int argc, char **argv)
 		sum.stray += workers[i].stray;
 		sum.commands += workers[i].commands;
 		sum.resent += workers[i].resent;
+		if(workers[i].csr_reply_max > sum.csr_reply_max) sum.csr_reply_max = workers[i].csr_reply_max;
+		if(workers[i].reg_reply_max > sum.reg_reply_max) sum.reg_reply_max = workers[i].reg_reply_max;
 	}
 	if(cfg.json) devsim_report_json(&cfg, &run.res, &sum);
 	else devsim_report_text(&cfg, &run.res, &sum);

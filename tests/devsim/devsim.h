@@ -5,7 +5,7 @@
  *
  * Files: devsim.c (options, threads, main), device.c (one device's state
  * machine and the poll loop over many libmosquitto clients), proto.c (the AWS
- * request and reply JSON, pure functions), tls.c (keys, CSRs, certificates,
+ * request and reply JSON, pure functions, and their CBOR form for --format cbor), tls.c (keys, CSRs, certificates,
  * the shared SSL_CTX), report.c (percentiles, text and JSON summary).
  *
  * devsim speaks only the public AWS wire format, never internal topics. */
@@ -70,6 +70,7 @@ struct devsim_cfg {
 	int mqtt_version;                   /* 5 or 311 */
 	int keepalive;
 	bool json, quiet, verbose;
+	bool cbor;                          /* --format cbor: the .../cbor topics, CBOR documents */
 	bool progress;                      /* a progress line on a terminal's stderr */
 	bool tls_per_conn;                  /* libmosquitto's own SSL_CTX per connection */
 	bool rotate;                        /* renew the certificate, reconnect with the new one */
@@ -163,6 +164,15 @@ int devsim_parse_rejected(const void *buf, size_t len, struct devsim_rejected *o
  * is a malloc'd copy of certificatePem. */
 int devsim_parse_renew_accepted(const void *buf, size_t len, char **pem_out, char *err, size_t errlen);
 
+/* The request document json (our own JSON text) as it goes on the wire: a
+ * copy of the text, or with cbor its CBOR form (lib/provcbor.c). *out is
+ * malloc'd, *len its length. Returns 0, or -1 when memory is short. */
+int devsim_wire_request(const char *json, bool cbor, unsigned char **out, size_t *len);
+
+/* A reply received in CBOR as JSON text (malloc'd) for the parsers above,
+ * or NULL with a short reason in err (the reply is not a CBOR document). */
+char *devsim_reply_json(const void *buf, size_t len, char *err, size_t errlen);
+
 /* Copies at most len bytes of src into dst (size dstlen) replacing every
  * byte outside printable ASCII by '?'. */
 void devsim_printable(char *dst, size_t dstlen, const void *src, size_t len);
@@ -225,6 +235,7 @@ struct devsim_worker {
 	long stray;        /* replies that were not for this device or not expected now */
 	long commands;     /* messages received on the commands topic (--stay) */
 	long resent;       /* RegisterThing requests sent again after a timeout */
+	long csr_reply_max, reg_reply_max; /* the largest accepted replies received, bytes as sent */
 	pthread_t thread;
 	int rc;            /* 0, or -1 when the worker could not run at all */
 };
@@ -243,6 +254,7 @@ struct devsim_summary {
 	double wall_s;
 	double cpu_s;
 	long ok, failed, not_run, stray, commands, resent;
+	long csr_reply_max, reg_reply_max; /* bytes of the largest CreateCertificateFromCsr and RegisterThing answers */
 	struct devsim_reasons reasons;
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "devsim.h"
+#include "onb/provcbor.h"
 
 void devsim_printable(char *dst, size_t dstlen, const void *src, size_t len)
 {
@@ -194,4 +195,50 @@ int devsim_parse_rejected(const void *buf, size_t len, struct devsim_rejected *o
 	}
 	cJSON_Delete(root);
 	return 0;
+}
+
+int devsim_wire_request(const char *json, bool cbor, unsigned char **out, size_t *len)
+{
+	struct onb_prov_doc doc;
+	struct onb_err err;
+	cJSON *tree;
+	int ret;
+
+	if(!cbor){
+		*len = strlen(json);
+		*out = (unsigned char *)strdup(json);
+		return *out ? 0 : -1;
+	}
+	if(!(tree = cJSON_Parse(json))) return -1;
+	ret = onb_provcbor_from_json(tree, &doc, &err);
+	cJSON_Delete(tree);
+	if(ret != ONB_OK) return -1;
+	/* a CBOR document from lib/ is malloc'd: handed over as it is */
+	*out = doc.data;
+	*len = doc.len;
+	return 0;
+}
+
+char *devsim_reply_json(const void *buf, size_t len, char *err, size_t errlen)
+{
+	struct onb_err e;
+	cJSON *tree;
+	char *text = NULL, *s;
+
+	if(len > DEVSIM_REPLY_MAX){
+		snprintf(err, errlen, "reply of %zu bytes exceeds %d", len, DEVSIM_REPLY_MAX);
+		return NULL;
+	}
+	tree = onb_provcbor_to_json(buf, len, ONB_PROVCBOR_TOOL_DEPTH_MAX, &e);
+	if(!tree){
+		snprintf(err, errlen, "reply is not a CBOR document: %s", e.msg);
+		return NULL;
+	}
+	if((s = cJSON_PrintUnformatted(tree))){
+		text = strdup(s);
+		cJSON_free(s);
+	}
+	cJSON_Delete(tree);
+	if(!text) snprintf(err, errlen, "out of memory");
+	return text;
 }

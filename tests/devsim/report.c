@@ -102,10 +102,10 @@ void devsim_report_text(const struct devsim_cfg *cfg, const struct devsim_result
 	struct devsim_reasons r = s->reasons;
 
 	printf("devsim: %d device%s, %d in flight (%d thread%s), template \"%s\", %s certificate, "
-			"MQTT %s, TLS context %s\n",
+			"MQTT %s, TLS context %s, format %s\n",
 			cfg->n, cfg->n == 1 ? "" : "s", cfg->conc, cfg->threads, cfg->threads == 1 ? "" : "s",
 			cfg->template_name, mode_name(cfg), cfg->mqtt_version == 5 ? "5" : "3.1.1",
-			cfg->tls_per_conn ? "per connection" : "shared");
+			cfg->tls_per_conn ? "per connection" : "shared", cfg->cbor ? "cbor" : "json");
 	printf("%-20s %7s %9s %9s %9s %9s\n", "phase", "n", "p50 ms", "p90 ms", "p99 ms", "max ms");
 	for(int ph = 0; ph < PH_COUNT; ph++){
 		struct pct p;
@@ -122,6 +122,10 @@ void devsim_report_text(const struct devsim_cfg *cfg, const struct devsim_result
 	if(cfg->stay_s > 0) printf("; commands received %ld", s->commands);
 	if(cfg->register_retries > 0) printf("; RegisterThing resent %ld", s->resent);
 	printf("\n");
+	if(s->csr_reply_max || s->reg_reply_max){
+		printf("largest answers: create-from-csr accepted %ld bytes, provision accepted %ld bytes\n",
+				s->csr_reply_max, s->reg_reply_max);
+	}
 	if(r.n || r.other){
 		qsort(r.r, (size_t)r.n, sizeof(r.r[0]), cmp_reason);
 		printf("failures by reason:\n");
@@ -157,6 +161,9 @@ int devsim_report_json(const struct devsim_cfg *cfg, const struct devsim_results
 	cJSON_AddNumberToObject(root, "stray_replies", (double)s->stray);
 	cJSON_AddNumberToObject(root, "commands_received", (double)s->commands);
 	cJSON_AddNumberToObject(root, "register_resent", (double)s->resent);
+	cJSON_AddStringToObject(root, "format", cfg->cbor ? "cbor" : "json");
+	cJSON_AddNumberToObject(root, "csr_accepted_bytes_max", (double)s->csr_reply_max);
+	cJSON_AddNumberToObject(root, "register_accepted_bytes_max", (double)s->reg_reply_max);
 	phases = cJSON_AddObjectToObject(root, "phases");
 	for(int ph = 0; phases && ph < PH_COUNT; ph++){
 		struct pct p;

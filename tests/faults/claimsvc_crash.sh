@@ -144,7 +144,7 @@ check "  ... (the certificate it holds is the one bound: it connects as C8888)" 
 
 check "claimsvc serves after all this (one more device)" bash -c \
 	"printf 'serial\nC9999\n' > '$T/one.csv' && '$ONBOARDCTL' allowlist import '$T/one.csv' > /dev/null &&
-	 '$DEVSIM' --port $MQTT_PORT --cafile '$PKI/ca-bundle.pem' --claim-cert '$T/claim-batch.pem' \
+	 '$DEVSIM' --format ${ONB_PROV_FORMAT:-json} --port $MQTT_PORT --cafile '$PKI/ca-bundle.pem' --claim-cert '$T/claim-batch.pem' \
 	   --claim-key '$T/claim-batch.key' --quiet --serial C9999 > /dev/null"
 
 finish

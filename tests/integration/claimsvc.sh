@@ -72,9 +72,13 @@ for n in claimsvc-1 claimsvc-2 observer; do
 	"$ONBOARDCTL" pki issue --ca "$PKI/service-ca" --cn "$n" --out "$T/$n" >/dev/null
 done
 write_conf claimsvc-1 "rate_per_requester 40" "rate_per_client 8" "rate_window_ms 3000"
-write_conf claimsvc-2 "rate_per_requester 40" "rate_per_client 8" "rate_window_ms 3000"
+# (claimsvc-2 answers with the chain: reply_chain, checked under "several instances")
+write_conf claimsvc-2 "rate_per_requester 40" "rate_per_client 8" "rate_window_ms 3000" "reply_chain true"
 
 check "--check accepts the configuration" "$CLAIMSVC" --check -c "$T/claimsvc-1.conf"
+check "  ... and says what certificatePem holds (the certificate alone by default, the chain with reply_chain)" \
+	bash -c "'$CLAIMSVC' --check -c '$T/claimsvc-1.conf' | grep -q 'certificatePem the certificate alone' &&
+	         '$CLAIMSVC' --check -c '$T/claimsvc-2.conf' | grep -q 'certificatePem with the device CA (reply_chain)'"
 echo "bogus_key 1" > "$T/bad.conf"; cat "$T/claimsvc-1.conf" >> "$T/bad.conf"
 refute "--check refuses an unknown key" "$CLAIMSVC" --check -c "$T/bad.conf"
 sed 's/^broker_port .*/broker_port 70000/' "$T/claimsvc-1.conf" > "$T/bad2.conf"
@@ -144,7 +148,8 @@ TOKEN1=$(field certificateOwnershipToken)
 CERT1=$(field certificateId)
 check "certificateId is 64 hex" grep -qE '^[0-9a-f]{64}$' <<<"$CERT1"
 check "ownership token is 64 hex" grep -qE '^[0-9a-f]{64}$' <<<"$TOKEN1"
-check "certificatePem holds leaf + device CA" [ "$(grep -c 'BEGIN CERTIFICATE' "$T/dev1.chain.pem")" = 2 ]
+check "certificatePem holds the certificate alone (reply_chain is off)" \
+	[ "$(grep -c 'BEGIN CERTIFICATE' "$T/dev1.chain.pem")" = 1 ]
 openssl x509 -in "$T/dev1.chain.pem" -out "$T/dev1.pem" 2>/dev/null
 check "certificateId is the leaf's SHA-256" [ "$("$ONBOARDCTL" pki fingerprint "$T/dev1.pem")" = "$CERT1" ]
 check "leaf verifies against root + device CA" openssl verify -CAfile "$PKI/root-ca.pem" \
@@ -289,6 +294,10 @@ check "20 requests, 20 accepted replies with two instances" \
 	[ "$(jq -r 'select(.clientId|startswith("multi-"))|.topic' "$T/replies" | grep -c accepted)" = 20 ]
 check "  ... both instances served some (shared subscription)" bash -c \
 	"grep -q 'create-from-csr from claim multi-.* accepted' '$T/claimsvc-1.log' && grep -q 'create-from-csr from claim multi-.* accepted' '$T/claimsvc-2.log'"
+chains=$(jq -r 'select(.clientId|startswith("multi-")) | .payload | fromjson | .certificatePem
+	| [scan("BEGIN CERTIFICATE")] | length' "$T/replies" | sort -u | tr '\n' ' ')
+check "  ... claimsvc-1's answers hold the certificate alone, claimsvc-2's (reply_chain true) the chain ($chains)" \
+	test "$chains" = "1 2 "
 
 # ---------------------------------------------------------------- outages
 stop_redis

@@ -20,7 +20,7 @@ printf 'serial,birth_fp,batch\nBD0001,%s,b9\nBD0002,%s,b9\n' "$(fp_of "$T/birth/
 	"$(fp_of "$T/birth/BD0002.pem")" > "$T/allow.csv"
 "$ONBOARDCTL" allowlist import "$T/allow.csv" >/dev/null
 birth() {
-	"$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet \
+	"$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet \
 		--serial "$1" --out "$T/dev"
 }
 
@@ -64,7 +64,7 @@ check "  ... claimcode show reports none" bash -c "\"$ONBOARDCTL\" --json claimc
 mkdir -p "$T/clone"
 cp "$T/birth/BD0002.pem" "$T/clone/BD0001.pem"; cp "$T/birth/BD0002.key" "$T/clone/BD0001.key"
 refute "another birth certificate cannot enrol the decommissioned device" \
-	"$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/clone" --quiet --serial BD0001
+	"$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/clone" --quiet --serial BD0001
 check "  ... refused as a birth mismatch" audit_has "birth-mismatch" "BD0001"
 rm -f "$T/dev/BD0001.pem" "$T/dev/BD0001.key"
 check "BD0001 enrols again with the same birth certificate" birth BD0001

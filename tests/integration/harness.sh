@@ -230,6 +230,11 @@ denied_pub() { ! pub "$@" || grep -q "Not authorized" "$T/pub.out"; }
 
 CLAIMSVC="$ONB_BUILD_DIR/claimsvc/claimsvc"
 DEVSIM="$ONB_BUILD_DIR/tests/devsim/devsim"
+# The provisioning format every devsim run here uses: ONB_PROV_FORMAT=cbor
+# runs a script's devices over the .../cbor topics (ctest's *_cbor entries).
+PROV_FORMAT=${ONB_PROV_FORMAT:-json}
+case $PROV_FORMAT in json|cbor) ;; *) echo "ONB_PROV_FORMAT is json or cbor, not '$PROV_FORMAT'"; exit 1 ;; esac
+DEVSIM_FMT=(--format "$PROV_FORMAT")
 CLAIMSVC_PIDS=()
 
 # start_claimsvc NAME: one claimsvc instance with a service certificate NAME.
@@ -263,7 +268,7 @@ CONF
 # devsim_claim ARGS...: devsim with the shared claim certificate (made once).
 devsim_claim() {
 	[ -f "$T/claim-batch.pem" ] || new_device claim-batch claim-ca
-	"$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
+	"$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" \
 		--claim-cert "$T/claim-batch.pem" --claim-key "$T/claim-batch.key" --quiet "$@"
 }
 

@@ -23,7 +23,17 @@ printf 'serial,birth_fp,batch\n' > "$T/allow.csv"
 for i in $(seq 0 29); do printf 'SN%04d,,b1\n' "$i" >> "$T/allow.csv"; done
 "$ONBOARDCTL" allowlist import "$T/allow.csv" >/dev/null
 
-check "one device provisions with the shared claim certificate" devsim_claim --serial SN0000
+devsim_claim --serial SN0000 --json > "$T/devsim1.json" 2>&1
+check "one device provisions with the shared claim certificate ($PROV_FORMAT)" \
+	jq -e '.succeeded == 1' "$T/devsim1.json"
+# Constrained devices (the AWS SDK's demos use 2 KiB buffers): the whole
+# answer, certificate (P-256, alone: reply_chain is off) and token, fits.
+csr_bytes=$(jq '.csr_accepted_bytes_max' "$T/devsim1.json")
+reg_bytes=$(jq '.register_accepted_bytes_max' "$T/devsim1.json")
+echo "# $PROV_FORMAT answers: create-from-csr accepted $csr_bytes bytes, provision accepted $reg_bytes bytes"
+check "  ... its create-from-csr answer is within 2 KiB ($csr_bytes bytes, $PROV_FORMAT)" \
+	test "$csr_bytes" -gt 0 -a "$csr_bytes" -le 2048
+check "  ... and so is its provision answer ($reg_bytes bytes)" test "$reg_bytes" -gt 0 -a "$reg_bytes" -le 2048
 check "  ... it is unclaimed and bound to its new certificate" bash -c \
 	"\"$ONBOARDCTL\" --json device show SN0000 | grep -q '\"state\":\"unclaimed\"'"
 check "  ... and it connected with that certificate and published telemetry" \
@@ -43,7 +53,7 @@ mkdir -p "$T/birth"
 fp1=$("$ONBOARDCTL" pki fingerprint "$T/birth/BR0001.pem")
 printf 'BR0001,%s,b2\nBR0002,%s,b2\n' "$fp1" "$fp1" > "$T/birth.csv"
 "$ONBOARDCTL" allowlist import "$T/birth.csv" >/dev/null
-birth() { "$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet --serial "$1"; }
+birth() { "$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --birth-dir "$T/birth" --quiet --serial "$1"; }
 check "a device provisions with its own birth certificate" birth BR0001
 refute "a birth certificate other than the allowlisted one is refused (clone)" birth BR0002
 check "  ... and audited" audit_has "birth-mismatch"
@@ -108,6 +118,69 @@ check "a serial not on the allowlist is rejected" grep -q errorCode <<<"$r"
 r=$(rr claim-hand claim-hand "$REG_TOPIC" "$REG_TOPIC/rejected" "$(reg "$token" SN0000)")
 check "a serial already provisioned is rejected" grep -q errorCode <<<"$r"
 check "  ... audited" audit_has "already-provisioned"
+
+# The .../cbor topics by hand (the devsim runs above used them when
+# ONB_PROV_FORMAT=cbor): answers in CBOR, strict decoding, each refusal audited.
+if [ "$PROV_FORMAT" = cbor ]; then
+	CSR_C='$aws/certificates/create-from-csr/cbor'
+	REG_C='$aws/provisioning-templates/default/provision/cbor'
+	CBORTOOL="$ONB_BUILD_DIR/tests/tools/cbortool"
+	subs=$(timeout 20 python3 "$ONB_SOURCE_DIR/tests/security/mqttraw.py" "$MQTT_PORT" "$PKI/ca-bundle.pem" \
+		"$T/claim-hand.pem" "$T/claim-hand.key" connect claim-hand sub "$CSR_C/accepted" qos=1 \
+		sub "$CSR_C/rejected" qos=1 sub "$REG_C/accepted" qos=1 sub "$REG_C/rejected" qos=1 close)
+	check "a claim certificate may subscribe to the four cbor answer topics (SUBACK 1)" \
+		test "$(awk '$1 == "suback" { print $3 }' <<<"$subs" | tr '\n' ' ')" = "1 1 1 1 "
+	# cask TOPIC FILE: one request; KIND = accepted|rejected|none, the answer in $T/answer.cbor and as JSON in $T/answer.json
+	cask() {
+		rm -f "$T/answer.cbor"
+		MQTTREQ_PAYLOAD_OUT="$T/answer.cbor" "$ONB_BUILD_DIR/tests/tools/mqttreq" "$MQTT_PORT" "$PKI/ca-bundle.pem" \
+			"$T/claim-hand.pem" "$T/claim-hand.key" claim-hand "$1" "$2" 5000 "$1/accepted" "$1/rejected" \
+			> "$T/answer.raw" 2> /dev/null || true
+		KIND=$(LC_ALL=C tr '\0\n' '??' < "$T/answer.raw" | LC_ALL=C sed -n 's|^[^ ]*/\([a-z]*\) .*|\1|p')
+		KIND=${KIND:-none}
+		"$CBORTOOL" tojson < "$T/answer.cbor" > "$T/answer.json" 2> /dev/null || : > "$T/answer.json"
+	}
+	jq -cn --rawfile c "$T/good.csr" '{certificateSigningRequest: $c}' | "$CBORTOOL" fromjson > "$T/good.cbor"
+	cask "$CSR_C" "$T/good.cbor"
+	check "a CBOR CreateCertificateFromCsr is answered in CBOR on the cbor accepted topic" \
+		jq -e '.certificateOwnershipToken | test("^[0-9a-f]{64}$")' "$T/answer.json"
+	check "  ... with the device certificate alone ($(stat -c %s "$T/answer.cbor") bytes)" \
+		test "$(jq -r .certificatePem "$T/answer.json" | grep -c 'BEGIN CERTIFICATE')" -eq 1
+	jq -c '{certificateOwnershipToken, parameters: {SerialNumber: "SN0027"}}' "$T/answer.json" \
+		| "$CBORTOOL" fromjson > "$T/reg.cbor"
+	cask "$REG_C" "$T/reg.cbor"
+	check "a CBOR RegisterThing is answered in CBOR" \
+		bash -c "[ $KIND = accepted ] && jq -e '.thingName == \"SN0027\" and .deviceConfiguration == {}' '$T/answer.json'"
+	# each malformed document: InvalidPayload 400, in CBOR, audited
+	bad_cbor() { printf "$2" > "$T/bad-$1.cbor"; }
+	bad_cbor truncated '\xa1\x78\x19certificateSigningRequest\x63ab'
+	bad_cbor not-a-map '\x81\x61x'
+	bad_cbor duplicate-key '\xa2\x78\x19certificateSigningRequest\x61x\x78\x19certificateSigningRequest\x61y'
+	bad_cbor integer-key '\xa2\x78\x19certificateSigningRequest\x61x\x01\x61y'
+	bad_cbor unterminated-indefinite-map '\xbf\x78\x19certificateSigningRequest\x61x'
+	bad_cbor deep '\xa2\x78\x19certificateSigningRequest\x61x\x61y\x81\x81\x81\x81\xa0'
+	before=$(rcli --raw XRANGE onb:audit - + | grep -c 'InvalidPayload: ' || true)
+	for b in truncated not-a-map duplicate-key integer-key unterminated-indefinite-map deep; do
+		cask "$CSR_C" "$T/bad-$b.cbor"
+		check "malformed CBOR ($b): InvalidPayload 400 in CBOR on the cbor rejected topic" \
+			bash -c "[ $KIND = rejected ] && jq -e '.statusCode == 400 and .errorCode == \"InvalidPayload\"' '$T/answer.json'"
+	done
+	audited() { [ "$(rcli --raw XRANGE onb:audit - + | grep -c 'InvalidPayload: ')" -ge $((before + 6)) ]; }
+	check "  ... each one audited" wait_for 3 audited
+	# an indefinite-length map with its break is fine
+	printf '\xbf\x78\x19certificateSigningRequest\x7f\x61x\xff\xff' > "$T/indef.cbor"
+	cask "$CSR_C" "$T/indef.cbor"
+	check "an indefinite-length map and string are decoded (then the CSR itself is refused: InvalidCsr)" \
+		jq -e '.errorCode == "InvalidCsr"' "$T/answer.json"
+	: > "$T/empty.cbor"
+	cask '$aws/certificates/create/cbor' "$T/empty.cbor"
+	check "CreateKeysAndCertificate in CBOR (off here): CreateKeysAndCertificateDisabled 403, in CBOR" \
+		bash -c "[ $KIND = rejected ] && jq -e '.statusCode == 403 and .errorCode == \"CreateKeysAndCertificateDisabled\"' '$T/answer.json'"
+	csr_json "$T/good.csr" > "$T/good.json"
+	cask "$CSR_C" "$T/good.json"
+	check "a JSON request on the cbor topic is rejected (InvalidPayload, in CBOR)" \
+		bash -c "[ $KIND = rejected ] && jq -e '.errorCode == \"InvalidPayload\"' '$T/answer.json'"
+fi
 
 # claimsvc dies; devices fail; it comes back; they retry and all succeed, once each.
 kill "${CLAIMSVC_PIDS[0]}"; wait "${CLAIMSVC_PIDS[0]}" 2>/dev/null || true

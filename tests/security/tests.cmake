@@ -2,4 +2,5 @@
 onb_script_test(security topics)
 onb_script_test(security identity)
 onb_script_test(security provisioning)
+onb_cbor_variant(security provisioning)
 onb_script_test(security hostile)

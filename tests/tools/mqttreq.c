@@ -6,7 +6,8 @@
  * Subscribes to every FILTER, publishes PAYLOAD_FILE to REQUEST_TOPIC (QoS 1)
  * and prints "<topic> <payload>" of the first message that arrives on a topic
  * matching a FILTER (a message the broker delivers unasked, such as a
- * rotation notice, is skipped).
+ * rotation notice, is skipped). The payload is written as it came (a CBOR
+ * answer is binary); with MQTTREQ_PAYLOAD_OUT=FILE it also goes, alone, to FILE.
  * Exit 0 with an answer, 1 without one, 2 on bad usage. 127.0.0.1 only. */
 #include <errno.h>
 #include <stdbool.h>
@@ -32,14 +33,22 @@ static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const i
 static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 {
 	struct state *st = arg;
+	const char *out = getenv("MQTTREQ_PAYLOAD_OUT");
 	bool match = false;
+	FILE *f;
 
 	(void)m;
 	for(int i = 0; i < st->nfilters && !match; i++){
 		if(mosquitto_topic_matches_sub(st->filters[i], msg->topic, &match) != MOSQ_ERR_SUCCESS) match = false;
 	}
 	if(!match || st->answered) return;
-	printf("%s %.*s\n", msg->topic, msg->payloadlen, (const char *)msg->payload);
+	printf("%s ", msg->topic);
+	fwrite(msg->payload, 1, (size_t)msg->payloadlen, stdout);
+	printf("\n");
+	if(out && (f = fopen(out, "wb"))){
+		fwrite(msg->payload, 1, (size_t)msg->payloadlen, f);
+		fclose(f);
+	}
 	st->answered = 1;
 }
 

@@ -38,6 +38,26 @@ static void minimal_and_values(void **state)
 	assert_int_equal(cfg.keepalive, 60);
 	assert_int_equal(cfg.log_level, CSVC_DEBUG);
 	assert_int_equal(cfg.token_ttl, 3600);   /* default */
+	assert_false(cfg.reply_chain);           /* default: the certificate alone (docs/provisioning.md) */
+}
+
+/* reply_chain: the device CA after the certificate in certificatePem, opt-in. */
+static void reply_chain_option(void **state)
+{
+	static const char on[] = REQUIRED "reply_chain true\n";
+	static const char off[] = REQUIRED "reply_chain false\n";
+	static const char bad[] = REQUIRED "reply_chain yes-please\n";
+	static const char twice[] = REQUIRED "reply_chain true\nreply_chain true\n";
+	struct csvc_config cfg;
+	struct onb_err err;
+
+	(void)state;
+	assert_int_equal(parse(on, sizeof(on) - 1, &cfg, &err), ONB_OK);
+	assert_true(cfg.reply_chain);
+	assert_int_equal(parse(off, sizeof(off) - 1, &cfg, &err), ONB_OK);
+	assert_false(cfg.reply_chain);
+	assert_int_equal(parse(bad, sizeof(bad) - 1, &cfg, &err), ONB_EINVAL);
+	assert_int_equal(parse(twice, sizeof(twice) - 1, &cfg, &err), ONB_EINVAL);
 }
 
 /* Regression (fuzz_config): a NUL on the last line, with no newline after
@@ -154,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(minimal_and_values),
+		cmocka_unit_test(reply_chain_option),
 		cmocka_unit_test(nul_on_last_line_refused),
 		cmocka_unit_test(nul_inside_line_named),
 		cmocka_unit_test(long_lines),

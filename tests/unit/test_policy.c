@@ -704,6 +704,18 @@ static void shipped_claim(void **state)
 		{'R', "$aws/certificates/create/json/accepted", true}, {'R', "$aws/things/x/shadow/get", false},
 		{'P', "devices/dev-1/telemetry", false}, {'S', "devices/dev-1/commands/#", false},
 		{'P', "$aws/provisioning-templates/a/b/provision/json", false},
+		/* the CBOR form (issue 14): the same requests and answers */
+		{'P', "$aws/certificates/create-from-csr/cbor", true}, {'P', "$aws/certificates/create/cbor", true},
+		{'P', "$aws/provisioning-templates/fleet/provision/cbor", true},
+		{'P', "$aws/certificates/create-from-csr/cbor/accepted", false},
+		{'S', "$aws/certificates/create-from-csr/cbor/accepted", true},
+		{'S', "$aws/certificates/create-from-csr/cbor/rejected", true},
+		{'S', "$aws/certificates/create/cbor/accepted", true},
+		{'S', "$aws/provisioning-templates/fleet/provision/cbor/accepted", true},
+		{'S', "$aws/provisioning-templates/+/provision/cbor/rejected", true},
+		{'S', "$aws/certificates/create-from-csr/cbor/+", false},
+		{'R', "$aws/provisioning-templates/fleet/provision/cbor/accepted", true},
+		{'P', "$aws/certificates/create-from-csr/xml", false},
 	};
 	struct onb_policy_vars v = {.client_id = "SN-0001"};
 	struct onb_policy *p = load_shipped("claim.json");

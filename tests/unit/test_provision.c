@@ -108,7 +108,25 @@ static void topics(void **state)
 	assert_int_equal(onb_prov_topic_parse("$aws/provisioning-templates/a.b/provision/json", &t, &err), ONB_OK);
 	assert_false(onb_prov_template_name_valid(t.template_name));
 
-	assert_int_not_equal(onb_prov_topic_parse("$aws/certificates/create-from-csr/cbor", &t, &err), ONB_OK);
+	assert_int_equal(t.format, ONB_PROV_JSON);
+	/* the CBOR topics (issue 14): same kinds, format CBOR */
+	assert_int_equal(onb_prov_topic_parse("$aws/certificates/create-from-csr/cbor", &t, &err), ONB_OK);
+	assert_int_equal(t.kind, ONB_PROV_CREATE_FROM_CSR);
+	assert_int_equal(t.format, ONB_PROV_CBOR);
+	assert_int_equal(onb_prov_topic_parse("$aws/certificates/create/cbor", &t, &err), ONB_OK);
+	assert_int_equal(t.kind, ONB_PROV_CREATE_KEYS);
+	assert_int_equal(t.format, ONB_PROV_CBOR);
+	assert_int_equal(onb_prov_topic_parse("$aws/provisioning-templates/fleet/provision/cbor", &t, &err), ONB_OK);
+	assert_int_equal(t.kind, ONB_PROV_REGISTER_THING);
+	assert_int_equal(t.format, ONB_PROV_CBOR);
+	assert_string_equal(t.template_name, "fleet");
+	assert_int_equal(onb_prov_topic_parse("devices/d1/certificates/renew", &t, &err), ONB_OK);
+	assert_int_equal(t.format, ONB_PROV_JSON);
+	assert_int_not_equal(onb_prov_topic_parse("$aws/certificates/create-from-csr/xml", &t, &err), ONB_OK);
+	assert_int_not_equal(onb_prov_topic_parse("$aws/certificates/create-from-csr/cbor/accepted", &t, &err), ONB_OK);
+	assert_int_not_equal(onb_prov_topic_parse("$aws/provisioning-templates/fleet/provision/cbor2", &t, &err), ONB_OK);
+	assert_int_not_equal(onb_prov_topic_parse("$aws/provisioning-templates/provision/cbor", &t, &err), ONB_OK);
+	assert_int_not_equal(onb_prov_topic_parse("devices/d1/certificates/renew/cbor", &t, &err), ONB_OK);
 	assert_int_not_equal(onb_prov_topic_parse("$aws/provisioning-templates//provision/json", &t, &err), ONB_OK);
 	assert_int_not_equal(onb_prov_topic_parse("$aws/provisioning-templates/a/b/provision/json", &t, &err), ONB_OK);
 	assert_int_not_equal(onb_prov_topic_parse("$aws/provisioning-templates/+/provision/json", &t, &err), ONB_OK);
