@@ -39,10 +39,14 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		 * them to the provisioning topics; claimsvc checks the rest. But the
 		 * client id of a registered device is that device's alone: taking it
 		 * would take over its persistent session (subscriptions, queued
-		 * commands) while it is offline. */
+		 * commands) while it is offline. Only the device's own birth
+		 * certificate may use it: a factory-reset device provisioning again
+		 * (a template's reprovision same-identity), connecting as the AWS
+		 * demos do, with one client id for both connections. */
 		if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
 		r = onb_registry_device_get(rc, client_id, &out->dev, &err);
-		if(r == ONB_OK && out->dev.cert_fp[0]){
+		if(r == ONB_OK && out->dev.cert_fp[0]
+				&& !(out->idclass == ONB_ID_BIRTH && !strcmp(out->dev.birth_fp, out->fp))){
 			return decide(out, false, "client-id-reserved", "client id belongs to a registered device");
 		}
 		memset(&out->dev, 0, sizeof(out->dev));

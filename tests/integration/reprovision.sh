@@ -116,6 +116,16 @@ check "  ... the old serial is on the CRL record (superseded)" \
 	test "$(crl_reason "$(serial_of "$T/BD0001-old.pem")")" = 4
 check "  ... audited as reprovision same-identity, old and new fingerprints" \
 	audit_has "reprovision" "same-identity" "superseded" "$old_fp" "$new_fp"
+# The AWS demos connect with one client id for both connections: the
+# device's own birth certificate may use its registered id; no one else may.
+check "same-identity: a factory reset that provisions as client id BD0001 itself" \
+	birth same BD0001 --claim-id-prefix ""
+keep BD0001 BD0001-new
+new_fp=$(fp_of "$T/BD0001-new.pem")
+check "  ... with a new certificate again" test "$(field BD0001 cert_fp)" = "$new_fp"
+[ -f "$T/claim-a.pem" ] || new_device claim-a claim-ca
+check "  ... while the claim certificate is refused that client id (client-id-reserved)" \
+	refused claim-a BD0001 '$aws/certificates/create-from-csr/json'
 
 refute "same-identity: another birth certificate for BD0001 is refused" \
 	sim same BD0001 --birth-dir "$T/clone"
