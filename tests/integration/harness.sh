@@ -218,7 +218,15 @@ check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 # refute DESCRIPTION CMD...: records a pass if CMD fails.
 refute() { local d=$1; shift; if "$@"; then not_ok "$d"; else ok "$d"; fi; }
 
+# spoke_cbor: some broker log of this test (some keep earlier brokers' logs)
+# shows a request on a .../cbor topic.
+spoke_cbor() { cat "$T"/mosquitto*.log* 2>/dev/null | grep -q "Received PUBLISH from .*'\$aws/[a-z/-]*/cbor'"; }
+
 finish() {
+	# A CBOR pass (ONB_PROV_FORMAT=cbor) that never spoke CBOR proves nothing.
+	if [ "${PROV_FORMAT:-json}" = cbor ]; then
+		check "this CBOR pass sent its provisioning requests on the .../cbor topics" spoke_cbor
+	fi
 	echo "$PASSES passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]
 }

@@ -52,7 +52,7 @@ keep() { cp "$T/dev/$1.pem" "$T/$2.pem"; cp "$T/dev/$1.key" "$T/$2.key"; rm -f "
 # id is prov-SERIAL, so that it never takes over the device's own session.
 sim() {
 	local tpl=$1 serial=$2; shift 2
-	"$DEVSIM" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --quiet --template "$tpl" \
+	"$DEVSIM" "${DEVSIM_FMT[@]}" --port "$MQTT_PORT" --cafile "$PKI/ca-bundle.pem" --quiet --template "$tpl" \
 		--serial "$serial" --claim-id-prefix prov- --out "$T/dev" "$@" > "$T/sim.out" 2>&1
 }
 birth() { local tpl=$1 serial=$2; shift 2; sim "$tpl" "$serial" --birth-dir "$T/birth" "$@"; }
