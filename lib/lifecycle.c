@@ -284,18 +284,26 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 
 /* ---------------------------------------------------------- decommission */
 
-void onb_reg_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
+static void key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
 {
 	if(*hash) snprintf(dst, len, "%s%s", prefix, hash);
 	else snprintf(dst, len, "%s", fallback);
 }
 
+void onb_reg_pointer_keys(const struct onb_reg_pointers *p, const char *devkey, struct onb_reg_pointer_keys *k)
+{
+	key_or(k->fp, sizeof(k->fp), ONB_KEY_FP_FMT_PREFIX, p->fp, devkey);
+	key_or(k->next, sizeof(k->next), ONB_KEY_FP_FMT_PREFIX, p->next, devkey);
+	key_or(k->code, sizeof(k->code), ONB_KEY_CC_PREFIX, p->code, devkey);
+}
+
 int onb_device_decommission(redisContext *rc, const char *id, const char *reason,
 		const struct onb_actor *actor, struct onb_decommission_result *out, struct onb_err *err)
 {
-	char devkey[DEV_KEY_MAX], fpkey[FP_KEY_MAX], nextkey[FP_KEY_MAX], cckey[FP_KEY_MAX];
+	char devkey[DEV_KEY_MAX];
 	char sources[128];
 	struct onb_reg_pointers p;
+	struct onb_reg_pointer_keys k;
 	int ret = check_id(id, err);
 
 	if(ret == ONB_OK) ret = check_reason(reason, err);
@@ -309,15 +317,12 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 
 		ret = onb_reg_read_pointers(rc, devkey, id, &p, err);
 		if(ret != ONB_OK) return ret;
-		/* an absent pointer names the device key, which the script then never touches as such */
-		onb_reg_key_or(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
-		onb_reg_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
-		onb_reg_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
+		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
 		onb_args_push(&a, devkey);
-		onb_args_push(&a, fpkey);
-		onb_args_push(&a, nextkey);
-		onb_args_push(&a, cckey);
+		onb_args_push(&a, k.fp);
+		onb_args_push(&a, k.next);
+		onb_args_push(&a, k.code);
 		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
 		onb_args_push(&a, ONB_KEY_EVENTS);
 		onb_args_push(&a, ONB_KEY_AUDIT);

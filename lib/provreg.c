@@ -354,7 +354,7 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, req->device_id);
 	for(int attempt = 0; attempt < REPROV_ATTEMPTS; attempt++){
 		struct onb_reg_pointers p;
-		char oldkey[DEV_KEY_MAX], nextkey[DEV_KEY_MAX], cckey[DEV_KEY_MAX];
+		struct onb_reg_pointer_keys k;
 
 		/* Re-provisioning touches the keys the device record names (its
 		 * certificates, its claim code): read them first; the script
@@ -365,9 +365,7 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 			ret = onb_reg_read_pointers(rc, devkey, req->device_id, &p, err);
 			if(ret != ONB_OK) return ret;
 		}
-		onb_reg_key_or(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT_PREFIX, p.fp, devkey);
-		onb_reg_key_or(nextkey, sizeof(nextkey), ONB_KEY_FP_FMT_PREFIX, p.next, devkey);
-		onb_reg_key_or(cckey, sizeof(cckey), ONB_KEY_CC_PREFIX, p.code, devkey);
+		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
 		onb_args_push(&a, tokkey);
 		onb_args_push(&a, pendkey);
@@ -375,9 +373,9 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 		onb_args_push(&a, fpkey);
 		onb_args_push(&a, ONB_KEY_EVENTS);
 		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, oldkey);
-		onb_args_push(&a, nextkey);
-		onb_args_push(&a, cckey);
+		onb_args_push(&a, k.fp);
+		onb_args_push(&a, k.next);
+		onb_args_push(&a, k.code);
 		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
 		onb_args_push(&a, req->device_id);
 		onb_args_push(&a, fp);

@@ -120,9 +120,14 @@ struct onb_reg_pointers {
 int onb_reg_read_pointers(redisContext *rc, const char *devkey, const char *id, struct onb_reg_pointers *p,
 		struct onb_err *err);
 
-/* dst = prefix + hash, or fallback (the device key, which a script then
- * does not treat as that key) when hash is empty. */
-void onb_reg_key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback);
+/* The keys a script is handed for p's pointers: onb:fp:<hash> or
+ * onb:cc:<hash>, or the device key itself when the pointer is absent (which
+ * the script then does not treat as that key). */
+#define ONB_REG_PTR_KEY_MAX (ONB_ID_MAX + 16) /* a device key, or a prefix and 64 hex */
+struct onb_reg_pointer_keys {
+	char fp[ONB_REG_PTR_KEY_MAX], next[ONB_REG_PTR_KEY_MAX], code[ONB_REG_PTR_KEY_MAX];
+};
+void onb_reg_pointer_keys(const struct onb_reg_pointers *p, const char *devkey, struct onb_reg_pointer_keys *k);
 
 /* ---------------------------------------------------------------- replies */
 
