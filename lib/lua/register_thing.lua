@@ -94,6 +94,20 @@ local function requester_fields(f)
   end
 end
 
+-- what the template gives a device it provisions: its tenant, its policy,
+-- and the claim time when it starts active
+local function template_fields(f)
+  if tenant ~= '' then
+    table.insert(f, 'tenant'); table.insert(f, tenant)
+  end
+  if policy ~= '' then
+    table.insert(f, 'policy'); table.insert(f, policy)
+  end
+  if state == 'active' then
+    table.insert(f, 'claimed'); table.insert(f, now)
+  end
+end
+
 -- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
 -- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
 -- keeps the first revocation
@@ -153,15 +167,7 @@ local function reprovision(t, cur)
       redis.call('HSET', cc, 'status', 'revoked', 'reason', 'reprovisioned', 'revoked', now)
     end
     redis.call('HDEL', dev, 'tenant', 'policy', 'claimed', 'claimcode')
-    if tenant ~= '' then
-      table.insert(f, 'tenant'); table.insert(f, tenant)
-    end
-    if policy ~= '' then
-      table.insert(f, 'policy'); table.insert(f, policy)
-    end
-    if state == 'active' then
-      table.insert(f, 'claimed'); table.insert(f, now)
-    end
+    template_fields(f)
   end
   requester_fields(f)
   redis.call('HSET', dev, unpack(f))
@@ -286,15 +292,7 @@ local f = {'state', state, 'cert_fp', fp, 'cert_serial', t[2] or '', 'not_after'
 if serial ~= '' then
   table.insert(f, 'serial'); table.insert(f, serial)
 end
-if tenant ~= '' then
-  table.insert(f, 'tenant'); table.insert(f, tenant)
-end
-if policy ~= '' then
-  table.insert(f, 'policy'); table.insert(f, policy)
-end
-if state == 'active' then
-  table.insert(f, 'claimed'); table.insert(f, now)
-end
+template_fields(f)
 if idclass == 'birth' and not set(cur[3]) then
   -- nothing listed: the first birth certificate is remembered
   table.insert(f, 'birth_fp'); table.insert(f, requester_fp)
