@@ -103,11 +103,19 @@ enum onb_prov_format onb_prov_topic_format(const char *topic)
 	return ONB_PROV_CBOR;
 }
 
+/* True when topic ends in "/accepted" or "/rejected" (the same length). */
+static bool may_be_reply(const char *topic)
+{
+	size_t n = strlen(topic), k = sizeof("/accepted") - 1;
+	return n >= k && (!memcmp(topic + n - k, "/accepted", k) || !memcmp(topic + n - k, "/rejected", k));
+}
+
 bool onb_prov_is_reply_topic(const char *topic)
 {
 	const char *rest;
 
-	if(!topic) return false;
+	/* asked for every delivery (acl.c): the suffix settles almost all */
+	if(!topic || !may_be_reply(topic)) return false;
 	rest = starts_with(topic, ONB_TOPIC_CLAIM) ? topic + strlen(ONB_TOPIC_CLAIM) : request_rest(topic);
 	return rest && (!strcmp(rest, "/accepted") || !strcmp(rest, "/rejected"));
 }
