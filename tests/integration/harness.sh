@@ -60,14 +60,22 @@ cleanup() {
 		echo "$PASSES passed, $FAILS failed"
 		BROKER_PID=""
 	fi
-	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
+	for k in "${!FLEET_PIDS[@]}"; do
+		alive "${FLEET_PIDS[$k]}" && continue
+		st=0; wait "${FLEET_PIDS[$k]}" 2>/dev/null || st=$?
+		FAILS=$((FAILS + 1))
+		echo "not ok - broker $k ($MOSQUITTO_BIN) died during the test, exit status $st"
+		echo "$PASSES passed, $FAILS failed"
+		unset "FLEET_PIDS[$k]"
+	done
+	for p in "${BG_PIDS[@]}" "${FLEET_PIDS[@]}" $BROKER_PID $REDIS_PID; do
 		kill -CONT "$p" 2>/dev/null || true
 		kill "$p" 2>/dev/null || true
 	done
 	# claimsvc, redis-server and the broker are gone before we return,
 	# whatever failed (a SIGTERM'd process that hangs gets SIGKILL after 5 s)
 	local deadline=$((SECONDS + 5))
-	for p in "${BG_PIDS[@]}" $BROKER_PID $REDIS_PID; do
+	for p in "${BG_PIDS[@]}" "${FLEET_PIDS[@]}" $BROKER_PID $REDIS_PID; do
 		while alive "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
 		kill -KILL "$p" 2>/dev/null || true
 	done
@@ -161,6 +169,31 @@ start_broker() {
 }
 
 stop_broker() { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=""; }
+
+# A fleet: more brokers on the same Redis, each a copy of the first one's
+# configuration with its own port, log ($T/mosquitto-K.log) and broker id
+# (broker-K). BROKER_PORTS[K] is broker K's port (BROKER_PORTS[1] is the
+# first broker's, $MQTT_PORT); run a client against broker K with
+# `MQTT_PORT=${BROKER_PORTS[K]} pub ...`. A fleet broker that dies by itself
+# fails the test like the first one (cleanup).
+BROKER_PORTS=()
+FLEET_PIDS=()
+# start_fleet_broker K: starts broker K (2, 3, ...) after start_broker.
+start_fleet_broker() {
+	local k=$1 port; port=$(freeport)
+	BROKER_PORTS[1]=$MQTT_PORT
+	BROKER_PORTS[k]=$port
+	sed -e "s/^listener $MQTT_PORT /listener $port /" -e "s|^log_dest file .*|log_dest file $T/mosquitto-$k.log|" \
+		-e "s/^plugin_opt_audit_window_s .*/&\nplugin_opt_broker_id broker-$k/" "$T/mosquitto.conf" > "$T/mosquitto-$k.conf"
+	env "${BROKER_ENV[@]}" "$MOSQUITTO_BIN" -c "$T/mosquitto-$k.conf" &
+	FLEET_PIDS[k]=$!
+	wait_for 10 grep -q "mosquitto version .* running" "$T/mosquitto-$k.log" \
+		|| { echo "broker $k did not start"; cat "$T/mosquitto-$k.log"; exit 1; }
+}
+# stop_fleet_broker K
+stop_fleet_broker() {
+	kill "${FLEET_PIDS[$1]}"; wait "${FLEET_PIDS[$1]}" 2>/dev/null || true; unset "FLEET_PIDS[$1]"
+}
 
 # up: the usual fixture, PKI + Redis + broker.
 up() { make_pki; start_redis; "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies" >/dev/null; start_broker; }
