@@ -3,6 +3,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
+#include <openssl/crypto.h>
+
 #include "cli.h"
 
 const char *cli_shown(const char *s, char *buf, size_t len)
@@ -36,6 +39,19 @@ const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len)
 		snprintf(buf, len, "%sZ", base);
 	}
 	return buf;
+}
+
+int cli_print_json(cJSON *v)
+{
+	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
+
+	cJSON_Delete(v);
+	if(!s) return cli_error("out of memory");
+	puts(s);
+	/* some carry secrets (a claim code): not left in freed memory */
+	OPENSSL_cleanse(s, strlen(s));
+	cJSON_free(s);
+	return CLI_OK;
 }
 
 int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct cli_opt *opts,
@@ -85,6 +101,11 @@ int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct 
 				return cli_usage_error("%s: %s needs a value", cmd, o->name);
 			}
 			val = argv[++i];
+		}
+		if(o->each){
+			int ret = o->each(cmd, val, o->arg);
+			if(ret != CLI_OK) return ret;
+			continue;
 		}
 		if(*o->value) return cli_usage_error("%s: %s given twice", cmd, o->name);
 		*o->value = val;

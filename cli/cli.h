@@ -37,7 +37,15 @@ struct cli_opt {
 	const char *name;
 	const char **value;
 	bool *flag;
+	/* A repeatable option (--var A=1 --var B=2): each value is handed to
+	 * each(cmd, value, arg), which returns CLI_OK or an exit code. */
+	int (*each)(const char *cmd, const char *value, void *arg);
+	void *arg;
 };
+#define CLI_VALUE(name, value) { (name), (value), NULL, NULL, NULL }
+#define CLI_FLAG(name, flag) { (name), NULL, (flag), NULL, NULL }
+#define CLI_EACH(name, fn, arg) { (name), NULL, NULL, (fn), (arg) }
+#define CLI_END { NULL, NULL, NULL, NULL, NULL }
 
 /* Untrusted text for an error line: at most 64 bytes of s, '?' for what is
  * not printable, "..." when cut; written into buf (len >= 8), returned. */
@@ -46,6 +54,11 @@ const char *cli_shown(const char *s, char *buf, size_t len);
 /* t ms (or s with is_ms false) since the epoch as ISO 8601 UTC, with
  * milliseconds for ms; "-" for 0 or less. Written into buf, returned. */
 const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len);
+
+/* Prints a cJSON value on one line of stdout and frees it (NULL: out of
+ * memory). Returns CLI_OK or CLI_FAIL. */
+struct cJSON;
+int cli_print_json(struct cJSON *v);
 
 /* Parses a command's arguments (argv[0] is its first argument): the options
  * of opts, --json, --help (prints usage), up to maxpos positionals into pos.
@@ -60,11 +73,11 @@ int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_allowlist(struct cli *cli, int argc, char **argv);
 int cmd_claimcode(struct cli *cli, int argc, char **argv);  /* cmd_claimcode.c */
-int cmd_claim(struct cli *cli, int argc, char **argv);      /* cmd_tenant.c */
+int cmd_claim(struct cli *cli, int argc, char **argv);      /* cmd_claim.c */
 int cmd_stats(struct cli *cli, int argc, char **argv);      /* cmd_stats.c */
 int cmd_crl(struct cli *cli, int argc, char **argv);        /* cmd_crl.c */
 int cmd_template(struct cli *cli, int argc, char **argv);   /* cmd_template.c */
-/* device release / transfer (cmd_tenant.c); argv[0] is their first argument */
+/* device release / transfer (cmd_device_tenant.c); argv[0] is their first argument */
 int cmd_device_release(struct cli *cli, int argc, char **argv);
 int cmd_device_transfer(struct cli *cli, int argc, char **argv);
 

@@ -3,7 +3,6 @@
  * knows a Redis key. Reading and checking the CSV is separate from sending:
  * each chunk of valid lines is one onb_allowlist_add call (pipelined). */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,7 +314,6 @@ static int print_summary(const struct import *im)
 {
 	if(im->json){
 		cJSON *o = cJSON_CreateObject(), *arr = NULL;
-		char *s;
 		bool ok = o != NULL;
 
 		if(ok && im->dry_run) ok = cJSON_AddTrueToObject(o, "dry_run") != NULL;
@@ -336,11 +334,11 @@ static int print_summary(const struct import *im)
 			ok = cJSON_AddNumberToObject(b, "line", (double)im->all_bad[i].line)
 				&& cJSON_AddStringToObject(b, "reason", im->all_bad[i].reason);
 		}
-		s = ok ? cJSON_PrintUnformatted(o) : NULL;
-		cJSON_Delete(o);
-		if(!s) return cli_error("out of memory");
-		puts(s);
-		cJSON_free(s);
+		if(!ok){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		if(cli_print_json(o) != CLI_OK) return CLI_FAIL;
 	}else if(im->dry_run){
 		printf("dry run: valid %ld, invalid %ld (nothing written)\n", im->valid, im->invalid);
 	}else{
@@ -374,8 +372,8 @@ static int do_import(struct cli *cli, int argc, char **argv)
 
 	const char *prefix = NULL;
 	const struct cli_opt opts[] = {
-		{ "--batch", &im.batch, NULL }, { "--prefix", &prefix, NULL }, { "--dry-run", NULL, &im.dry_run },
-		{ NULL, NULL, NULL },
+		CLI_VALUE("--batch", &im.batch), CLI_VALUE("--prefix", &prefix), CLI_FLAG("--dry-run", &im.dry_run),
+		CLI_END,
 	};
 	int npos;
 	r = cli_parse(cli, "allowlist import", usage_import, opts, argc, argv, &path, 1, &npos);
@@ -471,9 +469,6 @@ int cmd_allowlist(struct cli *cli, int argc, char **argv)
 {
 	char b[80];
 	int i = 1;
-
-	/* a Redis that goes away mid-import must give an error line, not SIGPIPE */
-	signal(SIGPIPE, SIG_IGN);
 
 	for(; i < argc && argv[i][0] == '-'; i++){
 		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){

@@ -1,12 +1,14 @@
 /* onboardctl audit: the audit stream, filtered, as text or JSON lines. */
 #define _XOPEN_SOURCE 700 /* strptime */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -67,6 +69,17 @@ static int parse_since(const char *s, long long *out)
 		return 0;
 	}
 	return -1;
+}
+
+/* The reader of stdout went away (a pipe whose other end closed): an idle
+ * follow writes nothing that could fail, so it asks. SIGPIPE is ignored
+ * (main.c). */
+static bool stdout_gone(void)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+	if(fflush(stdout) != 0 || ferror(stdout)) return true;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
 struct filter {
@@ -135,35 +148,26 @@ static void print_record(const struct onb_audit_record *rec, void *arg)
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
 	struct filter f = { 0 };
-	char last_id[ONB_STREAM_ID_MAX] = "0-0";
+	char last_id[ONB_STREAM_ID_MAX] = "0-0", shown[80];
+	const char *since = NULL;
 	bool follow = false;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("--device", &f.device), CLI_VALUE("--since", &since),
+		CLI_FLAG("--follow", &follow), CLI_FLAG("--syslog", &f.syslog),
+		CLI_END,
+	};
 	struct onb_err err;
 	redisContext *rc;
 	int ret = CLI_OK, n;
 
-	for(int i = 1; i < argc; i++){
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
-			fputs(usage_audit, stdout);
-			return CLI_OK;
-		}else if(!strcmp(argv[i], "--json")){
-			cli->json = true;
-		}else if(!strcmp(argv[i], "--follow")){
-			follow = true;
-		}else if(!strcmp(argv[i], "--syslog")){
-			f.syslog = true;
-		}else if(!strcmp(argv[i], "--device") && v){
-			if(!onb_id_valid(v)) return cli_usage_error("audit: invalid device id");
-			f.device = v;
-			i++;
-		}else if(!strcmp(argv[i], "--since") && v){
-			long long ms;
-			if(parse_since(v, &ms) != 0) return cli_usage_error("audit: cannot read --since '%s'", v);
-			snprintf(last_id, sizeof(last_id), "%lld-0", ms > 0 ? ms - 1 : 0);
-			i++;
-		}else{
-			return cli_usage_error("audit: unknown option '%s'", argv[i]);
-		}
+	ret = cli_parse(cli, "audit", usage_audit, opts, argc - 1, argv + 1, NULL, 0, &n);
+	if(ret >= 0) return ret;
+	ret = CLI_OK;
+	if(f.device && !onb_id_valid(f.device)) return cli_usage_error("audit: invalid device id");
+	if(since){
+		long long ms;
+		if(parse_since(since, &ms) != 0) return cli_usage_error("audit: cannot read --since '%s'", cli_shown(since, shown, sizeof(shown)));
+		snprintf(last_id, sizeof(last_id), "%lld-0", ms > 0 ? ms - 1 : 0);
 	}
 	f.json = cli->json;
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
@@ -171,7 +175,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
 	/* History first, then (with --follow) whatever arrives. */
-	while(!interrupted){
+	while(!interrupted && !ferror(stdout)){
 		n = onb_audit_read(rc, last_id, 0, 1000, print_record, &f, &err);
 		if(n < 0){
 			ret = cli_error("%s", err.msg);
@@ -179,7 +183,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		}
 		if(n > 0) continue;
 		if(!follow) break;
-		fflush(stdout);
+		if(stdout_gone()) break;
 		n = onb_audit_read(rc, last_id, 1000, 1000, print_record, &f, &err);
 		if(n < 0 && !interrupted){
 			ret = cli_error("%s", err.msg);

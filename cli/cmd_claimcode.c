@@ -4,7 +4,6 @@
  * labels and the batch manifest are written with mode 0600. */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,15 +198,8 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 			ret = cli_error("out of memory");
 			goto cleanup;
 		}
-		char *s = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if(!s){
-			ret = cli_error("out of memory");
-			goto cleanup;
-		}
-		puts(s);
-		OPENSSL_cleanse(s, strlen(s));
-		cJSON_free(s);
+		ret = cli_print_json(o);
+		if(ret != CLI_OK) goto cleanup;
 	}else if(fmt == FMT_URI){
 		puts(uri);
 	}else{
@@ -452,12 +444,14 @@ cleanup:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if(cli->json){
-		printf("{\"issued\":%zu,\"failed\":%ld,\"dir\":", issued, b->bad);
-		cJSON *s = cJSON_CreateString(b->dir);
-		char *txt = s ? cJSON_PrintUnformatted(s) : NULL;
-		printf("%s,\"seconds\":%.2f}\n", txt ? txt : "null", secs);
-		cJSON_free(txt);
-		cJSON_Delete(s);
+		cJSON *o = cJSON_CreateObject();
+		if(!o || !cJSON_AddNumberToObject(o, "issued", (double)issued) || !cJSON_AddNumberToObject(o, "failed", (double)b->bad)
+				|| !cJSON_AddStringToObject(o, "dir", b->dir)
+				|| !cJSON_AddNumberToObject(o, "seconds", (double)(long long)(secs * 100 + 0.5) / 100)){
+			cJSON_Delete(o);
+			return cli_error("out of memory");
+		}
+		if(cli_print_json(o) != CLI_OK) return CLI_FAIL;
 	}else{
 		printf("issued %zu labels in %s (manifest.csv) in %.1f s, %ld failed\n", issued, b->dir, secs, b->bad);
 	}
@@ -472,9 +466,9 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 	const char *device = NULL, *batch = NULL, *ttl_s = NULL, *format = NULL, *out = NULL, *prefix = NULL;
 	const char *scale_s = NULL, *link = getenv("ONBOARD_CLAIM_LINK"), *pos[1];
 	const struct cli_opt opts[] = {
-		{ "--device", &device, NULL }, { "--batch", &batch, NULL }, { "--ttl", &ttl_s, NULL },
-		{ "--format", &format, NULL }, { "--out", &out, NULL }, { "--prefix", &prefix, NULL },
-		{ "--scale", &scale_s, NULL }, { "--link", &link, NULL }, { NULL, NULL, NULL },
+		CLI_VALUE("--device", &device), CLI_VALUE("--batch", &batch), CLI_VALUE("--ttl", &ttl_s),
+		CLI_VALUE("--format", &format), CLI_VALUE("--out", &out), CLI_VALUE("--prefix", &prefix),
+		CLI_VALUE("--scale", &scale_s), CLI_VALUE("--link", &link), CLI_END,
 	};
 	enum format fmt = FMT_TXT;
 	int64_t ttl = ONB_CC_TTL_DEFAULT_MS;
@@ -508,7 +502,6 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 		if(!out) return cli_usage_error("claimcode issue --batch needs --out DIR");
 		if(format && fmt != FMT_PNG && fmt != FMT_SVG) return cli_usage_error("claimcode issue --batch: --format is png or svg");
 		b.fmt = format ? fmt : FMT_PNG;
-		signal(SIGPIPE, SIG_IGN);
 		ret = issue_batch(cli, batch, &b);
 		for(size_t i = 0; i < b.n; i++) free(b.ids[i]);
 		free(b.ids);
@@ -527,7 +520,7 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 static int do_show(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL, *pos[1];
-	const struct cli_opt opts[] = { { "--device", &device, NULL }, { NULL, NULL, NULL } };
+	const struct cli_opt opts[] = { CLI_VALUE("--device", &device), CLI_END };
 	struct onb_claimcode_info i;
 	struct onb_err err;
 	redisContext *rc;
@@ -555,12 +548,7 @@ static int do_show(struct cli *cli, int argc, char **argv)
 		if(i.expires_ms) cJSON_AddNumberToObject(o, "expires", (double)i.expires_ms);
 		if(i.used_ms) cJSON_AddNumberToObject(o, "used", (double)i.used_ms);
 		if(i.revoked_ms) cJSON_AddNumberToObject(o, "revoked", (double)i.revoked_ms);
-		char *s = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if(!s) return cli_error("out of memory");
-		puts(s);
-		cJSON_free(s);
-		return CLI_OK;
+		return cli_print_json(o);
 	}
 	printf("device:  %s\nstatus:  %s%s%s%s\n", device, i.status, i.reason[0] ? " (" : "", i.reason,
 			i.reason[0] ? ")" : "");
@@ -575,7 +563,7 @@ static int do_show(struct cli *cli, int argc, char **argv)
 static int do_revoke(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL, *pos[1];
-	const struct cli_opt opts[] = { { "--device", &device, NULL }, { NULL, NULL, NULL } };
+	const struct cli_opt opts[] = { CLI_VALUE("--device", &device), CLI_END };
 	struct onb_actor actor = cli_actor(cli);
 	struct onb_err err;
 	redisContext *rc;
@@ -598,7 +586,7 @@ static int do_unlock(struct cli *cli, int argc, char **argv)
 {
 	const char *tenant = NULL, *source = NULL, *pos[1];
 	const struct cli_opt opts[] = {
-		{ "--tenant", &tenant, NULL }, { "--source", &source, NULL }, { NULL, NULL, NULL },
+		CLI_VALUE("--tenant", &tenant), CLI_VALUE("--source", &source), CLI_END,
 	};
 	struct onb_actor actor = cli_actor(cli);
 	struct onb_err err;

@@ -66,37 +66,35 @@ static bool parse_days(const char *s, int *out)
 	return true;
 }
 
+/* A list of up to MAX_EXTRA paths given by a repeatable option. */
+struct path_list {
+	const char *name;
+	const char **v;
+	int *n;
+};
+
+static int add_path(const char *cmd, const char *value, void *arg)
+{
+	const struct path_list *l = arg;
+
+	if(*l->n == MAX_EXTRA) return cli_usage_error("%s: at most %d %s", cmd, MAX_EXTRA, l->name);
+	l->v[(*l->n)++] = value;
+	return CLI_OK;
+}
+
 static int parse_args(struct crl_opts *o, struct cli *cli, int argc, char **argv)
 {
-	for(int i = 2; i < argc; i++){
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	struct path_list also = { "--also-ca", o->also, &o->nalso };
+	struct path_list include = { "--include", o->include, &o->ninclude };
+	const struct cli_opt opts[] = {
+		CLI_VALUE("--ca", &o->ca), CLI_VALUE("--out", &o->out),
+		CLI_VALUE("--days", &o->days), CLI_EACH("--also-ca", add_path, &also),
+		CLI_EACH("--include", add_path, &include), CLI_END,
+	};
+	int npos, ret;
 
-		if(!strcmp(a, "--help") || !strcmp(a, "-h")){
-			fputs(usage_crl, stdout);
-			return CLI_OK;
-		}
-		if(!strcmp(a, "--json")){
-			cli->json = true;
-			continue;
-		}
-		if(!v) return cli_usage_error("crl export: unknown option or missing value '%s'", a);
-		if(!strcmp(a, "--ca") && !o->ca){
-			o->ca = v;
-		}else if(!strcmp(a, "--out") && !o->out){
-			o->out = v;
-		}else if(!strcmp(a, "--days") && !o->days){
-			o->days = v;
-		}else if(!strcmp(a, "--also-ca")){
-			if(o->nalso == MAX_EXTRA) return cli_usage_error("crl export: at most %d --also-ca", MAX_EXTRA);
-			o->also[o->nalso++] = v;
-		}else if(!strcmp(a, "--include")){
-			if(o->ninclude == MAX_EXTRA) return cli_usage_error("crl export: at most %d --include", MAX_EXTRA);
-			o->include[o->ninclude++] = v;
-		}else{
-			return cli_usage_error("crl export: unknown or repeated option '%s'", a);
-		}
-		i++;
-	}
+	ret = cli_parse(cli, "crl export", usage_crl, opts, argc - 2, argv + 2, NULL, 0, &npos);
+	if(ret >= 0) return ret;
 	if(!o->ca || !o->out) return cli_usage_error("crl export: --ca and --out are required");
 	return -1;
 }
@@ -183,13 +181,7 @@ static int report(struct cli *cli, const char *out, STACK_OF(X509_CRL) *crls)
 					rev ? sk_X509_REVOKED_num(rev) : 0, next);
 		}
 	}
-	if(root){
-		char *s = cJSON_PrintUnformatted(root);
-		if(s) puts(s);
-		else ret = cli_error("out of memory");
-		cJSON_free(s);
-		cJSON_Delete(root);
-	}
+	if(root && cli_print_json(root) != CLI_OK) ret = CLI_FAIL;
 	return ret;
 }
 

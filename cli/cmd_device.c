@@ -1,6 +1,5 @@
 /* onboardctl device: the registry (register, show, list, state changes).
  * Everything goes through lib/registry.c; nothing here knows a Redis key. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,18 +230,6 @@ static cJSON *device_json(const struct onb_device *d)
 	return o;
 }
 
-/* Prints a cJSON value on one line and frees it. */
-static int print_json(cJSON *v)
-{
-	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
-
-	cJSON_Delete(v);
-	if(!s) return cli_error("out of memory");
-	puts(s);
-	cJSON_free(s);
-	return CLI_OK;
-}
-
 static const char *or_dash(const char *s) { return *s ? s : "-"; }
 
 static void print_device_text(const struct onb_device *d)
@@ -359,7 +346,7 @@ static int do_register(struct cli *cli, int argc, char **argv)
 			cJSON_Delete(o);
 			return cli_error("out of memory");
 		}
-		return print_json(o);
+		return cli_print_json(o);
 	}
 	if(a.tenant){
 		printf("%s: registered as %s for tenant %s, certificate %s\n", a.id,
@@ -387,7 +374,7 @@ static int do_show(struct cli *cli, int argc, char **argv)
 	ret = onb_registry_device_get(rc, a.pos[0], &d, &err);
 	redisFree(rc);
 	if(ret != ONB_OK) return registry_error("show", a.pos[0], ret, &err);
-	if(cli->json) return print_json(device_json(&d));
+	if(cli->json) return cli_print_json(device_json(&d));
 	print_device_text(&d);
 	return CLI_OK;
 }
@@ -470,7 +457,7 @@ static int do_list(struct cli *cli, int argc, char **argv)
 		cJSON_Delete(ctx.array);
 		return cli_error("out of memory");
 	}
-	if(ctx.json) return print_json(ctx.array);
+	if(ctx.json) return cli_print_json(ctx.array);
 	return CLI_OK;
 }
 
@@ -510,7 +497,7 @@ static int set_state(struct cli *cli, const char *cmd, const char *usage, enum o
 			cJSON_Delete(o);
 			return cli_error("out of memory");
 		}
-		return print_json(o);
+		return cli_print_json(o);
 	}
 	printf("%s: %s -> %s\n", a.pos[0], onb_state_name(from), onb_state_name(to));
 	return CLI_OK;
@@ -576,7 +563,7 @@ static int do_rotate(struct cli *cli, int argc, char **argv)
 			cJSON_Delete(o);
 			return cli_error("out of memory");
 		}
-		return print_json(o);
+		return cli_print_json(o);
 	}
 	printf("%s: rotation required; its current certificate stops working at %s\n", a.pos[0],
 			cli_iso_time(deadline, true, t, sizeof(t)));
@@ -609,7 +596,7 @@ static int do_decommission(struct cli *cli, int argc, char **argv)
 			cJSON_Delete(o);
 			return cli_error("out of memory");
 		}
-		return print_json(o);
+		return cli_print_json(o);
 	}
 	printf("%s: %s -> decommissioned -> manufactured%s%s\n", a.pos[0], onb_state_name(res.from),
 			res.serials[0] ? "; serials on the CRL: " : "", res.serials);
@@ -626,8 +613,8 @@ static const struct {
 	{ "revoke", do_revoke },
 	{ "quarantine", do_quarantine },
 	{ "activate", do_activate },
-	{ "release", cmd_device_release },   /* cmd_tenant.c */
-	{ "transfer", cmd_device_transfer }, /* cmd_tenant.c */
+	{ "release", cmd_device_release },   /* cmd_device_tenant.c */
+	{ "transfer", cmd_device_transfer }, /* cmd_device_tenant.c */
 	{ "rotate", do_rotate },
 	{ "decommission", do_decommission },
 };
@@ -636,10 +623,6 @@ int cmd_device(struct cli *cli, int argc, char **argv)
 {
 	char b[80];
 	int i = 1;
-
-	/* hiredis writes with write(2): a Redis that goes away mid-command must
-	 * give an error line, not a silent death by SIGPIPE */
-	signal(SIGPIPE, SIG_IGN);
 
 	/* options before the command: --json, --help */
 	for(; i < argc && argv[i][0] == '-'; i++){

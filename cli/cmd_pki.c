@@ -73,44 +73,20 @@ static bool is_help(const char *arg)
 	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
 }
 
-/* Prints a cJSON object on stdout and frees it. */
-static int print_json(cJSON *obj)
-{
-	char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
-
-	cJSON_Delete(obj);
-	if(!s) return cli_error("out of memory");
-	puts(s);
-	cJSON_free(s);
-	return CLI_OK;
-}
-
 static int pki_init(struct cli *cli, int argc, char **argv)
 {
 	const char *dir = NULL;
-	bool force = false, sep = false;
+	bool force = false;
+	const struct cli_opt opts[] = { CLI_FLAG("--force", &force), CLI_END };
+	int ret, npos;
 	struct onb_err err;
 	cJSON *obj = NULL, *files = NULL;
 	size_t dl;
 	const char *slash;
 	int rc;
 
-	for(int i = 2; i < argc; i++){
-		if(!sep && is_help(argv[i])){
-			fputs(usage_init, stdout);
-			return CLI_OK;
-		}else if(!sep && !strcmp(argv[i], "--force")){
-			force = true;
-		}else if(!sep && !strcmp(argv[i], "--")){
-			sep = true;
-		}else if(!sep && argv[i][0] == '-' && argv[i][1]){
-			return cli_usage_error("pki init: unknown option '%s'", argv[i]);
-		}else if(!dir){
-			dir = argv[i];
-		}else{
-			return cli_usage_error("pki init: unexpected argument '%s'", argv[i]);
-		}
-	}
+	ret = cli_parse(cli, "pki init", usage_init, opts, argc - 2, argv + 2, &dir, 1, &npos);
+	if(ret >= 0) return ret;
 	if(!dir) return cli_usage_error("pki init: DIR is required");
 	rc = onb_pki_init(dir, force, &err);
 	if(rc == ONB_EEXIST && !force){
@@ -136,7 +112,7 @@ static int pki_init(struct cli *cli, int argc, char **argv)
 			printf("created %s%s%s%s\n", dir, slash, f, key ? " (mode 0600)" : "");
 		}
 	}
-	if(obj) return print_json(obj);
+	if(obj) return cli_print_json(obj);
 	printf("mosquitto.conf: cafile %s%sca-bundle.pem, certfile %s%sserver.pem, keyfile %s%sserver.key\n"
 			"note: server.key is readable by its owner only; give it to the broker's user\n",
 			dir, slash, dir, slash, dir, slash);
@@ -189,7 +165,7 @@ static int report_issued(struct cli *cli, const char *out_prefix)
 			ret = cli_error("out of memory");
 			goto cleanup;
 		}
-		ret = print_json(obj);
+		ret = cli_print_json(obj);
 		goto cleanup;
 	}
 	printf("certificate %s\nkey %s\nserial %s\nnot_after %s\nfingerprint %s\n",
@@ -202,36 +178,21 @@ cleanup:
 
 static int pki_issue(struct cli *cli, int argc, char **argv)
 {
-	const char *ca = NULL, *cn = NULL, *out = NULL, *tenant = NULL;
-	char org[ONB_CERT_CN_MAX + 1];
-	int days = DEFAULT_DAYS;
+	const char *ca = NULL, *cn = NULL, *out = NULL, *tenant = NULL, *days_text = NULL;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("--ca", &ca), CLI_VALUE("--cn", &cn), CLI_VALUE("--out", &out),
+		CLI_VALUE("--days", &days_text), CLI_VALUE("--tenant", &tenant),
+		CLI_END,
+	};
+	char org[ONB_CERT_CN_MAX + 1], shown[80];
+	int days = DEFAULT_DAYS, ret, npos;
 	struct onb_err err;
 
-	for(int i = 2; i < argc; i++){
-		const char *opt = argv[i];
-		if(is_help(opt)){
-			fputs(usage_issue, stdout);
-			return CLI_OK;
-		}
-		if(strcmp(opt, "--ca") && strcmp(opt, "--cn") && strcmp(opt, "--out") && strcmp(opt, "--days")
-				&& strcmp(opt, "--tenant")){
-			if(opt[0] == '-') return cli_usage_error("pki issue: unknown option '%s'", opt);
-			return cli_usage_error("pki issue: unexpected argument '%s'", opt);
-		}
-		if(i + 1 >= argc) return cli_usage_error("pki issue: %s needs a value", opt);
-		const char *val = argv[++i];
-		if(!strcmp(opt, "--ca")){
-			ca = val;
-		}else if(!strcmp(opt, "--cn")){
-			cn = val;
-		}else if(!strcmp(opt, "--out")){
-			out = val;
-		}else if(!strcmp(opt, "--tenant")){
-			tenant = val;
-		}else if(!parse_days(val, &days)){
-			return cli_usage_error("pki issue: --days must be a whole number 1..%d, not '%s'",
-					ONB_CERT_DAYS_MAX, val);
-		}
+	ret = cli_parse(cli, "pki issue", usage_issue, opts, argc - 2, argv + 2, NULL, 0, &npos);
+	if(ret >= 0) return ret;
+	if(days_text && !parse_days(days_text, &days)){
+		return cli_usage_error("pki issue: --days must be a whole number 1..%d, not '%s'",
+				ONB_CERT_DAYS_MAX, cli_shown(days_text, shown, sizeof(shown)));
 	}
 	if(!ca || !cn || !out) return cli_usage_error("pki issue: --ca, --cn and --out are required");
 	if(!onb_cert_cn_valid(cn)){
@@ -255,20 +216,10 @@ static int pki_fingerprint(struct cli *cli, int argc, char **argv)
 	struct onb_err err;
 	char fp[ONB_FP_HEXLEN + 1];
 	X509 *cert;
-	int rc;
+	int rc, npos;
 
-	for(int i = 2; i < argc; i++){
-		if(is_help(argv[i])){
-			fputs(usage_fingerprint, stdout);
-			return CLI_OK;
-		}else if(argv[i][0] == '-' && argv[i][1]){
-			return cli_usage_error("pki fingerprint: unknown option '%s'", argv[i]);
-		}else if(!file){
-			file = argv[i];
-		}else{
-			return cli_usage_error("pki fingerprint: unexpected argument '%s'", argv[i]);
-		}
-	}
+	rc = cli_parse(cli, "pki fingerprint", usage_fingerprint, NULL, argc - 2, argv + 2, &file, 1, &npos);
+	if(rc >= 0) return rc;
 	if(!file) return cli_usage_error("pki fingerprint: FILE is required");
 	cert = onb_cert_load(strcmp(file, "-") ? file : "/dev/stdin", &err);
 	if(!cert) return cli_error("pki fingerprint: %s", err.msg);
@@ -281,7 +232,7 @@ static int pki_fingerprint(struct cli *cli, int argc, char **argv)
 			cJSON_Delete(obj);
 			return cli_error("out of memory");
 		}
-		return print_json(obj);
+		return cli_print_json(obj);
 	}
 	puts(fp);
 	return CLI_OK;

@@ -30,13 +30,13 @@ static const char usage_policy[] =
 	"  delete NAME             delete a document (sessions holding it lose all access)\n"
 	"  init [DIR]              put every DIR/*.json as its base name\n"
 	"                          (default " ONB_POLICY_DIR ")\n"
-	"  assign ID NAME|--default  give device ID its own policy, or back to the default\n"
+	"  assign ID NAME          give device ID its own policy\n"
+	"  assign ID --default     back to the default policy of its state\n"
 	"  test --device ID --action A --topic T\n"
 	"  test --policy FILE [--var NAME=VALUE]... --action A --topic T\n"
 	"                          print allow or deny and the statement that decided;\n"
 	"                          A is connect, publish, subscribe or receive\n";
 
-#define USAGE() (fputs(usage_policy, stdout), CLI_OK)
 
 static int read_file(const char *path, char **out, size_t *len)
 {
@@ -125,6 +125,20 @@ static int device_context(redisContext *rc, const char *id, struct onb_device *d
 	return CLI_OK;
 }
 
+/* --var NAME=VALUE, repeatable: one variable of the policy under test. */
+static int add_var(const char *cmd, const char *value, void *arg)
+{
+	struct onb_policy_vars *vars = arg;
+	char name[64];
+	const char *eq = strchr(value, '=');
+
+	if(!eq || (size_t)(eq - value) >= sizeof(name)) return cli_usage_error("%s: --var wants NAME=VALUE", cmd);
+	memcpy(name, value, (size_t)(eq - value));
+	name[eq - value] = '\0';
+	if(onb_policy_var_set(vars, name, eq + 1) != ONB_OK) return cli_usage_error("%s: unknown variable %s", cmd, name);
+	return CLI_OK;
+}
+
 static int do_test(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL, *file = NULL, *action = NULL, *topic = NULL, *name = NULL;
@@ -139,22 +153,16 @@ static int do_test(struct cli *cli, int argc, char **argv)
 	size_t len = 0;
 	int ret = CLI_FAIL, act;
 
-	for(int i = 2; i < argc; i++){
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if(!strcmp(argv[i], "--json")){ cli->json = true; continue; }
-		if(!v) return cli_usage_error("policy test: %s needs a value", argv[i]);
-		if(!strcmp(argv[i], "--device")) device = v;
-		else if(!strcmp(argv[i], "--policy")) file = v;
-		else if(!strcmp(argv[i], "--action")) action = v;
-		else if(!strcmp(argv[i], "--topic")) topic = v;
-		else if(!strcmp(argv[i], "--var")){
-			char *eq = strchr(v, '=');
-			if(!eq) return cli_usage_error("policy test: --var wants NAME=VALUE");
-			*eq = '\0';
-			if(onb_policy_var_set(&vars, v, eq + 1) != ONB_OK) return cli_usage_error("policy test: unknown variable %s", v);
-		}else return cli_usage_error("policy test: unknown option %s", argv[i]);
-		i++;
-	}
+	const struct cli_opt opts[] = {
+		CLI_VALUE("--device", &device), CLI_VALUE("--policy", &file),
+		CLI_VALUE("--action", &action), CLI_VALUE("--topic", &topic),
+		CLI_EACH("--var", add_var, &vars), CLI_END,
+	};
+	int npos;
+
+	ret = cli_parse(cli, "policy test", usage_policy, opts, argc - 2, argv + 2, NULL, 0, &npos);
+	if(ret >= 0) return ret;
+	ret = CLI_FAIL;
 	if(!action || !topic || (!device == !file)){
 		return cli_usage_error("policy test needs --action, --topic and one of --device or --policy");
 	}
@@ -179,21 +187,18 @@ static int do_test(struct cli *cli, int argc, char **argv)
 	onb_policy_explain(doc, c, (enum onb_action)act, &d, line, sizeof(line));
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
-		char *text;
-		cJSON_AddStringToObject(o, "policy", name);
-		cJSON_AddStringToObject(o, "action", action);
-		cJSON_AddStringToObject(o, "topic", topic);
-		cJSON_AddBoolToObject(o, "allowed", d.allowed);
-		cJSON_AddNumberToObject(o, "statement", d.stmt);
-		cJSON_AddStringToObject(o, "explanation", line);
-		text = cJSON_PrintUnformatted(o);
-		if(text) printf("%s\n", text);
-		cJSON_free(text);
-		cJSON_Delete(o);
+		if(!o || !cJSON_AddStringToObject(o, "policy", name) || !cJSON_AddStringToObject(o, "action", action)
+				|| !cJSON_AddStringToObject(o, "topic", topic) || !cJSON_AddBoolToObject(o, "allowed", d.allowed)
+				|| !cJSON_AddNumberToObject(o, "statement", d.stmt)
+				|| !cJSON_AddStringToObject(o, "explanation", line)){
+			cJSON_Delete(o);
+			o = NULL;
+		}
+		ret = cli_print_json(o);
 	}else{
 		printf("%s (policy %s)\n", line, name);
+		ret = CLI_OK;
 	}
-	ret = CLI_OK;
 cleanup:
 	onb_compiled_free(c);
 	onb_policy_free(doc);
@@ -202,36 +207,57 @@ cleanup:
 	return ret;
 }
 
+/* How many positionals each command takes (min, max). */
+static const struct {
+	const char *name;
+	int min, max;
+	const char *args;
+} commands[] = {
+	{ "put", 2, 2, "NAME FILE" }, { "get", 1, 1, "NAME" }, { "delete", 1, 1, "NAME" },
+	{ "list", 0, 0, "" }, { "init", 0, 1, "[DIR]" }, { "assign", 1, 2, "ID NAME|--default" },
+};
+
 int cmd_policy(struct cli *cli, int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
+	const char *cmd = argc > 1 ? argv[1] : NULL, *pos[2];
+	bool to_default = false;
+	const struct cli_opt assign_opts[] = { CLI_FLAG("--default", &to_default), CLI_END };
 	struct onb_actor actor = cli_actor(cli);
 	struct onb_err err;
+	char what[32];
 	redisContext *rc;
-	int ret = CLI_FAIL;
+	int ret = CLI_FAIL, npos;
+	size_t c;
 
-	if(!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return USAGE();
-	for(int i = 2; i < argc; i++){
-		if(!strcmp(argv[i], "--help")) return USAGE();
+	if(!cmd){
+		fputs(usage_policy, stderr);
+		return CLI_USAGE;
+	}
+	if(!strcmp(cmd, "--help") || !strcmp(cmd, "-h")){
+		fputs(usage_policy, stdout);
+		return CLI_OK;
 	}
 	if(!strcmp(cmd, "test")) return do_test(cli, argc, argv);
-	if(!strcmp(cmd, "put") && argc != 4) return cli_usage_error("usage: policy put NAME FILE");
-	if((!strcmp(cmd, "get") || !strcmp(cmd, "delete")) && argc != 3) return cli_usage_error("usage: policy %s NAME", cmd);
-	if(!strcmp(cmd, "assign") && argc != 4) return cli_usage_error("usage: policy assign ID NAME|--default");
-	if(!strcmp(cmd, "init") && argc > 3) return cli_usage_error("usage: policy init [DIR]");
-	if(strcmp(cmd, "put") && strcmp(cmd, "get") && strcmp(cmd, "delete") && strcmp(cmd, "list")
-			&& strcmp(cmd, "init") && strcmp(cmd, "assign")){
-		return cli_usage_error("unknown policy command '%s'", cmd);
+	for(c = 0; c < sizeof(commands) / sizeof(commands[0]) && strcmp(cmd, commands[c].name); c++){}
+	if(c == sizeof(commands) / sizeof(commands[0])){
+		return cli_usage_error("policy: unknown command '%s'", cli_shown(cmd, what, sizeof(what)));
+	}
+	snprintf(what, sizeof(what), "policy %s", cmd);
+	ret = cli_parse(cli, what, usage_policy, !strcmp(cmd, "assign") ? assign_opts : NULL,
+			argc - 2, argv + 2, pos, commands[c].max, &npos);
+	if(ret >= 0) return ret;
+	if(npos < commands[c].min || (!strcmp(cmd, "assign") && (npos == 2) == to_default)){
+		return cli_usage_error("usage: policy %s %s", cmd, commands[c].args);
 	}
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	if(!strcmp(cmd, "put")){
-		ret = put_file(rc, cli, argv[2], argv[3]);
+		ret = put_file(rc, cli, pos[0], pos[1]);
 	}else if(!strcmp(cmd, "init")){
-		ret = do_init(rc, cli, argc == 3 ? argv[2] : ONB_POLICY_DIR);
+		ret = do_init(rc, cli, npos == 1 ? pos[0] : ONB_POLICY_DIR);
 	}else if(!strcmp(cmd, "get")){
 		char *json = NULL;
 		size_t len = 0;
-		if(onb_policystore_get(rc, argv[2], &json, &len, &err) != ONB_OK){
+		if(onb_policystore_get(rc, pos[0], &json, &len, &err) != ONB_OK){
 			ret = cli_error("%s", err.msg);
 		}else{
 			fwrite(json, 1, len, stdout);
@@ -240,25 +266,20 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 			ret = CLI_OK;
 		}
 	}else if(!strcmp(cmd, "delete")){
-		if(onb_policystore_delete(rc, argv[2], &actor, &err) != ONB_OK) ret = cli_error("%s", err.msg);
-		else { printf("policy %s deleted\n", argv[2]); ret = CLI_OK; }
+		if(onb_policystore_delete(rc, pos[0], &actor, &err) != ONB_OK) ret = cli_error("%s", err.msg);
+		else { printf("policy %s deleted\n", pos[0]); ret = CLI_OK; }
 	}else if(!strcmp(cmd, "assign")){
-		const char *name = strcmp(argv[3], "--default") ? argv[3] : "";
-		if(onb_registry_set_policy(rc, argv[2], name, &actor, &err) != ONB_OK) ret = cli_error("%s", err.msg);
-		else { printf("%s: policy %s\n", argv[2], *name ? name : "(default for its state)"); ret = CLI_OK; }
+		const char *name = to_default ? "" : pos[1];
+		if(onb_registry_set_policy(rc, pos[0], name, &actor, &err) != ONB_OK) ret = cli_error("%s", err.msg);
+		else { printf("%s: policy %s\n", pos[0], *name ? name : "(default for its state)"); ret = CLI_OK; }
 	}else{
 		cJSON *list = cli->json ? cJSON_CreateArray() : NULL;
 		if(onb_policystore_list(rc, print_name, list, &err) != ONB_OK){
 			ret = cli_error("%s", err.msg);
+			cJSON_Delete(list);
 		}else{
-			if(list){
-				char *text = cJSON_PrintUnformatted(list);
-				if(text) printf("%s\n", text);
-				cJSON_free(text);
-			}
-			ret = CLI_OK;
+			ret = list ? cli_print_json(list) : CLI_OK;
 		}
-		cJSON_Delete(list);
 	}
 	redisFree(rc);
 	return ret;

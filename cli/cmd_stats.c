@@ -101,12 +101,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		return cli_error("registry unavailable: %s", err.msg);
 	}
 	if(cli->json){
-		char *s = cJSON_PrintUnformatted(c.all);
-		cJSON_Delete(c.all);
-		if(!s) return cli_error("out of memory");
-		puts(s);
-		cJSON_free(s);
-		return CLI_OK;
+		return cli_print_json(c.all);
 	}
 	if(!c.all->child) printf("no counters: no broker plugin or claimsvc has published any (or all stopped)\n");
 	for(const cJSON *src = c.all->child; src; src = src->next){

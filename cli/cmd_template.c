@@ -47,7 +47,6 @@ static int template_check(struct cli *cli, int argc, char **argv)
 	struct onb_err err;
 	const char *pos[1];
 	cJSON *all = NULL;
-	char *printed = NULL;
 	int ret, npos;
 
 	ret = cli_parse(cli, "template check", usage_template, NULL, argc - 1, argv + 1, pos, 1, &npos);
@@ -74,13 +73,12 @@ static int template_check(struct cli *cli, int argc, char **argv)
 			goto oom;
 		}
 	}
-	if(!(printed = cJSON_PrintUnformatted(all))) goto oom;
-	puts(printed);
+	ret = cli_print_json(all); /* frees it */
+	all = NULL;
 	goto cleanup;
 oom:
 	ret = cli_error("out of memory");
 cleanup:
-	cJSON_free(printed);
 	cJSON_Delete(all);
 	onb_template_set_free(set);
 	return ret;

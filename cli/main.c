@@ -1,4 +1,6 @@
 /* onboardctl: admin CLI for mosquitto-onboard. */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: onboardctl [--redis URL] [--json] DOMAIN COMMAND [ARGS]\n"
+		"       onboardctl --version\n"
 		"\n"
 		"  --redis URL  registry (default $ONBOARD_REDIS_URL, else " ONB_REDIS_DEFAULT_URL ")\n"
 		"               redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or\n"
@@ -46,7 +49,8 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", domains[i].name, domains[i].summary);
 	}
 	fprintf(out, "\n'onboardctl DOMAIN --help' lists a domain's commands.\n"
-		"Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n");
+		"Exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n"
+		"(an unknown domain, command or option, a missing argument, a bad --redis URL).\n");
 }
 
 int cli_error(const char *fmt, ...)
@@ -108,9 +112,21 @@ static void set_actor(struct cli *cli)
 	snprintf(cli->actor, sizeof(cli->actor), "cli:%s@%s", user, host);
 }
 
+/* The exit status once the command has run: output that could not be
+ * written (a full disk, a reader that went away) is a failure, never a
+ * silent success. A reader that stopped early (`| head`) gets no error line. */
+static int finish(int ret)
+{
+	if(fflush(stdout) == 0 && !ferror(stdout)) return ret;
+	if(errno != EPIPE) cli_error("cannot write the output: %s", strerror(errno));
+	return ret == CLI_OK ? CLI_FAIL : ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
+	struct onb_redis_cfg url;
+	struct onb_err err;
 	int i = 1;
 
 	const char *retention = getenv("ONBOARD_AUDIT_RETENTION_DAYS");
@@ -121,15 +137,27 @@ int main(int argc, char **argv)
 		return cli_usage_error("ONBOARD_AUDIT_RETENTION_DAYS must be 1..3650");
 	}
 	set_actor(&cli);
+	/* hiredis writes with write(2): a Redis that goes away mid-command must
+	 * give an error line, not a silent death by SIGPIPE; so must a closed
+	 * stdout (finish). */
+	signal(SIGPIPE, SIG_IGN);
 
 	for(; i < argc && argv[i][0] == '-'; i++){
 		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
 			usage(stdout);
 			return CLI_OK;
+		}else if(!strcmp(argv[i], "--version")){
+			printf("onboardctl (mosquitto-onboard) %s\n", ONB_VERSION);
+			return finish(CLI_OK);
 		}else if(!strcmp(argv[i], "--json")){
 			cli.json = true;
 		}else if(!strcmp(argv[i], "--redis") && i + 1 < argc){
 			cli.redis_url = argv[++i];
+			if(onb_redis_parse_url(cli.redis_url, &url, &err) != ONB_OK){
+				return cli_usage_error("bad --redis URL: %s", err.msg);
+			}
+		}else if(!strcmp(argv[i], "--redis")){
+			return cli_usage_error("--redis needs a URL");
 		}else{
 			return cli_usage_error("unknown option '%s'", argv[i]);
 		}
@@ -140,7 +168,7 @@ int main(int argc, char **argv)
 	}
 	for(size_t d = 0; d < sizeof(domains) / sizeof(domains[0]); d++){
 		if(!strcmp(argv[i], domains[d].name)){
-			return domains[d].run(&cli, argc - i, argv + i);
+			return finish(domains[d].run(&cli, argc - i, argv + i));
 		}
 	}
 	return cli_usage_error("unknown domain '%s'", argv[i]);

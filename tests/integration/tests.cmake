@@ -1,6 +1,7 @@
 # One line per integration script (tests/integration/NAME.sh).
 onb_integration_test(connect)
 onb_integration_test(acl)
+onb_integration_test(cli)
 onb_integration_test(revoke)
 onb_integration_test(outage)
 onb_integration_test(policy)
