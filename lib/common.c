@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 int onb_fail(struct onb_err *err, int rc, const char *fmt, ...)
 {
@@ -73,4 +74,18 @@ uint64_t onb_hash_str(const char *s)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+bool onb_write_all(int fd, const char *data, size_t len)
+{
+	while(len > 0){
+		ssize_t w = write(fd, data, len);
+		if(w < 0){
+			if(errno == EINTR) continue;
+			return false;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return true;
 }

@@ -480,20 +480,6 @@ uint64_t onb_crl_last_number(STACK_OF(X509_CRL) *crls, X509 *ca)
 	return best;
 }
 
-static bool write_all(int fd, const char *data, size_t len)
-{
-	while(len > 0){
-		ssize_t w = write(fd, data, len);
-		if(w < 0){
-			if(errno == EINTR) continue;
-			return false;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return true;
-}
-
 int onb_crl_write(const char *path, STACK_OF(X509_CRL) *crls, struct onb_err *err)
 {
 	char tmp[PATH_MAX];
@@ -524,7 +510,7 @@ int onb_crl_write(const char *path, STACK_OF(X509_CRL) *crls, struct onb_err *er
 	}
 	tmp_made = true;
 	/* A CRL is public: the broker's user must read it. */
-	if(fchmod(fd, 0644) != 0 || !write_all(fd, data, (size_t)len) || fsync(fd) != 0){
+	if(fchmod(fd, 0644) != 0 || !onb_write_all(fd, data, (size_t)len) || fsync(fd) != 0){
 		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", tmp, strerror(errno));
 		goto cleanup;
 	}

@@ -70,21 +70,6 @@ struct stage {
 	bool replace; /* rename over existing files instead of refusing */
 };
 
-/* Writes len bytes of data to fd; false on error (errno set). */
-static bool write_all(int fd, const char *data, size_t len)
-{
-	while(len > 0){
-		ssize_t w = write(fd, data, len);
-		if(w < 0){
-			if(errno == EINTR) continue;
-			return false;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return true;
-}
-
 /* Writes the contents of mem into a new temp file next to path, with mode. */
 static int stage_write(struct stage *st, const char *path, BIO *mem, mode_t mode,
 		struct onb_err *err)
@@ -116,7 +101,7 @@ static int stage_write(struct stage *st, const char *path, BIO *mem, mode_t mode
 		ret = onb_fail(err, ONB_EUNAVAIL, "cannot create %s: %s", path, strerror(errno));
 		goto cleanup;
 	}
-	if(fchmod(fd, mode) != 0 || !write_all(fd, data, (size_t)len) || fsync(fd) != 0){
+	if(fchmod(fd, mode) != 0 || !onb_write_all(fd, data, (size_t)len) || fsync(fd) != 0){
 		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", path, strerror(errno));
 		goto cleanup;
 	}

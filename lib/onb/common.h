@@ -46,6 +46,10 @@ bool onb_duration_parse(const char *s, int64_t max_ms, int64_t *ms_out);
 uint64_t onb_hash_str(const char *s);
 
 /* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
+/* Writes all len bytes of data to fd, retrying short writes and EINTR;
+ * false on error (errno set). */
+bool onb_write_all(int fd, const char *data, size_t len);
+
 int64_t onb_now_ms(void);
 int64_t onb_mono_ms(void);
 
