@@ -113,6 +113,10 @@ start_redis() {
 	echo "# registry: $(rcli INFO server | tr -d '\r' | grep -E '^(valkey|redis)_version:' | tr '\n' ' ')"
 }
 
+# registry_url: the URL the broker and claimsvc are given; REGISTRY_URL
+# overrides it (a Sentinel URL: sentinel_lib.sh).
+registry_url() { echo "${REGISTRY_URL:-redis://127.0.0.1:$REDIS_PORT/0}"; }
+
 stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
 pause_redis() { kill -STOP "$REDIS_PID"; }
 resume_redis() { kill -CONT "$REDIS_PID"; }
@@ -138,7 +142,7 @@ plugin_opt_device_ca $PKI/device-ca.pem
 plugin_opt_claim_ca $PKI/claim-ca.pem
 plugin_opt_birth_ca $PKI/manufacturer-ca.pem
 plugin_opt_service_ca $PKI/service-ca.pem
-plugin_opt_redis_url redis://127.0.0.1:$REDIS_PORT/0
+plugin_opt_redis_url $(registry_url)
 plugin_opt_redis_timeout_ms 50
 # repeated refusals: one aggregated audit entry per kind and second (60 s in production)
 plugin_opt_audit_window_s 1
@@ -292,7 +296,7 @@ certfile $T/$name.pem
 keyfile $T/$name.key
 device_ca_cert $PKI/device-ca.pem
 device_ca_key ${CLAIMSVC_CA_KEY:-$PKI/device-ca.key}
-redis_url redis://127.0.0.1:$REDIS_PORT/0
+redis_url $(registry_url)
 templates_dir $T/templates
 audit_window_s 1
 ${CLAIMSVC_EXTRA:-}

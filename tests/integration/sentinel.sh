@@ -4,55 +4,11 @@
 # only while the sentinel fails over, and the test prints for how long; the
 # live session, the event feed and claimsvc follow the new primary.
 source "$(dirname "$0")/harness.sh"
-
-MASTER=onbprimary
-# The harness's broker and claimsvc configurations, with the sentinel URL.
-eval "$(declare -f write_broker_conf | sed 's#plugin_opt_redis_url redis://127.0.0.1:\$REDIS_PORT/0#plugin_opt_redis_url $SENTINEL_URL#')"
-eval "$(declare -f start_claimsvc | sed 's#redis_url redis://127.0.0.1:\$REDIS_PORT/0#redis_url $SENTINEL_URL#')"
-declare -f write_broker_conf | grep 'SENTINEL_URL' >/dev/null || { echo "cannot patch write_broker_conf"; exit 1; }
-declare -f start_claimsvc | grep 'SENTINEL_URL' >/dev/null || { echo "cannot patch start_claimsvc"; exit 1; }
+source "$(dirname "$0")/sentinel_lib.sh"
 
 make_pki
-start_redis
+start_sentinel_registry
 PRIMARY_PORT=$REDIS_PORT
-rcli CONFIG SET repl-diskless-sync-delay 0 >/dev/null
-
-REPLICA_PORT=$(freeport)
-mkdir -p "$T/replica"
-"$REDIS_SERVER" --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$T/replica" --save '' --appendonly no \
-	--replicaof 127.0.0.1 "$PRIMARY_PORT" --daemonize no --logfile "$T/replica.log" &
-BG_PIDS+=($!)
-
-SENTINEL_PORT=$(freeport)
-mkdir -p "$T/sentinel"
-cat > "$T/sentinel/sentinel.conf" <<CONF
-port $SENTINEL_PORT
-bind 127.0.0.1
-daemonize no
-dir $T/sentinel
-logfile $T/sentinel.log
-sentinel monitor $MASTER 127.0.0.1 $PRIMARY_PORT 1
-sentinel down-after-milliseconds $MASTER 500
-sentinel failover-timeout $MASTER 2000
-sentinel parallel-syncs $MASTER 1
-CONF
-"$REDIS_SERVER" "$T/sentinel/sentinel.conf" --sentinel &
-BG_PIDS+=($!)
-
-replica_synced() { redis-cli -p "$REPLICA_PORT" INFO replication | grep "master_link_status:up" >/dev/null; }
-sentinel_knows_replica() {
-	redis-cli -p "$SENTINEL_PORT" SENTINEL replicas "$MASTER" | grep -x "127.0.0.1:$REPLICA_PORT" >/dev/null
-}
-wait_for 10 replica_synced || { echo "replica did not sync"; exit 1; }
-# After a full sync the primary streams nothing until the replica's first
-# REPLCONF ACK (sent once a second): wait until a marker write has arrived.
-rcli SET onb:test:marker 1 >/dev/null
-replica_has_marker() { [ "$(redis-cli -p "$REPLICA_PORT" GET onb:test:marker)" = 1 ]; }
-wait_for 10 replica_has_marker || { echo "replica does not receive writes"; exit 1; }
-wait_for 15 sentinel_knows_replica || { echo "sentinel did not discover the replica"; exit 1; }
-
-SENTINEL_URL="redis-sentinel://127.0.0.1:$SENTINEL_PORT/$MASTER"
-export ONBOARD_REDIS_URL=$SENTINEL_URL
 check "onboardctl works through the sentinel URL" \
 	"$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies"
 start_broker
