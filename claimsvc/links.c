@@ -344,10 +344,15 @@ void csvc_links_drain(struct csvc_link *const *set, size_t n, int ms)
 	for(size_t i = 0; i < n; i++){
 		struct csvc_link *l = set[i];
 
+		bool was_up;
+
 		if(!l->mosq || mosquitto_socket(l->mosq) < 0) continue;
+		was_up = l->connected;
+		/* libmosquitto 2.0 runs on_disconnect from inside this call, once the
+		 * DISCONNECT is written */
 		mosquitto_disconnect_v5(l->mosq, 0, NULL);
 		mosquitto_loop_write(l->mosq, 1);
-		if(l->serving || l->connected) csvc_log(CSVC_INFO, "closed the link to %s", l->address);
+		if(was_up) csvc_log(CSVC_INFO, "closed the link to %s", l->address);
 		l->connected = l->serving = false;
 	}
 }
