@@ -120,7 +120,7 @@ python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); time.sleep(600)' "$SILENT" &
 BG_PIDS+=($!)
-listening() { ss -ltn "sport = :$1" | grep -q LISTEN; }
+listening() { ss -ltn "sport = :$1" | grep LISTEN >/dev/null; }
 wait_for 5 listening "$SILENT" || { echo "the silent listener did not start"; exit 1; }
 echo "broker 127.0.0.1:$SILENT" >> "$T/claimsvc-b.conf"
 kill -HUP "$PID_B"
