@@ -142,4 +142,13 @@ check "  ... still ready with 3 of 4" bash -c "curl -s --max-time 5 http://127.0
 check "  ... --check refuses that file too" bash -c "! '$CLAIMSVC' --check -c '$T/claimsvc-b.conf' 2>/dev/null"
 check "claimsvc-b is still running" kill -0 "$PID_B"
 
+# ------------------------------------------- a clean stop after all that
+before_closed=$(grep -c 'closed the link to' "$T/claimsvc-b.log" || true)
+kill -TERM "$PID_B"
+st=0; wait "$PID_B" 2>/dev/null || st=$?
+check "claimsvc-b stops with status 0 (under ASan: no error in the link bookkeeping)" [ "$st" -eq 0 ]
+check "  ... closing its three connected links (the silent one never connected)" \
+	[ $(( $(grep -c 'closed the link to' "$T/claimsvc-b.log") - before_closed )) -eq 3 ]
+refute "  ... and no sanitizer report in its log" grep -q Sanitizer "$T/claimsvc-b.log" "$T/claimsvc-a.log"
+
 finish
