@@ -26,6 +26,8 @@ static volatile sig_atomic_t reload_signal;
 struct app {
 	struct csvc svc;
 	const char *conf;                   /* the configuration file, re-read on SIGHUP */
+	struct csvc_config file_cfg;        /* conf as read and applied: what a reload compares with
+	                                       (svc.cfg differs: csvc_init fills in client_id) */
 	/* The brokers served, one link each (links.c), in the order listed;
 	 * /healthz and /metrics loop over them. */
 	struct csvc_link links[CSVC_BROKERS_MAX];
@@ -85,6 +87,7 @@ static void handle_reload(struct app *app)
 {
 	struct csvc_config cfg, cur;
 	struct onb_err err;
+	struct csvc_config *run_cfg = &app->svc.cfg;
 
 	reload_signal = 0;
 	if(csvc_reload_templates(&app->svc, &err) == ONB_OK){
@@ -96,18 +99,23 @@ static void handle_reload(struct app *app)
 		csvc_log(CSVC_ERROR, "configuration reload failed, keeping the brokers served: %s", err.msg);
 		return;
 	}
-	/* both structs come from csvc_config_read, which zeroes before it fills */
-	cur = app->svc.cfg;
+	/* both structs come from csvc_config_read, which zeroes before it fills:
+	 * equal settings are equal bytes */
+	cur = app->file_cfg;
 	memcpy(cur.brokers, cfg.brokers, sizeof(cur.brokers));
 	cur.nbrokers = cfg.nbrokers;
-	snprintf(cur.broker_host, sizeof(cur.broker_host), "%s", cfg.broker_host);
+	memcpy(cur.broker_host, cfg.broker_host, sizeof(cur.broker_host));
 	cur.broker_port = cfg.broker_port;
 	if(memcmp(&cur, &cfg, sizeof(cfg)) != 0){
 		csvc_log(CSVC_WARNING, "%s: settings other than the broker list changed; they take effect at a "
 				"restart", app->conf);
 	}
 	app->nlinks = csvc_links_apply(app->links, app->nlinks, &app->svc, cfg.brokers, cfg.nbrokers, DRAIN_MS);
-	app->svc.cfg = cur;
+	app->file_cfg = cur;
+	memcpy(run_cfg->brokers, cfg.brokers, sizeof(run_cfg->brokers));
+	run_cfg->nbrokers = cfg.nbrokers;
+	memcpy(run_cfg->broker_host, cfg.broker_host, sizeof(run_cfg->broker_host));
+	run_cfg->broker_port = cfg.broker_port;
 	csvc_log(CSVC_INFO, "broker list reloaded: %zu broker(s)", app->nlinks);
 }
 
@@ -287,6 +295,7 @@ int main(int argc, char **argv)
 	}
 	mosquitto_lib_init();
 	app.conf = conf;
+	app.file_cfg = cfg;
 	app.nlinks = csvc_links_apply(app.links, 0, &app.svc, cfg.brokers, cfg.nbrokers, 0);
 	if(app.nlinks == cfg.nbrokers && http_setup(&app)){
 		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s, device CA key %s",

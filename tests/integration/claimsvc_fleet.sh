@@ -141,6 +141,15 @@ check "SIGHUP with both broker forms: refused, the brokers served are kept" \
 check "  ... still ready with 3 of 4" bash -c "curl -s --max-time 5 http://127.0.0.1:$HTTP_B/healthz | grep -qx 'brokers serving: 3 of 4'"
 check "  ... --check refuses that file too" bash -c "! '$CLAIMSVC' --check -c '$T/claimsvc-b.conf' 2>/dev/null"
 check "claimsvc-b is still running" kill -0 "$PID_B"
+refute "  ... and no reload so far was taken for a change of other settings" \
+	grep -q "settings other than the broker list changed" "$T/claimsvc-b.log"
+sed -i "/^broker_port /d" "$T/claimsvc-b.conf"
+echo "keepalive 45" >> "$T/claimsvc-b.conf"
+kill -HUP "$PID_B"
+check "SIGHUP with another setting changed: logged as needing a restart" wait_for 5 \
+	grep -q "settings other than the broker list changed; they take effect at a restart" "$T/claimsvc-b.log"
+check "  ... the brokers still served, 3 of 4" bash -c \
+	"curl -s --max-time 5 http://127.0.0.1:$HTTP_B/healthz | grep -qx 'brokers serving: 3 of 4'"
 
 # ------------------------------------------- a clean stop after all that
 before_closed=$(grep -c 'closed the link to' "$T/claimsvc-b.log" || true)
