@@ -57,9 +57,20 @@ struct csvc_listen {
 	char text[64];                      /* as configured, for logs and --check */
 };
 
+/* One broker claimsvc serves: a "broker HOST:PORT" line, or the one-broker
+ * form broker_host + broker_port. host is a name or an address, without the
+ * brackets of an IPv6 address. */
+#define CSVC_BROKERS_MAX 32
+struct csvc_broker {
+	char host[256];
+	int port;
+};
+
 struct csvc_config {
-	char broker_host[256];
+	char broker_host[256];              /* the one-broker form; also brokers[0] when it is used */
 	int broker_port;
+	struct csvc_broker brokers[CSVC_BROKERS_MAX]; /* every broker served, in file order */
+	size_t nbrokers;                    /* 1..CSVC_BROKERS_MAX after a successful read */
 	int keepalive;
 	char cafile[CSVC_PATH_MAX];
 	char certfile[CSVC_PATH_MAX];
@@ -92,6 +103,14 @@ struct csvc_config {
 /* Reads a config file: "key value" lines, '#' comments. Unknown or repeated
  * keys, bad values and missing required keys are errors (one line in err). */
 int csvc_config_load(const char *path, struct csvc_config *cfg, struct onb_err *err);
+
+/* Parses a "broker" value, "HOST:PORT" or "[IPv6]:PORT", into out (host
+ * without brackets). HOST: a name or address of letters, digits, '.', '-', '_'. */
+int csvc_broker_parse(const char *spec, struct csvc_broker *out, struct onb_err *err);
+
+/* Writes b as "host:port" ("[v6]:port" when host holds a ':'), as logs,
+ * /healthz and the address label of /metrics show it. */
+void csvc_broker_format(const struct csvc_broker *b, char *buf, size_t size);
 
 /* Parses "ADDRESS:PORT" (IPv4 dotted quad, or [IPv6]) or "off" into out. */
 int csvc_listen_parse(const char *spec, struct csvc_listen *out, struct onb_err *err);
@@ -162,20 +181,70 @@ void csvc_metrics_prom(struct csvc *s, const struct csvc_link *links, size_t nli
 /* ============================================================
  * Health (health.c): /healthz
  * ============================================================ */
-/* One broker connection this instance serves. Today there is one; issue 16
- * makes it several, and readiness is already a loop over them. */
+struct mosquitto;
+
+/* One broker connection this instance serves (links.c); health.c and
+ * metrics.c read address, connected and serving. */
 struct csvc_link {
 	char address[300];                  /* "host:port" as configured */
 	bool connected;                     /* CONNACK success and no disconnect since */
 	bool serving;                       /* the broker granted both request subscriptions */
+	/* links.c's own */
+	struct csvc_broker broker;
+	struct mosquitto *mosq;             /* owned: csvc_link_close destroys it; NULL when closed */
+	struct csvc *svc;                   /* borrowed: answers the requests of this link */
+	int backoff_ms;                     /* the wait before the next attempt after this one fails */
+	int64_t retry_at;                   /* monotonic ms of the next connect attempt while down */
+	bool down_logged;                   /* this outage was logged once already */
+	int unsub_mid;                      /* a drain's UNSUBSCRIBE, 0 when none */
+	bool unsubscribed;                  /* its UNSUBACK arrived */
 };
+
+/* ============================================================
+ * Broker links (links.c): one MQTT client per broker served
+ * ============================================================ */
+struct pollfd;
+
+/* Sets up l (a client with TLS, MQTT 5, callbacks) for broker b; it
+ * connects at the next csvc_links_run. 0, or -1 logged (l left closed). */
+int csvc_link_open(struct csvc_link *l, struct csvc *svc, const struct csvc_broker *b);
+
+/* Tells libmosquitto where l lives after the struct was copied elsewhere. */
+void csvc_link_moved(struct csvc_link *l);
+
+/* Destroys l's client (drain it first to answer what is in flight). */
+void csvc_link_close(struct csvc_link *l);
+
+/* Fills fds[0..n) for poll(), fds[i] for links[i] (fd -1 for a link without
+ * a connection), and returns timeout_ms lowered to the next thing a link
+ * must do by itself (a reconnect attempt, a handshake step). */
+int csvc_links_poll_prepare(const struct csvc_link *links, size_t n, struct pollfd *fds, int timeout_ms);
+
+/* After poll(): serves the links that are ready (requests answered on the
+ * link they came from) and starts the reconnects that are due. */
+void csvc_links_run(struct csvc_link *links, size_t n, const struct pollfd *fds);
+
+/* Publishes payload (QoS 0) on topic on every serving link. */
+void csvc_links_publish(struct csvc_link *links, size_t n, const char *topic, const char *payload);
+
+/* Unsubscribes the links of set, answers the requests that still arrive
+ * until each UNSUBACK, lets the replies leave, and disconnects; waits at
+ * most ms in all. The clients stay allocated (csvc_link_close). */
+void csvc_links_drain(struct csvc_link *const *set, size_t n, int ms);
+
+/* Makes links[0..n) serve exactly brokers[0..nbrokers): a link whose broker
+ * is no longer listed is drained (up to drain_ms) and closed, a link still
+ * listed is left alone, a new broker gets a new link. Returns the new
+ * count (links has room for CSVC_BROKERS_MAX). */
+size_t csvc_links_apply(struct csvc_link *links, size_t n, struct csvc *svc,
+		const struct csvc_broker *brokers, size_t nbrokers, int drain_ms);
 
 /* Whether Redis answers PING, checked at most once per second (a probe
  * flood costs Redis one PING a second); why says what failed. */
 bool csvc_redis_healthy(struct csvc *s, const char **why);
 
 /* Readiness: writes one line per dependency into t and returns 200 when
- * Redis answers and every link serves, 503 otherwise. */
+ * Redis answers and at least one link serves, 503 otherwise. */
 int csvc_health(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t);
 
 /* ============================================================

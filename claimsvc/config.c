@@ -18,7 +18,8 @@
 
 #define LINE_MAX_LEN 4096
 
-enum kind { K_STRING, K_INT, K_LONG, K_BOOL, K_LEVEL, K_LISTEN };
+/* K_BROKER is the one kind that may repeat: each line adds a broker. */
+enum kind { K_STRING, K_INT, K_LONG, K_BOOL, K_LEVEL, K_LISTEN, K_BROKER };
 
 struct option {
 	const char *key;
@@ -35,6 +36,7 @@ struct option {
 #define LONG(k, field, lo, hi) { k, K_LONG, false, offsetof(struct csvc_config, field), 0, lo, hi }
 
 static const struct option options[] = {
+	{ "broker", K_BROKER, false, offsetof(struct csvc_config, brokers), 0, 0, 0 },
 	STR("broker_host", broker_host, false),
 	INT("broker_port", broker_port, 1, 65535),
 	INT("keepalive", keepalive, 5, 3600),
@@ -110,6 +112,30 @@ static bool parse_long(const char *s, long min, long max, long *out)
 	return true;
 }
 
+/* Appends one "broker" line's broker; the same broker twice is an error
+ * (it would be served twice, by one client id, on two connections the
+ * broker would take for one client reconnecting). */
+static int add_broker(struct csvc_config *cfg, const char *value, const char *path, int lineno,
+		struct onb_err *err)
+{
+	struct csvc_broker b;
+	struct onb_err e2;
+
+	if(csvc_broker_parse(value, &b, &e2) != ONB_OK){
+		return onb_fail(err, ONB_EINVAL, "%s:%d: broker: %s", path, lineno, e2.msg);
+	}
+	for(size_t i = 0; i < cfg->nbrokers; i++){
+		if(cfg->brokers[i].port == b.port && !strcmp(cfg->brokers[i].host, b.host)){
+			return onb_fail(err, ONB_EINVAL, "%s:%d: broker %s is listed twice", path, lineno, value);
+		}
+	}
+	if(cfg->nbrokers == CSVC_BROKERS_MAX){
+		return onb_fail(err, ONB_EINVAL, "%s:%d: more than %d broker lines", path, lineno, CSVC_BROKERS_MAX);
+	}
+	cfg->brokers[cfg->nbrokers++] = b;
+	return ONB_OK;
+}
+
 static int set_value(struct csvc_config *cfg, const struct option *o, const char *value,
 		const char *path, int lineno, struct onb_err *err)
 {
@@ -150,6 +176,8 @@ static int set_value(struct csvc_config *cfg, const struct option *o, const char
 			return onb_fail(err, ONB_EINVAL, "%s:%d: %s: %s", path, lineno, o->key, e2.msg);
 		}
 		return ONB_OK;
+	case K_BROKER:
+		return add_broker(cfg, value, path, lineno, err);
 	case K_LEVEL:
 		lvl = csvc_level_parse(value);
 		if(lvl < 0){
@@ -204,6 +232,57 @@ int csvc_listen_parse(const char *spec, struct csvc_listen *out, struct onb_err 
 	return ONB_OK;
 }
 
+/* A host name or address as a "broker" line may give it: what a DNS name or
+ * an IPv4 address is made of; inside brackets, what an IPv6 address is. */
+static bool host_char(char c, bool v6)
+{
+	if((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) return true;
+	if(v6) return c == ':' || c == '.';
+	return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') || c == '.' || c == '-' || c == '_';
+}
+
+int csvc_broker_parse(const char *spec, struct csvc_broker *out, struct onb_err *err)
+{
+	struct csvc_broker b;
+	const char *host, *colon;
+	size_t hlen;
+	long port;
+	bool v6;
+
+	memset(&b, 0, sizeof(b));
+	if(!spec) return onb_fail(err, ONB_EINVAL, "expected HOST:PORT");
+	v6 = spec[0] == '[';
+	if(v6){
+		const char *close = strchr(spec, ']');
+		if(!close || close[1] != ':') return onb_fail(err, ONB_EINVAL, "expected [IPv6]:PORT");
+		host = spec + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+	}else{
+		colon = strrchr(spec, ':');
+		if(!colon) return onb_fail(err, ONB_EINVAL, "expected HOST:PORT");
+		host = spec;
+		hlen = (size_t)(colon - spec);
+	}
+	if(hlen == 0 || hlen >= sizeof(b.host)) return onb_fail(err, ONB_EINVAL, "the host is empty or too long");
+	for(size_t i = 0; i < hlen; i++){
+		if(!host_char(host[i], v6)){
+			return onb_fail(err, ONB_EINVAL, "the host \"%.*s\" holds a character not allowed in a %s",
+					(int)hlen, host, v6 ? "bracketed IPv6 address" : "host name or IPv4 address");
+		}
+	}
+	if(!parse_long(colon + 1, 1, 65535, &port)) return onb_fail(err, ONB_EINVAL, "the port must be 1..65535");
+	memcpy(b.host, host, hlen);
+	b.port = (int)port;
+	*out = b;
+	return ONB_OK;
+}
+
+void csvc_broker_format(const struct csvc_broker *b, char *buf, size_t size)
+{
+	snprintf(buf, size, strchr(b->host, ':') ? "[%s]:%d" : "%s:%d", b->host, b->port);
+}
+
 /* Splits a line in place into key and value; false for a blank or comment line. */
 static bool split_line(char *line, char **key, char **value)
 {
@@ -236,6 +315,35 @@ static size_t read_line(FILE *f, char *buf, size_t cap)
 	}
 	buf[n] = '\0';
 	return n;
+}
+
+static bool seen_key(const bool *seen, const char *key)
+{
+	for(size_t i = 0; i < NOPTIONS; i++){
+		if(!strcmp(options[i].key, key)) return seen[i];
+	}
+	return false;
+}
+
+/* The broker list: the "broker" lines, or else the one broker of
+ * broker_host + broker_port (their defaults when unset, as before the list
+ * existed). Both forms at once would leave it unclear which is meant. */
+static int settle_brokers(struct csvc_config *cfg, const bool *seen, const char *path, struct onb_err *err)
+{
+	if(cfg->nbrokers > 0){
+		if(seen_key(seen, "broker_host") || seen_key(seen, "broker_port")){
+			return onb_fail(err, ONB_EINVAL, "%s: broker lines and broker_host/broker_port are two ways to "
+					"name the brokers: use broker lines only", path);
+		}
+		/* the one-broker fields name the first broker, for code that shows one */
+		snprintf(cfg->broker_host, sizeof(cfg->broker_host), "%s", cfg->brokers[0].host);
+		cfg->broker_port = cfg->brokers[0].port;
+		return ONB_OK;
+	}
+	snprintf(cfg->brokers[0].host, sizeof(cfg->brokers[0].host), "%s", cfg->broker_host);
+	cfg->brokers[0].port = cfg->broker_port;
+	cfg->nbrokers = 1;
+	return ONB_OK;
 }
 
 int csvc_config_read(FILE *f, const char *path, struct csvc_config *out, struct onb_err *err)
@@ -271,7 +379,7 @@ int csvc_config_read(FILE *f, const char *path, struct csvc_config *out, struct 
 			ret = onb_fail(err, ONB_EINVAL, "%s:%d: unknown key \"%.64s\"", path, lineno, key);
 			goto cleanup;
 		}
-		if(seen[i]){
+		if(seen[i] && options[i].kind != K_BROKER){
 			ret = onb_fail(err, ONB_EINVAL, "%s:%d: %s is set twice", path, lineno, key);
 			goto cleanup;
 		}
@@ -293,6 +401,8 @@ int csvc_config_read(FILE *f, const char *path, struct csvc_config *out, struct 
 			goto cleanup;
 		}
 	}
+	ret = settle_brokers(&cfg, seen, path, err);
+	if(ret != ONB_OK) goto cleanup;
 	if(cfg.client_id[0] && !onb_id_valid(cfg.client_id)){
 		ret = onb_fail(err, ONB_EINVAL, "%s: client_id must match [A-Za-z0-9._:-]{1,%d}", path, ONB_ID_MAX);
 		goto cleanup;

@@ -12,49 +12,28 @@
 
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
-#include <mqtt_protocol.h>
 
 #include "onb/envelope.h"
 #include "onb/provision.h"
 #include "onb/stats.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define DRAIN_MS 2000
+#define DRAIN_MS 2000           /* longest wait for a link's last replies when it closes */
 #define TURN_MS 100             /* longest wait in poll(): the ticks below run at least this often */
-/* Flow control, so that whatever arrives claimsvc's memory stays bounded:
- * the broker keeps at most RECEIVE_MAX requests in flight to us (the rest
- * wait in its queue, which max_queued_messages bounds). The broker plugin
- * sheds floods before they get here (docs/provisioning.md, "Budgets").
- *
- * Replies go at QoS 0. At QoS 1, a flood left claimsvc silent until a
- * restart: libmosquitto (2.0.11) ended up holding its Receive Maximum of
- * replies unacknowledged and queued every later one behind them, for good.
- * QoS 1 bought nothing here: the session is clean, so a reply in flight when
- * the connection breaks is lost either way, and the device asks again after
- * its timeout. The plugin delivers the reply to the device at QoS 1. */
-#define RECEIVE_MAX 64
-
-/* Several instances share each subscription (no leading '$' in the topics:
- * Mosquitto 2.0 never delivers "$share/g/$..."). */
-static const char *const shared_subs[2] = {
-	ONB_PROV_SHARED_SUB,
-	"$share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST,
-};
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_signal;
 
 struct app {
 	struct csvc svc;
-	struct mosquitto *mosq;
-	/* The brokers served: one today (broker_host, broker_port), several
-	 * with issue 16; /healthz and /metrics already loop over them. */
-	struct csvc_link links[1];
+	const char *conf;                   /* the configuration file, re-read on SIGHUP */
+	struct csvc_config file_cfg;        /* conf as read and applied: what a reload compares with
+	                                       (svc.cfg differs: csvc_init fills in client_id) */
+	/* The brokers served, one link each (links.c), in the order listed;
+	 * /healthz and /metrics loop over them. */
+	struct csvc_link links[CSVC_BROKERS_MAX];
 	size_t nlinks;
 	struct csvc_http *http;             /* NULL with http_listen off */
 	struct csvc_brokerstats *bstats;    /* the brokers' counters for /metrics */
-	int backoff_ms;
 	int64_t metrics_at;     /* monotonic ms of the next counters publication */
 };
 
@@ -66,12 +45,16 @@ static const char usage_text[] =
 	"Fleet provisioning by claim (AWS IoT wire format): signs device CSRs with\n"
 	"the device CA, issues ownership tokens, registers things from templates.\n"
 	"Also redeems claim codes for tenant back-ends (docs/claiming.md).\n"
-	"Connects to the broker over mTLS and serves the requests the broker plugin\n"
-	"forwards on " ONB_PROV_SHARED_SUB "\n"
-	"and $share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST ".\n"
+	"Connects over mTLS to every broker listed (\"broker HOST:PORT\" lines, or\n"
+	"broker_host and broker_port for one) and serves, on each, the requests the\n"
+	"broker plugin forwards on " ONB_PROV_SHARED_SUB "\n"
+	"and $share/claimsvc/" ONB_TOPIC_CLAIM_REQUEST "; each request is answered on\n"
+	"the broker it came from.\n"
 	"Configuration: docs/provisioning.md and config/claimsvc.conf.\n"
-	"Serves GET /healthz (readiness) and GET /metrics (Prometheus) on http_listen.\n"
-	"Signals: TERM/INT stop after the current request, HUP reloads the templates.\n"
+	"Serves GET /healthz (readiness: Redis and at least one broker served) and\n"
+	"GET /metrics (Prometheus) on http_listen.\n"
+	"Signals: TERM/INT stop after the current request; HUP reloads the templates\n"
+	"and the broker list (links to brokers still listed are left alone).\n"
 	"Exit status: 0 clean stop or valid configuration, 1 error, 2 usage.\n";
 
 static void on_signal(int sig)
@@ -96,105 +79,15 @@ static int install_signals(void)
 }
 
 
-/* ---------------------------------------------------------------- callbacks */
-
-static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props)
-{
-	struct app *app = obj;
-	int ret;
-
-	if(rc != 0){
-		csvc_log(CSVC_ERROR, "broker refused the connection: %s", mosquitto_reason_string(rc));
-		return;
-	}
-	csvc_log(CSVC_INFO, "connected to %s:%d as %s", app->svc.cfg.broker_host, app->svc.cfg.broker_port,
-			app->svc.cfg.client_id);
-	app->links[0].connected = true;
-	app->backoff_ms = BACKOFF_MIN_MS;
-	ret = mosquitto_subscribe_multiple(mosq, NULL, 2, (char *const *)shared_subs, 1, 0, NULL);
-	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_ERROR, "subscribe: %s", mosquitto_strerror(ret));
-}
-
-static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
-		const int *granted, const mosquitto_property *props)
-{
-	struct app *app = obj;
-
-	for(int i = 0; i < 2; i++){
-		if(qos_count <= i || granted[i] >= 0x80){
-			csvc_log(CSVC_ERROR, "the broker refused the subscription to %s (reason 0x%02x): "
-					"check this service's policy", shared_subs[i], qos_count <= i ? 0 : granted[i]);
-			app->links[0].serving = false;
-			return;
-		}
-	}
-	app->links[0].serving = true;
-	csvc_log(CSVC_INFO, "serving %s and %s", shared_subs[0], shared_subs[1]);
-}
-
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props)
-{
-	struct app *app = obj;
-
-	app->links[0].connected = false;
-	app->links[0].serving = false;
-	if(!stop_signal) csvc_log(CSVC_WARNING, "disconnected from the broker: %s", mosquitto_reason_string(rc));
-}
-
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
-		const mosquitto_property *props)
-{
-	struct app *app = obj;
-	char *reply;
-	int ret;
-
-	size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-
-	if(!msg->topic) return;
-	if(!strcmp(msg->topic, ONB_TOPIC_PROV_REQUEST)) reply = csvc_handle(&app->svc, msg->payload, len);
-	else if(!strcmp(msg->topic, ONB_TOPIC_CLAIM_REQUEST)) reply = csvc_handle_claim(&app->svc, msg->payload, len);
-	else return;
-	if(!reply) return;
-	ret = mosquitto_publish_v5(mosq, NULL, ONB_TOPIC_PROV_REPLY, (int)strlen(reply), reply, 0, false, NULL);
-	if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_WARNING, "cannot publish a reply: %s", mosquitto_strerror(ret));
-	onb_prov_free(reply);
-}
-
-static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
-{
-	csvc_log(CSVC_DEBUG, "mqtt: %s", str);
-}
-
-/* ------------------------------------------------------------------ client */
-
-static int client_setup(struct app *app)
-{
-	const struct csvc_config *cfg = &app->svc.cfg;
-	int ret;
-
-	app->mosq = mosquitto_new(cfg->client_id, true, app);
-	if(!app->mosq){
-		csvc_log(CSVC_ERROR, "cannot create the MQTT client: %s", strerror(errno));
-		return -1;
-	}
-	ret = mosquitto_int_option(app->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-	if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_tls_set(app->mosq, cfg->cafile, NULL, cfg->certfile, cfg->keyfile, NULL);
-	if(ret == MOSQ_ERR_SUCCESS) ret = mosquitto_tls_opts_set(app->mosq, 1, NULL, NULL);
-	if(ret != MOSQ_ERR_SUCCESS){
-		csvc_log(CSVC_ERROR, "MQTT TLS setup: %s", mosquitto_strerror(ret));
-		return -1;
-	}
-	mosquitto_connect_v5_callback_set(app->mosq, on_connect);
-	mosquitto_subscribe_v5_callback_set(app->mosq, on_subscribe);
-	mosquitto_disconnect_v5_callback_set(app->mosq, on_disconnect);
-	mosquitto_message_v5_callback_set(app->mosq, on_message);
-	mosquitto_log_callback_set(app->mosq, on_log);
-	return 0;
-}
-
+/* SIGHUP: the templates, and the broker list from a fresh read of the
+ * configuration file. Other settings are not applied while running (they
+ * are held by the Redis connection, the CA, the TLS contexts): a change to
+ * one is reported, and takes effect at the next start. */
 static void handle_reload(struct app *app)
 {
+	struct csvc_config cfg, cur;
 	struct onb_err err;
+	struct csvc_config *run_cfg = &app->svc.cfg;
 
 	reload_signal = 0;
 	if(csvc_reload_templates(&app->svc, &err) == ONB_OK){
@@ -202,6 +95,28 @@ static void handle_reload(struct app *app)
 	}else{
 		csvc_log(CSVC_ERROR, "template reload failed, keeping the old ones: %s", err.msg);
 	}
+	if(csvc_config_load(app->conf, &cfg, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "configuration reload failed, keeping the brokers served: %s", err.msg);
+		return;
+	}
+	/* both structs come from csvc_config_read, which zeroes before it fills:
+	 * equal settings are equal bytes */
+	cur = app->file_cfg;
+	memcpy(cur.brokers, cfg.brokers, sizeof(cur.brokers));
+	cur.nbrokers = cfg.nbrokers;
+	memcpy(cur.broker_host, cfg.broker_host, sizeof(cur.broker_host));
+	cur.broker_port = cfg.broker_port;
+	if(memcmp(&cur, &cfg, sizeof(cfg)) != 0){
+		csvc_log(CSVC_WARNING, "%s: settings other than the broker list changed; they take effect at a "
+				"restart", app->conf);
+	}
+	app->nlinks = csvc_links_apply(app->links, app->nlinks, &app->svc, cfg.brokers, cfg.nbrokers, DRAIN_MS);
+	app->file_cfg = cur;
+	memcpy(run_cfg->brokers, cfg.brokers, sizeof(run_cfg->brokers));
+	run_cfg->nbrokers = cfg.nbrokers;
+	memcpy(run_cfg->broker_host, cfg.broker_host, sizeof(run_cfg->broker_host));
+	run_cfg->broker_port = cfg.broker_port;
+	csvc_log(CSVC_INFO, "broker list reloaded: %zu broker(s)", app->nlinks);
 }
 
 /* Publishes the counters and stores them in Redis for `onboardctl stats`,
@@ -214,16 +129,13 @@ static void publish_metrics(struct app *app)
 	struct onb_err err;
 	redisContext *rc;
 	char *json;
-	int ret;
 
 	if(cfg->metrics_interval_s <= 0 || onb_mono_ms() < app->metrics_at) return;
 	app->metrics_at = onb_mono_ms() + (int64_t)cfg->metrics_interval_s * 1000;
 	json = csvc_metrics_json(&app->svc);
 	if(!json) return;
-	if(app->links[0].serving){
-		ret = mosquitto_publish_v5(app->mosq, NULL, ONB_TOPIC_STATS, (int)strlen(json), json, 0, false, NULL);
-		if(ret != MOSQ_ERR_SUCCESS) csvc_log(CSVC_DEBUG, "cannot publish counters: %s", mosquitto_strerror(ret));
-	}
+	/* to every broker: each republishes them under its own $SYS */
+	csvc_links_publish(app->links, app->nlinks, ONB_TOPIC_STATS, json);
 	if((rc = csvc_redis(&app->svc)) && onb_stats_put(rc, "claimsvc", cfg->client_id, json,
 			(int64_t)cfg->metrics_interval_s * 3000 + 5000, &err) != ONB_OK){
 		csvc_log(CSVC_DEBUG, "cannot store counters: %s", err.msg);
@@ -233,21 +145,17 @@ static void publish_metrics(struct app *app)
 
 /* ------------------------------------------------------------ the loop */
 
-/* One turn: waits up to TURN_MS for the broker connection (when mqtt) or
- * the HTTP server, then serves whichever is ready. This is mosquitto_loop
- * taken apart (libmosquitto's documented external-loop API) so that one
- * poll() covers both: neither side waits for the other, and an HTTP client
- * that sends nothing never holds up a provisioning request. Returns the
- * MQTT status (MOSQ_ERR_SUCCESS while the connection is up). */
-static int turn(struct app *app, bool mqtt)
+/* One turn: waits up to TURN_MS for any broker link or the HTTP server,
+ * then serves whichever is ready. This is mosquitto_loop taken apart
+ * (libmosquitto's documented external-loop API) so that one poll() covers
+ * every link and the HTTP server: none waits for another, and an HTTP
+ * client that sends nothing never holds up a provisioning request. */
+static void turn(struct app *app)
 {
-	struct pollfd fds[2];
-	int n = 0, m = -1, timeout = TURN_MS, sock = mqtt ? mosquitto_socket(app->mosq) : -1, ret;
+	struct pollfd fds[CSVC_BROKERS_MAX + 1];
+	size_t n = app->nlinks;
+	int timeout = csvc_links_poll_prepare(app->links, app->nlinks, fds, TURN_MS);
 
-	if(sock >= 0){
-		m = n;
-		fds[n++] = (struct pollfd){ sock, (short)(POLLIN | (mosquitto_want_write(app->mosq) ? POLLOUT : 0)), 0 };
-	}
 	if(app->http){
 		fds[n++] = (struct pollfd){ csvc_http_fd(app->http), POLLIN, 0 };
 		timeout = csvc_http_timeout_ms(app->http, timeout);
@@ -257,76 +165,24 @@ static int turn(struct app *app, bool mqtt)
 		nanosleep(&(struct timespec){ 0, TURN_MS * 1000000L }, NULL); /* not a busy loop */
 	}
 	if(app->http) csvc_http_run(app->http); /* also times out idle connections */
-	if(!mqtt) return MOSQ_ERR_SUCCESS;
-	if(sock < 0) return MOSQ_ERR_NO_CONN;
-	if(fds[m].revents & (POLLIN | POLLHUP | POLLERR)){
-		/* reads every packet already decrypted, not only one (SSL_pending) */
-		ret = mosquitto_loop_read(app->mosq, 1);
-		if(ret != MOSQ_ERR_SUCCESS) return ret;
-	}
-	/* replies queued by on_message during the read go out now */
-	if(mosquitto_socket(app->mosq) >= 0 && mosquitto_want_write(app->mosq)){
-		ret = mosquitto_loop_write(app->mosq, 1);
-		if(ret != MOSQ_ERR_SUCCESS) return ret;
-	}
-	return mosquitto_loop_misc(app->mosq);
+	csvc_links_run(app->links, app->nlinks, fds);
 }
 
-/* Waits ms milliseconds (the reconnect back-off) unless a signal arrives,
- * serving HTTP meanwhile: /healthz says 503 while the broker is away. */
-static void wait_serving(struct app *app, int ms)
-{
-	int64_t until = onb_mono_ms() + ms;
-
-	while(!stop_signal && !reload_signal && onb_mono_ms() < until) turn(app, false);
-}
-
-/* Runs until a stop signal; reconnects with exponential back-off. */
+/* Runs until a stop signal; each link reconnects with its own back-off. */
 static void run(struct app *app)
 {
-	const struct csvc_config *cfg = &app->svc.cfg;
-	int ret;
+	struct csvc_link *all[CSVC_BROKERS_MAX];
 
-	mosquitto_property *props = NULL;
-
-	app->backoff_ms = BACKOFF_MIN_MS;
-	/* kept by libmosquitto for every reconnect */
-	if(mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, RECEIVE_MAX) != MOSQ_ERR_SUCCESS){
-		csvc_log(CSVC_ERROR, "out of memory");
-		return;
-	}
-	ret = mosquitto_connect_bind_v5(app->mosq, cfg->broker_host, cfg->broker_port, cfg->keepalive, NULL, props);
-	mosquitto_property_free_all(&props);
-	if(ret != MOSQ_ERR_SUCCESS){
-		csvc_log(CSVC_WARNING, "cannot connect to %s:%d: %s", cfg->broker_host, cfg->broker_port,
-				ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
-	}
 	while(!stop_signal){
-		if(ret == MOSQ_ERR_SUCCESS) ret = turn(app, true);
+		turn(app);
 		if(reload_signal) handle_reload(app);
 		publish_metrics(app);
 		csvc_claim_tick(&app->svc);
-		if(ret == MOSQ_ERR_SUCCESS || stop_signal) continue;
-		wait_serving(app, app->backoff_ms);
-		app->backoff_ms = app->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : app->backoff_ms * 2;
-		if(stop_signal) break;
-		ret = mosquitto_reconnect(app->mosq);
-		if(ret != MOSQ_ERR_SUCCESS){
-			csvc_log(CSVC_DEBUG, "reconnect to %s:%d: %s", cfg->broker_host, cfg->broker_port,
-					ret == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(ret));
-		}
 	}
 	/* Stop taking requests and let the replies already made leave: the broker
 	 * reads them before the DISCONNECT that follows them on the connection. */
-	if(ret == MOSQ_ERR_SUCCESS){
-		int64_t deadline = onb_mono_ms() + DRAIN_MS;
-		mosquitto_unsubscribe_multiple(app->mosq, NULL, 2, (char *const *)shared_subs, NULL);
-		while(onb_mono_ms() < deadline && mosquitto_loop(app->mosq, 50, 1) == MOSQ_ERR_SUCCESS
-				&& mosquitto_want_write(app->mosq)){
-		}
-		mosquitto_disconnect_v5(app->mosq, 0, NULL);
-		mosquitto_loop(app->mosq, 50, 1);
-	}
+	for(size_t i = 0; i < app->nlinks; i++) all[i] = &app->links[i];
+	csvc_links_drain(all, app->nlinks, DRAIN_MS);
 }
 
 /* ------------------------------------------------------------------ pages */
@@ -364,7 +220,7 @@ static bool http_setup(struct app *app)
 		csvc_log(CSVC_ERROR, "%s", err.msg);
 		return false;
 	}
-	/* not "serving": tests and docker/test.sh wait for that word from on_subscribe */
+	/* not "serving": tests and docker/test.sh wait for that word from links.c */
 	csvc_log(CSVC_INFO, "http: listening on %s for /healthz and /metrics", l->text);
 	return true;
 }
@@ -413,9 +269,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if(check){
-		printf("claimsvc: configuration OK: client id %s, %zu template(s), broker %s:%d, device CA key %s, "
-				"http %s, certificatePem %s\n", app.svc.cfg.client_id, app.svc.templates->n, cfg.broker_host,
-				cfg.broker_port, app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file",
+		char list[CSVC_BROKERS_MAX * 64] = "", one[300];
+		size_t used = 0;
+
+		for(size_t i = 0; i < cfg.nbrokers; i++){
+			csvc_broker_format(&cfg.brokers[i], one, sizeof(one));
+			/* a list too long for the line ends in "..." rather than cut mid-name */
+			if(used + strlen(one) + 6 >= sizeof(list)){
+				snprintf(list + used, sizeof(list) - used, "%s...", i ? ", " : "");
+				break;
+			}
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", one);
+		}
+		printf("claimsvc: configuration OK: client id %s, %zu template(s), %zu broker(s) %s, device CA key %s, "
+				"http %s, certificatePem %s\n", app.svc.cfg.client_id, app.svc.templates->n, cfg.nbrokers,
+				list, app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file",
 				cfg.http_listen.text, cfg.reply_chain ? "with the device CA (reply_chain)" : "the certificate alone");
 		csvc_claim_free(&app.svc);
 		csvc_free(&app.svc);
@@ -426,9 +294,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	mosquitto_lib_init();
-	snprintf(app.links[0].address, sizeof(app.links[0].address), "%s:%d", cfg.broker_host, cfg.broker_port);
-	app.nlinks = 1;
-	if(client_setup(&app) == 0 && http_setup(&app)){
+	app.conf = conf;
+	app.file_cfg = cfg;
+	app.nlinks = csvc_links_apply(app.links, 0, &app.svc, cfg.brokers, cfg.nbrokers, 0);
+	if(app.nlinks == cfg.nbrokers && http_setup(&app)){
 		csvc_log(CSVC_INFO, "starting: client id %s, %zu template(s), create_keys %s, device CA key %s",
 				app.svc.cfg.client_id, app.svc.templates->n, cfg.create_keys_enabled ? "enabled" : "disabled",
 				app.svc.ca_key_pkcs11 ? "in a PKCS#11 token" : "from a file");
@@ -441,7 +310,7 @@ int main(int argc, char **argv)
 	}
 	csvc_http_stop(app.http);
 	csvc_brokerstats_free(app.bstats);
-	mosquitto_destroy(app.mosq);
+	for(size_t i = 0; i < app.nlinks; i++) csvc_link_close(&app.links[i]);
 	mosquitto_lib_cleanup();
 cleanup:
 	csvc_claim_free(&app.svc); /* writes the counts of open audit windows */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fast static check of docker/ (a few seconds, no engine needed):
-#   - compose.yml: docker-compose/docker compose "config -q" when installed; always a YAML parse and the stack's rules (broker
-#     on 127.0.0.1 by default, Redis not published, CA keys only where needed,
-#     claimsvc scalable, volumes declared)
+#   - compose.yml: docker-compose/docker compose "config -q" when installed; always a YAML parse and the stack's rules (the
+#     balancer on 127.0.0.1 by default, brokers and Redis not published, CA keys
+#     only where needed, claimsvc scalable and serving every broker, volumes declared)
 #   - Dockerfiles: every FROM is debian:bookworm-slim, the final stage runs as a
 #     non-root USER with a HEALTHCHECK, nothing copies keys, every COPY source exists
 #   - the broker configuration rendered from config/mosquitto.conf
@@ -41,7 +41,8 @@ doc = yaml.safe_load(open(sys.argv[1]))
 errors = []
 svcs = doc.get("services") or {}
 declared = set((doc.get("volumes") or {}).keys())
-for name in ("redis", "init", "broker", "claimsvc"):
+BROKERS = ("broker-1", "broker-2", "broker-3")
+for name in ("redis", "init", "lb", "claimsvc") + BROKERS:
     if name not in svcs:
         errors.append("service %s missing" % name)
 def mounts(s):
@@ -62,10 +63,11 @@ for s, d in svcs.items():
     for src, dst, opts in mounts(s):
         if not src.startswith(("/", ".", "~")) and src not in declared:
             errors.append("%s: volume %s is not declared" % (s, src))
-ports = svcs.get("broker", {}).get("ports") or []
+ports = svcs.get("lb", {}).get("ports") or []
 if not ports or not all(isinstance(p, str) and p.startswith("${ONB_MQTT_BIND:-127.0.0.1}:") for p in ports):
-    errors.append("broker: must be published on 127.0.0.1 by default (${ONB_MQTT_BIND:-127.0.0.1}:...)")
-for s in ("redis", "claimsvc", "init"):
+    errors.append("lb: must be published on 127.0.0.1 by default (${ONB_MQTT_BIND:-127.0.0.1}:...)")
+# devices reach the brokers through the balancer only
+for s in ("redis", "claimsvc", "init") + BROKERS:
     if svcs.get(s, {}).get("ports"):
         errors.append("%s: must not publish ports" % s)
 c = svcs.get("claimsvc", {})
@@ -73,19 +75,24 @@ if "container_name" in c:
     errors.append("claimsvc: container_name prevents scaling")
 if "replicas" not in (c.get("deploy") or {}):
     errors.append("claimsvc: deploy.replicas missing")
+# a claimsvc that misses a broker leaves the devices landing there unanswered
+served = str((c.get("environment") or {}).get("CLAIMSVC_BROKERS", "")).split()
+for b in BROKERS:
+    if b + ":8883" not in served:
+        errors.append("claimsvc: CLAIMSVC_BROKERS does not list %s:8883" % b)
 # The CA keys (pki volume, operator PKI) reach the init job only.
-for s in ("broker", "claimsvc", "redis"):
+for s in ("claimsvc", "redis", "lb") + BROKERS:
     for src, dst, opts in mounts(s):
         if src in ("pki", "operator-pki"):
             errors.append("%s: mounts the CA keys (%s)" % (s, src))
-for s in ("broker", "claimsvc"):
+for s in ("claimsvc",) + BROKERS:
     for src, dst, opts in mounts(s):
         if "ro" not in opts:
             errors.append("%s: %s should be mounted read-only" % (s, src))
 op = [m for m in mounts("init") if m[1] == "/operator-pki"]
 if not op or "ro" not in op[0][2]:
     errors.append("init: the operator PKI must be mounted read-only at /operator-pki")
-for s in ("redis", "broker", "claimsvc"):
+for s in ("redis", "claimsvc", "lb") + BROKERS:
     if "stop_grace_period" not in svcs.get(s, {}) and not svcs.get(s, {}).get("init"):
         errors.append("%s: no stop_grace_period or init" % s)
 for e in errors:
@@ -93,7 +100,7 @@ for e in errors:
 sys.exit(1 if errors else 0)
 PY
 	}
-	check "compose.yml: YAML, broker on 127.0.0.1, Redis private, CA keys in the init job only, claimsvc scalable" rules
+	check "compose.yml: YAML, balancer on 127.0.0.1, brokers and Redis private, CA keys in the init job only, claimsvc scalable and serving every broker" rules
 else
 	not_ok "python3-yaml is missing: compose.yml was not parsed"
 fi
@@ -145,6 +152,11 @@ check "broker and claimsvc Dockerfiles share one build stage (layer cache)" same
 # ---- the broker configuration
 render() { docker/bin/render-mosquitto-conf config/mosquitto.conf > "$OUT"; }
 check "mosquitto.conf renders from config/mosquitto.conf (per_listener_settings false, require_certificate, set_tcp_nodelay)" render
+# the balancer's configuration, when HAProxy is installed here (the image checks it at build time)
+if command -v haproxy >/dev/null; then
+	check "haproxy.cfg is valid ($(haproxy -v | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'))" \
+		bash -c 'haproxy -c -f docker/haproxy.cfg >/dev/null 2>&1'
+fi
 
 # ---- scripts
 syntax() {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The dockerised integration test: builds the three images, brings
-# docker/compose.yml up (Redis, init job, broker, two claimsvc replicas) on a
-# free 127.0.0.1 port, and from OUTSIDE the stack, through the published
-# port: provisions devices with devsim (built on the host), claims one,
-# publishes telemetry, revokes it and sees its live session closed. Tears
-# everything down, also on failure. Ends with "N passed, N failed".
+# The dockerised integration test: builds the four images, brings
+# docker/compose.yml up (Redis, init job, three brokers behind HAProxy, two
+# claimsvc replicas each serving all three brokers) on a free 127.0.0.1 port,
+# and from OUTSIDE the stack, through the balancer's published port:
+# provisions devices with devsim (built on the host) and checks they landed
+# on more than one broker, claims one, publishes telemetry, revokes it and
+# sees its live session closed by whichever broker held it. Tears everything
+# down, also on failure. Ends with "N passed, N failed".
 #
 # Engine: Docker Engine + compose when a Docker daemon answers; otherwise
 # rootful podman + podman-compose, installed with apt when missing, with a
@@ -29,6 +31,8 @@ BASE_IMAGE=docker.io/library/debian:bookworm-slim
 IMG_BROKER=mosquitto-onboard/broker:dev
 IMG_CLAIMSVC=mosquitto-onboard/claimsvc:dev
 IMG_REDIS=mosquitto-onboard/redis:dev
+IMG_LB=mosquitto-onboard/lb:dev
+BROKERS=(broker-1 broker-2 broker-3)
 PASSES=0
 FAILS=0
 STACK_UP=0
@@ -105,14 +109,16 @@ cid() {
 		--filter "label=com.docker.compose.container-number=${2:-1}" | sed -n 1p
 }
 logs() { $ENGINE logs "$(cid "$@")" 2>&1; }
-# ctl ARGS...: onboardctl in the broker container (next to Redis). A command
+# broker_logs: the three brokers' logs, one after the other.
+broker_logs() { local b; for b in "${BROKERS[@]}"; do logs "$b"; done; }
+# ctl ARGS...: onboardctl in broker-1's container (next to Redis). A command
 # that could not reach the registry changed nothing: it is tried again (podman
 # 4.3's aardvark-dns 1.4 drops lookups while it reloads, and the resolver then
 # asks the host's DNS, which does not know 'redis').
 ctl() {
 	local try rc
 	for try in 1 2 3 4; do
-		$ENGINE exec "$(cid broker)" onboardctl "$@" 2> "$TD/ctl.err" < /dev/null; rc=$?
+		$ENGINE exec "$(cid broker-1)" onboardctl "$@" 2> "$TD/ctl.err" < /dev/null; rc=$?
 		grep -q "registry unavailable" "$TD/ctl.err" || break
 		say "onboardctl $1 $2: registry unavailable (try $try): $(head -n 1 "$TD/ctl.err")"
 		sleep 2
@@ -131,7 +137,7 @@ teardown() {
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [ "$STACK_UP" -eq 1 ]; then
 		if [ "$FAILS" -ne 0 ] || [ "$rc" -ne 0 ]; then
-			for s in init broker claimsvc redis; do
+			for s in init "${BROKERS[@]}" lb claimsvc redis; do
 				echo "--- $s log (tail) ---"; logs "$s" | tail -n 25
 			done
 		fi
@@ -199,7 +205,7 @@ if [ "${COMPOSE[0]}" = podman-compose ]; then
 	rm -rf "$CTX" && mkdir -p "$CTX" \
 		&& cp -a CMakeLists.txt cmake lib plugin cli claimsvc policies config docker scripts "$CTX/" \
 		|| fatal "copying the build context"
-	for spec in "$IMG_CLAIMSVC:claimsvc" "$IMG_BROKER:broker" "$IMG_REDIS:redis"; do
+	for spec in "$IMG_CLAIMSVC:claimsvc" "$IMG_BROKER:broker" "$IMG_REDIS:redis" "$IMG_LB:haproxy"; do
 		img=${spec%:*}; f=${spec##*:}
 		timeout 900 podman build "${BUILD_ARGS[@]}" -t "$img" -f "$CTX/docker/$f.Dockerfile" "$CTX" > "$W/build-$f.log" 2>&1 \
 			|| { tail -n 30 "$W/build-$f.log"; build_ok=0; break; }
@@ -208,7 +214,7 @@ else
 	timeout 900 "${COMPOSE[@]}" -p "$P" -f "$COMPOSE_FILE" build "${BUILD_ARGS[@]}" > "$W/build.log" 2>&1 || { tail -n 30 "$W/build.log"; build_ok=0; }
 fi
 [ "$build_ok" -eq 1 ] || fatal "images build"
-ok "images build: broker, claimsvc, redis ($(( $(date +%s) - t )) s)"
+ok "images build: broker, claimsvc, redis, lb ($(( $(date +%s) - t )) s)"
 
 PORT=$(freeport)
 STACK_UP=1
@@ -224,10 +230,11 @@ require "the init job made the PKI, the service files and the policies (exit 0)"
 check "  ... the development PKI" grep -q "created /pki/device-ca.key" <(logs init)
 check "  ... the shipped policies" grep -q "policy device stored" <(logs init)
 
-broker_healthy() { $ENGINE exec "$(cid broker)" onb-health broker; }
-require "the broker is healthy (listening, its healthcheck passes)" wait_for 60 broker_healthy
-check "the broker loaded the plugin" grep -q "onboard: loaded" <(logs broker)
-BROKER_VERSION=$(logs broker | sed -nE 's/.*mosquitto version ([0-9.]+) running.*/\1/p' | sed -n 1p)
+brokers_healthy() { local b; for b in "${BROKERS[@]}"; do $ENGINE exec "$(cid "$b")" onb-health broker || return 1; done; }
+require "the three brokers are healthy (listening, their healthcheck passes)" wait_for 60 brokers_healthy
+loaded_all() { local b; for b in "${BROKERS[@]}"; do logs "$b" | grep "onboard: loaded" >/dev/null || return 1; done; }
+check "each broker loaded the plugin" loaded_all
+BROKER_VERSION=$(logs broker-1 | sed -nE 's/.*mosquitto version ([0-9.]+) running.*/\1/p' | sed -n 1p)
 say "the image's broker: Mosquitto ${BROKER_VERSION:-?}"
 check "the image runs Mosquitto 2.1 built from sid's source, not Debian 12's 2.0.11 (${BROKER_VERSION:-?})" \
 	bash -c "[[ '${BROKER_VERSION:-}' == 2.1.* ]]"
@@ -239,8 +246,21 @@ id2=$(logs claimsvc 2 | sed -n 's/^onb-claimsvc: identity //p' | sed -n 1p)
 say "claimsvc identities: '$id1' and '$id2'"
 distinct_ids() { [[ $id1 == claimsvc-* && $id2 == claimsvc-* && $id1 != "$id2" ]]; }
 check "  ... with distinct identities from the pool" distinct_ids
-both_connected() { local l; l=$(logs broker); grep -q "as $id1 " <<<"$l" && grep -q "as $id2 " <<<"$l"; }
-check "  ... the broker sees both client ids" both_connected
+both_connected() {
+	local b l
+	for b in "${BROKERS[@]}"; do
+		l=$(logs "$b"); grep -q "as $id1 " <<<"$l" && grep -q "as $id2 " <<<"$l" || return 1
+	done
+}
+check "  ... every broker sees both client ids" wait_for 30 both_connected
+serves_all() {
+	local r b l
+	for r in 1 2; do
+		l=$(logs claimsvc "$r")
+		for b in "${BROKERS[@]}"; do grep -q "info: serving .* on $b:8883" <<<"$l" || return 1; done
+	done
+}
+check "  ... each replica serves all three brokers" wait_for 30 serves_all
 csvc_healthy() { $ENGINE exec "$(cid claimsvc 1)" onb-health claimsvc; }
 check "claimsvc's healthcheck passes (its GET /healthz answers 200)" wait_for 30 csvc_healthy
 # /metrics inside the container (127.0.0.1:9884, CLAIMSVC_HTTP_LISTEN's default),
@@ -255,10 +275,12 @@ csvc_metrics() {
 check "claimsvc serves /metrics with its own and the broker's counters" wait_for 40 csvc_metrics
 redis_private() { [ -z "$($ENGINE port "$(cid redis)" 2>/dev/null)" ]; }
 check "redis is not published on the host" redis_private
-broker_loopback() { $ENGINE port "$(cid broker)" 8883 | grep -x "127.0.0.1:$PORT" >/dev/null; }
-check "the broker is published on 127.0.0.1 only" broker_loopback
+lb_loopback() { $ENGINE port "$(cid lb)" 8883 | grep -x "127.0.0.1:$PORT" >/dev/null; }
+check "the balancer is published on 127.0.0.1 only" lb_loopback
+brokers_private() { local b; for b in "${BROKERS[@]}"; do [ -z "$($ENGINE port "$(cid "$b")" 2>/dev/null)" ] || return 1; done; }
+check "the brokers are not published (reached through the balancer)" brokers_private
 
-resolves_redis() { $ENGINE exec "$(cid broker)" getent hosts redis; }
+resolves_redis() { $ENGINE exec "$(cid broker-1)" getent hosts redis; }
 check "the broker's container resolves 'redis'" wait_for 30 resolves_redis
 
 # ---- a device, provisioned from the host through the published port
@@ -267,8 +289,8 @@ $ENGINE run --rm --network none --user 0 -v "${P}_pki:/pki" "$IMG_CLAIMSVC" onb-
 require "a claim certificate and the CA bundle come out of the pki volume" \
 	test -s "$TD/claim-test.pem" -a -s "$TD/claim-test.key" -a -s "$TD/ca-bundle.pem"
 { echo "serial,birth_fp,batch"; for i in $(seq 1 10); do printf 'DKR%04d,,docker-test\n' "$i"; done; } > "$TD/allow.csv"
-$ENGINE cp "$TD/allow.csv" "$(cid broker):/tmp/allow.csv" 2>/dev/null \
-	|| $ENGINE exec -i "$(cid broker)" sh -c 'cat > /tmp/allow.csv' < "$TD/allow.csv"
+$ENGINE cp "$TD/allow.csv" "$(cid broker-1):/tmp/allow.csv" 2>/dev/null \
+	|| $ENGINE exec -i "$(cid broker-1)" sh -c 'cat > /tmp/allow.csv' < "$TD/allow.csv"
 ctl allowlist import /tmp/allow.csv > "$TD/allow.out" 2>&1
 check "the allowlist is imported (onboardctl inside the broker container)" found "added 10" "$TD/allow.out"
 
@@ -290,6 +312,22 @@ check "  ... each received only its own replies" grep -q "stray replies 0$" "$TD
 served() { logs claimsvc "$1" | grep "accepted" >/dev/null; }
 served_both() { served 1 && served 2; }
 check "  ... both claimsvc replicas served requests" wait_for 15 served_both
+# where the balancer sent them: every device connects twice (claim, then its own certificate)
+landed_on() { logs "$1" | grep -c "New client connected from .* as DKR" || true; }
+spread=""; nbrokers=0
+for b in "${BROKERS[@]}"; do
+	n=$(landed_on "$b"); spread+="$b $n, "
+	[ "$n" -gt 0 ] && nbrokers=$((nbrokers + 1))
+done
+say "device connections per broker: ${spread%, }"
+check "  ... through the balancer, devices landed on more than one broker ($nbrokers of 3)" test "$nbrokers" -ge 2
+# No PROXY protocol (docker/haproxy.cfg): the plugin sees the balancer's address.
+LB_IP=$($ENGINE inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(cid lb)" 2>/dev/null)
+[ -n "$LB_IP" ] || LB_IP=$($ENGINE exec "$(cid lb)" hostname -i 2>/dev/null | awk '{print $1}')
+say "the balancer's address on the compose network: ${LB_IP:-?}"
+seen_from_lb() { [ -n "$LB_IP" ] && broker_logs | grep "connect allow device=$DEV .*address=$LB_IP " >/dev/null; }
+check "  ... and the plugin sees $DEV at the balancer's address (documented: no PROXY protocol with TLS on the broker)" \
+	seen_from_lb
 
 # ---- claim it for a tenant
 if ctl claim --help >/dev/null 2>&1; then
@@ -327,8 +365,10 @@ check "onboardctl device revoke (inside the broker container)" grep -q "revoked"
 sub_gone() { ! kill -0 "$SUB" 2>/dev/null; }
 wait_for 10 sub_gone; gone=$?
 check "the live session is closed by the broker ($(( ($(date +%s%N) - t) / 1000000 )) ms after the command)" test "$gone" -eq 0
-kicked() { logs broker | grep "disconnecting $DEV" >/dev/null; }
-check "  ... the broker logged the kick" wait_for 10 kicked
+holder=""
+for b in "${BROKERS[@]}"; do logs "$b" | grep "New client connected from .* as $DEV " >/dev/null && holder+="$b "; done
+kicked() { broker_logs | grep "disconnecting $DEV" >/dev/null; }
+check "  ... a broker logged the kick ($DEV had connections on: ${holder:-?})" wait_for 10 kicked
 timeout 10 mosquitto_pub "${TLS[@]}" -q 1 -t "$TOPIC/telemetry" -m x > "$TD/pub3.out" 2>&1
 check "  ... and refuses it at its next CONNECT" grep -qi "not authori" "$TD/pub3.out"
 
@@ -351,8 +391,8 @@ redis_kept() { wait_for 90 state_is revoked || state_was revoked; }
 check "the registry survives a Redis restart (volume)" redis_kept
 # The broker's plugin follows Redis to its new address by itself (its event
 # feed first), then a new device provisions (claimsvc) and connects (plugin).
-feed_back() { logs broker | grep "event feed restored" >/dev/null; }
-check "  ... the broker's event feed is restored" wait_for 90 feed_back
+feed_back() { local b; for b in "${BROKERS[@]}"; do logs "$b" | grep "event feed restored" >/dev/null || return 1; done; }
+check "  ... every broker's event feed is restored" wait_for 90 feed_back
 # A device retries a refused connect; the plugin's own connections and
 # claimsvc's follow Redis on a timer, each of which may lag the feed by a
 # DNS stall (10-40 s, above): retry for up to 90 s, as a device would.

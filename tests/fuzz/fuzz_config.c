@@ -35,6 +35,11 @@ static void check_config(const struct csvc_config *c)
 		abort();
 	}
 	if(c->client_id[0] && !onb_id_valid(c->client_id)) abort();
+	/* the broker list: 1..CSVC_BROKERS_MAX brokers, each a non-empty host and a port */
+	if(!IN(c->nbrokers, 1, CSVC_BROKERS_MAX)) abort();
+	for(size_t i = 0; i < c->nbrokers; i++){
+		if(!TERMINATED(c->brokers[i].host) || !c->brokers[i].host[0] || !IN(c->brokers[i].port, 1, 65535)) abort();
+	}
 	if(!IN(c->broker_port, 1, 65535) || !IN(c->keepalive, 5, 3600) || !IN(c->redis_timeout_ms, 10, 60000)
 			|| !IN(c->token_ttl, 60, 604800) || !IN(c->cert_validity_days, 1, 36500)
 			|| !IN(c->rate_window_ms, 100, 3600000) || !IN(c->rate_per_client, 0, 1000000000L)

@@ -282,15 +282,39 @@ case $PROV_FORMAT in json|cbor) ;; *) echo "ONB_PROV_FORMAT is json or cbor, not
 DEVSIM_FMT=(--format "$PROV_FORMAT")
 CLAIMSVC_PIDS=()
 
-# start_claimsvc NAME: one claimsvc instance with a service certificate NAME.
+# broker_log PORT: the log file of the broker listening on PORT ($MQTT_PORT's,
+# or fleet broker K's for BROKER_PORTS[K]).
+broker_log() {
+	local k
+	[ "$1" = "$MQTT_PORT" ] && { echo "$T/mosquitto.log"; return; }
+	for k in "${!BROKER_PORTS[@]}"; do
+		[ "${BROKER_PORTS[k]}" = "$1" ] && [ "$k" != 1 ] && { echo "$T/mosquitto-$k.log"; return; }
+	done
+	echo "broker_log: no broker on port $1" >&2
+	return 1
+}
+
+# subscribe_count NAME PORT: how many SUBSCRIBEs of client NAME that broker logged.
+subscribe_count() { grep -c "Received SUBSCRIBE from $1" "$(broker_log "$2")" 2>/dev/null || true; }
+
+# start_claimsvc NAME: one claimsvc instance with a service certificate NAME,
+# serving the brokers on the ports of CLAIMSVC_BROKERS ("p1 p2 ...", broker
+# lines; default: $MQTT_PORT alone, as broker_host/broker_port). Returns once
+# it has subscribed on each of them.
 start_claimsvc() {
-	local name=${1:-claimsvc-1}
+	local name=${1:-claimsvc-1} ports=${CLAIMSVC_BROKERS:-} brokers p
 	[ -f "$T/$name.pem" ] || new_device "$name" service-ca
 	mkdir -p "$T/templates"
 	cp "$ONB_SOURCE_DIR"/config/templates/*.json "$T/templates/"
+	if [ -n "$ports" ]; then
+		brokers=$(for p in $ports; do echo "broker 127.0.0.1:$p"; done)
+	else
+		ports=$MQTT_PORT
+		brokers="broker_host 127.0.0.1
+broker_port $MQTT_PORT"
+	fi
 	cat > "$T/$name.conf" <<CONF
-broker_host 127.0.0.1
-broker_port $MQTT_PORT
+$brokers
 cafile $PKI/ca-bundle.pem
 certfile $T/$name.pem
 keyfile $T/$name.key
@@ -301,13 +325,16 @@ templates_dir $T/templates
 audit_window_s 1
 ${CLAIMSVC_EXTRA:-}
 CONF
-	local before; before=$(grep -c "Received SUBSCRIBE from $name" "$T/mosquitto.log" || true)
+	local -A before=()
+	for p in $ports; do before[$p]=$(subscribe_count "$name" "$p"); done
 	LD_PRELOAD="" "$CLAIMSVC" -c "$T/$name.conf" >> "$T/$name.log" 2>&1 &
 	CLAIMSVC_PIDS+=($!)
 	BG_PIDS+=($!)
-	subscribed_more() { [ "$(grep -c "Received SUBSCRIBE from $1" "$T/mosquitto.log")" -gt "$2" ]; }
-	wait_for 10 subscribed_more "$name" "$before" \
-		|| { echo "claimsvc $name did not subscribe"; cat "$T/$name.log"; exit 1; }
+	subscribed_more() { [ "$(subscribe_count "$1" "$2")" -gt "$3" ]; }
+	for p in $ports; do
+		wait_for 10 subscribed_more "$name" "$p" "${before[$p]:-0}" \
+			|| { echo "claimsvc $name did not subscribe on the broker at port $p"; cat "$T/$name.log"; exit 1; }
+	done
 }
 
 # devsim_claim ARGS...: devsim with the shared claim certificate (made once).

@@ -170,6 +170,78 @@ static void http_listen(void **state)
 	}
 }
 
+/* "broker HOST:PORT" lines (issue 16): repeatable, in file order; the
+ * one-broker form broker_host + broker_port still works, and both forms in
+ * one file are refused. */
+static void broker_list(void **state)
+{
+	static const char *const good[] = { "127.0.0.1:8883", "broker-2.example.com:1", "[::1]:65535",
+		"[fe80::1]:8883", "b_3:1883" };
+	static const char *const bad[] = { "127.0.0.1", ":8883", "host:", "host:0", "host:65536", "host:8883x",
+		"ho st:8883", "host/x:8883", "[::1]8883", "[::1:8883", "[]:8883", "[::g]:8883", "::1:8883",
+		"host:-1", "" };
+	static const char three[] = REQUIRED "broker 127.0.0.1:1884\nbroker [::1]:1885\nbroker b.example:1886\n";
+	static const char one[] = REQUIRED "broker_host 10.0.0.7\nbroker_port 1999\n";
+	static const char mixed[] = REQUIRED "broker 127.0.0.1:1884\nbroker_port 1885\n";
+	static const char mixed_host[] = REQUIRED "broker_host 127.0.0.1\nbroker 127.0.0.1:1884\n";
+	static const char twice[] = REQUIRED "broker 127.0.0.1:1884\nbroker 127.0.0.1:1885\nbroker 127.0.0.1:1884\n";
+	static const char badline[] = REQUIRED "broker 127.0.0.1:1884\nbroker 127.0.0.1\n";
+	struct csvc_broker b;
+	struct csvc_config cfg;
+	struct onb_err err;
+	char text[64 * (CSVC_BROKERS_MAX + 2) + sizeof(REQUIRED)], addr[300];
+	size_t n;
+
+	(void)state;
+	for(size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++){
+		assert_int_equal(csvc_broker_parse(good[i], &b, &err), ONB_OK);
+		csvc_broker_format(&b, addr, sizeof(addr));
+		assert_string_equal(addr, good[i]);  /* shown as written */
+	}
+	assert_int_equal(csvc_broker_parse("[::1]:8883", &b, &err), ONB_OK);
+	assert_string_equal(b.host, "::1");      /* libmosquitto gets it without brackets */
+	assert_int_equal(b.port, 8883);
+	for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		assert_int_not_equal(csvc_broker_parse(bad[i], &b, &err), ONB_OK);
+	}
+
+	assert_int_equal(parse(three, sizeof(three) - 1, &cfg, &err), ONB_OK);
+	assert_int_equal(cfg.nbrokers, 3);
+	assert_string_equal(cfg.brokers[0].host, "127.0.0.1");
+	assert_int_equal(cfg.brokers[0].port, 1884);
+	assert_string_equal(cfg.brokers[1].host, "::1");
+	assert_string_equal(cfg.brokers[2].host, "b.example");
+	assert_int_equal(cfg.brokers[2].port, 1886);
+
+	/* the one-broker form, and its defaults when nothing is said */
+	assert_int_equal(parse(one, sizeof(one) - 1, &cfg, &err), ONB_OK);
+	assert_int_equal(cfg.nbrokers, 1);
+	assert_string_equal(cfg.brokers[0].host, "10.0.0.7");
+	assert_int_equal(cfg.brokers[0].port, 1999);
+	assert_int_equal(parse(REQUIRED, sizeof(REQUIRED) - 1, &cfg, &err), ONB_OK);
+	assert_int_equal(cfg.nbrokers, 1);
+	assert_string_equal(cfg.brokers[0].host, "127.0.0.1");
+	assert_int_equal(cfg.brokers[0].port, 8883);
+
+	assert_int_equal(parse(mixed, sizeof(mixed) - 1, &cfg, &err), ONB_EINVAL);
+	assert_non_null(strstr(err.msg, "broker lines and broker_host/broker_port"));
+	assert_int_equal(parse(mixed_host, sizeof(mixed_host) - 1, &cfg, &err), ONB_EINVAL);
+	assert_non_null(strstr(err.msg, "broker lines and broker_host/broker_port"));
+	assert_int_equal(parse(twice, sizeof(twice) - 1, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:9: broker 127.0.0.1:1884 is listed twice");
+	assert_int_equal(parse(badline, sizeof(badline) - 1, &cfg, &err), ONB_EINVAL);
+	assert_string_equal(err.msg, "t.conf:8: broker: expected HOST:PORT");
+
+	/* at most CSVC_BROKERS_MAX lines */
+	n = (size_t)snprintf(text, sizeof(text), "%s", REQUIRED);
+	for(int i = 0; i < CSVC_BROKERS_MAX; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "broker h:%d\n", 1000 + i);
+	assert_int_equal(parse(text, n, &cfg, &err), ONB_OK);
+	assert_int_equal(cfg.nbrokers, CSVC_BROKERS_MAX);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "broker h:999\n");
+	assert_int_equal(parse(text, n, &cfg, &err), ONB_EINVAL);
+	assert_non_null(strstr(err.msg, "more than"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +252,7 @@ int main(void)
 		cmocka_unit_test(long_lines),
 		cmocka_unit_test(shipped_example),
 		cmocka_unit_test(http_listen),
+		cmocka_unit_test(broker_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
