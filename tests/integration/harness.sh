@@ -200,7 +200,18 @@ stop_fleet_broker() {
 }
 
 # up: the usual fixture, PKI + Redis + broker.
-up() { make_pki; start_redis; "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies" >/dev/null; start_broker; }
+up() { make_pki; start_registry; "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies" >/dev/null; start_broker; }
+
+# start_registry: Redis, or with ONB_TEST_REGISTRY=sentinel (ctest's
+# *_sentinel entries) a primary, a replica and a sentinel whose URL the
+# brokers, claimsvc and onboardctl are given (sentinel_lib.sh).
+start_registry() {
+	case ${ONB_TEST_REGISTRY:-redis} in
+	redis) start_redis ;;
+	sentinel) start_sentinel_registry; echo "# registry through Redis Sentinel: $SENTINEL_URL" ;;
+	*) echo "ONB_TEST_REGISTRY is redis or sentinel, not '$ONB_TEST_REGISTRY'"; exit 1 ;;
+	esac
+}
 
 # new_device ID [CA]: a key and certificate for ID issued by CA (default device-ca).
 new_device() {
@@ -354,3 +365,5 @@ rr() {
 
 # json_field NAME: the string value of "NAME" in the JSON on stdin.
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+
+source "$ONB_SOURCE_DIR/tests/integration/sentinel_lib.sh"

@@ -4,7 +4,6 @@
 # only while the sentinel fails over, and the test prints for how long; the
 # live session, the event feed and claimsvc follow the new primary.
 source "$(dirname "$0")/harness.sh"
-source "$(dirname "$0")/sentinel_lib.sh"
 
 make_pki
 start_sentinel_registry

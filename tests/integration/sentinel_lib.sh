@@ -1,4 +1,4 @@
-# Sourced after harness.sh: a Redis primary, a replica and one sentinel on
+# Sourced by harness.sh: a Redis primary, a replica and one sentinel on
 # loopback; the broker, claimsvc and onboardctl find the primary through the
 # sentinel (REGISTRY_URL, ONBOARD_REDIS_URL).
 #
