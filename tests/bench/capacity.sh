@@ -242,7 +242,7 @@ prov_run() { # ROUND
 		  per_s: .provisionings_per_s, p50_ms: .phases.total.p50_ms, p99_ms: .phases.total.p99_ms,
 		  cpu_ms: {broker: $broker, claimsvc: $claimsvc, redis: $redis, devsim: $devsim},
 		  redis_calls: ([$cmds[].calls] | add), redis_usec: ([$cmds[].usec] | add), commands: $cmds,
-		  foreign_cpu: $foreign}' "$RES/cap-prov.tmp" >> "$J"
+		  failures: .failures, foreign_cpu: $foreign}' "$RES/cap-prov.tmp" >> "$J"
 	log "provisioning round $1: $(jq -r '"\(.per_s | . * 10 | round / 10)/s, \(.succeeded)/\(.devices) ok; CPU ms broker \(.cpu_ms.broker) claimsvc \(.cpu_ms.claimsvc) Redis \(.cpu_ms.redis); Redis calls \(.redis_calls); other CPU \(.foreign_cpu)"' <<<"$(tail -1 "$J")")"
 }
 PROV_DONE=0
