@@ -15,6 +15,11 @@
 #              "everything below is kept" line is kept
 #   --perf     the file whose "capacity.sh" block is rewritten (default:
 #              docs/performance.md); --no-perf leaves it alone
+#   --compare-claimsvc BIN
+#              another claimsvc binary (e.g. built from an earlier commit:
+#              the Lua scripts are compiled into it): every provisioning
+#              round runs once with each, in alternating order, and a
+#              before/after table compares them (the model uses this tree's)
 #
 # Parts, all on 127.0.0.1, all started here with the same mosquitto binary
 # (ONB_MOSQUITTO) and the same environment: Redis (ONB_REDIS_SERVER), a
@@ -32,14 +37,17 @@ BUILD=$ROOT/build
 QUICK=0
 OUT=$ROOT/docs/scaling.md
 PERF=$ROOT/docs/performance.md
+COMPARE=""
+COMPARE_NAME=${COMPARE_NAME:-} # what the compared binary is, for the report
 CMDLINE="tests/bench/capacity.sh $*"
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--out) OUT=${2:?--out needs a file}; shift ;;
 	--perf) PERF=${2:?--perf needs a file}; shift ;;
 	--no-perf) PERF="" ;;
+	--compare-claimsvc) COMPARE=$(realpath "${2:?--compare-claimsvc needs a binary}"); shift ;;
 	-h|--help) usage 0 ;;
 	-*) echo "capacity.sh: unknown option $1" >&2; usage 2 >&2 ;;
 	*) BUILD=$(cd "$1" && pwd) ;;
@@ -184,33 +192,36 @@ for rtt in "${RTTS[@]}"; do
 done
 r0=$(redis_cpu_s); sleep 3; REDIS_IDLE_CONNECT=$REDIS_IDLE; REDIS_IDLE=$(calc %.6f "($(redis_cpu_s) - $r0) / 3")
 log "Redis idle with two brokers: $REDIS_IDLE cores"
-start_claimsvc_here() {
-	local name=claimsvc-1
-	new_device "$name" service-ca
-	mkdir -p "$T/templates"
-	cp "$ROOT"/config/templates/*.json "$T/templates/"
-	cat > "$T/$name.conf" <<CONF
+declare -A CS_BIN=([current]=$CLAIMSVC)
+[ -z "$COMPARE" ] || CS_BIN[compare]=$COMPARE
+new_device claimsvc-1 service-ca
+new_device claim-batch claim-ca
+mkdir -p "$T/templates"
+cp "$ROOT"/config/templates/*.json "$T/templates/"
+cat > "$T/claimsvc-1.conf" <<CONF
 broker_host 127.0.0.1
 broker_port ${BPORT[plugin]}
 cafile $PKI/ca-bundle.pem
-certfile $T/$name.pem
-keyfile $T/$name.key
+certfile $T/claimsvc-1.pem
+keyfile $T/claimsvc-1.key
 device_ca_cert $PKI/device-ca.pem
 device_ca_key $PKI/device-ca.key
 redis_url redis://127.0.0.1:$REDIS_PORT/0
 templates_dir $T/templates
 CONF
-	"$CLAIMSVC" -c "$T/$name.conf" >> "$T/$name.log" 2>&1 &
+start_cs() { # LABEL: one claimsvc (CS_BIN[LABEL]); sets CS_PID
+	local n; n=$(grep -c "serving" "$T/claimsvc-1.log" 2>/dev/null) || n=0
+	"${CS_BIN[$1]}" -c "$T/claimsvc-1.conf" >> "$T/claimsvc-1.log" 2>&1 &
 	CS_PID=$!
 	BG_PIDS+=("$!")
-	wait_for 30 grep -q "serving" "$T/$name.log" || { echo "claimsvc did not start"; cat "$T/$name.log"; exit 1; }
+	serving_more() { [ "$(grep -c "serving" "$T/claimsvc-1.log")" -gt "$1" ]; }
+	wait_for 30 serving_more "$n" || { echo "claimsvc ($1) did not start"; cat "$T/claimsvc-1.log"; exit 1; }
 }
-new_device claim-batch claim-ca
-start_claimsvc_here
-prov_run() { # ROUND
+stop_cs() { kill "$CS_PID"; wait "$CS_PID" 2>/dev/null || true; }
+prov_run() { # ROUND LABEL
 	local prefix wall t0 t1 ok n m0 u0 u1 s0 s1
 	local -A c0
-	printf -v prefix 'CP%02d' "$1"
+	PROV_SEQ=$((PROV_SEQ + 1)); printf -v prefix 'CP%02d' "$PROV_SEQ"
 	awk -v p="$prefix" -v n="$PROV_N" 'BEGIN { print "serial,birth_fp,batch"; for(i = 0; i < n; i++) printf "%s%04d,,cap\n", p, i }' > "$T/allow-$prefix.csv"
 	"$ONBOARDCTL" allowlist import "$T/allow-$prefix.csv" >/dev/null
 	cmdstats > "$T/cmd0"
@@ -238,17 +249,25 @@ prov_run() { # ROUND
 		--argjson redis "$(calc %.4f "($(redis_cpu_s) - ${c0[redis]} - $REDIS_IDLE * $wall) * 1000 / $n")" \
 		--argjson devsim "$(calc %.4f "$(jq -r .cpu_s "$RES/cap-prov.tmp") * 1000 / $n")" \
 		--argjson foreign "$(calc %.3f "($(busy_s) - $m0 - ($u1 - $u0) - $(tail -1 "$T/devsim.time")) / $wall")" \
-		'{kind: "provision", round: $round, load1: $load, devices: .devices, succeeded: .succeeded, failed: .failed,
+		--arg lbl "$2" '{kind: "provision", "label": $lbl, round: $round, load1: $load, devices: .devices, succeeded: .succeeded, failed: .failed,
 		  per_s: .provisionings_per_s, p50_ms: .phases.total.p50_ms, p99_ms: .phases.total.p99_ms,
 		  cpu_ms: {broker: $broker, claimsvc: $claimsvc, redis: $redis, devsim: $devsim},
 		  redis_calls: ([$cmds[].calls] | add), redis_usec: ([$cmds[].usec] | add), commands: $cmds,
 		  failures: .failures, foreign_cpu: $foreign}' "$RES/cap-prov.tmp" >> "$J"
-	log "provisioning round $1: $(jq -r '"\(.per_s | . * 10 | round / 10)/s, \(.succeeded)/\(.devices) ok; CPU ms broker \(.cpu_ms.broker) claimsvc \(.cpu_ms.claimsvc) Redis \(.cpu_ms.redis); Redis calls \(.redis_calls); other CPU \(.foreign_cpu)"' <<<"$(tail -1 "$J")")"
+	log "provisioning round $1 ($2): $(jq -r '"\(.per_s | . * 10 | round / 10)/s, \(.succeeded)/\(.devices) ok; CPU ms broker \(.cpu_ms.broker) claimsvc \(.cpu_ms.claimsvc) Redis \(.cpu_ms.redis); Redis calls \(.redis_calls); other CPU \(.foreign_cpu)"' <<<"$(tail -1 "$J")")"
 }
 PROV_DONE=0
+PROV_SEQ=0
+LABELS=(current); [ -z "$COMPARE" ] || LABELS+=(compare)
 for round in $(seq 1 $ROUNDS); do
-	if [ "$round" -gt 1 ] && over_budget 90; then log "provisioning: budget reached after $((round - 1)) rounds"; break; fi
-	prov_run "$round"
+	if [ "$round" -gt 1 ] && over_budget $((90 * ${#LABELS[@]})); then log "provisioning: budget reached after $((round - 1)) rounds"; break; fi
+	n=${#LABELS[@]}
+	for k in $(seq 0 $((n - 1))); do
+		label=${LABELS[$(( (k + round - 1) % n ))]}
+		start_cs "$label"
+		prov_run "$round" "$label"
+		stop_cs
+	done
 	PROV_DONE=$round
 done
 
@@ -270,16 +289,16 @@ rate_ratio() { jq -rs --arg l "$1" '[group_by(.round)[] | (map(select(.label == 
 	<(jq -c 'select(.kind == "connect")' "$J"); }
 for rtt in "${RTTS[@]}"; do M[plugin-rtt$rtt.ratio]=$(rate_ratio "plugin-rtt$rtt"); done
 M[c_foreign]=$(mx connect .foreign_cpu)
-PB=$(med provision "" .cpu_ms.broker); PC=$(med provision "" .cpu_ms.claimsvc); PR=$(med provision "" .cpu_ms.redis)
-PD=$(med provision "" .cpu_ms.devsim); PRATE=$(med provision "" .per_s); PCALLS=$(med provision "" .redis_calls)
-PUSEC=$(med provision "" .redis_usec); P_FOREIGN=$(mx provision .foreign_cpu)
-PFAIL=$(jq -rs '[.[] | select(.kind == "provision") | .failed] | add' "$J")
+PB=$(med provision current .cpu_ms.broker); PC=$(med provision current .cpu_ms.claimsvc); PR=$(med provision current .cpu_ms.redis)
+PD=$(med provision current .cpu_ms.devsim); PRATE=$(med provision current .per_s); PCALLS=$(med provision current .redis_calls)
+PUSEC=$(med provision current .redis_usec); P_FOREIGN=$(mx provision .foreign_cpu)
+PFAIL=$(jq -rs '[.[] | select(.kind == "provision" and .label == "current") | .failed] | add' "$J")
 CB=${M[plugin.bcpu]}; CBASE=${M[baseline.bcpu]}; CR=${M[plugin.rcpu]}
 RATIO=$(calc %.3f "($PB + $PC + $PR) / (2 * $CBASE)")
 RATIO_BROKER=$(calc %.3f "$PB / (2 * $CBASE)")
 CS_REDIS=$(calc %.3f "$PR - 2 * $CR")
 # the last round's per-command table (calls and server-side us per provisioning)
-CMD_TABLE=$(jq -rs '[.[] | select(.kind == "provision")] | last | .commands | sort_by(-.usec)[] | "| `\(.cmd)` | \(.calls * 100 | round / 100) | \(.usec * 10 | round / 10) |"' "$J")
+CMD_TABLE=$(jq -rs '[.[] | select(.kind == "provision" and .label == "current")] | last | .commands | sort_by(-.usec)[] | "| `\(.cmd)` | \(.calls * 100 | round / 100) | \(.usec * 10 | round / 10) |"' "$J")
 mix_rows() {
 	local m x y
 	for m in "${MIXES[@]}"; do
@@ -300,6 +319,32 @@ HEAD_NOTE="Generated by \`$CMDLINE\` on $(date -u '+%Y-%m-%d %H:%M UTC') in $(( 
 Machine: $MACHINE; Mosquitto $MOSQ, $REDISV, OpenSSL $(openssl version | cut -d' ' -f2).
 Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 
+# before/after of --compare-claimsvc: medians per label, and the median of
+# the per-round ratios current / compare (same run, same devsim, alternating)
+compare_section() {
+	[ -n "$COMPARE" ] || return 0
+	local l name
+	cat <<EOT
+
+## This claimsvc against another, same run
+
+Every provisioning round ran once with this tree's claimsvc ("current") and
+once with \`$COMPARE\` ("compare"${COMPARE_NAME:+: $COMPARE_NAME}), in alternating order, the
+same broker, Redis and devsim; medians over $PROV_DONE rounds each.
+
+| claimsvc | provisionings/s | Redis CPU ms | Redis commands | of which HGET / XADD / EVALSHA | claimsvc CPU ms | broker CPU ms | failed | other CPU (max) |
+|---|---|---|---|---|---|---|---|---|
+EOT
+	for l in current compare; do
+		jq -rs --arg l "$l" '[.[] | select(.kind == "provision" and .label == $l)] as $r
+			| def med(f): [$r[] | f] | sort | .[(length - 1) / 2 | floor];
+			  def cmd(c): med([.commands[] | select(.cmd == c) | .calls] | add // 0) * 100 | round / 100;
+			"| \($l) | \(med(.per_s) | round) | \(med(.cpu_ms.redis)) | \(med(.redis_calls) * 10 | round / 10) | \(cmd("hget")) / \(cmd("xadd")) / \(cmd("evalsha")) | \(med(.cpu_ms.claimsvc)) | \(med(.cpu_ms.broker)) | \([$r[].failed] | add) | \([$r[].foreign_cpu] | max) |"' "$J"
+	done
+	jq -rs '[.[] | select(.kind == "provision")] | group_by(.round) | map(select(length == 2))
+		| def ratio(f): map((map(select(.label == "current"))[0] | f) / (map(select(.label == "compare"))[0] | f)) | sort | .[(length - 1) / 2 | floor] * 1000 | round / 1000;
+		"\ncurrent / compare, median of the per-round ratios: Redis CPU per provisioning \(ratio(.cpu_ms.redis)), Redis commands \(ratio(.redis_calls)), claimsvc CPU \(ratio(.cpu_ms.claimsvc))."' "$J"
+}
 connect_table() {
 	echo "| broker | Redis round trip (redis-cli --latency, ms) | connects/s (median of $ROUNDS_DONE) | vs plugin, loopback (same round) | p50 / p99 ms | broker CPU ms/connect | Redis CPU ms/connect | Redis commands/connect | proxy CPU ms/connect | failed connects |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -344,7 +389,7 @@ later, so clients get 1.3), the baseline without the plugin lines
 - Provisionings: $PROV_DONE runs of \`devsim -n $PROV_N -c $CONC\` (shared claim
   certificate, template \`default\`, allowlisted serials), each a claim
   connect, CreateCertificateFromCsr, RegisterThing, an operational connect
-  and one publish; median $(r0 "$PRATE")/s, p50 $(med provision "" .p50_ms) ms; failed devices,
+  and one publish; median $(r0 "$PRATE")/s, p50 $(med provision current .p50_ms) ms; failed devices,
   all runs: $PFAIL. Redis per provisioning: $(calc %.1f "$PCALLS") commands, $(calc %.1f "$PUSEC") us of
   command time (server side, \`INFO commandstats\`); the rest of its CPU is
   the event loop, the sockets and the AOF.
@@ -370,6 +415,8 @@ time includes theirs, so the column does not add up to Redis's time):
 | command | calls | server-side us |
 |---|---|---|
 $CMD_TABLE
+
+$(compare_section)
 
 ## Cores for a load
 
