@@ -345,6 +345,17 @@ EOT
 		| def ratio(f): map((map(select(.label == "current"))[0] | f) / (map(select(.label == "compare"))[0] | f)) | sort | .[(length - 1) / 2 | floor] * 1000 | round / 1000;
 		"\ncurrent / compare, median of the per-round ratios: Redis CPU per provisioning \(ratio(.cpu_ms.redis)), Redis commands \(ratio(.redis_calls)), claimsvc CPU \(ratio(.cpu_ms.claimsvc))."' "$J"
 }
+# deny_reasons: the plugin's refusals in each broker's log ("connect deny
+# ... reason=R"), e.g. "plugin-rtt1: registry-unavailable x64"
+deny_reasons() {
+	local b out=""
+	for b in "${BROKERS[@]}"; do
+		[ "$b" != baseline ] || continue
+		out+=$(awk -v b="$b" '/connect deny/ && match($0, /reason=[A-Za-z-]*/) { c[substr($0, RSTART + 7, RLENGTH - 7)]++ }
+			END { for(k in c) printf "%s%s: %s x%d", (n++ ? "; " : "; "), b, k, c[k] }' "$T/$b.log")
+	done
+	echo "${out#; }"
+}
 connect_table() {
 	echo "| broker | Redis round trip (redis-cli --latency, ms) | connects/s (median of $ROUNDS_DONE) | vs plugin, loopback (same round) | p50 / p99 ms | broker CPU ms/connect | Redis CPU ms/connect | Redis commands/connect | proxy CPU ms/connect | failed connects |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -354,6 +365,9 @@ connect_table() {
 		local rc="${M[$b.rcpu]}" calls="${M[$b.rcalls]}"; [ "$b" = baseline ] && { rc=-; calls=-; }
 		echo "| $b | $rtt | $(r0 "${M[$b.rate]}") | $ratio | ${M[$b.p50]} / ${M[$b.p99]} | ${M[$b.bcpu]} | $rc | $calls | ${M[$b.pcpu]} | ${M[$b.refused]} |"
 	done
+	local why; why=$(deny_reasons)
+	echo
+	echo "Connects the plugin refused, by the reason in each broker's log (the whole run): ${why:-none}."
 }
 
 {
@@ -390,9 +404,8 @@ later, so clients get 1.3), the baseline without the plugin lines
   certificate, template \`default\`, allowlisted serials), each a claim
   connect, CreateCertificateFromCsr, RegisterThing, an operational connect
   and one publish; median $(r0 "$PRATE")/s, p50 $(med provision current .p50_ms) ms; failed devices,
-  all runs: $PFAIL. Redis per provisioning: $(calc %.1f "$PCALLS") commands, $(calc %.1f "$PUSEC") us of
-  command time (server side, \`INFO commandstats\`); the rest of its CPU is
-  the event loop, the sockets and the AOF.
+  all runs: $PFAIL. Redis per provisioning: $(calc %.1f "$PCALLS") commands
+  (those inside scripts included; table below).
 - Redis CPU figures leave out what Redis used while idle (its cron, the
   brokers' blocking reads of the event stream), measured for 3 s before
   each phase: $(calc %.4f "$REDIS_IDLE_CONNECT") cores with the four brokers of the connect
