@@ -26,8 +26,9 @@ via() { redis-cli -p "$PP" "$@"; }
 check "PING through the proxy" bash -c "[ \"\$(redis-cli -p $PP ping)\" = PONG ]"
 head -c 3000000 /dev/urandom | base64 -w0 > "$T/big"
 via -x set big < "$T/big" >/dev/null
-via --raw get big | head -c -1 > "$T/big.back"
-check "a 4 MB value comes back byte for byte" cmp -s "$T/big" "$T/big.back"
+via --raw get big > "$T/big.back"
+# redis-cli ends the value with a line break
+check "a 4 MB value comes back byte for byte" cmp -s <(cat "$T/big"; echo) "$T/big.back"
 # 2000 commands in one write (inline protocol), the replies read back
 pipelined() {
 	local i reply
