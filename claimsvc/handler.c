@@ -19,6 +19,7 @@
 #include "onb/provcodec.h"
 #include "onb/provision.h"
 #include "onb/provreg.h"
+#include "tokencache.h"
 #include "onb/registry.h"
 
 #define REDIS_RETRY_MS 250
@@ -111,23 +112,34 @@ void csvc_redis_settle(struct csvc *s, bool force)
 
 /* ------------------------------------------------------------------ audit */
 
-static void audit(struct request *rq, const char *result, const char *what)
+#define AUDIT_REASON_MAX 768
+
+/* The audit entry of rq with result and what; e borrows reason (of
+ * AUDIT_REASON_MAX bytes) and rq's strings. */
+static void audit_entry(const struct request *rq, const char *result, const char *what,
+		char *reason, struct onb_audit_entry *e)
 {
-	struct csvc *s = rq->s;
-	char reason[768];
-	struct onb_audit_entry e = {
-		.actor = s->actor,
+	snprintf(reason, AUDIT_REASON_MAX, "%s (requester %s %s %s)", what, rq->env.idclass,
+			rq->env.client_id, rq->env.fp);
+	*e = (struct onb_audit_entry){
+		.actor = rq->s->actor,
 		.source = rq->env.address[0] ? rq->env.address : NULL,
 		.action = rq->action,
 		.device = rq->device[0] ? rq->device : NULL,
 		.result = result,
 		.reason = reason,
 	};
+}
+
+static void audit(struct request *rq, const char *result, const char *what)
+{
+	struct csvc *s = rq->s;
+	char reason[AUDIT_REASON_MAX];
+	struct onb_audit_entry e;
 	struct onb_err err;
 	redisContext *rc;
 
-	snprintf(reason, sizeof(reason), "%s (requester %s %s %s)", what, rq->env.idclass,
-			rq->env.client_id, rq->env.fp);
+	audit_entry(rq, result, what, reason, &e);
 	rc = csvc_redis(s);
 	if(!rc || onb_audit_append(rc, &e, &err) != ONB_OK){
 		csvc_log(CSVC_WARNING, "not audited (registry unavailable): %s %s %s", rq->action, result, reason);
@@ -194,8 +206,9 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 	struct onb_requester who = { rq->env.client_id, rq->env.idclass, rq->env.fp };
 	struct onb_issued iss;
 	struct onb_err err;
-	char token[ONB_TOKEN_HEXLEN + 1] = "", what[256];
+	char token[ONB_TOKEN_HEXLEN + 1] = "", what[256], reason[AUDIT_REASON_MAX];
 	char *key_pem = NULL, *pem = NULL;
+	struct onb_audit_entry issued;
 	redisContext *rc;
 	int ret;
 
@@ -210,8 +223,21 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 		goto cleanup;
 	}
-	ret = onb_token_issue(rc, iss.cert_id, iss.serial, iss.not_after, &who, s->cfg.token_ttl, token, &err);
+	/* "issued" is audited by the script that records the token, in the same
+	 * round trip: the entry says the certificate was issued and recorded,
+	 * which stays true if building the reply fails below (that failure is
+	 * audited too, as an error). */
+	snprintf(what, sizeof(what), "certificate %s serial %s issued", iss.cert_id, iss.serial);
+	audit_entry(rq, "ok", what, reason, &issued);
+	ret = onb_token_issue_audited(rc, iss.cert_id, iss.serial, iss.not_after, &who, s->cfg.token_ttl,
+			&issued, token, &err);
 	csvc_redis_settle(s, false);
+	if(ret == ONB_OK){
+		char ref[ONB_FP_HEXLEN + 1];
+		if(onb_token_ref(token, ref, &err) == ONB_OK){
+			csvc_token_cache_put(ref, iss.cert_id, onb_now_ms() + (int64_t)s->cfg.token_ttl * 1000);
+		}
+	}
 	if(ret != ONB_OK){
 		csvc_log(ret == ONB_EUNAVAIL ? CSVC_WARNING : CSVC_ERROR, "recording the ownership token: %s", err.msg);
 		if(ret == ONB_EUNAVAIL) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
@@ -232,8 +258,6 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		goto cleanup;
 	}
-	snprintf(what, sizeof(what), "certificate %s serial %s issued", iss.cert_id, iss.serial);
-	audit(rq, "ok", what);
 cleanup:
 	OPENSSL_cleanse(token, sizeof(token));
 	onb_key_pem_free(key_pem);
@@ -394,7 +418,7 @@ static void handle_register(struct request *rq)
 	struct onb_actor actor = { s->actor, rq->env.address[0] ? rq->env.address : NULL };
 	struct onb_register_thing rt;
 	struct onb_err err;
-	char *canonical = NULL;
+	char *canonical = NULL, ref[ONB_FP_HEXLEN + 1], fp_hint[ONB_FP_HEXLEN + 1];
 	bool replay = false;
 	redisContext *rc;
 	int ret;
@@ -440,6 +464,10 @@ static void handle_register(struct request *rq)
 		.reprovision = t->reprovision,
 		.template_name = name,
 	};
+	/* the certificate of a token this instance issued: no lookup round trip */
+	if(onb_token_ref(req->token, ref, &err) == ONB_OK && csvc_token_cache_get(ref, onb_now_ms(), fp_hint)){
+		rt.cert_fp_hint = fp_hint;
+	}
 	if(!(rc = csvc_redis(s))){
 		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 		goto cleanup;

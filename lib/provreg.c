@@ -121,6 +121,14 @@ int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_seri
 		int64_t not_after, const struct onb_requester *requester, int ttl_s,
 		char token_out[ONB_TOKEN_HEXLEN + 1], struct onb_err *err)
 {
+	return onb_token_issue_audited(rc, cert_fp, cert_serial, not_after, requester, ttl_s, NULL,
+			token_out, err);
+}
+
+int onb_token_issue_audited(redisContext *rc, const char *cert_fp, const char *cert_serial,
+		int64_t not_after, const struct onb_requester *requester, int ttl_s,
+		const struct onb_audit_entry *audit, char token_out[ONB_TOKEN_HEXLEN + 1], struct onb_err *err)
+{
 	unsigned char raw[TOKEN_BYTES];
 	char token[ONB_TOKEN_HEXLEN + 1], hash[ONB_FP_HEXLEN + 1];
 	char tokkey[TOK_KEY_MAX], pendkey[TOK_KEY_MAX], fpkey[TOK_KEY_MAX];
@@ -143,6 +151,9 @@ int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_seri
 		return onb_fail(err, ONB_EINVAL, "token lifetime must be 1..%d s", ONB_TOKEN_TTL_MAX);
 	}
 	if(!token_out) return onb_fail(err, ONB_EINVAL, "no token buffer");
+	if(audit && (!audit->actor || !audit->action || !audit->result)){
+		return onb_fail(err, ONB_EINVAL, "audit entry needs actor, action and result");
+	}
 
 	if(RAND_bytes(raw, sizeof(raw)) != 1){
 		ret = onb_fail(err, ONB_EINTERNAL, "no random bytes for the ownership token");
@@ -159,6 +170,7 @@ int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_seri
 	onb_args_push(&a, tokkey);
 	onb_args_push(&a, pendkey);
 	onb_args_push(&a, fpkey);
+	if(audit) onb_args_push(&a, ONB_KEY_AUDIT);
 	onb_args_push(&a, cert_fp);
 	onb_args_push(&a, cert_serial);
 	onb_args_push_i64(&a, not_after);
@@ -168,8 +180,12 @@ int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_seri
 	onb_args_push_i64(&a, onb_now_ms());
 	onb_args_push_i64(&a, (int64_t)ttl_s * 1000);
 	onb_args_push(&a, hash);
+	if(audit){
+		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_audit_fields(&a, audit);
+	}
 
-	r = onb_reg_script(rc, ONB_SCRIPT_TOKEN_ISSUE, &a, 3, "recording ownership token", &ret, err);
+	r = onb_reg_script(rc, ONB_SCRIPT_TOKEN_ISSUE, &a, audit ? 4 : 3, "recording ownership token", &ret, err);
 	if(!r) goto cleanup;
 	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
 		ret = onb_fail(err, ONB_EUNAVAIL, "recording ownership token: unexpected reply from Redis");
@@ -191,6 +207,12 @@ cleanup:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(token, sizeof(token));
 	return ret;
+}
+
+int onb_token_ref(const char *token, char ref[ONB_FP_HEXLEN + 1], struct onb_err *err)
+{
+	if(!token || !token_format_valid(token)) return onb_fail(err, ONB_EINVAL, "not an ownership token");
+	return sha256_hex(token, ONB_TOKEN_HEXLEN, ref, err);
 }
 
 /* --------------------------------------------------------- RegisterThing */
@@ -342,11 +364,17 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 	if(ret != ONB_OK) return ret;
 
 	/* The certificate's keys are named by data in the token record: read it
-	 * first, then the script checks the record still names that certificate
-	 * (so every key the script touches is in KEYS). */
-	ret = token_cert_fp(rc, tokkey, fp, err);
-	if(ret == ONB_ENOTFOUND) goto refuse_invalid;
-	if(ret != ONB_OK) return ret;
+	 * first (unless the caller, who issued the token, remembers it), then
+	 * the script checks the record still names that certificate (so every
+	 * key the script touches is in KEYS, and a wrong hint is refused as
+	 * an unknown token would be). */
+	if(req->cert_fp_hint && onb_reg_fp_valid(req->cert_fp_hint)){
+		memcpy(fp, req->cert_fp_hint, ONB_FP_HEXLEN + 1);
+	}else{
+		ret = token_cert_fp(rc, tokkey, fp, err);
+		if(ret == ONB_ENOTFOUND) goto refuse_invalid;
+		if(ret != ONB_OK) return ret;
+	}
 
 	onb_state_sources(req->state, sources, sizeof(sources));
 	snprintf(pendkey, sizeof(pendkey), ONB_KEY_PENDING_FMT, fp);

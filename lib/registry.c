@@ -782,6 +782,29 @@ void onb_args_push_audit_xadd(struct onb_args *a)
 	onb_args_push(a, "*");
 }
 
+void onb_args_push_audit_fields(struct onb_args *a, const struct onb_audit_entry *e)
+{
+	onb_args_push_field(a, "actor", e->actor);
+	onb_args_push_field(a, "source", e->source);
+	onb_args_push_field(a, "action", e->action);
+	onb_args_push_field(a, "device", e->device);
+	onb_args_push_field(a, "result", e->result);
+	onb_args_push_field(a, "reason", e->reason);
+	onb_args_push_field(a, "client_id", e->client);
+	onb_args_push_field(a, "class", e->idclass);
+	onb_args_push_field(a, "fp", e->fp);
+	if(e->count > 0){
+		onb_args_push(a, "count");
+		onb_args_push_i64(a, e->count);
+		onb_args_push(a, "first_seen");
+		onb_args_push_i64(a, e->first_ms);
+		onb_args_push(a, "last_seen");
+		onb_args_push_i64(a, e->last_ms);
+	}
+	onb_args_push(a, "ts");
+	onb_args_push_i64(a, onb_now_ms());
+}
+
 int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err)
 {
 	struct onb_args a;
@@ -793,25 +816,7 @@ int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct o
 	}
 	memset(&a, 0, sizeof(a));
 	onb_args_push_audit_xadd(&a);
-	onb_args_push_field(&a, "actor", e->actor);
-	onb_args_push_field(&a, "source", e->source);
-	onb_args_push_field(&a, "action", e->action);
-	onb_args_push_field(&a, "device", e->device);
-	onb_args_push_field(&a, "result", e->result);
-	onb_args_push_field(&a, "reason", e->reason);
-	onb_args_push_field(&a, "client_id", e->client);
-	onb_args_push_field(&a, "class", e->idclass);
-	onb_args_push_field(&a, "fp", e->fp);
-	if(e->count > 0){
-		onb_args_push(&a, "count");
-		onb_args_push_i64(&a, e->count);
-		onb_args_push(&a, "first_seen");
-		onb_args_push_i64(&a, e->first_ms);
-		onb_args_push(&a, "last_seen");
-		onb_args_push_i64(&a, e->last_ms);
-	}
-	onb_args_push(&a, "ts");
-	onb_args_push_i64(&a, onb_now_ms());
+	onb_args_push_audit_fields(&a, e);
 	r = onb_reg_command(rc, &a, "appending to the audit stream", false, &ret, err);
 	if(!r) return ret;
 	ret = r->type == REDIS_REPLY_STRING ? ONB_OK

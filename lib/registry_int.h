@@ -71,6 +71,9 @@ void onb_args_push_i64(struct onb_args *a, int64_t v);
 void onb_args_push_field(struct onb_args *a, const char *name, const char *value);
 /* Starts `XADD onb:audit MINID ~ <retention> *`; push the fields next. */
 void onb_args_push_audit_xadd(struct onb_args *a);
+/* Appends the field/value pairs of an audit entry (then "ts", now), as
+ * onb_audit_append writes them; for a script that writes the entry itself. */
+void onb_args_push_audit_fields(struct onb_args *a, const struct onb_audit_entry *e);
 /* Starts an argument vector for onb_reg_script: it fills the first three
  * slots (EVALSHA sha numkeys) itself; push KEYS, then ARGV. */
 void onb_args_script(struct onb_args *a);

@@ -52,6 +52,16 @@ struct onb_requester {
 int onb_token_issue(redisContext *rc, const char *cert_fp, const char *cert_serial,
 		int64_t not_after, const struct onb_requester *requester, int ttl_s,
 		char token_out[ONB_TOKEN_HEXLEN + 1], struct onb_err *err);
+/* onb_token_issue that also appends audit (when not NULL) to onb:audit in
+ * the same script, only when the token is recorded: one round trip for the
+ * record and its audit entry, and never one without the other. */
+int onb_token_issue_audited(redisContext *rc, const char *cert_fp, const char *cert_serial,
+		int64_t not_after, const struct onb_requester *requester, int ttl_s,
+		const struct onb_audit_entry *audit, char token_out[ONB_TOKEN_HEXLEN + 1], struct onb_err *err);
+
+/* The name of a token in the registry into ref: its SHA-256 in hex (not a
+ * secret: onb:tok:<ref>). ONB_EINVAL when token is not one we issue. */
+int onb_token_ref(const char *token, char ref[ONB_FP_HEXLEN + 1], struct onb_err *err);
 
 struct onb_register_thing {
 	const char *token;                     /* as presented by the device */
@@ -67,6 +77,9 @@ struct onb_register_thing {
 	enum onb_reprovision reprovision;      /* template's policy for a device already provisioned */
 	const char *template_name;             /* the request's template, recorded on the device
 	                                        * (replace re-provisions only its own); may be NULL */
+	const char *cert_fp_hint;              /* the certificate the caller issued this token for,
+	                                        * if it remembers (NULL: read from the token record,
+	                                        * one more round trip); the script checks it */
 };
 
 /* Reasons RegisterThing is refused (stable tokens for errorCode mapping). */

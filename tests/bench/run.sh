@@ -73,6 +73,11 @@ PUBS=100; SUBS=10 # throughput: publishers -> subscribers
 export ONB_SOURCE_DIR=$ROOT ONB_BUILD_DIR=$BUILD
 # shellcheck source=../integration/harness.sh
 source "$ROOT/tests/integration/harness.sh"
+# The harness runs the broker under test with glibc's checking malloc
+# (MALLOC_CHECK_, MALLOC_PERTURB_, libc_malloc_debug.so) to catch heap
+# errors; the baseline broker (start_plain) runs without it. Measure both
+# alike: the plain allocator (sanitizer builds keep their runtimes).
+grep -q '^ONB_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null || BROKER_ENV=()
 B=$BUILD/tests/bench
 RES=$BUILD/bench-results
 rm -rf "$RES"

@@ -286,7 +286,109 @@ static void token_issue_refusals(void **state)
 	assert_int_equal(dbsize(), keys);
 }
 
+/* The audited variant: the entry is appended with the token, by the same
+ * script, and only when the token is recorded. */
+static void token_issue_audited_writes_entry_with_token(void **state)
+{
+	char fp[ONB_FP_HEXLEN + 1], token[ONB_TOKEN_HEXLEN + 1], key[128], got[128];
+	const struct onb_audit_entry e = { .actor = "claimsvc:test", .source = "10.1.2.3",
+		.action = "create-from-csr", .result = "ok", .reason = "certificate issued" };
+	const struct onb_audit_entry incomplete = { .actor = "claimsvc:test", .action = "create-from-csr" };
+	struct onb_err err;
+	struct snap before;
+	struct who w;
+
+	(void)state;
+	who_init(&w, "claim-1", "claim", 900);
+	make_fp(fp, 7);
+	before = snap();
+	assert_int_equal(onb_token_issue_audited(rc, fp, "7f01", 1900000000, &w.r, 60, &e, token, &err), ONB_OK);
+	tok_key(token, key, sizeof(key));
+	assert_int_equal(exists(key), 1);
+	assert_int_equal(snap().audit, before.audit + 1);
+	assert_newest(ONB_KEY_AUDIT, "actor", "claimsvc:test");
+	assert_newest(ONB_KEY_AUDIT, "source", "10.1.2.3");
+	assert_newest(ONB_KEY_AUDIT, "action", "create-from-csr");
+	assert_newest(ONB_KEY_AUDIT, "result", "ok");
+	assert_newest(ONB_KEY_AUDIT, "reason", "certificate issued");
+	newest_field(ONB_KEY_AUDIT, "ts", got, sizeof(got));
+	assert_true(got[0] != '\0');
+
+	/* refused (a second token for the certificate): no entry, nothing written */
+	before = snap();
+	assert_int_equal(onb_token_issue_audited(rc, fp, "7f01", 1900000000, &w.r, 60, &e, token, &err), ONB_EEXIST);
+	assert_int_equal(snap().audit, before.audit);
+	assert_int_equal(snap().keys, before.keys);
+	/* an entry without a result: refused before anything is sent */
+	make_fp(fp, 8);
+	assert_int_equal(onb_token_issue_audited(rc, fp, "7f01", 1900000000, &w.r, 60, &incomplete, token, &err),
+			ONB_EINVAL);
+	assert_int_equal(snap().keys, before.keys);
+	assert_int_equal(snap().audit, before.audit);
+}
+
 /* --------------------------------------------------------- RegisterThing */
+
+/* Calls of one command so far (INFO commandstats), to see a lookup skipped. */
+static long long command_calls(const char *name)
+{
+	redisReply *r = redisCommand(rc, "INFO commandstats");
+	char needle[64];
+	const char *p;
+	long long n = 0;
+
+	assert_non_null(r);
+	snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", name);
+	if(r->type == REDIS_REPLY_STRING && (p = strstr(r->str, needle))) n = atoll(p + strlen(needle));
+	freeReplyObject(r);
+	return n;
+}
+
+/* A caller that remembers which certificate it issued the token for
+ * (cert_fp_hint) skips reading the token record; a hint that does not match
+ * the record is refused like an unknown token, with nothing bound. */
+static void register_thing_cert_fp_hint(void **state)
+{
+	char token[ONB_TOKEN_HEXLEN + 1], ref[ONB_FP_HEXLEN + 1], fp[ONB_FP_HEXLEN + 1], other[ONB_FP_HEXLEN + 1];
+	struct onb_register_thing req;
+	struct onb_device d;
+	struct onb_err err;
+	const char *reason;
+	struct snap before;
+	long long hgets;
+	struct who w;
+
+	(void)state;
+	allow("SN-1", "SN-1", NULL, "b1", ONB_ALLOW_ADDED);
+	allow("SN-2", "SN-2", NULL, "b1", ONB_ALLOW_ADDED);
+	who_init(&w, "claim-1", "claim", 900);
+
+	/* a wrong hint: refused as token-invalid, audited, nothing else written */
+	issue(&w, 2, 3600, token);
+	make_fp(other, 3);
+	req = rt_req(token, &w, "SN-2", "SN-2", true);
+	req.cert_fp_hint = other;
+	before = snap();
+	assert_int_equal(rt(&req, &reason), ONB_EREFUSED);
+	assert_string_equal(reason, ONB_RT_TOKEN_INVALID);
+	only_audited(before, ONB_RT_TOKEN_INVALID);
+	assert_int_equal(onb_registry_device_get(rc, "SN-2", &d, &err), ONB_OK);
+	assert_int_equal(d.state, ONB_STATE_MANUFACTURED);
+
+	/* the right hint: registered without an HGET of the token record */
+	issue(&w, 1, 3600, token);
+	assert_int_equal(onb_token_ref(token, ref, &err), ONB_OK);
+	make_fp(fp, 1);
+	req = rt_req(token, &w, "SN-1", "SN-1", true);
+	req.cert_fp_hint = fp;
+	hgets = command_calls("hget");
+	assert_int_equal(rt(&req, &reason), ONB_OK);
+	assert_int_equal(command_calls("hget"), hgets);
+	assert_int_equal(onb_registry_device_by_fp(rc, fp, &d, &err), ONB_OK);
+	assert_string_equal(d.id, "SN-1");
+	assert_int_equal(d.state, ONB_STATE_UNCLAIMED);
+	assert_int_equal(onb_token_ref("not a token", ref, &err), ONB_EINVAL);
+}
 
 static void register_thing_happy_path(void **state)
 {
@@ -797,7 +899,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(token_issue_stores_only_the_hash),
 		T(token_issue_refusals),
+		T(token_issue_audited_writes_entry_with_token),
 		T(register_thing_happy_path),
+		T(register_thing_cert_fp_hint),
 		T(register_thing_replay),
 		T(register_thing_optional_allowlist),
 		T(register_thing_foreign_token),
