@@ -1007,3 +1007,20 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	freeReplyObject(r);
 	return delivered;
 }
+
+/* For the fleet feed (sessionfeed.c), which reads onb:events in the same
+ * XREAD as onb:sessions. */
+bool onb_reg_stream_id_valid(const char *s)
+{
+	return stream_id_valid(s);
+}
+
+bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev)
+{
+	return parse_event(fields, ev);
+}
+
+struct timeval onb_reg_get_timeout(redisContext *rc)
+{
+	return get_timeout(rc);
+}

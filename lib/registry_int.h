@@ -139,4 +139,14 @@ bool onb_reg_reply_is(const redisReply *r, const char *s);
 /* A non-negative decimal integer, or NIL (0). */
 bool onb_reg_reply_i64(const redisReply *r, int64_t *out);
 
+
+/* ------------------------------------------------------------ streams */
+
+/* "<ms>-<seq>" or "<ms>", shorter than ONB_STREAM_ID_MAX. */
+bool onb_reg_stream_id_valid(const char *s);
+/* Parses the fields of one onb:events entry; false for a malformed one. */
+bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev);
+/* The connection's socket receive timeout; zero when none. */
+struct timeval onb_reg_get_timeout(redisContext *rc);
+
 #endif
