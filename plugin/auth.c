@@ -49,7 +49,7 @@ static void record(struct mosquitto *client, const char *client_id, const struct
 	 * kind and window (refusals.c), so that no connect storm can erase the
 	 * trail. */
 	if(a->allowed && !shared){
-		registry_link_audit(&e);
+		writer_audit(&e); /* written by the writer thread, in order */
 		return;
 	}
 	if(!a->allowed){
@@ -160,6 +160,8 @@ static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
 		snprintf(a->detail, sizeof(a->detail), "out of memory");
 		return;
 	}
+	/* Tell the fleet: a session of this device elsewhere that is older closes. */
+	fleet_announce(sessions_get(client), mosquitto_client_address(client));
 	/* Later ACL checks and kicks by username name the device. */
 	mosquitto_set_username(client, client_id);
 }
