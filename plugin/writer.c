@@ -37,7 +37,7 @@ enum writer_kind { W_AUDIT, W_ANNOUNCE };
 struct writer_item {
 	enum writer_kind kind;
 	struct onb_audit_entry *audit;  /* W_AUDIT: onb_audit_entry_copy (free()) */
-	struct onb_session_ann ann;     /* W_ANNOUNCE */
+	struct onb_session_ann *ann;    /* W_ANNOUNCE: malloc'd (free()) */
 };
 
 static struct onb_writeq *queue;
@@ -51,7 +51,10 @@ static char broker_id[ONB_ID_MAX + 1];
 static void item_free(void *p)
 {
 	struct writer_item *it = p;
-	if(it) free(it->audit);
+	if(it){
+		free(it->audit);
+		free(it->ann);
+	}
 	free(it);
 }
 
@@ -68,7 +71,7 @@ static void sleep_unless_stopping(int ms)
 static int write_item(redisContext *rc, const struct writer_item *it)
 {
 	struct onb_err err;
-	int r = it->kind == W_AUDIT ? onb_audit_append(rc, it->audit, &err) : onb_session_announce(rc, &it->ann, &err);
+	int r = it->kind == W_AUDIT ? onb_audit_append(rc, it->audit, &err) : onb_session_announce(rc, it->ann, &err);
 
 	if(r == ONB_EUNAVAIL && rc->err) return r;
 	if(r != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
@@ -209,12 +212,14 @@ bool writer_announce(const struct onb_session_ann *a)
 {
 	struct writer_item *it = calloc(1, sizeof(*it));
 
-	if(!it){
+	if(it) it->ann = malloc(sizeof(*it->ann));
+	if(!it || !it->ann){
+		free(it);
 		metrics.audit_errors++;
 		return false;
 	}
 	it->kind = W_ANNOUNCE;
-	it->ann = *a;
+	*it->ann = *a;
 	return enqueue(it);
 }
 
