@@ -4,12 +4,9 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include "registry_int.h"
 
-#define BLOCK_SLACK_MS 1000 /* as onb_events_read: Redis ends a BLOCK on its next timer tick */
 
 static bool conn_valid(const char *s)
 {
@@ -58,34 +55,7 @@ int onb_session_announce(redisContext *rc, const struct onb_session_ann *an, str
 
 int onb_sessions_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)
 {
-	char id[ONB_STREAM_ID_MAX];
-	struct onb_args a;
-	redisReply *r;
-	int ret;
-
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XREVRANGE");
-	onb_args_push(&a, ONB_KEY_SESSIONS);
-	onb_args_push(&a, "+");
-	onb_args_push(&a, "-");
-	onb_args_push(&a, "COUNT");
-	onb_args_push(&a, "1");
-	r = onb_reg_command(rc, &a, "reading the session stream", false, &ret, err);
-	if(!r) return ret;
-	if(r->type != REDIS_REPLY_ARRAY){
-		ret = onb_fail(err, ONB_EUNAVAIL, "reading the session stream: unexpected reply");
-	}else if(r->elements == 0){
-		snprintf(id, sizeof(id), "0-0");
-		ret = ONB_OK;
-	}else if(r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1
-			|| !onb_reg_reply_str(r->element[0]->element[0], id, sizeof(id)) || !onb_reg_stream_id_valid(id)){
-		ret = onb_fail(err, ONB_EUNAVAIL, "reading the session stream: unexpected entry");
-	}else{
-		ret = ONB_OK;
-	}
-	freeReplyObject(r);
-	if(ret == ONB_OK) memcpy(last_id, id, ONB_STREAM_ID_MAX);
-	return ret;
+	return onb_reg_stream_tail(rc, ONB_KEY_SESSIONS, last_id, err);
 }
 
 static bool parse_announcement(const redisReply *fields, struct onb_session_ann *an)
@@ -110,30 +80,16 @@ static bool parse_announcement(const redisReply *fields, struct onb_session_ann 
 	return onb_id_valid(an->device) && onb_id_valid(an->broker) && conn_valid(an->conn) && fp_valid(an->fp);
 }
 
-/* Sends the XREAD with the socket timeout extended past the BLOCK. */
 static redisReply *xread(redisContext *rc, const char *events_last, const char *sessions_last,
 		int block_ms, int max, int *ret, struct onb_err *err)
 {
-	struct timeval old = { 0, 0 };
-	bool extended = false;
 	struct onb_args a;
-	redisReply *r;
 
 	memset(&a, 0, sizeof(a));
 	onb_args_push(&a, "XREAD");
 	if(block_ms > 0){
 		onb_args_push(&a, "BLOCK");
 		onb_args_push_i64(&a, block_ms);
-		old = onb_reg_get_timeout(rc);
-		if(old.tv_sec || old.tv_usec){
-			int64_t us = (int64_t)old.tv_sec * 1000000 + old.tv_usec + ((int64_t)block_ms + BLOCK_SLACK_MS) * 1000;
-			struct timeval tv = { .tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000) };
-			if(redisSetTimeout(rc, tv) != REDIS_OK){
-				*ret = onb_fail(err, ONB_EUNAVAIL, "reading the feed: cannot set timeout");
-				return NULL;
-			}
-			extended = true;
-		}
 	}
 	onb_args_push(&a, "COUNT");
 	onb_args_push_i64(&a, max);
@@ -142,13 +98,7 @@ static redisReply *xread(redisContext *rc, const char *events_last, const char *
 	onb_args_push(&a, ONB_KEY_SESSIONS);
 	onb_args_push(&a, events_last);
 	onb_args_push(&a, sessions_last);
-	r = onb_reg_command(rc, &a, "reading the feed", false, ret, err);
-	if(extended && !rc->err && redisSetTimeout(rc, old) != REDIS_OK){
-		if(r) freeReplyObject(r);
-		*ret = onb_fail(err, ONB_EUNAVAIL, "reading the feed: cannot restore timeout");
-		return NULL;
-	}
-	return r;
+	return onb_reg_blocking_command(rc, &a, block_ms, "reading the feed", ret, err);
 }
 
 struct feed_sinks {
