@@ -34,6 +34,7 @@ struct onboard_config {
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
 	int audit_retention_days;       /* onb:audit keeps this long (every writer trims) */
 	int audit_window_s;             /* repeated refusals: one entry per kind and window */
+	int audit_queue_max;            /* entries waiting for the writer thread (writer.c) */
 	struct onb_rate request_rate;   /* provisioning requests per connection */
 	int request_inflight;           /* unanswered requests per connection */
 	struct onb_rate request_cert_rate; /* per claim or birth certificate, all its connections */

@@ -7,7 +7,8 @@
  * entry of the plugin (connects, aggregated refusals) and the session
  * announcements of onb:sessions (fleet.c).
  *
- * Bound: WRITER_QUEUE_MAX entries (docs/operations.md, "Audit writer").
+ * Bound: plugin_opt_audit_queue_max entries (docs/operations.md, "The
+ * registry writer").
  * When the queue is full an entry is dropped, never waited for: the loss is
  * counted (metrics: audit_dropped) and reported by one aggregated audit
  * entry ("audit-dropped", with the count) as soon as the writer can write
@@ -23,12 +24,13 @@
 #include "onb/auditagg.h"
 #include "onb/writeq.h"
 
-/* 16,384 entries: at the ~400 connects/s one broker core admits, every one
- * audited, about 40 s of Redis being slow or away; an entry is at most a few
- * hundred bytes (a session announcement about 500), so the bound holds the
- * queue under ~10 MB of the broker's memory. A longer outage refuses new
- * connects anyway (fail closed), and refusals are aggregated (refusals.c). */
-#define WRITER_QUEUE_MAX 16384
+/* The bound, plugin_opt_audit_queue_max, is 16,384 entries by default: at
+ * the ~400 connects/s one broker core admits, every one audited, about 40 s
+ * of Redis being slow or away; an entry is at most a few hundred bytes (a
+ * session announcement about 500), so the queue stays under ~10 MB of the
+ * broker's memory. A longer outage refuses new connects anyway (fail
+ * closed), and refusals are aggregated (refusals.c). The writer holds up to
+ * WRITER_BATCH more, taken from the queue and not written yet. */
 #define WRITER_BATCH 64
 #define WRITER_IDLE_WAIT_MS 250 /* also bounds how long a stop waits */
 
@@ -47,6 +49,7 @@ static atomic_bool stopping;
 static struct onb_redis_cfg writer_cfg;
 static int retry_ms;
 static char broker_id[ONB_ID_MAX + 1];
+static int queue_max;
 
 static void item_free(void *p)
 {
@@ -91,7 +94,7 @@ static int report_dropped(redisContext *rc, uint64_t *unreported)
 	*unreported += onb_writeq_take_dropped(queue);
 	if(*unreported == 0) return ONB_OK;
 	snprintf(reason, sizeof(reason), "queue-full: %llu audit entries or session announcements of broker %s "
-			"were dropped (writer queue bound %d)", (unsigned long long)*unreported, broker_id, WRITER_QUEUE_MAX);
+			"were dropped (writer queue bound %d)", (unsigned long long)*unreported, broker_id, queue_max);
 	e.count = (long)*unreported;
 	if(onb_audit_append(rc, &e, &err) != ONB_OK) return rc->err ? ONB_EUNAVAIL : ONB_OK;
 	*unreported = 0;
@@ -149,7 +152,8 @@ int writer_start(const struct onboard_config *cfg)
 	sigset_t all, old;
 	int r;
 
-	queue = onb_writeq_new(WRITER_QUEUE_MAX);
+	queue_max = cfg->audit_queue_max;
+	queue = onb_writeq_new((size_t)queue_max);
 	if(!queue) return ONB_EINTERNAL;
 	/* Off the broker's thread a slow reply costs nothing but time: a
 	 * generous timeout avoids writing an entry twice after a slow answer. */

@@ -89,15 +89,19 @@ simultaneous() {
 	new_device "$id"; register "$id" active
 	on 1 sub_bg "$id" "$id" "devices/$id/commands/#" "$T/$id-b1.out"; a=$SUB_PID
 	on 2 sub_bg "$id" "$id" "devices/$id/commands/#" "$T/$id-b2.out"; b=$SUB_PID
-	subscribed_on 1 "$id" && subscribed_on 2 "$id" || return 1
-	wait_for 3 test "$(kicks_of "$id")" -ge 1 || return 1
+	subscribed_on 1 "$id" && subscribed_on 2 "$id" || { echo "# $id did not subscribe on both"; return 1; }
+	wait_for 3 kicked_once "$id"
 	sleep 1
 	local alive=0
 	kill -0 "$a" 2>/dev/null && alive=$((alive + 1))
 	kill -0 "$b" 2>/dev/null && alive=$((alive + 1))
 	kill "$a" "$b" 2>/dev/null || true
-	[ "$alive" -eq 1 ] && [ "$(kicks_of "$id")" -eq 1 ]
+	[ "$alive" -eq 1 ] && [ "$(kicks_of "$id")" -eq 1 ] && return 0
+	echo "# $id: $alive client(s) alive, $(kicks_of "$id") takeover kick(s)"
+	grep -h "$id" "${LOG[1]}" "${LOG[2]}" | grep -v "PING" | sed 's/^/#   /' | tail -n 20
+	return 1
 }
+kicked_once() { [ "$(kicks_of "$1")" -ge 1 ]; }
 for i in 1 2 3 4 5; do
 	check "simultaneous connects of sim-$i on brokers 1 and 2 leave exactly one session" simultaneous "sim-$i"
 done
