@@ -25,6 +25,7 @@
 
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */
+#define HEARTBEAT_MS 100 /* events_set_heartbeat: the longest the broker's loop sleeps */
 
 struct queued_event {
 	bool is_session;                    /* an onb:sessions announcement (ann), else ev */
@@ -37,7 +38,7 @@ struct queued_event {
 
 static pthread_t main_thread, watcher;
 static bool watcher_running;
-static atomic_bool stopping, ready, wake_pending, feed_up;
+static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat;
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -169,10 +170,12 @@ static void *watch(void *arg)
 					|| onb_sessions_tail(rc, sessions_last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
-		int n = onb_feed_read(rc, last_id, sessions_last_id, BLOCK_MS, 256, enqueue, enqueue_session, rc, &err);
+		bool beat = atomic_load(&heartbeat);
+		int n = onb_feed_read(rc, last_id, sessions_last_id, beat ? HEARTBEAT_MS : BLOCK_MS, 256,
+				enqueue, enqueue_session, rc, &err);
 		if(n < 0) goto drop;
 		atomic_store(&feed_up, true);
-		if(n > 0 && !atomic_exchange(&wake_pending, true)){
+		if((n > 0 || beat) && !atomic_exchange(&wake_pending, true)){
 			pthread_kill(main_thread, WAKE_SIGNAL);
 		}
 		if(store_stats(rc, &err) != ONB_OK) goto drop;
@@ -258,6 +261,11 @@ void events_stop(void)
 	}
 	free(pending_stats);
 	pending_stats = NULL;
+}
+
+void events_set_heartbeat(bool on)
+{
+	atomic_store(&heartbeat, on);
 }
 
 bool events_ready(void)

@@ -144,6 +144,10 @@ void events_stop(void);
 /* True once the watcher knows where the stream stands: until then a revoke
  * could be missed, so new connects are refused. */
 bool events_ready(void);
+/* With on, the watcher also wakes the main thread when nothing came, at
+ * least every 100 ms (a broker that runs the tick only when its loop turns:
+ * auth.c on_tick). */
+void events_set_heartbeat(bool on);
 /* Applies queued events to live sessions; called on the main thread. */
 void events_apply(void);
 /* Keep the wake-up signal out of our own Redis calls on the main thread

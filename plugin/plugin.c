@@ -148,6 +148,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 		events_stop();
 		goto fail_link;
 	}
+	events_set_heartbeat(plugin_has_client_offline()); /* auth.c on_tick says why */
 	/* marks the instance that cleanup tears down */
 	*userdata = &config;
 	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms, broker id %s, "
