@@ -81,7 +81,7 @@ check "dev-3's second certificate on broker 2 closes the session of its first on
 check "  ... the newer session lives on" kill -0 "$new"
 sleep 0.5
 check "  ... one kick only" test "$(cat "${LOG[@]}" | grep -c "disconnecting dev-3")" -eq 1
-echo "# dev-3's older session was closed by: $(cat "${LOG[@]}" | grep -h -o "disconnecting dev-3: [^(]*" | head -n 1)"
+echo "# dev-3's older session was closed by: $(cat "${LOG[@]}" | grep -h -o "disconnecting dev-3: [^(]*" | sed -n 1p)"
 kill "$new"
 
 # --- simultaneous connects on two brokers end with exactly one session
