@@ -121,18 +121,19 @@ refute "  ... not announced on onb:sessions" bash -c "redis-cli -p $REDIS_PORT -
 kill "$c1" "$c2" "$c3"
 
 # --- registry events reach the live session on whichever broker holds it
+EVPID=()
 for k in 1 2 3; do
 	new_device "ev-$k"; register "ev-$k" active
 	on "$k" sub_bg "ev-$k" "ev-$k" "devices/ev-$k/commands/#" "$T/ev$k.out"
-	eval "evpid$k=\$SUB_PID"
+	EVPID[k]=$SUB_PID
 	subscribed_on "$k" "ev-$k"
 done
 "$ONBOARDCTL" device revoke ev-2 --reason "stolen" >/dev/null
 check "revoke reaches ev-2's session on broker 2" wait_for 2 logged_on 2 "disconnecting ev-2: device is now revoked"
-check "  ... its socket is closed" wait_for 3 gone "$evpid2"
+check "  ... its socket is closed" wait_for 3 gone "${EVPID[2]}"
 "$ONBOARDCTL" device quarantine ev-3 >/dev/null
 check "quarantine reaches ev-3's session on broker 3" wait_for 2 logged_on 3 "ev-3: active -> quarantined, policy quarantine"
-check "  ... which stays connected" kill -0 "$evpid3"
+check "  ... which stays connected" kill -0 "${EVPID[3]}"
 "$ONBOARDCTL" policy assign ev-1 ops-test >/dev/null
 check "a policy assignment reaches ev-1's session on broker 1" wait_for 2 logged_on 1 "ev-1: active -> active, policy ops-test"
 MSG=not-for-ev1 on 1 pub ops ops devices/ev-1/commands/x
