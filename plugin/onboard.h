@@ -184,6 +184,11 @@ void fleet_announce(struct session *s, const char *source);
 /* An announcement read from onb:sessions (main thread): closes the live
  * session of its device here if that one is older. */
 void fleet_apply(const struct onb_session_ann *a);
+/* s is being closed because a `cert` event retired its certificate (the
+ * device presented its next one, maybe on another broker): a foreign
+ * announcement of the device within a few seconds is audited as the
+ * takeover it was. */
+void fleet_note_replaced(const struct session *s);
 
 /* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation

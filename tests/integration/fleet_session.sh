@@ -65,7 +65,8 @@ kill "$new"
 # --- a second valid certificate of the same id (a renewal's next
 # certificate): the rotation retires the first one when the second is
 # promoted at CONNECT, and its `cert` event closes the older session before
-# the announcement arrives (docs/operations.md, "One live session per device").
+# the announcement arrives; the announcement that follows is still audited
+# as the takeover, flagged (docs/operations.md, "One live session per device").
 new_device dev-3; register dev-3 active
 "$ONBOARDCTL" pki issue --ca "$PKI/device-ca" --cn dev-3 --out "$T/dev-3-next" >/dev/null
 next_fp=$("$ONBOARDCTL" pki fingerprint "$T/dev-3-next.pem")
@@ -81,6 +82,8 @@ check "dev-3's second certificate on broker 2 closes the session of its first on
 check "  ... the newer session lives on" kill -0 "$new"
 sleep 0.5
 check "  ... one kick only" test "$(cat "${LOG[@]}" | grep -c "disconnecting dev-3")" -eq 1
+check "  ... audited as a takeover, possible_clone (another certificate)" \
+	audit_has "session-taken-over" "dev-3" "new_broker=broker-2" "possible_clone=yes (another certificate)"
 echo "# dev-3's older session was closed by: $(cat "${LOG[@]}" | grep -h -o "disconnecting dev-3: [^(]*" | sed -n 1p)"
 kill "$new"
 
