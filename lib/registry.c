@@ -847,7 +847,7 @@ static bool stream_id_valid(const char *s)
 	return digits > 0;
 }
 
-int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)
+int onb_reg_stream_tail(redisContext *rc, const char *key, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)
 {
 	char id[ONB_STREAM_ID_MAX];
 	struct onb_args a;
@@ -856,27 +856,32 @@ int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct on
 
 	memset(&a, 0, sizeof(a));
 	onb_args_push(&a, "XREVRANGE");
-	onb_args_push(&a, ONB_KEY_EVENTS);
+	onb_args_push(&a, key);
 	onb_args_push(&a, "+");
 	onb_args_push(&a, "-");
 	onb_args_push(&a, "COUNT");
 	onb_args_push(&a, "1");
-	r = onb_reg_command(rc, &a, "reading the event stream", false, &ret, err);
+	r = onb_reg_command(rc, &a, "reading the tail of a stream", false, &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY){
-		ret = onb_fail(err, ONB_EUNAVAIL, "reading the event stream: unexpected reply");
+		ret = onb_fail(err, ONB_EUNAVAIL, "reading the tail of %s: unexpected reply", key);
 	}else if(r->elements == 0){
 		snprintf(id, sizeof(id), "0-0");
 		ret = ONB_OK;
 	}else if(r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements < 1
 			|| !onb_reg_reply_str(r->element[0]->element[0], id, sizeof(id)) || !stream_id_valid(id)){
-		ret = onb_fail(err, ONB_EUNAVAIL, "reading the event stream: unexpected entry");
+		ret = onb_fail(err, ONB_EUNAVAIL, "reading the tail of %s: unexpected entry", key);
 	}else{
 		ret = ONB_OK;
 	}
 	freeReplyObject(r);
 	if(ret == ONB_OK) memcpy(last_id, id, ONB_STREAM_ID_MAX);
 	return ret;
+}
+
+int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)
+{
+	return onb_reg_stream_tail(rc, ONB_KEY_EVENTS, last_id, err);
 }
 
 /* Parses one [id, [field, value, ...]] entry. False for a malformed entry
@@ -932,12 +937,38 @@ static struct timeval get_timeout(redisContext *rc)
 	return tv;
 }
 
+redisReply *onb_reg_blocking_command(redisContext *rc, struct onb_args *a, int block_ms, const char *what,
+		int *rcode, struct onb_err *err)
+{
+	struct timeval old = get_timeout(rc);
+	bool extended = false;
+	redisReply *r;
+
+	/* The command timeout must outlast the BLOCK: extend it for this call.
+	 * Redis notices an expired BLOCK only on its next timer tick (every
+	 * 1000/hz ms: 100 ms by default, 1 s at hz 1), hence the slack. */
+	if(block_ms > 0 && (old.tv_sec || old.tv_usec)){
+		int64_t us = (int64_t)old.tv_sec * 1000000 + old.tv_usec + ((int64_t)block_ms + BLOCK_SLACK_MS) * 1000;
+		struct timeval tv = { .tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000) };
+		if(redisSetTimeout(rc, tv) != REDIS_OK){
+			*rcode = onb_fail(err, ONB_EUNAVAIL, "%s: cannot set timeout", what);
+			return NULL;
+		}
+		extended = true;
+	}
+	r = onb_reg_command(rc, a, what, false, rcode, err);
+	if(extended && !rc->err && redisSetTimeout(rc, old) != REDIS_OK){
+		if(r) freeReplyObject(r);
+		*rcode = onb_fail(err, ONB_EUNAVAIL, "%s: cannot restore timeout", what);
+		return NULL;
+	}
+	return r;
+}
+
 int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block_ms,
 		int max, void (*cb)(const struct onb_event *ev, void *arg), void *arg,
 		struct onb_err *err)
 {
-	struct timeval old = { 0, 0 };
-	bool extended = false;
 	char id[ONB_STREAM_ID_MAX];
 	struct onb_args a;
 	redisReply *r;
@@ -957,30 +988,13 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	if(block_ms > 0){
 		onb_args_push(&a, "BLOCK");
 		onb_args_push_i64(&a, block_ms);
-		/* The command timeout must outlast the BLOCK: extend it for this call.
-		 * Redis notices an expired BLOCK only on its next timer tick (every
-		 * 1000/hz ms: 100 ms by default, 1 s at hz 1), hence the slack. */
-		old = get_timeout(rc);
-		if(old.tv_sec || old.tv_usec){
-			int64_t us = (int64_t)old.tv_sec * 1000000 + old.tv_usec
-				+ ((int64_t)block_ms + BLOCK_SLACK_MS) * 1000;
-			struct timeval tv = { .tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000) };
-			if(redisSetTimeout(rc, tv) != REDIS_OK){
-				return onb_fail(err, ONB_EUNAVAIL, "reading events: cannot set timeout");
-			}
-			extended = true;
-		}
 	}
 	onb_args_push(&a, "COUNT");
 	onb_args_push_i64(&a, max);
 	onb_args_push(&a, "STREAMS");
 	onb_args_push(&a, ONB_KEY_EVENTS);
 	onb_args_push(&a, id);
-	r = onb_reg_command(rc, &a, "reading events", false, &ret, err);
-	if(extended && !rc->err && redisSetTimeout(rc, old) != REDIS_OK){
-		if(r) freeReplyObject(r);
-		return onb_fail(err, ONB_EUNAVAIL, "reading events: cannot restore timeout");
-	}
+	r = onb_reg_blocking_command(rc, &a, block_ms, "reading events", &ret, err);
 	if(!r) return ret;
 	if(r->type == REDIS_REPLY_NIL){
 		freeReplyObject(r);
@@ -1011,4 +1025,16 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	}
 	freeReplyObject(r);
 	return delivered;
+}
+
+/* For the fleet feed (sessionfeed.c), which reads onb:events in the same
+ * XREAD as onb:sessions. */
+bool onb_reg_stream_id_valid(const char *s)
+{
+	return stream_id_valid(s);
+}
+
+bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev)
+{
+	return parse_event(fields, ev);
 }

@@ -142,4 +142,19 @@ bool onb_reg_reply_is(const redisReply *r, const char *s);
 /* A non-negative decimal integer, or NIL (0). */
 bool onb_reg_reply_i64(const redisReply *r, int64_t *out);
 
+
+/* ------------------------------------------------------------ streams */
+
+/* "<ms>-<seq>" or "<ms>", shorter than ONB_STREAM_ID_MAX. */
+bool onb_reg_stream_id_valid(const char *s);
+/* Parses the fields of one onb:events entry; false for a malformed one. */
+bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev);
+/* Writes the id of the newest entry of stream key into last_id ("0-0" when
+ * it is empty): where a new reader starts. */
+int onb_reg_stream_tail(redisContext *rc, const char *key, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err);
+/* onb_reg_command for an XREAD with BLOCK block_ms (0: none): the socket
+ * timeout is extended past the BLOCK for this one call. */
+redisReply *onb_reg_blocking_command(redisContext *rc, struct onb_args *a, int block_ms, const char *what,
+		int *rcode, struct onb_err *err);
+
 #endif

@@ -123,6 +123,11 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 				ONB_AUDIT_RETENTION_DAYS);
 		return ONB_OK;
 	}
+	if(!strcmp(key, "audit_queue_max")){
+		if(parse_long(key, value, 1, 1000000, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->audit_queue_max = (int)v;
+		return ONB_OK;
+	}
 	if(!strcmp(key, "audit_window_s")){
 		if(parse_long(key, value, 1, 3600, &v) != ONB_OK) return ONB_EINVAL;
 		cfg->audit_window_s = (int)v;
@@ -158,6 +163,7 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	cfg->audit_retention_days = ONB_AUDIT_RETENTION_DAYS;
 	cfg->metrics_interval_s = 10;
 	cfg->audit_window_s = 60;
+	cfg->audit_queue_max = 16384; /* writer.c says why */
 	/* A device needs two requests to provision and one to renew: a burst of
 	 * 10, then one a second, leaves room for retries. A claim certificate is
 	 * shared by a whole production line: 200 a second is about what one

@@ -1,5 +1,8 @@
 /* onb:events -> live sessions, within milliseconds (`state` and `policy`
- * events here, `cert` events of rotations in rotation.c).
+ * events here, `cert` events of rotations in rotation.c), and onb:sessions
+ * -> fleet.c (one live session per device across brokers), read in the
+ * same XREAD: the stream of announcements is separate so that a reconnect
+ * storm trims announcements, never the state events brokers rely on.
  *
  * A watcher thread blocks in XREAD on its own Redis connection. Broker state
  * may only be touched from the main thread, and Mosquitto 2.0 runs the tick
@@ -22,8 +25,13 @@
 
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */
+#define HEARTBEAT_MS 100 /* events_set_heartbeat: the longest the broker's loop sleeps */
+#define RESIGNAL_MS 10   /* a wake-up the main thread has not acted on is sent again after this, */
+#define RESIGNAL_MAX 10  /* at most this many times */
 
 struct queued_event {
+	bool is_session;                    /* an onb:sessions announcement (ann), else ev */
+	struct onb_session_ann ann;
 	struct onb_event ev;
 	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
 	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
@@ -32,7 +40,7 @@ struct queued_event {
 
 static pthread_t main_thread, watcher;
 static bool watcher_running;
-static atomic_bool stopping, ready, wake_pending, feed_up;
+static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat;
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -43,6 +51,7 @@ static struct queued_event *queue_head, *queue_tail;
 static struct onb_redis_cfg watcher_cfg;
 static const struct onb_policy_names *policy_names;
 static char last_id[ONB_STREAM_ID_MAX];
+static char sessions_last_id[ONB_STREAM_ID_MAX]; /* onb:sessions (fleet.c) */
 
 /* Counters for Redis (metrics.c), stored by the watcher: under queue_lock. */
 static char *pending_stats;
@@ -75,6 +84,15 @@ static struct onb_policy *fetch_policy(redisContext *rc, const char *name)
 	return doc;
 }
 
+static void push(struct queued_event *q)
+{
+	pthread_mutex_lock(&queue_lock);
+	if(queue_tail) queue_tail->next = q;
+	else queue_head = q;
+	queue_tail = q;
+	pthread_mutex_unlock(&queue_lock);
+}
+
 static void enqueue(const struct onb_event *ev, void *arg)
 {
 	redisContext *rc = arg;
@@ -93,11 +111,19 @@ static void enqueue(const struct onb_event *ev, void *arg)
 		snprintf(q->policy_name, sizeof(q->policy_name), "%s", name);
 		q->doc = fetch_policy(rc, name);
 	}
-	pthread_mutex_lock(&queue_lock);
-	if(queue_tail) queue_tail->next = q;
-	else queue_head = q;
-	queue_tail = q;
-	pthread_mutex_unlock(&queue_lock);
+	push(q);
+}
+
+/* A session announcement: applied by fleet.c on the main thread. */
+static void enqueue_session(const struct onb_session_ann *a, void *arg)
+{
+	struct queued_event *q = calloc(1, sizeof(*q));
+
+	(void)arg;
+	if(!q) abort(); /* as enqueue: a missed announcement leaves two sessions */
+	q->is_session = true;
+	q->ann = *a;
+	push(q);
 }
 
 /* Stores the latest counters document, if the main thread left one. */
@@ -117,92 +143,6 @@ static int store_stats(redisContext *rc, struct onb_err *err)
 	return ret == ONB_EUNAVAIL ? ret : ONB_OK;
 }
 
-/* Audit entries from the message path (refusals.c), written by the watcher
- * so that the broker's thread never waits on Redis for them: under
- * queue_lock, oldest first. Aggregation keeps them few; the cap only bounds
- * memory while Redis is away. */
-#define AUDIT_QUEUE_MAX 4096
-struct pending_audit {
-	struct pending_audit *next;
-	struct onb_audit_entry *e; /* onb_audit_entry_copy */
-};
-static struct pending_audit *audit_head, **audit_tail = &audit_head;
-static int audit_queued;
-
-void events_post_audit(const struct onb_audit_entry *e)
-{
-	struct pending_audit *p = malloc(sizeof(*p));
-
-	if(p) p->e = onb_audit_entry_copy(e);
-	if(!p || !p->e){
-		free(p);
-		metrics.audit_errors++;
-		return;
-	}
-	p->next = NULL;
-	pthread_mutex_lock(&queue_lock);
-	if(audit_queued >= AUDIT_QUEUE_MAX){
-		pthread_mutex_unlock(&queue_lock);
-		free(p->e);
-		free(p);
-		metrics.audit_errors++;
-		return;
-	}
-	*audit_tail = p;
-	audit_tail = &p->next;
-	audit_queued++;
-	pthread_mutex_unlock(&queue_lock);
-}
-
-/* Writes the queued entries; on a broken connection the rest wait for the
- * next one. */
-static int store_audit(redisContext *rc, struct onb_err *err)
-{
-	struct pending_audit *list, *p;
-	int ret = ONB_OK;
-
-	pthread_mutex_lock(&queue_lock);
-	list = audit_head;
-	audit_head = NULL;
-	audit_tail = &audit_head;
-	audit_queued = 0;
-	pthread_mutex_unlock(&queue_lock);
-	while((p = list)){
-		ret = onb_audit_append(rc, p->e, err);
-		if(ret == ONB_EUNAVAIL && rc->err) break;
-		if(ret != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
-		list = p->next;
-		free(p->e);
-		free(p);
-		ret = ONB_OK;
-	}
-	if(list){
-		/* put the unwritten ones back in front of what came meanwhile */
-		int n = 0;
-		for(p = list; p->next; p = p->next) n++;
-		pthread_mutex_lock(&queue_lock);
-		p->next = audit_head;
-		if(!audit_head) audit_tail = &p->next;
-		audit_head = list;
-		audit_queued += n + 1;
-		pthread_mutex_unlock(&queue_lock);
-	}
-	return ret;
-}
-
-static void audit_queue_clear(void)
-{
-	struct pending_audit *p;
-
-	while((p = audit_head)){
-		audit_head = p->next;
-		free(p->e);
-		free(p);
-	}
-	audit_tail = &audit_head;
-	audit_queued = 0;
-}
-
 void events_post_stats(char *json)
 {
 	pthread_mutex_lock(&queue_lock);
@@ -215,6 +155,7 @@ static void *watch(void *arg)
 {
 	redisContext *rc = NULL;
 	struct onb_err err;
+	int resent = 0; /* wake-ups sent again since the main thread last took the queue */
 
 	(void)arg;
 	while(!atomic_load(&stopping)){
@@ -228,16 +169,29 @@ static void *watch(void *arg)
 			}
 		}
 		if(!atomic_load(&ready)){
-			if(onb_events_tail(rc, last_id, &err) != ONB_OK) goto drop;
+			if(onb_events_tail(rc, last_id, &err) != ONB_OK
+					|| onb_sessions_tail(rc, sessions_last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
-		int n = onb_events_read(rc, last_id, BLOCK_MS, 256, enqueue, rc, &err);
+		bool beat = atomic_load(&heartbeat);
+		bool unheard = atomic_load(&wake_pending) && resent < RESIGNAL_MAX;
+		int n = onb_feed_read(rc, last_id, sessions_last_id, unheard ? RESIGNAL_MS : beat ? HEARTBEAT_MS : BLOCK_MS,
+				256, enqueue, enqueue_session, rc, &err);
 		if(n < 0) goto drop;
 		atomic_store(&feed_up, true);
-		if(n > 0 && !atomic_exchange(&wake_pending, true)){
+		/* A signal that lands after the loop's tick and before its
+		 * epoll_wait interrupts nothing: the loop then sleeps up to 100 ms
+		 * (seen once in 100 revocations). Until the tick has taken the
+		 * queue, the signal is sent again every RESIGNAL_MS, a few times
+		 * (a broker that never ticks must not be signalled for ever). */
+		if(unheard && atomic_load(&wake_pending)){
+			resent++;
 			pthread_kill(main_thread, WAKE_SIGNAL);
+		}else if(!atomic_load(&wake_pending)){
+			resent = 0;
+			if((n > 0 || beat) && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
 		}
-		if(store_stats(rc, &err) != ONB_OK || store_audit(rc, &err) != ONB_OK) goto drop;
+		if(store_stats(rc, &err) != ONB_OK) goto drop;
 		continue;
 drop:
 		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
@@ -246,10 +200,7 @@ drop:
 		rc = NULL;
 		sleep_ms(100);
 	}
-	if(rc){
-		store_audit(rc, &err); /* the counts of the windows closed at cleanup */
-		redisFree(rc);
-	}
+	if(rc) redisFree(rc);
 	return NULL;
 }
 
@@ -273,7 +224,7 @@ int events_start(const struct onboard_config *cfg)
 	/* Know where the stream stands before the first client is admitted. */
 	atomic_store(&ready, false);
 	rc = onb_redis_connect(&cfg->redis, &err);
-	if(rc && onb_events_tail(rc, last_id, &err) == ONB_OK){
+	if(rc && onb_events_tail(rc, last_id, &err) == ONB_OK && onb_sessions_tail(rc, sessions_last_id, &err) == ONB_OK){
 		atomic_store(&ready, true);
 	}else{
 		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX
@@ -323,7 +274,11 @@ void events_stop(void)
 	}
 	free(pending_stats);
 	pending_stats = NULL;
-	audit_queue_clear();
+}
+
+void events_set_heartbeat(bool on)
+{
+	atomic_store(&heartbeat, on);
 }
 
 bool events_ready(void)
@@ -404,6 +359,10 @@ static void apply_state(struct queued_event *q)
 
 static void apply_one(struct queued_event *q)
 {
+	if(q->is_session){
+		fleet_apply(&q->ann);
+		return;
+	}
 	metrics_event(&q->ev);
 	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
 	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);

@@ -24,6 +24,7 @@
 #include "onb/policy.h"
 #include "onb/redis.h"
 #include "onb/registry.h"
+#include "onb/sessionfeed.h"
 
 /* ============================================================
  * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
@@ -33,6 +34,7 @@ struct onboard_config {
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
 	int audit_retention_days;       /* onb:audit keeps this long (every writer trims) */
 	int audit_window_s;             /* repeated refusals: one entry per kind and window */
+	int audit_queue_max;            /* entries waiting for the writer thread (writer.c) */
 	struct onb_rate request_rate;   /* provisioning requests per connection */
 	int request_inflight;           /* unanswered requests per connection */
 	struct onb_rate request_cert_rate; /* per claim or birth certificate, all its connections */
@@ -80,6 +82,10 @@ struct session {
 	struct onb_bucket requests;
 	int inflight;                   /* handed to claimsvc, not answered yet */
 	int64_t inflight_at_ms;         /* monotonic: when the oldest of them left */
+	/* fleet.c: a device session's announcement on onb:sessions */
+	char conn[ONB_CONN_MAX];        /* "" when not announced (not a device) */
+	char source[ONB_SOURCE_MAX];    /* the address it connected from, "" unknown */
+	uint8_t ann_state;              /* enum onb_ann_state */
 	/* sessions.c's own: */
 	bool linked;                    /* in the hash chains */
 	struct session *next_by_client, *next_by_id, *next_ended;
@@ -128,8 +134,6 @@ void registry_link_drop(void);
 /* Starts the connector thread; cfg must outlive registry_link_close. */
 int registry_link_init(const struct onboard_config *cfg);
 void registry_link_close(void);
-/* Appends an audit entry; drops the link only if the connection broke. */
-void registry_link_audit(const struct onb_audit_entry *e);
 
 /* ============================================================
  * Events (events.c): onb:events -> live sessions
@@ -140,6 +144,10 @@ void events_stop(void);
 /* True once the watcher knows where the stream stands: until then a revoke
  * could be missed, so new connects are refused. */
 bool events_ready(void);
+/* With on, the watcher also wakes the main thread when nothing came, at
+ * least every 100 ms (a broker that runs the tick only when its loop turns:
+ * auth.c on_tick). */
+void events_set_heartbeat(bool on);
 /* Applies queued events to live sessions; called on the main thread. */
 void events_apply(void);
 /* Keep the wake-up signal out of our own Redis calls on the main thread
@@ -150,9 +158,37 @@ void events_release_wakeups(const sigset_t *saved);
  * connection (the main thread never waits for that write). json is plain
  * malloc memory; ownership passes to the watcher. */
 void events_post_stats(char *json);
-/* Hands the watcher a copy of e to append to the audit stream on its own
- * connection (refusals.c: the message path never waits on Redis). */
-void events_post_audit(const struct onb_audit_entry *e);
+
+/* ============================================================
+ * Writer (writer.c): the plugin's registry writes, off the main thread
+ * ============================================================ */
+/* cfg must outlive writer_stop. */
+int writer_start(const struct onboard_config *cfg);
+/* Writes what is queued if Redis answers at once, then stops the thread. */
+void writer_stop(void);
+/* Queues a copy of e for onb:audit; never blocks (a full queue drops it
+ * and counts it). */
+void writer_audit(const struct onb_audit_entry *e);
+/* Queues an announcement for onb:sessions; false when it was dropped. */
+bool writer_announce(const struct onb_session_ann *a);
+/* Entries the full queue dropped since start. */
+uint64_t writer_dropped(void);
+
+/* ============================================================
+ * Fleet (fleet.c): one live session per device across brokers
+ * ============================================================ */
+int fleet_init(const struct onboard_config *cfg);
+/* Announces s (a device session just admitted from source) and sets its
+ * conn, source and ann_state; other classes are not announced. */
+void fleet_announce(struct session *s, const char *source);
+/* An announcement read from onb:sessions (main thread): closes the live
+ * session of its device here if that one is older. */
+void fleet_apply(const struct onb_session_ann *a);
+/* s is being closed because a `cert` event retired its certificate (the
+ * device presented its next one, maybe on another broker): a foreign
+ * announcement of the device within a few seconds is audited as the
+ * takeover it was. */
+void fleet_note_replaced(const struct session *s);
 
 /* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation
@@ -188,10 +224,12 @@ struct plugin_metrics {
 	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */
 	uint64_t prov_unheard;          /* replies no subscription of the asker received in time */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
+	uint64_t sessions_taken_over;   /* closed here for a newer session elsewhere (fleet.c) */
+	uint64_t possible_clones;       /* among them: another certificate or address */
 };
 extern struct plugin_metrics metrics;
-/* The watcher thread's Redis failures and audit entries Redis did not take
- * (the only counters another thread touches). */
+/* The watcher's and the writer's Redis failures and audit entries Redis did
+ * not take (the only counters another thread touches). */
 extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
 
 void metrics_init(const struct onboard_config *cfg);

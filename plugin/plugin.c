@@ -138,6 +138,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	if(registry_link_init(&config) != ONB_OK) goto fail_cas;
 	auth_init(&cas, &config);
 	metrics_init(&config);
+	if(fleet_init(&config) != ONB_OK || writer_start(&config) != ONB_OK) goto fail_link;
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
 	plugin_id = identifier;
@@ -147,6 +148,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 		events_stop();
 		goto fail_link;
 	}
+	events_set_heartbeat(plugin_has_client_offline()); /* auth.c on_tick says why */
 	/* marks the instance that cleanup tears down */
 	*userdata = &config;
 	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms, broker id %s, "
@@ -156,6 +158,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 fail_link:
 	message_free();
 	refusals_free();
+	writer_stop();
 	registry_link_close();
 fail_cas:
 	onb_ca_set_clear(&cas);
@@ -168,8 +171,9 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 {
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
-	refusals_free(); /* the counts of open windows, which the watcher writes before it stops */
+	refusals_free(); /* the counts of open windows, which the writer writes before it stops */
 	events_stop();
+	writer_stop();
 	message_free();
 	registry_link_close();
 	sessions_clear();

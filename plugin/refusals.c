@@ -13,12 +13,12 @@
 
 static struct onb_audit_agg *agg;
 
-/* The watcher thread writes it: refusals come from the message path,
+/* The writer thread writes it: refusals come from the message path,
  * where the broker's thread never waits on Redis (DESIGN.md s.1). */
 static void write_entry(const struct onb_audit_entry *e, void *arg)
 {
 	(void)arg;
-	events_post_audit(e);
+	writer_audit(e);
 }
 
 int refusals_init(const struct onboard_config *cfg)

@@ -199,20 +199,6 @@ void registry_link_drop(void)
 	}
 }
 
-void registry_link_audit(const struct onb_audit_entry *e)
-{
-	struct onb_err err;
-	redisContext *rc = registry_link_get();
-
-	if(!rc) return;
-	if(onb_audit_append(rc, e, &err) == ONB_OK) return;
-	metrics.audit_errors++;
-	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "audit append failed: %s", err.msg);
-	/* An error reply (READONLY, MISCONF, OOM) leaves a working connection:
-	 * the admission already made was judged on what Redis could read. */
-	if(rc->err) registry_link_drop();
-}
-
 void registry_link_close(void)
 {
 	if(connector_running){

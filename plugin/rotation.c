@@ -63,6 +63,7 @@ void rotation_apply_event(struct session *s, const struct onb_event *ev)
 	}else if(!strcmp(s->fp, ev->cert_fp_next)){
 		s->cert_deadline_ms = 0;
 	}else{
+		fleet_note_replaced(s); /* the newer session's announcement may follow */
 		kick_retired(s->id, "its certificate was replaced (rotation or re-provisioning)");
 	}
 }

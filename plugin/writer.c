@@ -1,0 +1,233 @@
+/* The plugin's registry writes, off the broker's thread.
+ *
+ * The main thread only enqueues (onb/writeq.h: a copy under a mutex held for
+ * one pointer, no I/O, no waiting); one writer thread with its own Redis
+ * connection writes the entries in the order they were queued, so the audit
+ * trail of one broker keeps its order. What goes through it: every audit
+ * entry of the plugin (connects, aggregated refusals) and the session
+ * announcements of onb:sessions (fleet.c).
+ *
+ * Bound: plugin_opt_audit_queue_max entries (docs/operations.md, "The
+ * registry writer").
+ * When the queue is full an entry is dropped, never waited for: the loss is
+ * counted (metrics: audit_dropped) and reported by one aggregated audit
+ * entry ("audit-dropped", with the count) as soon as the writer can write
+ * again. While Redis is unreachable the writer reconnects every
+ * redis_retry_ms, as registry_link.c's connector does, and the queue fills. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "onboard.h"
+#include "onb/auditagg.h"
+#include "onb/writeq.h"
+
+/* The bound, plugin_opt_audit_queue_max, is 16,384 entries by default: at
+ * the ~400 connects/s one broker core admits, every one audited, about 40 s
+ * of Redis being slow or away; an entry is at most a few hundred bytes (a
+ * session announcement about 500), so the queue stays under ~10 MB of the
+ * broker's memory. A longer outage refuses new connects anyway (fail
+ * closed), and refusals are aggregated (refusals.c). The writer holds up to
+ * WRITER_BATCH more, taken from the queue and not written yet. */
+#define WRITER_BATCH 64
+#define WRITER_IDLE_WAIT_MS 250 /* also bounds how long a stop waits */
+
+enum writer_kind { W_AUDIT, W_ANNOUNCE };
+
+struct writer_item {
+	enum writer_kind kind;
+	struct onb_audit_entry *audit;  /* W_AUDIT: onb_audit_entry_copy (free()) */
+	struct onb_session_ann *ann;    /* W_ANNOUNCE: malloc'd (free()) */
+};
+
+static struct onb_writeq *queue;
+static pthread_t writer;
+static bool writer_running;
+static atomic_bool stopping;
+static struct onb_redis_cfg writer_cfg;
+static int retry_ms;
+static char broker_id[ONB_ID_MAX + 1];
+static int queue_max;
+
+static void item_free(void *p)
+{
+	struct writer_item *it = p;
+	if(it){
+		free(it->audit);
+		free(it->ann);
+	}
+	free(it);
+}
+
+static void sleep_unless_stopping(int ms)
+{
+	for(int waited = 0; waited < ms && !atomic_load(&stopping); waited += 10){
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* ONB_EUNAVAIL with rc->err set when the connection broke (the item is
+ * then written again on the next one); any other failure loses the item. */
+static int write_item(redisContext *rc, const struct writer_item *it)
+{
+	struct onb_err err;
+	int r = it->kind == W_AUDIT ? onb_audit_append(rc, it->audit, &err) : onb_session_announce(rc, it->ann, &err);
+
+	if(r == ONB_EUNAVAIL && rc->err) return r;
+	if(r != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
+	return ONB_OK;
+}
+
+/* The aggregated entry for entries the full queue refused. */
+static int report_dropped(redisContext *rc, uint64_t *unreported)
+{
+	char reason[ONB_REASON_MAX];
+	struct onb_err err;
+	struct onb_audit_entry e = {
+		.actor = "plugin", .action = "audit-dropped", .result = "error", .reason = reason,
+		.client = broker_id,
+	};
+
+	*unreported += onb_writeq_take_dropped(queue);
+	if(*unreported == 0) return ONB_OK;
+	snprintf(reason, sizeof(reason), "queue-full: %llu audit entries or session announcements of broker %s "
+			"were dropped (writer queue bound %d)", (unsigned long long)*unreported, broker_id, queue_max);
+	e.count = (long)*unreported;
+	if(onb_audit_append(rc, &e, &err) != ONB_OK) return rc->err ? ONB_EUNAVAIL : ONB_OK;
+	*unreported = 0;
+	return ONB_OK;
+}
+
+static void *write_loop(void *arg)
+{
+	void *batch[WRITER_BATCH];
+	size_t n = 0, done = 0;   /* batch[done..n) still to write, oldest first */
+	uint64_t unreported = 0;
+	redisContext *rc = NULL;
+	struct onb_err err;
+
+	(void)arg;
+	for(;;){
+		bool stop = atomic_load(&stopping);
+		if(!rc){
+			if(stop && (n > done || onb_writeq_length(queue) > 0)){
+				/* one last try for what is queued, no back-off */
+				rc = onb_redis_connect(&writer_cfg, &err);
+				if(!rc) break;
+			}else if(stop){
+				break;
+			}else if(!(rc = onb_redis_connect(&writer_cfg, &err))){
+				atomic_fetch_add(&metrics_watcher_redis_errors, 1);
+				sleep_unless_stopping(retry_ms);
+				continue;
+			}
+		}
+		if(done == n){
+			done = 0;
+			n = onb_writeq_take(queue, batch, WRITER_BATCH, stop ? 0 : WRITER_IDLE_WAIT_MS);
+			if(n == 0 && stop) break;
+		}
+		while(done < n && write_item(rc, batch[done]) == ONB_OK){
+			item_free(batch[done]);
+			done++;
+		}
+		if(done == n && report_dropped(rc, &unreported) == ONB_OK) continue;
+		/* the connection broke: the rest of the batch waits for the next one */
+		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
+		redisFree(rc);
+		rc = NULL;
+		if(stop) break;
+		sleep_unless_stopping(retry_ms);
+	}
+	for(; done < n; done++) item_free(batch[done]);
+	if(rc) redisFree(rc);
+	return NULL;
+}
+
+int writer_start(const struct onboard_config *cfg)
+{
+	sigset_t all, old;
+	int r;
+
+	queue_max = cfg->audit_queue_max;
+	queue = onb_writeq_new((size_t)queue_max);
+	if(!queue) return ONB_EINTERNAL;
+	/* Off the broker's thread a slow reply costs nothing but time: a
+	 * generous timeout avoids writing an entry twice after a slow answer. */
+	writer_cfg = cfg->redis;
+	writer_cfg.timeout_ms = cfg->redis.timeout_ms + 1000;
+	retry_ms = cfg->redis_retry_ms;
+	snprintf(broker_id, sizeof(broker_id), "%s", cfg->broker_id);
+	atomic_store(&stopping, false);
+	/* The writer must never run the broker's signal handlers (nor take the
+	 * watcher's wake-up signal meant for the main thread). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&writer, NULL, write_loop, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if(r != 0){
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry writer");
+		onb_writeq_free(queue, item_free);
+		queue = NULL;
+		return ONB_EINTERNAL;
+	}
+	writer_running = true;
+	return ONB_OK;
+}
+
+void writer_stop(void)
+{
+	if(writer_running){
+		atomic_store(&stopping, true);
+		onb_writeq_close(queue);
+		pthread_join(writer, NULL);
+		writer_running = false;
+	}
+	onb_writeq_free(queue, item_free);
+	queue = NULL;
+}
+
+static bool enqueue(struct writer_item *it)
+{
+	if(queue && onb_writeq_push(queue, it)) return true;
+	if(!queue) metrics.audit_errors++; /* not started: nothing to count it in */
+	item_free(it);
+	return false;
+}
+
+void writer_audit(const struct onb_audit_entry *e)
+{
+	struct writer_item *it = calloc(1, sizeof(*it));
+
+	if(it) it->audit = onb_audit_entry_copy(e);
+	if(!it || !it->audit){
+		free(it);
+		metrics.audit_errors++;
+		return;
+	}
+	it->kind = W_AUDIT;
+	enqueue(it);
+}
+
+bool writer_announce(const struct onb_session_ann *a)
+{
+	struct writer_item *it = calloc(1, sizeof(*it));
+
+	if(it) it->ann = malloc(sizeof(*it->ann));
+	if(!it || !it->ann){
+		free(it);
+		metrics.audit_errors++;
+		return false;
+	}
+	it->kind = W_ANNOUNCE;
+	*it->ann = *a;
+	return enqueue(it);
+}
+
+uint64_t writer_dropped(void)
+{
+	return queue ? onb_writeq_dropped_total(queue) : 0;
+}
