@@ -31,10 +31,10 @@ JSON
 new_device dev-1; register dev-1 active
 on 1 sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1-b1.out"
 old=$SUB_PID
-subscribed_on 1 dev-1
+check "dev-1 subscribed on broker 1" subscribed_on 1 dev-1
 on 2 sub_bg dev-1 dev-1 'devices/dev-1/commands/#' "$T/dev1-b2.out"
 new=$SUB_PID
-subscribed_on 2 dev-1
+check "dev-1 subscribed on broker 2" subscribed_on 2 dev-1
 check "broker 1 closes the older session when dev-1 connects to broker 2" \
 	wait_for 3 logged_on 1 "disconnecting dev-1: a newer session on broker broker-2"
 check "  ... its socket is closed (the client exits)" wait_for 3 gone "$old"
@@ -51,10 +51,10 @@ kill "$new"
 new_device dev-2; register dev-2 active
 on 1 sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2-b1.out"
 old=$SUB_PID
-subscribed_on 1 dev-2
+check "dev-2 subscribed on broker 1" subscribed_on 1 dev-2
 on 3 sub_bg dev-2 dev-2 'devices/dev-2/commands/#' "$T/dev2-b3.out" -A 127.0.0.2
 new=$SUB_PID
-subscribed_on 3 dev-2
+check "dev-2 subscribed on broker 3" subscribed_on 3 dev-2
 check "a connect of dev-2 from another address on broker 3 closes the older session" wait_for 3 gone "$old"
 check "  ... flagged possible_clone (another address)" \
 	audit_has "session-taken-over" "dev-2" "new_broker=broker-3" "new_source=127.0.0.2" "possible_clone=yes (another address)"
@@ -74,10 +74,10 @@ rcli HSET "onb:dev:{dev-3}" cert_fp_next "$next_fp" >/dev/null
 rcli SET "onb:fp:$next_fp" dev-3 >/dev/null
 on 1 sub_bg dev-3 dev-3 'devices/dev-3/commands/#' "$T/dev3-b1.out"
 old=$SUB_PID
-subscribed_on 1 dev-3
+check "dev-3 subscribed on broker 1" subscribed_on 1 dev-3
 on 2 sub_bg dev-3-next dev-3 'devices/dev-3/commands/#' "$T/dev3-b2.out"
 new=$SUB_PID
-subscribed_on 2 dev-3
+check "dev-3 subscribed on broker 2" subscribed_on 2 dev-3
 check "dev-3's second certificate on broker 2 closes the session of its first on broker 1" wait_for 3 gone "$old"
 check "  ... the newer session lives on" kill -0 "$new"
 sleep 0.5
@@ -116,7 +116,8 @@ new_device claim-batch claim-ca
 on 1 sub_bg claim-batch CLAIM-1 '$aws/certificates/create-from-csr/json/accepted' "$T/c1.out"; c1=$SUB_PID
 on 2 sub_bg claim-batch CLAIM-2 '$aws/certificates/create-from-csr/json/accepted' "$T/c2.out"; c2=$SUB_PID
 on 3 sub_bg claim-batch CLAIM-1 '$aws/certificates/create-from-csr/json/accepted' "$T/c3.out"; c3=$SUB_PID
-subscribed_on 1 CLAIM-1; subscribed_on 2 CLAIM-2; subscribed_on 3 CLAIM-1
+claims_subscribed() { subscribed_on 1 CLAIM-1 && subscribed_on 2 CLAIM-2 && subscribed_on 3 CLAIM-1; }
+check "the claim connections subscribed on brokers 1, 2 and 3" claims_subscribed
 sleep 1
 check "one claim certificate on three brokers (same and other client ids): all connected" \
 	bash -c "kill -0 $c1 && kill -0 $c2 && kill -0 $c3"
@@ -129,7 +130,7 @@ for k in 1 2 3; do
 	new_device "ev-$k"; register "ev-$k" active
 	on "$k" sub_bg "ev-$k" "ev-$k" "devices/ev-$k/commands/#" "$T/ev$k.out"
 	EVPID[k]=$SUB_PID
-	subscribed_on "$k" "ev-$k"
+	check "ev-$k subscribed on broker $k" subscribed_on "$k" "ev-$k"
 done
 "$ONBOARDCTL" device revoke ev-2 --reason "stolen" >/dev/null
 check "revoke reaches ev-2's session on broker 2" wait_for 2 logged_on 2 "disconnecting ev-2: device is now revoked"
