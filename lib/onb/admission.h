@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/x509.h>
 
+#include "onb/admview.h"
 #include "onb/identity.h"
 #include "onb/registry.h"
 
@@ -30,5 +31,12 @@ struct onb_admission {
  * rc, which hiredis will not reuse after an error. */
 int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		const char *client_id, struct onb_admission *out);
+
+/* The same decision from an admission view at time now_ms, without Redis:
+ * ONB_OK when the view decides (out filled as by onb_admit), ONB_ENOTFOUND
+ * when it holds no record to decide by (a certificate or a client id it has
+ * not seen: out is then undecided and the caller asks onb_admit). */
+int onb_admit_view(const struct onb_admview *view, int64_t now_ms, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out);
 
 #endif
