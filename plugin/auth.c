@@ -199,6 +199,7 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	const char *client_id = mosquitto_client_id(ev->client);
 	X509 *cert;
 	struct onb_admission a;
+	const struct onb_admview *view;
 	redisContext *rc;
 	sigset_t saved;
 
@@ -209,10 +210,18 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	/* Username and password are the client's to send and ours to ignore:
 	 * identity comes from the verified certificate alone. */
 	events_hold_wakeups(&saved);
+	/* Not a network call: the connection the connector thread keeps ready.
+	 * Needed for a miss, a promotion, and a policy not cached yet. */
 	rc = events_ready() ? registry_link_get() : NULL;
-	if(onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL){
-		registry_link_drop();
-		rc = NULL;
+	view = admview_link_get();
+	if(view && onb_admit_view(view, onb_now_ms(), cas, cert, client_id, &a) == ONB_OK){
+		metrics.admview_hits++;
+	}else{
+		if(view) metrics.admview_misses++;
+		if(onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL){
+			registry_link_drop();
+			rc = NULL;
+		}
 	}
 	if(a.allowed && promote(rc, ev->client, &a) == ONB_EUNAVAIL){
 		registry_link_drop();
@@ -263,6 +272,7 @@ int on_tick(int event, void *event_data, void *userdata)
 	tick_seen = true;
 	sessions_reap();
 	events_apply();
+	admview_link_tick();
 	rotation_tick();
 	message_tick();
 	metrics_tick();

@@ -17,6 +17,7 @@
 
 #include "onboard.h"
 #include "onb/auditagg.h"
+#include "onb/eventgap.h"
 #include "onb/policystore.h"
 #include "onb/stats.h"
 
@@ -27,12 +28,18 @@ struct queued_event {
 	struct onb_event ev;
 	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
 	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
+	/* The event's device re-read by the watcher for the admission view
+	 * (admview_link.c): ONB_OK, ONB_ENOTFOUND (gone), another code (failed),
+	 * or 1 when not read. */
+	int view_read;
+	struct onb_device view_dev;
 	struct queued_event *next;
 };
 
 static pthread_t main_thread, watcher;
 static bool watcher_running;
-static atomic_bool stopping, ready, wake_pending, feed_up;
+static atomic_bool stopping, ready, wake_pending, feed_up, feed_trimmed;
+static _Atomic int64_t caught_up_ms;
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -92,6 +99,12 @@ static void enqueue(const struct onb_event *ev, void *arg)
 	if(name && onb_policy_name_valid(name)){
 		snprintf(q->policy_name, sizeof(q->policy_name), "%s", name);
 		q->doc = fetch_policy(rc, name);
+	}
+	q->view_read = 1;
+	if(ev->device[0] && admview_link_enabled()){
+		struct onb_err err;
+		/* whatever the type: the device as it is now, after this change */
+		q->view_read = onb_admview_read_device(rc, ev->device, &q->view_dev, &err);
 	}
 	pthread_mutex_lock(&queue_lock);
 	if(queue_tail) queue_tail->next = q;
@@ -231,9 +244,21 @@ static void *watch(void *arg)
 			if(onb_events_tail(rc, last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
+		if(admview_link_enabled()){
+			/* once per position: the stream may stay trimmed past it (empty) */
+			static char gap_at[ONB_STREAM_ID_MAX];
+			bool gap;
+			if(onb_events_gap(rc, last_id, &gap, &err) != ONB_OK) goto drop;
+			if(gap && strcmp(gap_at, last_id) != 0){
+				memcpy(gap_at, last_id, sizeof(gap_at));
+				atomic_store(&feed_trimmed, true);
+			}
+		}
 		int n = onb_events_read(rc, last_id, BLOCK_MS, 256, enqueue, rc, &err);
 		if(n < 0) goto drop;
 		atomic_store(&feed_up, true);
+		/* the stream held nothing more: what was read covers every change up to now */
+		if(n < 256) atomic_store(&caught_up_ms, onb_now_ms());
 		if(n > 0 && !atomic_exchange(&wake_pending, true)){
 			pthread_kill(main_thread, WAKE_SIGNAL);
 		}
@@ -326,6 +351,11 @@ void events_stop(void)
 	audit_queue_clear();
 }
 
+int64_t events_caught_up_ms(void)
+{
+	return atomic_load(&caught_up_ms);
+}
+
 bool events_ready(void)
 {
 	return atomic_load(&ready);
@@ -404,6 +434,14 @@ static void apply_state(struct queued_event *q)
 
 static void apply_one(struct queued_event *q)
 {
+	/* The view first: a CONNECT after this pass is judged on the new record,
+	 * one before it was admitted on the old and is kicked below. */
+	if(q->view_read == ONB_OK || q->view_read == ONB_ENOTFOUND){
+		if(q->view_read == ONB_ENOTFOUND) snprintf(q->view_dev.id, sizeof(q->view_dev.id), "%s", q->ev.device);
+		admview_link_device(&q->view_dev, q->view_read == ONB_ENOTFOUND);
+	}else if(q->view_read != 1){
+		admview_link_drop("re-reading a changed device failed");
+	}
 	metrics_event(&q->ev);
 	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
 	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
@@ -421,6 +459,9 @@ void events_apply(void)
 		mosquitto_log_printf(up ? MOSQ_LOG_NOTICE : MOSQ_LOG_ERR, ONB_LOG_PREFIX "event feed %s",
 				up ? "restored: resuming from the last event seen" : "lost: reconnecting");
 		feed_reported_up = up;
+	}
+	if(atomic_exchange(&feed_trimmed, false)){
+		admview_link_drop("the event stream was trimmed past the last event read");
 	}
 	atomic_store(&wake_pending, false);
 	pthread_mutex_lock(&queue_lock);

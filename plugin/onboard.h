@@ -18,6 +18,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "onb/admview.h"
 #include "onb/binding.h"
 #include "onb/budget.h"
 #include "onb/identity.h"
@@ -38,6 +39,7 @@ struct onboard_config {
 	struct onb_rate request_cert_rate; /* per claim or birth certificate, all its connections */
 	int metrics_interval_s;         /* $SYS/onboard/broker/<broker_id> every N s; 0 off */
 	char broker_id[ONB_ID_MAX + 1]; /* names this broker in its counters */
+	int admission_view_stale_ms;    /* admission view used while the feed is this fresh; 0 off */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
 	char *names[6];
@@ -154,6 +156,28 @@ void events_post_stats(char *json);
  * connection (refusals.c: the message path never waits on Redis). */
 void events_post_audit(const struct onb_audit_entry *e);
 
+/* Monotonic-enough time (onb_now_ms) at which the watcher last had read
+ * everything the stream held; 0 before that. */
+int64_t events_caught_up_ms(void);
+
+/* ============================================================
+ * Admission view (admview_link.c): CONNECTs of known devices without Redis
+ * ============================================================ */
+/* Starts the loader thread (nothing when admission_view_stale_ms is 0). */
+int admview_link_start(const struct onboard_config *cfg);
+void admview_link_stop(void);
+bool admview_link_enabled(void);
+/* The view to decide a CONNECT by, or NULL (not loaded, or the event feed
+ * not confirmed within admission_view_stale_ms: ask Redis). Main thread. */
+const struct onb_admview *admview_link_get(void);
+/* A device re-read after an event (gone: it no longer exists). Main thread. */
+void admview_link_device(const struct onb_device *d, bool gone);
+/* Forgets the view (the feed lost events): CONNECTs read Redis until a new
+ * load completes. Main thread. */
+void admview_link_drop(const char *why);
+/* Asks for the first load, takes a completed one. Main thread, from the tick. */
+void admview_link_tick(void);
+
 /* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation
  * ============================================================ */
@@ -188,6 +212,8 @@ struct plugin_metrics {
 	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */
 	uint64_t prov_unheard;          /* replies no subscription of the asker received in time */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
+	uint64_t admview_hits, admview_misses; /* CONNECTs decided by the view / sent to Redis */
+	uint64_t admview_devices;       /* devices in the admission view (0 until loaded) */
 };
 extern struct plugin_metrics metrics;
 /* The watcher thread's Redis failures and audit entries Redis did not take

@@ -140,10 +140,15 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	metrics_init(&config);
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
+	if(admview_link_start(&config) != ONB_OK){
+		events_stop();
+		goto fail_link;
+	}
 	plugin_id = identifier;
 	find_session_ender();
 	if(register_all() != MOSQ_ERR_SUCCESS){
 		plugin_id = NULL;
+		admview_link_stop();
 		events_stop();
 		goto fail_link;
 	}
@@ -169,6 +174,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
 	refusals_free(); /* the counts of open windows, which the watcher writes before it stops */
+	admview_link_stop();
 	events_stop();
 	message_free();
 	registry_link_close();

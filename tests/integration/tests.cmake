@@ -2,6 +2,8 @@
 onb_integration_test(connect)
 onb_integration_test(acl)
 onb_integration_test(revoke)
+# the admission view: hits, events, misses, fail-closed rules (plugin/admview_link.c)
+onb_integration_test(admview)
 onb_integration_test(outage)
 onb_integration_test(policy)
 onb_integration_test(allowlist)

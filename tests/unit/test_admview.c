@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "onb/admview.h"
+#include "onb/eventgap.h"
 #include "onb/registry.h"
 #include "redis_fixture.h"
 
@@ -285,6 +286,61 @@ static void load_reports_redis_errors(void **state)
 	onb_admview_free(v);
 }
 
+static void xadd(void)
+{
+	redisReply *r = redisCommand(rc, "XADD onb:events * type state device d");
+	assert_non_null(r);
+	freeReplyObject(r);
+}
+
+/* The stream trimmed past a reader's position is a gap; a reader still
+ * inside the stream, or one that has read everything, is not. */
+static void stream_gap(void **state)
+{
+	char pos[ONB_STREAM_ID_MAX];
+	struct onb_err err;
+	redisReply *r;
+	bool gap;
+	int cmp;
+
+	(void)state;
+	assert_true(onb_stream_id_cmp("10-2", "9-5", &cmp) && cmp > 0);
+	assert_true(onb_stream_id_cmp("10-2", "10-10", &cmp) && cmp < 0);
+	assert_false(onb_stream_id_cmp("x", "1-0", &cmp));
+	/* no stream at all */
+	assert_int_equal(onb_events_gap(rc, "0-0", &gap, &err), ONB_OK);
+	assert_false(gap);
+	xadd();
+	/* a reader that saw nothing, nothing lost */
+	assert_int_equal(onb_events_gap(rc, "0-0", &gap, &err), ONB_OK);
+	assert_false(gap);
+	assert_int_equal(onb_events_tail(rc, pos, &err), ONB_OK);
+	xadd();
+	xadd();
+	assert_int_equal(onb_events_gap(rc, pos, &gap, &err), ONB_OK);
+	assert_false(gap);
+	/* trimmed to the newest: the one after pos is gone */
+	r = redisCommand(rc, "XTRIM onb:events MAXLEN 1");
+	freeReplyObject(r);
+	assert_int_equal(onb_events_gap(rc, pos, &gap, &err), ONB_OK);
+	assert_true(gap);
+	/* trimmed to nothing */
+	r = redisCommand(rc, "XTRIM onb:events MAXLEN 0");
+	freeReplyObject(r);
+	assert_int_equal(onb_events_gap(rc, pos, &gap, &err), ONB_OK);
+	assert_true(gap);
+	/* a reader at the newest id lost nothing even so */
+	assert_int_equal(onb_events_tail(rc, pos, &err), ONB_OK);
+	r = redisCommand(rc, "XINFO STREAM onb:events");
+	assert_non_null(r);
+	for(size_t i = 0; i + 1 < r->elements; i += 2){
+		if(!strcmp(r->element[i]->str, "last-generated-id")) snprintf(pos, sizeof(pos), "%s", r->element[i + 1]->str);
+	}
+	freeReplyObject(r);
+	assert_int_equal(onb_events_gap(rc, pos, &gap, &err), ONB_OK);
+	assert_false(gap);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, redis_fixture_setup, redis_fixture_teardown)
@@ -295,6 +351,7 @@ int main(void)
 		cmocka_unit_test(agrees_with_reference),
 		T(load_matches_registry),
 		T(load_reports_redis_errors),
+		T(stream_gap),
 	};
 	return cmocka_run_group_tests(tests, redis_fixture_start, redis_fixture_stop);
 }
