@@ -85,18 +85,51 @@ static bool id_of_key(const redisReply *k, char id[ONB_ID_MAX + 1])
 	return onb_id_valid(id);
 }
 
-/* Sends one HMGET per device key of a SCAN page, then reads the replies
- * in order and puts each device in v. */
+static void scan_args(struct onb_args *a, const char *cursor, const char *count)
+{
+	memset(a, 0, sizeof(*a));
+	onb_args_push(a, "SCAN");
+	onb_args_push(a, cursor);
+	onb_args_push(a, "MATCH");
+	onb_args_push(a, KEY_PREFIX "*");
+	onb_args_push(a, "COUNT");
+	onb_args_push(a, count);
+}
+
+/* Reads a SCAN reply: the next cursor, and the page (owned by the caller). */
+static int read_scan(redisContext *rc, char cursor[32], redisReply **page, struct onb_err *err)
+{
+	void *reply = NULL;
+	redisReply *r;
+
+	if(redisGetReply(rc, &reply) != REDIS_OK || !reply){
+		return onb_fail(err, ONB_EUNAVAIL, "scanning devices: %s", rc->err ? rc->errstr : "no reply");
+	}
+	r = reply;
+	if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
+			|| !onb_reg_reply_str(r->element[0], cursor, 32)
+			|| r->element[1]->type != REDIS_REPLY_ARRAY){
+		freeReplyObject(r);
+		return onb_fail(err, ONB_EUNAVAIL, "scanning devices: unexpected reply from Redis");
+	}
+	*page = r;
+	return ONB_OK;
+}
+
+/* Sends one HMGET per device key of a SCAN page and, behind them, the next
+ * SCAN (so that Redis works on it while the replies are parsed here); then
+ * reads the HMGET replies in order and puts each device in v. The caller
+ * reads the SCAN reply. */
 static int load_page(redisContext *rc, struct onb_admview *v, const redisReply *keys,
-		size_t *skipped, struct onb_err *err)
+		const char *next_cursor, const char *count, size_t *skipped, struct onb_err *err)
 {
 	char (*ids)[ONB_ID_MAX + 1] = malloc(keys->elements * sizeof(*ids) + 1);
 	size_t n = 0, got = 0;
 	int ret = ONB_OK;
+	struct onb_args a;
 
 	if(!ids) return onb_fail(err, ONB_EINTERNAL, "out of memory");
 	for(size_t i = 0; i < keys->elements; i++){
-		struct onb_args a;
 		if(!id_of_key(keys->element[i], ids[n])) continue;
 		hmget_args(&a, keys->element[i]->str);
 		if(redisAppendCommandArgv(rc, a.n, a.v, NULL) != REDIS_OK){
@@ -104,6 +137,13 @@ static int load_page(redisContext *rc, struct onb_admview *v, const redisReply *
 			goto cleanup;
 		}
 		n++;
+	}
+	if(next_cursor){
+		scan_args(&a, next_cursor, count);
+		if(redisAppendCommandArgv(rc, a.n, a.v, NULL) != REDIS_OK){
+			ret = onb_fail(err, ONB_EUNAVAIL, "Redis: %s", rc->errstr);
+			goto cleanup;
+		}
 	}
 	for(got = 0; got < n; got++){
 		void *reply = NULL;
@@ -135,33 +175,29 @@ int onb_admview_load(redisContext *rc, struct onb_admview *v, int batch,
 		const atomic_bool *stop, size_t *skipped, struct onb_err *err)
 {
 	char cursor[32] = "0", count[16];
+	struct onb_args a;
 	int ret = ONB_OK;
 
 	if(rc->err) return onb_fail(err, ONB_EUNAVAIL, "Redis connection unusable");
 	snprintf(count, sizeof(count), "%d", batch > 0 ? batch : 1000);
-	do{
-		struct onb_args a;
-		redisReply *r;
+	scan_args(&a, cursor, count);
+	if(redisAppendCommandArgv(rc, a.n, a.v, NULL) != REDIS_OK){
+		return onb_fail(err, ONB_EUNAVAIL, "Redis: %s", rc->errstr);
+	}
+	for(;;){
+		redisReply *page = NULL;
+		bool last;
 
-		if(stop && atomic_load(stop)) return onb_fail(err, ONB_EUNAVAIL, "stopped");
-		memset(&a, 0, sizeof(a));
-		onb_args_push(&a, "SCAN");
-		onb_args_push(&a, cursor);
-		onb_args_push(&a, "MATCH");
-		onb_args_push(&a, KEY_PREFIX "*");
-		onb_args_push(&a, "COUNT");
-		onb_args_push(&a, count);
-		r = onb_reg_command(rc, &a, "scanning devices", false, &ret, err);
-		if(!r) return ret;
-		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
-				|| !onb_reg_reply_str(r->element[0], cursor, sizeof(cursor))
-				|| r->element[1]->type != REDIS_REPLY_ARRAY){
-			freeReplyObject(r);
-			return onb_fail(err, ONB_EUNAVAIL, "scanning devices: unexpected reply from Redis");
-		}
-		ret = load_page(rc, v, r->element[1], skipped, err);
-		freeReplyObject(r);
+		ret = read_scan(rc, cursor, &page, err);
 		if(ret != ONB_OK) return ret;
-	}while(strcmp(cursor, "0") != 0);
-	return ONB_OK;
+		last = !strcmp(cursor, "0");
+		if(stop && atomic_load(stop)){
+			freeReplyObject(page);
+			return onb_fail(err, ONB_EUNAVAIL, "stopped");
+		}
+		ret = load_page(rc, v, page->element[1], last ? NULL : cursor, count, skipped, err);
+		freeReplyObject(page);
+		/* a failure leaves replies unread: the caller drops rc */
+		if(ret != ONB_OK || last) return ret;
+	}
 }
