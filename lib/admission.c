@@ -21,16 +21,28 @@ struct source {
 	redisContext *rc;
 	const struct onb_admview *view;
 	int64_t now_ms;
+	const struct onb_admit_prefetch *pre; /* or the answer read by a worker */
 };
+
+static int prefetched(const struct onb_admit_prefetch *pre, struct onb_device *out, struct onb_err *err)
+{
+	if(pre->code == ONB_OK){
+		*out = pre->dev;
+		return ONB_OK;
+	}
+	return onb_fail(err, pre->code, "%s", pre->msg);
+}
 
 static int device_get(const struct source *src, const char *id, struct onb_device *out, struct onb_err *err)
 {
+	if(src->pre) return prefetched(src->pre, out, err);
 	if(src->view) return onb_admview_by_id(src->view, id, out, err);
 	return onb_registry_device_get(src->rc, id, out, err);
 }
 
 static int device_by_fp(const struct source *src, const char *fp, struct onb_device *out, struct onb_err *err)
 {
+	if(src->pre) return prefetched(src->pre, out, err);
 	if(src->view) return onb_admview_by_fp(src->view, fp, src->now_ms, out, err);
 	return onb_registry_device_by_fp(src->rc, fp, out, err);
 }
@@ -65,7 +77,7 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 		 * certificate may use it: a factory-reset device provisioning again
 		 * (a template's reprovision same-identity), connecting as the AWS
 		 * demos do, with one client id for both connections. */
-		if(!rc && !src->view) return decide(out, false, "registry-unavailable", "registry unreachable");
+		if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
 		r = device_get(src, client_id, &out->dev, &err);
 		if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
 		if(r == ONB_OK && out->dev.cert_fp[0]
@@ -88,7 +100,7 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 		}
 		return decide(out, true, "ok", "service");
 	}
-	if(!rc && !src->view) return decide(out, false, "registry-unavailable", "registry unreachable");
+	if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
 
 	r = device_by_fp(src, out->fp, &out->dev, &err);
 	if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
@@ -124,5 +136,30 @@ int onb_admit_view(const struct onb_admview *view, int64_t now_ms, const struct 
 		X509 *cert, const char *client_id, struct onb_admission *out)
 {
 	struct source src = { .view = view, .now_ms = now_ms };
+	return admit(&src, cas, cert, client_id, out);
+}
+
+void onb_admit_prefetch(redisContext *rc, enum onb_idclass idclass, const char *fp,
+		const char *client_id, struct onb_admit_prefetch *out)
+{
+	struct onb_err err;
+
+	memset(out, 0, sizeof(*out));
+	if(!rc){
+		out->code = onb_fail(&err, ONB_EUNAVAIL, "registry unreachable");
+	}else if(idclass == ONB_ID_DEVICE){
+		out->code = onb_registry_device_by_fp(rc, fp, &out->dev, &err);
+	}else if(idclass == ONB_ID_CLAIM || idclass == ONB_ID_BIRTH){
+		out->code = onb_registry_device_get(rc, client_id, &out->dev, &err);
+	}else{
+		out->code = onb_fail(&err, ONB_ENOTFOUND, "no registry record for this identity class");
+	}
+	if(out->code != ONB_OK) snprintf(out->msg, sizeof(out->msg), "%s", err.msg);
+}
+
+int onb_admit_prefetched(const struct onb_admit_prefetch *pre, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out)
+{
+	struct source src = { .pre = pre };
 	return admit(&src, cas, cert, client_id, out);
 }

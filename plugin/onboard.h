@@ -18,6 +18,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "onb/admission.h"
 #include "onb/admview.h"
 #include "onb/binding.h"
 #include "onb/budget.h"
@@ -179,6 +180,29 @@ void admview_link_drop(const char *why);
 void admview_link_tick(void);
 
 /* ============================================================
+ * Delayed authentication (delayed_auth.c, Mosquitto 2.1)
+ * ============================================================ */
+/* Looks for 2.1's mosquitto_complete_basic_auth and starts the worker. */
+int delayed_auth_start(const struct onboard_config *cfg);
+void delayed_auth_stop(void);
+bool delayed_auth_available(void);
+/* Hands a CONNECT the view could not decide to the worker (first: the
+ * classification pass). ONB_OK: return delayed_auth_return_code() to the
+ * broker; otherwise decide it now. */
+int delayed_auth_begin(struct mosquitto *client, const char *client_id, X509 *cert,
+		const struct onb_admission *first);
+int delayed_auth_return_code(void);
+/* Whether answers are outstanding (the tick comes sooner then). */
+bool delayed_auth_waiting(void);
+/* Completes the answered ones. Main thread. */
+void delayed_auth_tick(void);
+/* auth.c: decides a delayed CONNECT from its registry read, opens its
+ * session and records it; whether it is admitted. client is only stored
+ * and compared, address is the copy made when the CONNECT arrived. */
+bool auth_finish(struct mosquitto *client, const char *client_id, const char *address, X509 *cert,
+		const struct onb_admit_prefetch *pre);
+
+/* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation
  * ============================================================ */
 /* Sets up s's rotation fields from the device record read at CONNECT. */
@@ -213,6 +237,7 @@ struct plugin_metrics {
 	uint64_t prov_unheard;          /* replies no subscription of the asker received in time */
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 	uint64_t admview_hits, admview_misses; /* CONNECTs decided by the view / sent to Redis */
+	uint64_t auth_delayed;          /* CONNECTs answered later (2.1 delayed authentication) */
 	uint64_t admview_devices;       /* devices in the admission view (0 until loaded) */
 };
 extern struct plugin_metrics metrics;

@@ -140,7 +140,9 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	metrics_init(&config);
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
-	if(admview_link_start(&config) != ONB_OK){
+	if(admview_link_start(&config) != ONB_OK || delayed_auth_start(&config) != ONB_OK){
+		delayed_auth_stop();
+		admview_link_stop();
 		events_stop();
 		goto fail_link;
 	}
@@ -148,6 +150,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	find_session_ender();
 	if(register_all() != MOSQ_ERR_SUCCESS){
 		plugin_id = NULL;
+		delayed_auth_stop();
 		admview_link_stop();
 		events_stop();
 		goto fail_link;
@@ -174,6 +177,7 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
 	refusals_free(); /* the counts of open windows, which the watcher writes before it stops */
+	delayed_auth_stop();
 	admview_link_stop();
 	events_stop();
 	message_free();

@@ -39,4 +39,26 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 int onb_admit_view(const struct onb_admview *view, int64_t now_ms, const struct onb_ca_set *cas,
 		X509 *cert, const char *client_id, struct onb_admission *out);
 
+/* The one registry read onb_admit makes, done apart from the decision (a
+ * worker thread reads, the broker's thread decides): for a device
+ * certificate the device bound to fp, for a claim or birth certificate the
+ * device named client_id. */
+struct onb_admit_prefetch {
+	int code;               /* of that read: ONB_OK, ONB_ENOTFOUND, ONB_EREFUSED, ONB_EUNAVAIL... */
+	struct onb_device dev;  /* with ONB_OK */
+	char msg[ONB_ERRLEN];   /* otherwise, its error line */
+};
+
+/* Makes the read for an identity class and fingerprint (from a first
+ * onb_admit_view or onb_admit pass: out->idclass, out->fp) on rc, which may
+ * be NULL (then ONB_EUNAVAIL). Drop rc if out->code is ONB_EUNAVAIL and
+ * rc->err is set. Touches no certificate and no CA set: safe on any thread. */
+void onb_admit_prefetch(redisContext *rc, enum onb_idclass idclass, const char *fp,
+		const char *client_id, struct onb_admit_prefetch *out);
+
+/* onb_admit with that read's answer instead of Redis: the same rules, the
+ * same answers (ONB_EUNAVAIL when the read failed). */
+int onb_admit_prefetched(const struct onb_admit_prefetch *pre, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out);
+
 #endif

@@ -36,6 +36,18 @@ rcli SET "onb:fp:$fp" dev-quiet >/dev/null
 misses=$(stat view_misses); misses=${misses:-0}
 check "a device the view does not hold is admitted from Redis" pub dev-quiet dev-quiet devices/dev-quiet/t
 check "  ... as a miss" wait_for 5 stat_above view_misses "$misses"
+# Mosquitto 2.1 answers it later (delayed authentication, read off the
+# broker's thread); 2.0 reads Redis on the broker's thread, as before.
+if grep -q "mosquitto version 2\.0\." "$T/mosquitto.log"; then
+	check "  ... read on the broker's thread (2.0 has no delayed authentication)" \
+		grep -q "no delayed authentication in this broker" "$T/mosquitto.log"
+else
+	check "  ... through delayed authentication (2.1)" wait_for 5 stat_above delayed 0
+fi
+# Refusals through the same path: a certificate bound to nothing.
+new_device dev-nobody
+check "an unregistered certificate is refused (miss, read from Redis)" refused dev-nobody dev-nobody devices/dev-nobody/x
+check "  ... and audited" audit_has "certificate is not bound to a device"
 
 # Fail closed: Redis stopped (the feed is not confirmed within 1 s): a
 # device the view holds is refused, not admitted from a view that may be
