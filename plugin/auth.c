@@ -239,6 +239,8 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	/* Not a network call: the connection the connector thread keeps ready.
 	 * Needed for a miss, a promotion, and a policy not cached yet. */
 	rc = events_ready() ? registry_link_get() : NULL;
+	/* 2.1 may run the tick up to 100 ms after the watcher queued a change */
+	events_apply_view();
 	view = admview_link_get();
 	/* An empty view decides what needs no registry (certificate, CA,
 	 * client id, services) and classifies the rest. */

@@ -32,6 +32,7 @@ struct queued_event {
 	 * (admview_link.c): ONB_OK, ONB_ENOTFOUND (gone), another code (failed),
 	 * or 1 when not read. */
 	int view_read;
+	bool view_applied;                  /* already (events_apply_view) */
 	struct onb_device view_dev;
 	struct queued_event *next;
 };
@@ -432,16 +433,32 @@ static void apply_state(struct queued_event *q)
 	session_bind(s, q->policy_name, policies_get(NULL, q->policy_name, NULL));
 }
 
-static void apply_one(struct queued_event *q)
+/* The view first: a CONNECT after this is judged on the new record, one
+ * before it was admitted on the old and is kicked when the event is applied
+ * (never the other way round). */
+static void apply_view(struct queued_event *q)
 {
-	/* The view first: a CONNECT after this pass is judged on the new record,
-	 * one before it was admitted on the old and is kicked below. */
+	if(q->view_applied) return;
+	q->view_applied = true;
 	if(q->view_read == ONB_OK || q->view_read == ONB_ENOTFOUND){
 		if(q->view_read == ONB_ENOTFOUND) snprintf(q->view_dev.id, sizeof(q->view_dev.id), "%s", q->ev.device);
 		admview_link_device(&q->view_dev, q->view_read == ONB_ENOTFOUND);
 	}else if(q->view_read != 1){
 		admview_link_drop("re-reading a changed device failed");
 	}
+}
+
+void events_apply_view(void)
+{
+	/* Only the main thread unlinks nodes; the watcher only appends. */
+	pthread_mutex_lock(&queue_lock);
+	for(struct queued_event *q = queue_head; q; q = q->next) apply_view(q);
+	pthread_mutex_unlock(&queue_lock);
+}
+
+static void apply_one(struct queued_event *q)
+{
+	apply_view(q);
 	metrics_event(&q->ev);
 	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
 	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);

@@ -145,6 +145,9 @@ void events_stop(void);
 bool events_ready(void);
 /* Applies queued events to live sessions; called on the main thread. */
 void events_apply(void);
+/* Applies the admission view's part of the queued events now (auth.c,
+ * before a CONNECT is judged): the sessions' part waits for the tick. */
+void events_apply_view(void);
 /* Keep the wake-up signal out of our own Redis calls on the main thread
  * (hiredis treats an interrupted connect as a failure). */
 void events_hold_wakeups(sigset_t *saved);
