@@ -39,6 +39,7 @@ struct request {
 	X509 *cert;                 /* our reference */
 	struct onb_admission first; /* the classification pass: idclass, fp */
 	bool cancelled;
+	bool changed;               /* an event for this id was applied since the read began */
 	/* set by the worker */
 	struct onb_admit_prefetch pre;
 };
@@ -209,6 +210,13 @@ bool delayed_auth_waiting(void)
 	return npending > 0;
 }
 
+void delayed_auth_device_changed(const char *id)
+{
+	for(int i = 0; i < npending; i++){
+		if(!strcmp(pending[i]->client_id, id)) pending[i]->changed = true;
+	}
+}
+
 void delayed_auth_tick(void)
 {
 	struct request *list, *r;
@@ -221,6 +229,18 @@ void delayed_auth_tick(void)
 	pthread_mutex_unlock(&lock);
 	while((r = list)){
 		list = r->next;
+		/* The read may predate a change already applied to live sessions
+		 * (a revocation that found no session to close): read again. */
+		if(!r->cancelled && r->changed){
+			r->changed = false;
+			r->next = NULL;
+			pthread_mutex_lock(&lock);
+			*todo_tail = r;
+			todo_tail = &r->next;
+			pthread_cond_signal(&cond);
+			pthread_mutex_unlock(&lock);
+			continue;
+		}
 		forget_pending(r);
 		/* An entry at this address was made after the request began: the
 		 * broker freed the connection and gave its address to another. */

@@ -440,6 +440,7 @@ static void apply_view(struct queued_event *q)
 {
 	if(q->view_applied) return;
 	q->view_applied = true;
+	if(q->ev.device[0]) delayed_auth_device_changed(q->ev.device);
 	if(q->view_read == ONB_OK || q->view_read == ONB_ENOTFOUND){
 		if(q->view_read == ONB_ENOTFOUND) snprintf(q->view_dev.id, sizeof(q->view_dev.id), "%s", q->ev.device);
 		admview_link_device(&q->view_dev, q->view_read == ONB_ENOTFOUND);

@@ -199,6 +199,9 @@ int delayed_auth_return_code(void);
 bool delayed_auth_waiting(void);
 /* Completes the answered ones. Main thread. */
 void delayed_auth_tick(void);
+/* An event for device id was applied (events.c): a pending answer for that
+ * client id is read again. Main thread. */
+void delayed_auth_device_changed(const char *id);
 /* auth.c: decides a delayed CONNECT from its registry read, opens its
  * session and records it; whether it is admitted. client is only stored
  * and compared, address is the copy made when the CONNECT arrived. */
