@@ -242,6 +242,8 @@ void delayed_auth_tick(void)
 			continue;
 		}
 		forget_pending(r);
+		/* the worker's failed or dropped connection counts like the main thread's */
+		if(r->pre.code == ONB_EUNAVAIL) metrics.redis_errors++;
 		/* An entry at this address was made after the request began: the
 		 * broker freed the connection and gave its address to another. */
 		if(!r->cancelled && sessions_get(r->client)) r->cancelled = true;
