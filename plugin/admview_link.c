@@ -51,6 +51,10 @@ static unsigned loaded_gen;
 static struct onb_admview *loaded;   /* handed over by the loader */
 static size_t loaded_skipped;
 static char load_error[ONB_ERRLEN];  /* the loader's last failure, for the main thread to log */
+/* Dropped views, freed by the loader: a million frees would hold the
+ * broker's thread for a noticeable time. */
+#define DISCARD_SLOTS 4
+static struct onb_admview *discarded[DISCARD_SLOTS];
 
 static struct onb_redis_cfg loader_cfg;
 
@@ -72,8 +76,22 @@ static void *load_thread(void *arg)
 		int r;
 
 		pthread_mutex_lock(&lock);
-		while(!load_wanted && !atomic_load(&stopping)){
+		for(;;){
+			struct onb_admview *old = NULL;
 			struct timespec until;
+
+			/* dropped views go first: a reload must not hold two at once */
+			for(int i = 0; i < DISCARD_SLOTS && !old; i++){
+				old = discarded[i];
+				discarded[i] = NULL;
+			}
+			if(old){
+				pthread_mutex_unlock(&lock);
+				onb_admview_free(old);
+				pthread_mutex_lock(&lock);
+				continue;
+			}
+			if(load_wanted || atomic_load(&stopping)) break;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += 250000000L;
 			if(until.tv_nsec >= 1000000000L){ until.tv_sec++; until.tv_nsec -= 1000000000L; }
@@ -161,6 +179,10 @@ void admview_link_stop(void)
 	}
 	onb_admview_free(loaded);
 	loaded = NULL;
+	for(int i = 0; i < DISCARD_SLOTS; i++){
+		onb_admview_free(discarded[i]);
+		discarded[i] = NULL;
+	}
 	onb_admview_free(view);
 	view = NULL;
 	overlay_clear();
@@ -178,6 +200,20 @@ static void apply(struct onb_admview *v, const struct onb_device *d, bool gone)
 	}
 }
 
+/* Hands v to the loader to free; frees it here if every slot is taken.
+ * Under lock. */
+static void discard(struct onb_admview *v)
+{
+	if(!v) return;
+	for(int i = 0; i < DISCARD_SLOTS; i++){
+		if(!discarded[i]){
+			discarded[i] = v;
+			return;
+		}
+	}
+	onb_admview_free(v);
+}
+
 void admview_link_drop(const char *why)
 {
 	if(stale_ms <= 0) return;
@@ -185,16 +221,17 @@ void admview_link_drop(const char *why)
 		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX
 				"admission view dropped (%s): CONNECTs read Redis until it is loaded again", why);
 	}
-	onb_admview_free(view);
-	view = NULL;
 	overlay_clear();
 	loading = false; /* the next tick asks for a new load, after this point in the stream */
 	pthread_mutex_lock(&lock);
-	onb_admview_free(loaded); /* may predate the loss */
+	discard(view);
+	discard(loaded); /* may predate the loss */
 	loaded = NULL;
 	load_wanted = false;
 	load_gen++; /* a load under way predates it too */
+	pthread_cond_signal(&cond);
 	pthread_mutex_unlock(&lock);
+	view = NULL;
 }
 
 void admview_link_device(const struct onb_device *d, bool gone)
