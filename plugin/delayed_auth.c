@@ -70,7 +70,14 @@ static void *work(void *arg)
 		struct request *r;
 
 		pthread_mutex_lock(&lock);
-		while(!todo_head && !atomic_load(&stopping)) pthread_cond_wait(&cond, &lock);
+		while(!todo_head && !atomic_load(&stopping)){
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 100000000L;
+			if(until.tv_nsec >= 1000000000L){ until.tv_sec++; until.tv_nsec -= 1000000000L; }
+			/* the heartbeat of a broker asked to tick at every turn of its loop (auth.c) */
+			if(pthread_cond_timedwait(&cond, &lock, &until) != 0) events_wake();
+		}
 		r = todo_head;
 		if(r){
 			todo_head = r->next;
@@ -89,6 +96,7 @@ static void *work(void *arg)
 		*done_tail = r;
 		done_tail = &r->next;
 		pthread_mutex_unlock(&lock);
+		events_wake(); /* the answer is completed at the tick this runs */
 	}
 	if(rc) redisFree(rc);
 	return NULL;
@@ -203,11 +211,6 @@ int delayed_auth_begin(struct mosquitto *client, const char *client_id, X509 *ce
 int delayed_auth_return_code(void)
 {
 	return MOSQ_ERR_AUTH_DELAYED;
-}
-
-bool delayed_auth_waiting(void)
-{
-	return npending > 0;
 }
 
 void delayed_auth_device_changed(const char *id)

@@ -217,6 +217,11 @@ static void audit_queue_clear(void)
 	audit_queued = 0;
 }
 
+void events_wake(void)
+{
+	if(watcher_running && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
+}
+
 void events_post_stats(char *json)
 {
 	pthread_mutex_lock(&queue_lock);

@@ -145,6 +145,9 @@ void events_stop(void);
 bool events_ready(void);
 /* Applies queued events to live sessions; called on the main thread. */
 void events_apply(void);
+/* Turns the broker's loop now (the tick runs), from any thread: work
+ * another thread queued for the main thread is done at once. */
+void events_wake(void);
 /* Applies the admission view's part of the queued events now (auth.c,
  * before a CONNECT is judged): the sessions' part waits for the tick. */
 void events_apply_view(void);
@@ -195,8 +198,6 @@ bool delayed_auth_available(void);
 int delayed_auth_begin(struct mosquitto *client, const char *client_id, X509 *cert,
 		const struct onb_admission *first);
 int delayed_auth_return_code(void);
-/* Whether answers are outstanding (the tick comes sooner then). */
-bool delayed_auth_waiting(void);
 /* Completes the answered ones. Main thread. */
 void delayed_auth_tick(void);
 /* An event for device id was applied (events.c): a pending answer for that
