@@ -45,7 +45,9 @@ int onb_events_gap(redisContext *rc, const char *last_id, bool *gap, struct onb_
 	r = onb_reg_command(rc, &a, "checking the event stream", true, &ret, err);
 	if(!r) return ret;
 	if(r->type == REDIS_REPLY_ERROR){
-		/* no stream yet: nothing was trimmed */
+		/* no stream yet: nothing was trimmed; any other refusal (NOPERM
+		 * without +xinfo|stream) cannot tell: count it as a gap */
+		*gap = !strstr(r->str, "no such key");
 		freeReplyObject(r);
 		return ONB_OK;
 	}

@@ -484,7 +484,8 @@ void events_apply(void)
 		feed_reported_up = up;
 	}
 	if(atomic_exchange(&feed_trimmed, false)){
-		admview_link_drop("the event stream was trimmed past the last event read");
+		admview_link_drop("the event stream was trimmed past the last event read, "
+				"or XINFO STREAM was refused");
 	}
 	atomic_store(&wake_pending, false);
 	pthread_mutex_lock(&queue_lock);

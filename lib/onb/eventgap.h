@@ -18,8 +18,9 @@ bool onb_stream_id_cmp(const char *a, const char *b, int *out);
  * or the oldest left is newer than last_id (when last_id is "0-0", a reader
  * that has seen nothing, only if the stream lost entries at all: Redis 7's
  * entries-added above its length). Conservative: a reader whose own last
- * entry was trimmed counts as a gap. One XINFO STREAM; ONB_EUNAVAIL on
- * Redis errors. */
+ * entry was trimmed counts as a gap, and so does an error reply other than
+ * "no such key" (e.g. NOPERM). One XINFO STREAM; ONB_EUNAVAIL on connection
+ * errors. */
 int onb_events_gap(redisContext *rc, const char *last_id, bool *gap, struct onb_err *err);
 
 #endif
