@@ -15,9 +15,43 @@ static int decide(struct onb_admission *out, bool allowed, const char *reason,
 	return ONB_OK;
 }
 
-int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
+/* Where the device records come from: Redis (rc) or a view (then a record
+ * absent from it is a miss, not a refusal). */
+struct source {
+	redisContext *rc;
+	const struct onb_admview *view;
+	int64_t now_ms;
+	const struct onb_admit_prefetch *pre; /* or the answer read by a worker */
+};
+
+static int prefetched(const struct onb_admit_prefetch *pre, struct onb_device *out, struct onb_err *err)
+{
+	if(pre->code == ONB_OK){
+		*out = pre->dev;
+		return ONB_OK;
+	}
+	return onb_fail(err, pre->code, "%s", pre->msg);
+}
+
+static int device_get(const struct source *src, const char *id, struct onb_device *out, struct onb_err *err)
+{
+	if(src->pre) return prefetched(src->pre, out, err);
+	if(src->view) return onb_admview_by_id(src->view, id, out, err);
+	return onb_registry_device_get(src->rc, id, out, err);
+}
+
+static int device_by_fp(const struct source *src, const char *fp, struct onb_device *out, struct onb_err *err)
+{
+	if(src->pre) return prefetched(src->pre, out, err);
+	if(src->view) return onb_admview_by_fp(src->view, fp, src->now_ms, out, err);
+	return onb_registry_device_by_fp(src->rc, fp, out, err);
+}
+
+/* Returns ONB_ENOTFOUND, out undecided, when a view has no record to decide by. */
+static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *cert,
 		const char *client_id, struct onb_admission *out)
 {
+	redisContext *rc = src->rc;
 	struct onb_err err;
 	int r;
 
@@ -43,8 +77,9 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		 * certificate may use it: a factory-reset device provisioning again
 		 * (a template's reprovision same-identity), connecting as the AWS
 		 * demos do, with one client id for both connections. */
-		if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
-		r = onb_registry_device_get(rc, client_id, &out->dev, &err);
+		if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
+		r = device_get(src, client_id, &out->dev, &err);
+		if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
 		if(r == ONB_OK && out->dev.cert_fp[0]
 				&& !(out->idclass == ONB_ID_BIRTH && !strcmp(out->dev.birth_fp, out->fp))){
 			return decide(out, false, "client-id-reserved", "client id belongs to a registered device");
@@ -65,9 +100,10 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		}
 		return decide(out, true, "ok", "service");
 	}
-	if(!rc) return decide(out, false, "registry-unavailable", "registry unreachable");
+	if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
 
-	r = onb_registry_device_by_fp(rc, out->fp, &out->dev, &err);
+	r = device_by_fp(src, out->fp, &out->dev, &err);
+	if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
 	if(r == ONB_ENOTFOUND){
 		return decide(out, false, "not-registered", "certificate is not bound to a device");
 	}
@@ -87,4 +123,43 @@ int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		return decide(out, false, "client-id-mismatch", "client id differs from the certificate's device id");
 	}
 	return decide(out, true, "ok", onb_state_name(out->dev.state));
+}
+
+int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
+		const char *client_id, struct onb_admission *out)
+{
+	struct source src = { .rc = rc };
+	return admit(&src, cas, cert, client_id, out);
+}
+
+int onb_admit_view(const struct onb_admview *view, int64_t now_ms, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out)
+{
+	struct source src = { .view = view, .now_ms = now_ms };
+	return admit(&src, cas, cert, client_id, out);
+}
+
+void onb_admit_prefetch(redisContext *rc, enum onb_idclass idclass, const char *fp,
+		const char *client_id, struct onb_admit_prefetch *out)
+{
+	struct onb_err err;
+
+	memset(out, 0, sizeof(*out));
+	if(!rc){
+		out->code = onb_fail(&err, ONB_EUNAVAIL, "registry unreachable");
+	}else if(idclass == ONB_ID_DEVICE){
+		out->code = onb_registry_device_by_fp(rc, fp, &out->dev, &err);
+	}else if(idclass == ONB_ID_CLAIM || idclass == ONB_ID_BIRTH){
+		out->code = onb_registry_device_get(rc, client_id, &out->dev, &err);
+	}else{
+		out->code = onb_fail(&err, ONB_ENOTFOUND, "no registry record for this identity class");
+	}
+	if(out->code != ONB_OK) snprintf(out->msg, sizeof(out->msg), "%s", err.msg);
+}
+
+int onb_admit_prefetched(const struct onb_admit_prefetch *pre, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out)
+{
+	struct source src = { .pre = pre };
+	return admit(&src, cas, cert, client_id, out);
 }

@@ -18,9 +18,10 @@ void auth_init(const struct onb_ca_set *ca_set, const struct onboard_config *cfg
 	config = cfg;
 }
 
-static void record(struct mosquitto *client, const char *client_id, const struct onb_admission *a)
+/* address: the client's, copied when the decision is delayed (the broker
+ * may have freed the client by then). */
+static void record(const char *address, const char *client_id, const struct onb_admission *a)
 {
-	const char *address = mosquitto_client_address(client);
 	const char *who = a->dev.id[0] ? a->dev.id : "-";
 	struct onb_audit_entry e = {
 		.actor = "plugin",
@@ -63,9 +64,9 @@ static void record(struct mosquitto *client, const char *client_id, const struct
  * the current one before it is admitted, and its previous certificate stops
  * working (rotate_promote.lua). Fail closed: if the registry cannot do it,
  * the connect is refused and the device tries again. */
-static int promote(redisContext *rc, struct mosquitto *client, struct onb_admission *a)
+static int promote(redisContext *rc, const char *address, struct onb_admission *a)
 {
-	struct onb_actor actor = { .who = "plugin", .source = mosquitto_client_address(client) };
+	struct onb_actor actor = { .who = "plugin", .source = address };
 	struct onb_err err;
 	int r;
 
@@ -108,8 +109,10 @@ static void service_tenant(X509 *cert, char tenant[ONB_ID_MAX + 1])
 	memcpy(tenant, org + 7, strlen(org + 7) + 1);
 }
 
-static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
-		const char *client_id, struct onb_admission *a)
+/* set_username: false when the caller did it already (a delayed decision,
+ * whose client may be gone by now: address is the copy made at CONNECT). */
+static void open_session(redisContext *rc, struct mosquitto *client, bool set_username, const char *address,
+		X509 *cert, const char *client_id, struct onb_admission *a)
 {
 	struct session s = { .client = client, .idclass = a->idclass, .state = a->dev.state };
 	const struct session *live = sessions_find(client_id);
@@ -161,9 +164,9 @@ static void open_session(redisContext *rc, struct mosquitto *client, X509 *cert,
 		return;
 	}
 	/* Tell the fleet: a session of this device elsewhere that is older closes. */
-	fleet_announce(sessions_get(client), mosquitto_client_address(client));
+	fleet_announce(sessions_get(client), address);
 	/* Later ACL checks and kicks by username name the device. */
-	mosquitto_set_username(client, client_id);
+	if(set_username) mosquitto_set_username(client, client_id);
 }
 
 /* Whether the broker has run our tick yet. Mosquitto before 2.0.15 never
@@ -190,9 +193,31 @@ static bool refuse_without_tick(struct mosquitto *client, const char *client_id)
 		said = true;
 	}
 	events_hold_wakeups(&saved);
-	record(client, client_id, &a);
+	record(mosquitto_client_address(client), client_id, &a);
 	events_release_wakeups(&saved);
 	return true;
+}
+
+/* Promotes a renewed certificate, opens the session and records the
+ * decision; whether the client is admitted. */
+static bool finish(redisContext *rc, struct mosquitto *client, bool set_username, const char *address,
+		X509 *cert, const char *client_id, struct onb_admission *a)
+{
+	if(a->allowed && promote(rc, address, a) == ONB_EUNAVAIL){
+		registry_link_drop();
+		rc = NULL;
+	}
+	if(a->allowed) open_session(rc, client, set_username, address, cert, client_id, a);
+	record(address, client_id, a);
+	return a->allowed;
+}
+
+/* Answers nothing: a view for the first pass when there is none. */
+static const struct onb_admview *empty_view(void)
+{
+	static struct onb_admview *empty;
+	if(!empty) empty = onb_admview_new(0); /* kept for the process's life */
+	return empty;
 }
 
 int on_basic_auth(int event, void *event_data, void *userdata)
@@ -201,8 +226,10 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	const char *client_id = mosquitto_client_id(ev->client);
 	X509 *cert;
 	struct onb_admission a;
+	const struct onb_admview *view;
 	redisContext *rc;
 	sigset_t saved;
+	bool decided, allowed;
 
 	/* A new connection: an entry still holding this address is a freed one's. */
 	sessions_forget_client(ev->client);
@@ -211,20 +238,53 @@ int on_basic_auth(int event, void *event_data, void *userdata)
 	/* Username and password are the client's to send and ours to ignore:
 	 * identity comes from the verified certificate alone. */
 	events_hold_wakeups(&saved);
+	/* Not a network call: the connection the connector thread keeps ready.
+	 * Needed for a miss, a promotion, and a policy not cached yet. */
 	rc = events_ready() ? registry_link_get() : NULL;
-	if(onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL){
+	/* 2.1 may run the tick up to 100 ms after the watcher queued a change */
+	events_apply_view();
+	view = admview_link_get();
+	/* An empty view decides what needs no registry (certificate, CA,
+	 * client id, services) and classifies the rest. */
+	decided = onb_admit_view(view ? view : empty_view(), onb_now_ms(), cas, cert, client_id, &a) == ONB_OK;
+	if(decided && view) metrics.admview_hits++;
+	else if(view) metrics.admview_misses++;
+	/* Only operational certificates: Mosquitto 2.1.2 drops a client that
+	 * sends SUBSCRIBE or PUBLISH before its delayed CONNACK (protocol error,
+	 * src/handle_subscribe.c), which MQTT allows and provisioning clients
+	 * do; a device misses the view about once (its first CONNECT). */
+	if(!decided && rc && a.idclass == ONB_ID_DEVICE && delayed_auth_available()
+			&& delayed_auth_begin(ev->client, client_id, cert, &a) == ONB_OK){
+		/* decided on the main thread later (delayed_auth.c) */
+		metrics.auth_delayed++;
+		events_release_wakeups(&saved);
+		X509_free(cert);
+		return delayed_auth_return_code();
+	}
+	if(!decided && onb_admit(rc, cas, cert, client_id, &a) == ONB_EUNAVAIL){
 		registry_link_drop();
 		rc = NULL;
 	}
-	if(a.allowed && promote(rc, ev->client, &a) == ONB_EUNAVAIL){
-		registry_link_drop();
-		rc = NULL;
-	}
-	if(a.allowed) open_session(rc, ev->client, cert, client_id, &a);
-	record(ev->client, client_id, &a);
+	allowed = finish(rc, ev->client, true, mosquitto_client_address(ev->client), cert, client_id, &a);
 	events_release_wakeups(&saved);
 	X509_free(cert);
-	return a.allowed ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH;
+	return allowed ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH;
+}
+
+bool auth_finish(struct mosquitto *client, const char *client_id, const char *address, X509 *cert,
+		const struct onb_admit_prefetch *pre)
+{
+	struct onb_admission a;
+	redisContext *rc;
+	sigset_t saved;
+	bool allowed;
+
+	events_hold_wakeups(&saved);
+	rc = events_ready() ? registry_link_get() : NULL;
+	onb_admit_prefetched(pre, cas, cert, client_id, &a);
+	allowed = finish(rc, client, false, address[0] ? address : NULL, cert, client_id, &a);
+	events_release_wakeups(&saved);
+	return allowed;
 }
 
 /* DISCONNECT, and on 2.1 CLIENT_OFFLINE (plugin.c): both events carry the
@@ -266,10 +326,15 @@ int on_tick(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_tick *ev = event_data;
 
+	/* 0 on 2.1: see above; delayed authentication (2.1 only) needs it too,
+	 * or a delayed CONNECT's answer would wait up to 100 ms (delayed_auth.c
+	 * wakes the loop when an answer is ready). */
 	TICK_NEXT_MS(ev) = plugin_has_client_offline() ? 0 : TICK_MS;
 	tick_seen = true;
 	sessions_reap();
 	events_apply();
+	admview_link_tick();
+	delayed_auth_tick();
 	rotation_tick();
 	message_tick();
 	metrics_tick();

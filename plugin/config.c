@@ -106,6 +106,12 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		cfg->metrics_interval_s = (int)v;
 		return ONB_OK;
 	}
+	if(!strcmp(key, "admission_view_stale_ms")){
+		/* 0: no view, every CONNECT reads Redis (docs/operations.md) */
+		if(parse_long(key, value, 0, 600000, &v) != ONB_OK) return ONB_EINVAL;
+		cfg->admission_view_stale_ms = (int)v;
+		return ONB_OK;
+	}
 	if(!strcmp(key, "broker_id")){
 		if(!onb_id_valid(value)) return bad(key, "not a valid id ([A-Za-z0-9._:-]{1,128})");
 		snprintf(cfg->broker_id, sizeof(cfg->broker_id), "%s", value);
@@ -162,6 +168,7 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 	cfg->redis_retry_ms = 250;
 	cfg->audit_retention_days = ONB_AUDIT_RETENTION_DAYS;
 	cfg->metrics_interval_s = 10;
+	cfg->admission_view_stale_ms = 1000;
 	cfg->audit_window_s = 60;
 	cfg->audit_queue_max = 16384; /* writer.c says why */
 	/* A device needs two requests to provision and one to renew: a burst of

@@ -20,6 +20,7 @@
 
 #include "onboard.h"
 #include "onb/auditagg.h"
+#include "onb/eventgap.h"
 #include "onb/policystore.h"
 #include "onb/stats.h"
 
@@ -35,12 +36,19 @@ struct queued_event {
 	struct onb_event ev;
 	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
 	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
+	/* The event's device re-read by the watcher for the admission view
+	 * (admview_link.c): ONB_OK, ONB_ENOTFOUND (gone), another code (failed),
+	 * or 1 when not read. */
+	int view_read;
+	bool view_applied;                  /* already (events_apply_view) */
+	struct onb_device view_dev;
 	struct queued_event *next;
 };
 
 static pthread_t main_thread, watcher;
 static bool watcher_running;
-static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat;
+static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat, feed_trimmed;
+static _Atomic int64_t caught_up_ms;
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -111,6 +119,12 @@ static void enqueue(const struct onb_event *ev, void *arg)
 		snprintf(q->policy_name, sizeof(q->policy_name), "%s", name);
 		q->doc = fetch_policy(rc, name);
 	}
+	q->view_read = 1;
+	if(ev->device[0] && admview_link_enabled()){
+		struct onb_err err;
+		/* whatever the type: the device as it is now, after this change */
+		q->view_read = onb_admview_read_device(rc, ev->device, &q->view_dev, &err);
+	}
 	push(q);
 }
 
@@ -122,6 +136,7 @@ static void enqueue_session(const struct onb_session_ann *a, void *arg)
 	(void)arg;
 	if(!q) abort(); /* as enqueue: a missed announcement leaves two sessions */
 	q->is_session = true;
+	q->view_applied = true; /* nothing for the admission view */
 	q->ann = *a;
 	push(q);
 }
@@ -141,6 +156,11 @@ static int store_stats(redisContext *rc, struct onb_err *err)
 	free(json);
 	/* a bad document is not a reason to drop the connection */
 	return ret == ONB_EUNAVAIL ? ret : ONB_OK;
+}
+
+void events_wake(void)
+{
+	if(watcher_running && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
 }
 
 void events_post_stats(char *json)
@@ -173,12 +193,25 @@ static void *watch(void *arg)
 					|| onb_sessions_tail(rc, sessions_last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
+		if(admview_link_enabled()){
+			/* once per position: the stream may stay trimmed past it (empty) */
+			static char gap_at[ONB_STREAM_ID_MAX];
+			bool gap;
+			if(onb_events_gap(rc, last_id, &gap, &err) != ONB_OK) goto drop;
+			if(gap && strcmp(gap_at, last_id) != 0){
+				memcpy(gap_at, last_id, sizeof(gap_at));
+				atomic_store(&feed_trimmed, true);
+			}
+		}
 		bool beat = atomic_load(&heartbeat);
 		bool unheard = atomic_load(&wake_pending) && resent < RESIGNAL_MAX;
 		int n = onb_feed_read(rc, last_id, sessions_last_id, unheard ? RESIGNAL_MS : beat ? HEARTBEAT_MS : BLOCK_MS,
 				256, enqueue, enqueue_session, rc, &err);
 		if(n < 0) goto drop;
 		atomic_store(&feed_up, true);
+		/* Neither stream held more than was read (XREAD's COUNT is per
+		 * stream): what was read covers every change up to now. */
+		if(n < 256) atomic_store(&caught_up_ms, onb_now_ms());
 		/* A signal that lands after the loop's tick and before its
 		 * epoll_wait interrupts nothing: the loop then sleeps up to 100 ms
 		 * (seen once in 100 revocations). Until the tick has taken the
@@ -281,6 +314,11 @@ void events_set_heartbeat(bool on)
 	atomic_store(&heartbeat, on);
 }
 
+int64_t events_caught_up_ms(void)
+{
+	return atomic_load(&caught_up_ms);
+}
+
 bool events_ready(void)
 {
 	return atomic_load(&ready);
@@ -357,12 +395,37 @@ static void apply_state(struct queued_event *q)
 	session_bind(s, q->policy_name, policies_get(NULL, q->policy_name, NULL));
 }
 
+/* The view first: a CONNECT after this is judged on the new record, one
+ * before it was admitted on the old and is kicked when the event is applied
+ * (never the other way round). */
+static void apply_view(struct queued_event *q)
+{
+	if(q->view_applied) return;
+	q->view_applied = true;
+	if(q->ev.device[0]) delayed_auth_device_changed(q->ev.device);
+	if(q->view_read == ONB_OK || q->view_read == ONB_ENOTFOUND){
+		if(q->view_read == ONB_ENOTFOUND) snprintf(q->view_dev.id, sizeof(q->view_dev.id), "%s", q->ev.device);
+		admview_link_device(&q->view_dev, q->view_read == ONB_ENOTFOUND);
+	}else if(q->view_read != 1){
+		admview_link_drop("re-reading a changed device failed");
+	}
+}
+
+void events_apply_view(void)
+{
+	/* Only the main thread unlinks nodes; the watcher only appends. */
+	pthread_mutex_lock(&queue_lock);
+	for(struct queued_event *q = queue_head; q; q = q->next) apply_view(q);
+	pthread_mutex_unlock(&queue_lock);
+}
+
 static void apply_one(struct queued_event *q)
 {
 	if(q->is_session){
 		fleet_apply(&q->ann);
 		return;
 	}
+	apply_view(q);
 	metrics_event(&q->ev);
 	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
 	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
@@ -380,6 +443,10 @@ void events_apply(void)
 		mosquitto_log_printf(up ? MOSQ_LOG_NOTICE : MOSQ_LOG_ERR, ONB_LOG_PREFIX "event feed %s",
 				up ? "restored: resuming from the last event seen" : "lost: reconnecting");
 		feed_reported_up = up;
+	}
+	if(atomic_exchange(&feed_trimmed, false)){
+		admview_link_drop("the event stream was trimmed past the last event read, "
+				"or XINFO STREAM was refused");
 	}
 	atomic_store(&wake_pending, false);
 	pthread_mutex_lock(&queue_lock);

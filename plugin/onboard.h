@@ -18,6 +18,8 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "onb/admission.h"
+#include "onb/admview.h"
 #include "onb/binding.h"
 #include "onb/budget.h"
 #include "onb/identity.h"
@@ -40,6 +42,7 @@ struct onboard_config {
 	struct onb_rate request_cert_rate; /* per claim or birth certificate, all its connections */
 	int metrics_interval_s;         /* $SYS/onboard/broker/<broker_id> every N s; 0 off */
 	char broker_id[ONB_ID_MAX + 1]; /* names this broker in its counters */
+	int admission_view_stale_ms;    /* admission view used while the feed is this fresh; 0 off */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
 	char *names[6];
@@ -150,6 +153,12 @@ bool events_ready(void);
 void events_set_heartbeat(bool on);
 /* Applies queued events to live sessions; called on the main thread. */
 void events_apply(void);
+/* Turns the broker's loop now (the tick runs), from any thread: work
+ * another thread queued for the main thread is done at once. */
+void events_wake(void);
+/* Applies the admission view's part of the queued events now (auth.c,
+ * before a CONNECT is judged): the sessions' part waits for the tick. */
+void events_apply_view(void);
 /* Keep the wake-up signal out of our own Redis calls on the main thread
  * (hiredis treats an interrupted connect as a failure). */
 void events_hold_wakeups(sigset_t *saved);
@@ -190,6 +199,52 @@ void fleet_apply(const struct onb_session_ann *a);
  * takeover it was. */
 void fleet_note_replaced(const struct session *s);
 
+/* Monotonic-enough time (onb_now_ms) at which the watcher last had read
+ * everything the stream held; 0 before that. */
+int64_t events_caught_up_ms(void);
+
+/* ============================================================
+ * Admission view (admview_link.c): CONNECTs of known devices without Redis
+ * ============================================================ */
+/* Starts the loader thread (nothing when admission_view_stale_ms is 0). */
+int admview_link_start(const struct onboard_config *cfg);
+void admview_link_stop(void);
+bool admview_link_enabled(void);
+/* The view to decide a CONNECT by, or NULL (not loaded, or the event feed
+ * not confirmed within admission_view_stale_ms: ask Redis). Main thread. */
+const struct onb_admview *admview_link_get(void);
+/* A device re-read after an event (gone: it no longer exists). Main thread. */
+void admview_link_device(const struct onb_device *d, bool gone);
+/* Forgets the view (the feed lost events): CONNECTs read Redis until a new
+ * load completes. Main thread. */
+void admview_link_drop(const char *why);
+/* Asks for the first load, takes a completed one. Main thread, from the tick. */
+void admview_link_tick(void);
+
+/* ============================================================
+ * Delayed authentication (delayed_auth.c, Mosquitto 2.1)
+ * ============================================================ */
+/* Looks for 2.1's mosquitto_complete_basic_auth and starts the worker. */
+int delayed_auth_start(const struct onboard_config *cfg);
+void delayed_auth_stop(void);
+bool delayed_auth_available(void);
+/* Hands a CONNECT the view could not decide to the worker (first: the
+ * classification pass). ONB_OK: return delayed_auth_return_code() to the
+ * broker; otherwise decide it now. */
+int delayed_auth_begin(struct mosquitto *client, const char *client_id, X509 *cert,
+		const struct onb_admission *first);
+int delayed_auth_return_code(void);
+/* Completes the answered ones. Main thread. */
+void delayed_auth_tick(void);
+/* An event for device id was applied (events.c): a pending answer for that
+ * client id is read again. Main thread. */
+void delayed_auth_device_changed(const char *id);
+/* auth.c: decides a delayed CONNECT from its registry read, opens its
+ * session and records it; whether it is admitted. client is only stored
+ * and compared, address is the copy made when the CONNECT arrived. */
+bool auth_finish(struct mosquitto *client, const char *client_id, const char *address, X509 *cert,
+		const struct onb_admit_prefetch *pre);
+
 /* ============================================================
  * Rotation (rotation.c): certificates retired by a rotation
  * ============================================================ */
@@ -226,6 +281,9 @@ struct plugin_metrics {
 	uint64_t rotation_promoted, rotation_kicked, rotation_notices;
 	uint64_t sessions_taken_over;   /* closed here for a newer session elsewhere (fleet.c) */
 	uint64_t possible_clones;       /* among them: another certificate or address */
+	uint64_t admview_hits, admview_misses; /* CONNECTs decided by the view / sent to Redis */
+	uint64_t auth_delayed;          /* CONNECTs answered later (2.1 delayed authentication) */
+	uint64_t admview_devices;       /* devices in the admission view (0 until loaded) */
 };
 extern struct plugin_metrics metrics;
 /* The watcher's and the writer's Redis failures and audit entries Redis did

@@ -141,10 +141,18 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	if(fleet_init(&config) != ONB_OK || writer_start(&config) != ONB_OK) goto fail_link;
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
 	if(events_start(&config) != ONB_OK) goto fail_link;
+	if(admview_link_start(&config) != ONB_OK || delayed_auth_start(&config) != ONB_OK){
+		delayed_auth_stop();
+		admview_link_stop();
+		events_stop();
+		goto fail_link;
+	}
 	plugin_id = identifier;
 	find_session_ender();
 	if(register_all() != MOSQ_ERR_SUCCESS){
 		plugin_id = NULL;
+		delayed_auth_stop();
+		admview_link_stop();
 		events_stop();
 		goto fail_link;
 	}
@@ -172,6 +180,8 @@ ONB_ENTRY_POINT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_op
 	if(userdata != &config) return MOSQ_ERR_SUCCESS; /* an instance whose init failed */
 	unregister_all();
 	refusals_free(); /* the counts of open windows, which the writer writes before it stops */
+	delayed_auth_stop();
+	admview_link_stop();
 	events_stop();
 	writer_stop();
 	message_free();

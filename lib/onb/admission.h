@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/x509.h>
 
+#include "onb/admview.h"
 #include "onb/identity.h"
 #include "onb/registry.h"
 
@@ -30,5 +31,34 @@ struct onb_admission {
  * rc, which hiredis will not reuse after an error. */
 int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,
 		const char *client_id, struct onb_admission *out);
+
+/* The same decision from an admission view at time now_ms, without Redis:
+ * ONB_OK when the view decides (out filled as by onb_admit), ONB_ENOTFOUND
+ * when it holds no record to decide by (a certificate or a client id it has
+ * not seen: out is then undecided and the caller asks onb_admit). */
+int onb_admit_view(const struct onb_admview *view, int64_t now_ms, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out);
+
+/* The one registry read onb_admit makes, done apart from the decision (a
+ * worker thread reads, the broker's thread decides): for a device
+ * certificate the device bound to fp, for a claim or birth certificate the
+ * device named client_id. */
+struct onb_admit_prefetch {
+	int code;               /* of that read: ONB_OK, ONB_ENOTFOUND, ONB_EREFUSED, ONB_EUNAVAIL... */
+	struct onb_device dev;  /* with ONB_OK */
+	char msg[ONB_ERRLEN];   /* otherwise, its error line */
+};
+
+/* Makes the read for an identity class and fingerprint (from a first
+ * onb_admit_view or onb_admit pass: out->idclass, out->fp) on rc, which may
+ * be NULL (then ONB_EUNAVAIL). Drop rc if out->code is ONB_EUNAVAIL and
+ * rc->err is set. Touches no certificate and no CA set: safe on any thread. */
+void onb_admit_prefetch(redisContext *rc, enum onb_idclass idclass, const char *fp,
+		const char *client_id, struct onb_admit_prefetch *out);
+
+/* onb_admit with that read's answer instead of Redis: the same rules, the
+ * same answers (ONB_EUNAVAIL when the read failed). */
+int onb_admit_prefetched(const struct onb_admit_prefetch *pre, const struct onb_ca_set *cas,
+		X509 *cert, const char *client_id, struct onb_admission *out);
 
 #endif
