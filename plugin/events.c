@@ -229,6 +229,9 @@ static void *watch(void *arg)
 drop:
 		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
 		atomic_store(&feed_up, false);
+		/* A feed known lost (an error, a closed connection) stops the
+		 * admission view at once; only a silent one waits out its bound. */
+		atomic_store(&caught_up_ms, 0);
 		redisFree(rc);
 		rc = NULL;
 		sleep_ms(100);

@@ -8,11 +8,7 @@
 source "$(dirname "$0")/harness.sh"
 
 SECRET="s3cret-for:onb/test"
-PLUGIN_REDIS_URL=""
-eval "$(declare -f write_broker_conf | sed 's#plugin_opt_redis_url redis://127.0.0.1:\$REDIS_PORT/0#plugin_opt_redis_url $PLUGIN_REDIS_URL#')"
-eval "$(declare -f start_claimsvc | sed 's#redis_url redis://127.0.0.1:\$REDIS_PORT/0#redis_url $PLUGIN_REDIS_URL#')"
-declare -f write_broker_conf | grep 'PLUGIN_REDIS_URL' >/dev/null || { echo "cannot patch write_broker_conf"; exit 1; }
-declare -f start_claimsvc | grep 'PLUGIN_REDIS_URL' >/dev/null || { echo "cannot patch start_claimsvc"; exit 1; }
+# The broker and claimsvc are given REGISTRY_URL (harness: registry_url).
 restart_broker() {
 	[ -z "$BROKER_PID" ] || stop_broker
 	[ ! -f "$T/mosquitto.log" ] || mv "$T/mosquitto.log" "$T/mosquitto.log.$(date +%s%N)"
@@ -36,7 +32,7 @@ check "the default user is off" bash -c "redis-cli -p $REDIS_PORT PING 2>&1 | gr
 # ---------------------------------------------------------------- 1. ACL
 ACL_URL="redis://onboard:$SECRET@127.0.0.1:$REDIS_PORT/0"
 export ONBOARD_REDIS_URL=$ACL_URL
-PLUGIN_REDIS_URL=$ACL_URL
+REGISTRY_URL=$ACL_URL
 check "onboardctl as the ACL user: policy init" "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies"
 restart_broker
 new_device dev-1; register dev-1 active
@@ -100,7 +96,7 @@ check "that Redis listens on no TCP port" bash -c "redis-cli -s '$SOCK' CONFIG G
 redis-cli -s "$SOCK" "${acl_args[@]}" >/dev/null
 UNIX_URL="unix://onboard:$SECRET@$SOCK?db=0"
 export ONBOARD_REDIS_URL=$UNIX_URL
-PLUGIN_REDIS_URL=$UNIX_URL
+REGISTRY_URL=$UNIX_URL
 check "unix socket: onboardctl policy init" "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies"
 restart_broker
 new_device dev-3; register dev-3 active
@@ -147,7 +143,7 @@ CONF
 	redis-cli -p "$LOCAL_PORT" "${acl_args[@]}" >/dev/null
 	TUNNEL_URL="redis://onboard:$SECRET@127.0.0.1:$LOCAL_PORT/0"
 	export ONBOARD_REDIS_URL=$TUNNEL_URL
-	PLUGIN_REDIS_URL=$TUNNEL_URL
+	REGISTRY_URL=$TUNNEL_URL
 	check "stunnel: onboardctl policy init" "$ONBOARDCTL" policy init "$ONB_SOURCE_DIR/policies"
 	restart_broker
 	new_device dev-4; register dev-4 active
