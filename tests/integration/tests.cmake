@@ -40,3 +40,8 @@ onb_cbor_variant(integration reprovision)
 # several brokers on one registry: one live session per device, events on every broker (issue 16)
 onb_integration_test(fleet_session)
 onb_sentinel_variant(integration fleet_session)
+
+# Label once: what these test does not depend on the broker's version or the
+# registry's (claimsvc's HTTP server, onboardctl's command line, the test
+# proxy): scripts/test.sh runs them in the first pass and under ASan only.
+set_property(TEST integration.http integration.cli integration.delayproxy APPEND PROPERTY LABELS once)
