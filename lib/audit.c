@@ -43,15 +43,7 @@ int onb_audit_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block_
 	int ret, n = 0;
 
 	if(max <= 0 || block_ms < 0 || !cb) return onb_fail(err, ONB_EINVAL, "invalid audit read arguments");
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XREAD");
-	if(block_ms > 0){
-		onb_args_push(&a, "BLOCK");
-		onb_args_push_i64(&a, block_ms);
-	}
-	onb_args_push(&a, "COUNT");
-	onb_args_push_i64(&a, max);
-	onb_args_push(&a, "STREAMS");
+	onb_args_xread(&a, block_ms, max);
 	onb_args_push(&a, ONB_KEY_AUDIT);
 	onb_args_push(&a, last_id);
 	r = onb_reg_command(rc, &a, "reading the audit stream", false, &ret, err);

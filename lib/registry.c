@@ -128,6 +128,19 @@ void onb_args_push_i64(struct onb_args *a, int64_t v)
 	onb_args_push(a, a->num[a->nnum++]);
 }
 
+void onb_args_xread(struct onb_args *a, int block_ms, int max)
+{
+	memset(a, 0, sizeof(*a));
+	onb_args_push(a, "XREAD");
+	if(block_ms > 0){
+		onb_args_push(a, "BLOCK");
+		onb_args_push_i64(a, block_ms);
+	}
+	onb_args_push(a, "COUNT");
+	onb_args_push_i64(a, max);
+	onb_args_push(a, "STREAMS");
+}
+
 void onb_args_push_field(struct onb_args *a, const char *name, const char *value)
 {
 	size_t len;
@@ -983,15 +996,7 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 	memcpy(id, last_id, ONB_STREAM_ID_MAX);
 	id[ONB_STREAM_ID_MAX - 1] = '\0';
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XREAD");
-	if(block_ms > 0){
-		onb_args_push(&a, "BLOCK");
-		onb_args_push_i64(&a, block_ms);
-	}
-	onb_args_push(&a, "COUNT");
-	onb_args_push_i64(&a, max);
-	onb_args_push(&a, "STREAMS");
+	onb_args_xread(&a, block_ms, max);
 	onb_args_push(&a, ONB_KEY_EVENTS);
 	onb_args_push(&a, id);
 	r = onb_reg_blocking_command(rc, &a, block_ms, "reading events", &ret, err);

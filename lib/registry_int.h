@@ -68,6 +68,9 @@ void onb_args_push(struct onb_args *a, const char *s);
 void onb_args_push_i64(struct onb_args *a, int64_t v);
 /* Appends `name value` unless value is NULL; the value is cut at
  * ONB_ARG_VALUE_MAX bytes (for audit fields). */
+/* a (zeroed) becomes "XREAD [BLOCK block_ms] COUNT max STREAMS": the
+ * caller pushes the stream keys, then their ids. */
+void onb_args_xread(struct onb_args *a, int block_ms, int max);
 void onb_args_push_field(struct onb_args *a, const char *name, const char *value);
 /* Starts `XADD onb:audit MINID ~ <retention> *`; push the fields next. */
 void onb_args_push_audit_xadd(struct onb_args *a);

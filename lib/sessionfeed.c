@@ -85,15 +85,7 @@ static redisReply *xread(redisContext *rc, const char *events_last, const char *
 {
 	struct onb_args a;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XREAD");
-	if(block_ms > 0){
-		onb_args_push(&a, "BLOCK");
-		onb_args_push_i64(&a, block_ms);
-	}
-	onb_args_push(&a, "COUNT");
-	onb_args_push_i64(&a, max);
-	onb_args_push(&a, "STREAMS");
+	onb_args_xread(&a, block_ms, max);
 	onb_args_push(&a, ONB_KEY_EVENTS);
 	onb_args_push(&a, ONB_KEY_SESSIONS);
 	onb_args_push(&a, events_last);
