@@ -148,12 +148,15 @@ else
 fi
 
 # --- 7. no answer: every phase is bounded ---
+# 2 s, not less: the CSR phase must still be answered in time on a loaded
+# 2-core machine (0.8 s once let a CSR answer miss it), and devsim must end
+# well before the test's own bound.
 start_responder --silent-register
 start=$(date +%s%N)
-run "${CLAIM[@]}" -n 2 -c 2 --serial-start 400 --timeout 800
+run "${CLAIM[@]}" -n 2 -c 2 --serial-start 400 --timeout 2000
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-if [ $RC -eq 1 ] && grep -Eq '^ +2  register: timeout' "$T/out" && [ "$ms" -lt 5000 ]; then
-	pass "silent server: register: timeout after 0.8 s, devsim ended in ${ms} ms"
+if [ $RC -eq 1 ] && grep -Eq '^ +2  register: timeout' "$T/out" && [ "$ms" -lt 8000 ]; then
+	pass "silent server: register: timeout after 2 s, devsim ended in ${ms} ms"
 else
 	failt "timeout (rc $RC, ${ms} ms)"
 fi
