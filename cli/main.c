@@ -53,25 +53,31 @@ static void usage(FILE *out)
 		"(an unknown domain, command or option, a missing argument, a bad --redis URL).\n");
 }
 
+/* The one error line on stderr: "onboardctl: <msg><tail>". */
+static void error_line(const char *tail, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void error_line(const char *tail, const char *fmt, va_list ap)
+{
+	fputs("onboardctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(tail, stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("onboardctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line("\n", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_FAIL;
 }
 
 int cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("onboardctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line(" (see --help)\n", fmt, ap);
 	va_end(ap);
-	fputs(" (see --help)\n", stderr);
 	return CLI_USAGE;
 }
 
