@@ -19,10 +19,17 @@ struct cli {
 /* Exit codes. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+/* Prints "onboardctl: <msg>" on stderr, with a hint to --help when code is
+ * CLI_USAGE, and returns code. Called through the two macros below. */
+int cli_report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "onboardctl: <msg>" on stderr and returns CLI_FAIL. */
-int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_error(...) cli_report(CLI_FAIL, __VA_ARGS__)
 /* Prints "onboardctl: <msg>" and a hint to --help on stderr; returns CLI_USAGE. */
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_usage_error(...) cli_report(CLI_USAGE, __VA_ARGS__)
+
+/* The error line of a lib call that failed with ret: err's message, named
+ * as the registry's when ret is ONB_EUNAVAIL. Returns CLI_FAIL. */
+int cli_fail(int ret, const struct onb_err *err);
 
 /* Connects to the registry named by cli->redis_url. Caller frees with redisFree.
  * Prints the error and returns NULL on failure. */

@@ -178,7 +178,7 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 	ret = onb_claimcode_issue(rc, id, ttl, &actor, &cc, &err);
 	if(ret != ONB_OK){
 		redisFree(rc);
-		return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+		return cli_fail(ret, &err);
 	}
 	onb_claimcode_human(cc.code, human);
 	if(onb_claimcode_link(link, id, cc.code, uri, sizeof(uri), &err) != ONB_OK
@@ -510,10 +510,11 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------ show, revoke, unlock */
 
-/* show and revoke name one device, by --device ID or as their one argument.
- * *device must be NULL on entry. Returns -1 to go on, else the exit code. */
+/* show and revoke name one device, by --device ID or as their one argument,
+ * then connect (*rc: the caller frees it with redisFree). *device must be
+ * NULL on entry. Returns -1 to go on, else the exit code. */
 static int device_arg(struct cli *cli, const char *cmd, const char *usage, int argc, char **argv,
-		const char **device)
+		const char **device, redisContext **rc)
 {
 	const char *pos[1];
 	const struct cli_opt opts[] = { CLI_VALUE("--device", device), CLI_END };
@@ -524,7 +525,7 @@ static int device_arg(struct cli *cli, const char *cmd, const char *usage, int a
 	if(!*device && npos == 1) *device = pos[0];
 	if(!*device) return cli_usage_error("%s: --device ID is required", cmd);
 	if(!onb_id_valid(*device)) return cli_error("%s: invalid device id", cmd);
-	return -1;
+	return (*rc = cli_redis(cli)) ? -1 : CLI_FAIL;
 }
 
 static int do_show(struct cli *cli, int argc, char **argv)
@@ -536,12 +537,11 @@ static int do_show(struct cli *cli, int argc, char **argv)
 	char t[40];
 	int ret;
 
-	ret = device_arg(cli, "claimcode show", usage_show, argc, argv, &device);
+	ret = device_arg(cli, "claimcode show", usage_show, argc, argv, &device, &rc);
 	if(ret >= 0) return ret;
-	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claimcode_show(rc, device, &i, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
 		if(!o) return cli_error("out of memory");
@@ -574,12 +574,11 @@ static int do_revoke(struct cli *cli, int argc, char **argv)
 	redisContext *rc;
 	int ret;
 
-	ret = device_arg(cli, "claimcode revoke", usage_revoke, argc, argv, &device);
+	ret = device_arg(cli, "claimcode revoke", usage_revoke, argc, argv, &device, &rc);
 	if(ret >= 0) return ret;
-	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claimcode_revoke(rc, device, &actor, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	printf("%s: claim code revoked\n", device);
 	return CLI_OK;
 }
@@ -601,7 +600,7 @@ static int do_unlock(struct cli *cli, int argc, char **argv)
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claim_unlock(rc, tenant, source, &actor, &cleared, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	printf("%s\n", cleared ? "lockout and failure count cleared" : "nothing was locked");
 	return CLI_OK;
 }

@@ -33,8 +33,7 @@ static const char usage_transfer[] =
 static int tenant_result(struct cli *cli, int ret, const char *id, const struct onb_err *err,
 		const char *former, const char *to)
 {
-	if(ret == ONB_EUNAVAIL) return cli_error("registry unavailable: %s", err->msg);
-	if(ret != ONB_OK) return cli_error("%s", err->msg);
+	if(ret != ONB_OK) return cli_fail(ret, err);
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
 		if(!o || !cJSON_AddStringToObject(o, "id", id)

@@ -53,32 +53,21 @@ static void usage(FILE *out)
 		"(an unknown domain, command or option, a missing argument, a bad --redis URL).\n");
 }
 
-/* The one error line on stderr: "onboardctl: <msg><tail>". */
-static void error_line(const char *tail, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-static void error_line(const char *tail, const char *fmt, va_list ap)
+int cli_report(int code, const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("onboardctl: ", stderr);
+	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	fputs(tail, stderr);
+	va_end(ap);
+	fputs(code == CLI_USAGE ? " (see --help)\n" : "\n", stderr);
+	return code;
 }
 
-int cli_error(const char *fmt, ...)
+int cli_fail(int ret, const struct onb_err *err)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	error_line("\n", fmt, ap);
-	va_end(ap);
-	return CLI_FAIL;
-}
-
-int cli_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	error_line(" (see --help)\n", fmt, ap);
-	va_end(ap);
-	return CLI_USAGE;
+	return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err->msg);
 }
 
 redisContext *cli_redis(const struct cli *cli)
