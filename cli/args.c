@@ -1,5 +1,7 @@
 /* A small option parser for onboardctl commands (cli.h: cli_parse). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,6 +41,18 @@ const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len)
 		snprintf(buf, len, "%sZ", base);
 	}
 	return buf;
+}
+
+bool cli_int(const char *s, int min, int max, int *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if(end == s || *end != '\0' || errno == ERANGE || v < min || v > max) return false;
+	*out = (int)v;
+	return true;
 }
 
 int cli_print_json(cJSON *v)
@@ -111,4 +125,30 @@ int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct 
 		*o->value = val;
 	}
 	return -1;
+}
+
+int cli_dispatch(struct cli *cli, const char *domain, const char *usage, const struct cli_cmd *cmds,
+		size_t ncmds, int argc, char **argv)
+{
+	char b[80];
+	int i = 1;
+
+	for(; i < argc && argv[i][0] == '-'; i++){
+		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
+			fputs(usage, stdout);
+			return CLI_OK;
+		}else if(!strcmp(argv[i], "--json")){
+			cli->json = true;
+		}else{
+			return cli_usage_error("%s: unknown option '%s'", domain, cli_shown(argv[i], b, sizeof(b)));
+		}
+	}
+	if(i >= argc){
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	for(size_t c = 0; c < ncmds; c++){
+		if(!strcmp(argv[i], cmds[c].name)) return cmds[c].run(cli, argc - i - 1, argv + i + 1);
+	}
+	return cli_usage_error("%s: unknown command '%s'", domain, cli_shown(argv[i], b, sizeof(b)));
 }

@@ -19,10 +19,17 @@ struct cli {
 /* Exit codes. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+/* Prints "onboardctl: <msg>" on stderr, with a hint to --help when code is
+ * CLI_USAGE, and returns code. Called through the two macros below. */
+int cli_report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "onboardctl: <msg>" on stderr and returns CLI_FAIL. */
-int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_error(...) cli_report(CLI_FAIL, __VA_ARGS__)
 /* Prints "onboardctl: <msg>" and a hint to --help on stderr; returns CLI_USAGE. */
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define cli_usage_error(...) cli_report(CLI_USAGE, __VA_ARGS__)
+
+/* The error line of a lib call that failed with ret: err's message, named
+ * as the registry's when ret is ONB_EUNAVAIL. Returns CLI_FAIL. */
+int cli_fail(int ret, const struct onb_err *err);
 
 /* Connects to the registry named by cli->redis_url. Caller frees with redisFree.
  * Prints the error and returns NULL on failure. */
@@ -55,6 +62,10 @@ const char *cli_shown(const char *s, char *buf, size_t len);
  * milliseconds for ms; "-" for 0 or less. Written into buf, returned. */
 const char *cli_iso_time(int64_t t, bool is_ms, char *buf, size_t len);
 
+/* Parses s as a whole decimal number in min..max into *out (untouched on
+ * failure). Returns false when s is anything else. */
+bool cli_int(const char *s, int min, int max, int *out);
+
 /* Prints a cJSON value on one line of stdout and frees it (NULL: out of
  * memory). Returns CLI_OK or CLI_FAIL. */
 struct cJSON;
@@ -65,6 +76,18 @@ int cli_print_json(struct cJSON *v);
  * Returns -1 to go on, else the exit code to return. */
 int cli_parse(struct cli *cli, const char *cmd, const char *usage, const struct cli_opt *opts,
 		int argc, char **argv, const char **pos, int maxpos, int *npos);
+
+/* One command of a domain; run gets the arguments after the command's name. */
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+/* A domain's front door (argv[0] is the domain name): --json and --help
+ * before the command, then the command of cmds named next, or a usage error.
+ * Returns the exit code. */
+int cli_dispatch(struct cli *cli, const char *domain, const char *usage, const struct cli_cmd *cmds,
+		size_t ncmds, int argc, char **argv);
 
 /* Domains. argv[0] is the domain name ("pki"), argv[1] its subcommand. */
 int cmd_pki(struct cli *cli, int argc, char **argv);

@@ -458,36 +458,11 @@ cleanup:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(struct cli *cli, int argc, char **argv);
-} commands[] = {
+static const struct cli_cmd commands[] = {
 	{ "import", do_import },
 };
 
 int cmd_allowlist(struct cli *cli, int argc, char **argv)
 {
-	char b[80];
-	int i = 1;
-
-	for(; i < argc && argv[i][0] == '-'; i++){
-		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
-			fputs(usage_allowlist, stdout);
-			return CLI_OK;
-		}else if(!strcmp(argv[i], "--json")){
-			cli->json = true;
-		}else{
-			return cli_usage_error("allowlist: unknown option '%s'", cli_shown(argv[i], b, sizeof(b)));
-		}
-	}
-	if(i >= argc){
-		fputs(usage_allowlist, stderr);
-		return CLI_USAGE;
-	}
-	for(size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++){
-		if(!strcmp(argv[i], commands[c].name)){
-			return commands[c].run(cli, argc - i - 1, argv + i + 1);
-		}
-	}
-	return cli_usage_error("allowlist: unknown command '%s'", cli_shown(argv[i], b, sizeof(b)));
+	return cli_dispatch(cli, "allowlist", usage_allowlist, commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

@@ -96,7 +96,7 @@ int cmd_claim(struct cli *cli, int argc, char **argv)
 		goto cleanup;
 	}
 	if(ret != ONB_OK){
-		ret = cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+		ret = cli_fail(ret, &err);
 		goto cleanup;
 	}
 	if(cli->json){

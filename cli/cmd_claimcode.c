@@ -178,7 +178,7 @@ static int issue_one(struct cli *cli, const char *id, int64_t ttl, enum format f
 	ret = onb_claimcode_issue(rc, id, ttl, &actor, &cc, &err);
 	if(ret != ONB_OK){
 		redisFree(rc);
-		return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+		return cli_fail(ret, &err);
 	}
 	onb_claimcode_human(cc.code, human);
 	if(onb_claimcode_link(link, id, cc.code, uri, sizeof(uri), &err) != ONB_OK
@@ -481,15 +481,8 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("claimcode issue: --ttl wants N followed by s, m, h or d, at most 3650d");
 	}
 	if(format && parse_format(format, &fmt) != CLI_OK) return CLI_USAGE;
-	if(scale_s){
-		char *end;
-		long v;
-		errno = 0;
-		v = strtol(scale_s, &end, 10);
-		if(errno || *end || end == scale_s || v < 1 || v > ONB_QR_SCALE_MAX){
-			return cli_usage_error("claimcode issue: --scale must be 1..%d", ONB_QR_SCALE_MAX);
-		}
-		scale = (int)v;
+	if(scale_s && !cli_int(scale_s, 1, ONB_QR_SCALE_MAX, &scale)){
+		return cli_usage_error("claimcode issue: --scale must be 1..%d", ONB_QR_SCALE_MAX);
 	}
 	if(prefix && !batch) return cli_usage_error("claimcode issue: --prefix goes with --batch");
 	if(link && !*link) link = NULL;
@@ -517,25 +510,38 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------ show, revoke, unlock */
 
+/* show and revoke name one device, by --device ID or as their one argument,
+ * then connect (*rc: the caller frees it with redisFree). *device must be
+ * NULL on entry. Returns -1 to go on, else the exit code. */
+static int device_arg(struct cli *cli, const char *cmd, const char *usage, int argc, char **argv,
+		const char **device, redisContext **rc)
+{
+	const char *pos[1];
+	const struct cli_opt opts[] = { CLI_VALUE("--device", device), CLI_END };
+	int npos, ret;
+
+	ret = cli_parse(cli, cmd, usage, opts, argc, argv, pos, 1, &npos);
+	if(ret >= 0) return ret;
+	if(!*device && npos == 1) *device = pos[0];
+	if(!*device) return cli_usage_error("%s: --device ID is required", cmd);
+	if(!onb_id_valid(*device)) return cli_error("%s: invalid device id", cmd);
+	return (*rc = cli_redis(cli)) ? -1 : CLI_FAIL;
+}
+
 static int do_show(struct cli *cli, int argc, char **argv)
 {
-	const char *device = NULL, *pos[1];
-	const struct cli_opt opts[] = { CLI_VALUE("--device", &device), CLI_END };
+	const char *device = NULL;
 	struct onb_claimcode_info i;
 	struct onb_err err;
 	redisContext *rc;
 	char t[40];
-	int npos, ret;
+	int ret;
 
-	ret = cli_parse(cli, "claimcode show", usage_show, opts, argc, argv, pos, 1, &npos);
+	ret = device_arg(cli, "claimcode show", usage_show, argc, argv, &device, &rc);
 	if(ret >= 0) return ret;
-	if(!device && npos == 1) device = pos[0];
-	if(!device) return cli_usage_error("claimcode show: --device ID is required");
-	if(!onb_id_valid(device)) return cli_error("claimcode show: invalid device id");
-	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claimcode_show(rc, device, &i, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
 		if(!o) return cli_error("out of memory");
@@ -562,22 +568,17 @@ static int do_show(struct cli *cli, int argc, char **argv)
 
 static int do_revoke(struct cli *cli, int argc, char **argv)
 {
-	const char *device = NULL, *pos[1];
-	const struct cli_opt opts[] = { CLI_VALUE("--device", &device), CLI_END };
+	const char *device = NULL;
 	struct onb_actor actor = cli_actor(cli);
 	struct onb_err err;
 	redisContext *rc;
-	int npos, ret;
+	int ret;
 
-	ret = cli_parse(cli, "claimcode revoke", usage_revoke, opts, argc, argv, pos, 1, &npos);
+	ret = device_arg(cli, "claimcode revoke", usage_revoke, argc, argv, &device, &rc);
 	if(ret >= 0) return ret;
-	if(!device && npos == 1) device = pos[0];
-	if(!device) return cli_usage_error("claimcode revoke: --device ID is required");
-	if(!onb_id_valid(device)) return cli_error("claimcode revoke: invalid device id");
-	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claimcode_revoke(rc, device, &actor, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	printf("%s: claim code revoked\n", device);
 	return CLI_OK;
 }
@@ -599,28 +600,16 @@ static int do_unlock(struct cli *cli, int argc, char **argv)
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
 	ret = onb_claim_unlock(rc, tenant, source, &actor, &cleared, &err);
 	redisFree(rc);
-	if(ret != ONB_OK) return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err.msg);
+	if(ret != ONB_OK) return cli_fail(ret, &err);
 	printf("%s\n", cleared ? "lockout and failure count cleared" : "nothing was locked");
 	return CLI_OK;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(struct cli *cli, int argc, char **argv);
-} commands[] = {
+static const struct cli_cmd commands[] = {
 	{ "issue", do_issue }, { "show", do_show }, { "revoke", do_revoke }, { "unlock", do_unlock },
 };
 
 int cmd_claimcode(struct cli *cli, int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
-
-	if(!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")){
-		fputs(usage_claimcode, cmd ? stdout : stderr);
-		return cmd ? CLI_OK : CLI_USAGE;
-	}
-	for(size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++){
-		if(!strcmp(cmd, commands[c].name)) return commands[c].run(cli, argc - 2, argv + 2);
-	}
-	return cli_usage_error("claimcode: unknown command '%s'", onb_id_valid(cmd) ? cmd : "?");
+	return cli_dispatch(cli, "claimcode", usage_claimcode, commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

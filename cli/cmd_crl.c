@@ -53,19 +53,6 @@ struct crl_opts {
 	int ninclude;
 };
 
-/* Parses N of --days: decimal, 1..ONB_CRL_DAYS_MAX. */
-static bool parse_days(const char *s, int *out)
-{
-	char *end = NULL;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if(end == s || *end != '\0' || errno == ERANGE || v < 1 || v > ONB_CRL_DAYS_MAX) return false;
-	*out = (int)v;
-	return true;
-}
-
 /* A list of up to MAX_EXTRA paths given by a repeatable option. */
 struct path_list {
 	const char *name;
@@ -93,7 +80,7 @@ static int parse_args(struct crl_opts *o, struct cli *cli, int argc, char **argv
 	};
 	int npos, ret;
 
-	ret = cli_parse(cli, "crl export", usage_crl, opts, argc - 2, argv + 2, NULL, 0, &npos);
+	ret = cli_parse(cli, "crl export", usage_crl, opts, argc, argv, NULL, 0, &npos);
 	if(ret >= 0) return ret;
 	if(!o->ca || !o->out) return cli_usage_error("crl export: --ca and --out are required");
 	return -1;
@@ -268,7 +255,7 @@ static int crl_export(struct cli *cli, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	ret = parse_args(&o, cli, argc, argv);
 	if(ret >= 0) return ret;
-	if(o.days && !parse_days(o.days, &days)){
+	if(o.days && !cli_int(o.days, 1, ONB_CRL_DAYS_MAX, &days)){
 		return cli_usage_error("crl export: --days must be 1..%d", ONB_CRL_DAYS_MAX);
 	}
 	r = onb_crl_read_file(o.out, &previous, &err);
@@ -320,12 +307,9 @@ cleanup:
 	return ret;
 }
 
+static const struct cli_cmd commands[] = { { "export", crl_export } };
+
 int cmd_crl(struct cli *cli, int argc, char **argv)
 {
-	if(argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")){
-		fputs(usage_crl, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_USAGE : CLI_OK;
-	}
-	if(!strcmp(argv[1], "export")) return crl_export(cli, argc, argv);
-	return cli_usage_error("crl: unknown command '%s'", argv[1]);
+	return cli_dispatch(cli, "crl", usage_crl, commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

@@ -603,10 +603,7 @@ static int do_decommission(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(struct cli *cli, int argc, char **argv);
-} commands[] = {
+static const struct cli_cmd commands[] = {
 	{ "register", do_register },
 	{ "show", do_show },
 	{ "list", do_list },
@@ -621,28 +618,5 @@ static const struct {
 
 int cmd_device(struct cli *cli, int argc, char **argv)
 {
-	char b[80];
-	int i = 1;
-
-	/* options before the command: --json, --help */
-	for(; i < argc && argv[i][0] == '-'; i++){
-		if(!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")){
-			fputs(usage_device, stdout);
-			return CLI_OK;
-		}else if(!strcmp(argv[i], "--json")){
-			cli->json = true;
-		}else{
-			return cli_usage_error("device: unknown option '%s'", cli_shown(argv[i], b, sizeof(b)));
-		}
-	}
-	if(i >= argc){
-		fputs(usage_device, stderr);
-		return CLI_USAGE;
-	}
-	for(size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++){
-		if(!strcmp(argv[i], commands[c].name)){
-			return commands[c].run(cli, argc - i - 1, argv + i + 1);
-		}
-	}
-	return cli_usage_error("device: unknown command '%s'", cli_shown(argv[i], b, sizeof(b)));
+	return cli_dispatch(cli, "device", usage_device, commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

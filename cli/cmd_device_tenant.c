@@ -33,8 +33,7 @@ static const char usage_transfer[] =
 static int tenant_result(struct cli *cli, int ret, const char *id, const struct onb_err *err,
 		const char *former, const char *to)
 {
-	if(ret == ONB_EUNAVAIL) return cli_error("registry unavailable: %s", err->msg);
-	if(ret != ONB_OK) return cli_error("%s", err->msg);
+	if(ret != ONB_OK) return cli_fail(ret, err);
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
 		if(!o || !cJSON_AddStringToObject(o, "id", id)
@@ -62,49 +61,45 @@ static int reason_ok(const char *cmd, const char *reason)
 	return CLI_OK;
 }
 
-int cmd_device_release(struct cli *cli, int argc, char **argv)
+/* release (transfer false) and transfer share all but the --to option. */
+static int change_tenant(struct cli *cli, bool transfer, int argc, char **argv)
 {
-	const char *reason = NULL, *pos[1];
-	const struct cli_opt opts[] = { CLI_VALUE("--reason", &reason), CLI_END };
+	const char *cmd = transfer ? "transfer" : "release";
+	const char *reason = NULL, *to = NULL, *pos[1];
+	const struct cli_opt opts[] = {
+		CLI_VALUE("--reason", &reason),
+		transfer ? (struct cli_opt)CLI_VALUE("--to", &to) : (struct cli_opt)CLI_END,
+		CLI_END,
+	};
 	struct onb_actor actor = cli_actor(cli);
-	char former[ONB_ID_MAX + 1] = "";
+	char former[ONB_ID_MAX + 1] = "", what[20];
 	struct onb_err err;
 	redisContext *rc;
 	int npos, ret;
 
-	ret = cli_parse(cli, "device release", usage_release, opts, argc, argv, pos, 1, &npos);
+	snprintf(what, sizeof(what), "device %s", cmd);
+	ret = cli_parse(cli, what, transfer ? usage_transfer : usage_release, opts, argc, argv,
+			pos, 1, &npos);
 	if(ret >= 0) return ret;
+	if(transfer && (npos != 1 || !to)) return cli_usage_error("device transfer: ID and --to T2 are required");
 	if(npos != 1) return cli_usage_error("device release: ID is required");
-	if(!onb_id_valid(pos[0])) return cli_error("device release: invalid device id");
-	ret = reason_ok("release", reason);
+	if(!onb_id_valid(pos[0])) return cli_error("device %s: invalid device id", cmd);
+	if(to && !onb_id_valid(to)) return cli_error("device transfer: invalid tenant id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
+	ret = reason_ok(cmd, reason);
 	if(ret != CLI_OK) return ret;
 	if(!(rc = cli_redis(cli))) return CLI_FAIL;
-	ret = onb_device_release(rc, pos[0], reason, &actor, former, &err);
+	if(to) ret = onb_device_transfer(rc, pos[0], to, reason, &actor, former, &err);
+	else ret = onb_device_release(rc, pos[0], reason, &actor, former, &err);
 	redisFree(rc);
-	return tenant_result(cli, ret, pos[0], &err, former, NULL);
+	return tenant_result(cli, ret, pos[0], &err, former, to);
+}
+
+int cmd_device_release(struct cli *cli, int argc, char **argv)
+{
+	return change_tenant(cli, false, argc, argv);
 }
 
 int cmd_device_transfer(struct cli *cli, int argc, char **argv)
 {
-	const char *reason = NULL, *to = NULL, *pos[1];
-	const struct cli_opt opts[] = {
-		CLI_VALUE("--to", &to), CLI_VALUE("--reason", &reason), CLI_END,
-	};
-	struct onb_actor actor = cli_actor(cli);
-	char former[ONB_ID_MAX + 1] = "";
-	struct onb_err err;
-	redisContext *rc;
-	int npos, ret;
-
-	ret = cli_parse(cli, "device transfer", usage_transfer, opts, argc, argv, pos, 1, &npos);
-	if(ret >= 0) return ret;
-	if(npos != 1 || !to) return cli_usage_error("device transfer: ID and --to T2 are required");
-	if(!onb_id_valid(pos[0])) return cli_error("device transfer: invalid device id");
-	if(!onb_id_valid(to)) return cli_error("device transfer: invalid tenant id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
-	ret = reason_ok("transfer", reason);
-	if(ret != CLI_OK) return ret;
-	if(!(rc = cli_redis(cli))) return CLI_FAIL;
-	ret = onb_device_transfer(rc, pos[0], to, reason, &actor, former, &err);
-	redisFree(rc);
-	return tenant_result(cli, ret, pos[0], &err, former, to);
+	return change_tenant(cli, true, argc, argv);
 }

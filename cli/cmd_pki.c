@@ -68,11 +68,6 @@ static const char usage_fingerprint[] =
 	"Prints the SHA-256 fingerprint (64 lower-case hex digits) of the first\n"
 	"certificate in the PEM file FILE ('-' reads standard input).\n";
 
-static bool is_help(const char *arg)
-{
-	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
-}
-
 static int pki_init(struct cli *cli, int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -85,7 +80,7 @@ static int pki_init(struct cli *cli, int argc, char **argv)
 	const char *slash;
 	int rc;
 
-	ret = cli_parse(cli, "pki init", usage_init, opts, argc - 2, argv + 2, &dir, 1, &npos);
+	ret = cli_parse(cli, "pki init", usage_init, opts, argc, argv, &dir, 1, &npos);
 	if(ret >= 0) return ret;
 	if(!dir) return cli_usage_error("pki init: DIR is required");
 	rc = onb_pki_init(dir, force, &err);
@@ -117,19 +112,6 @@ static int pki_init(struct cli *cli, int argc, char **argv)
 			"note: server.key is readable by its owner only; give it to the broker's user\n",
 			dir, slash, dir, slash, dir, slash);
 	return CLI_OK;
-}
-
-/* Parses N of --days: decimal, 1..ONB_CERT_DAYS_MAX. */
-static bool parse_days(const char *s, int *out)
-{
-	char *end = NULL;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if(end == s || *end != '\0' || errno == ERANGE || v < 1 || v > ONB_CERT_DAYS_MAX) return false;
-	*out = (int)v;
-	return true;
 }
 
 /* Reads back PREFIX.pem and prints what an operator or script needs. */
@@ -188,9 +170,9 @@ static int pki_issue(struct cli *cli, int argc, char **argv)
 	int days = DEFAULT_DAYS, ret, npos;
 	struct onb_err err;
 
-	ret = cli_parse(cli, "pki issue", usage_issue, opts, argc - 2, argv + 2, NULL, 0, &npos);
+	ret = cli_parse(cli, "pki issue", usage_issue, opts, argc, argv, NULL, 0, &npos);
 	if(ret >= 0) return ret;
-	if(days_text && !parse_days(days_text, &days)){
+	if(days_text && !cli_int(days_text, 1, ONB_CERT_DAYS_MAX, &days)){
 		return cli_usage_error("pki issue: --days must be a whole number 1..%d, not '%s'",
 				ONB_CERT_DAYS_MAX, cli_shown(days_text, shown, sizeof(shown)));
 	}
@@ -218,7 +200,7 @@ static int pki_fingerprint(struct cli *cli, int argc, char **argv)
 	X509 *cert;
 	int rc, npos;
 
-	rc = cli_parse(cli, "pki fingerprint", usage_fingerprint, NULL, argc - 2, argv + 2, &file, 1, &npos);
+	rc = cli_parse(cli, "pki fingerprint", usage_fingerprint, NULL, argc, argv, &file, 1, &npos);
 	if(rc >= 0) return rc;
 	if(!file) return cli_usage_error("pki fingerprint: FILE is required");
 	cert = onb_cert_load(strcmp(file, "-") ? file : "/dev/stdin", &err);
@@ -238,27 +220,21 @@ static int pki_fingerprint(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* "pki help" is older than --help and still works. */
+static int pki_help(struct cli *cli, int argc, char **argv)
+{
+	fputs(usage_pki, stdout);
+	return CLI_OK;
+}
+
+static const struct cli_cmd commands[] = {
+	{ "init", pki_init },
+	{ "issue", pki_issue },
+	{ "fingerprint", pki_fingerprint },
+	{ "help", pki_help },
+};
+
 int cmd_pki(struct cli *cli, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(struct cli *cli, int argc, char **argv);
-	} cmds[] = {
-		{ "init", pki_init },
-		{ "issue", pki_issue },
-		{ "fingerprint", pki_fingerprint },
-	};
-
-	if(argc < 2){
-		fputs(usage_pki, stderr);
-		return CLI_USAGE;
-	}
-	if(is_help(argv[1]) || !strcmp(argv[1], "help")){
-		fputs(usage_pki, stdout);
-		return CLI_OK;
-	}
-	for(size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++){
-		if(!strcmp(argv[1], cmds[i].name)) return cmds[i].run(cli, argc, argv);
-	}
-	return cli_usage_error("pki: unknown command '%s'", argv[1]);
+	return cli_dispatch(cli, "pki", usage_pki, commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

@@ -49,7 +49,7 @@ static int template_check(struct cli *cli, int argc, char **argv)
 	cJSON *all = NULL;
 	int ret, npos;
 
-	ret = cli_parse(cli, "template check", usage_template, NULL, argc - 1, argv + 1, pos, 1, &npos);
+	ret = cli_parse(cli, "template check", usage_template, NULL, argc, argv, pos, 1, &npos);
 	if(ret >= 0) return ret;
 	if(npos != 1) return cli_usage_error("template check needs a directory");
 	if(onb_template_set_load(pos[0], &set, &err) != ONB_OK) return cli_error("%s", err.msg);
@@ -84,12 +84,10 @@ cleanup:
 	return ret;
 }
 
+static const struct cli_cmd commands[] = { { "check", template_check } };
+
 int cmd_template(struct cli *cli, int argc, char **argv)
 {
-	if(argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")){
-		fputs(usage_template, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_USAGE : CLI_OK;
-	}
-	if(!strcmp(argv[1], "check")) return template_check(cli, argc - 1, argv + 1);
-	return cli_usage_error("template: unknown command '%s'", argv[1]);
+	return cli_dispatch(cli, "template", usage_template, commands, sizeof(commands) / sizeof(commands[0]),
+			argc, argv);
 }

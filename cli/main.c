@@ -53,26 +53,21 @@ static void usage(FILE *out)
 		"(an unknown domain, command or option, a missing argument, a bad --redis URL).\n");
 }
 
-int cli_error(const char *fmt, ...)
+int cli_report(int code, const char *fmt, ...)
 {
 	va_list ap;
+
 	fputs("onboardctl: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return CLI_FAIL;
+	fputs(code == CLI_USAGE ? " (see --help)\n" : "\n", stderr);
+	return code;
 }
 
-int cli_usage_error(const char *fmt, ...)
+int cli_fail(int ret, const struct onb_err *err)
 {
-	va_list ap;
-	fputs("onboardctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	return CLI_USAGE;
+	return cli_error("%s%s", ret == ONB_EUNAVAIL ? "registry unavailable: " : "", err->msg);
 }
 
 redisContext *cli_redis(const struct cli *cli)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,4 +89,23 @@ bool onb_write_all(int fd, const char *data, size_t len)
 		len -= (size_t)w;
 	}
 	return true;
+}
+
+bool onb_write_temp(char *tmpl, mode_t mode, const char *data, size_t len, bool *created)
+{
+	int fd = mkstemp(tmpl), e;
+
+	*created = fd >= 0;
+	if(fd < 0) return false;
+	if(fchmod(fd, mode) != 0 || !onb_write_all(fd, data, len) || fsync(fd) != 0){
+		e = errno;
+		close(fd);
+		errno = e;
+	}else if(close(fd) == 0){
+		return true;
+	}
+	e = errno;
+	unlink(tmpl);
+	errno = e;
+	return false;
 }

@@ -486,9 +486,9 @@ int onb_crl_write(const char *path, STACK_OF(X509_CRL) *crls, struct onb_err *er
 	BIO *mem = NULL;
 	char *data;
 	long len;
-	int fd = -1, ret = ONB_EINTERNAL, n;
+	int ret = ONB_EINTERNAL, n;
 	char ebuf[160];
-	bool tmp_made = false;
+	bool created, tmp_made = false;
 
 	if(!path || !*path || !crls || sk_X509_CRL_num(crls) == 0){
 		return onb_fail(err, ONB_EINVAL, "crl write: nothing to write");
@@ -503,23 +503,13 @@ int onb_crl_write(const char *path, STACK_OF(X509_CRL) *crls, struct onb_err *er
 		}
 	}
 	len = BIO_get_mem_data(mem, &data);
-	fd = mkstemp(tmp);
-	if(fd < 0){
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot create a file next to %s: %s", path, strerror(errno));
+	/* A CRL is public: the broker's user must read it. */
+	if(!onb_write_temp(tmp, 0644, data, (size_t)len, &created)){
+		if(created) ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", tmp, strerror(errno));
+		else ret = onb_fail(err, ONB_EUNAVAIL, "cannot create a file next to %s: %s", path, strerror(errno));
 		goto cleanup;
 	}
 	tmp_made = true;
-	/* A CRL is public: the broker's user must read it. */
-	if(fchmod(fd, 0644) != 0 || !onb_write_all(fd, data, (size_t)len) || fsync(fd) != 0){
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if(close(fd) != 0){
-		fd = -1;
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	fd = -1;
 	if(rename(tmp, path) != 0){
 		ret = onb_fail(err, ONB_EUNAVAIL, "cannot rename to %s: %s", path, strerror(errno));
 		goto cleanup;
@@ -527,7 +517,6 @@ int onb_crl_write(const char *path, STACK_OF(X509_CRL) *crls, struct onb_err *er
 	tmp_made = false;
 	ret = ONB_OK;
 cleanup:
-	if(fd >= 0) close(fd);
 	if(tmp_made) unlink(tmp);
 	BIO_free(mem);
 	return ret;

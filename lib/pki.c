@@ -79,7 +79,7 @@ static int stage_write(struct stage *st, const char *path, BIO *mem, mode_t mode
 	char *data = NULL;
 	long len;
 	size_t tlen;
-	int fd = -1;
+	bool created;
 
 	if(st->n >= MAX_STAGED) return onb_fail(err, ONB_EINTERNAL, "too many output files");
 	sf = &st->f[st->n];
@@ -96,29 +96,15 @@ static int stage_write(struct stage *st, const char *path, BIO *mem, mode_t mode
 		goto cleanup;
 	}
 	snprintf(sf->tmp, tlen, "%s.tmpXXXXXX", path);
-	fd = mkstemp(sf->tmp); /* O_EXCL, mode 0600 */
-	if(fd < 0){
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot create %s: %s", path, strerror(errno));
+	if(!onb_write_temp(sf->tmp, mode, data, (size_t)len, &created)){
+		ret = onb_fail(err, ONB_EUNAVAIL, created ? "cannot write %s: %s" : "cannot create %s: %s",
+				path, strerror(errno));
 		goto cleanup;
 	}
-	if(fchmod(fd, mode) != 0 || !onb_write_all(fd, data, (size_t)len) || fsync(fd) != 0){
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	if(close(fd) != 0){
-		fd = -1;
-		ret = onb_fail(err, ONB_EUNAVAIL, "cannot write %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	fd = -1;
 	st->n++;
 	ret = ONB_OK;
 cleanup:
 	if(ret != ONB_OK){
-		if(fd >= 0){
-			close(fd);
-			unlink(sf->tmp);
-		}
 		free(sf->path);
 		free(sf->tmp);
 		memset(sf, 0, sizeof(*sf));
@@ -192,6 +178,17 @@ static int stage_commit(struct stage *st, struct onb_err *err)
 	}
 	if(st->n > 0) sync_dir_of(st->f[0].path);
 	return ONB_OK;
+}
+
+/* The end of every staging: ret is how the writes went. Commits them all
+ * when ret is ONB_OK, else removes them; returns the outcome. */
+static int stage_finish(struct stage *st, int ret, struct onb_err *err)
+{
+	if(ret != ONB_OK){
+		stage_abort(st);
+		return ret;
+	}
+	return stage_commit(st, err);
 }
 
 /* ---- PEM helpers ---- */
@@ -409,11 +406,7 @@ int onb_pki_init(const char *dir, bool force, struct onb_err *err)
 			ret = stage_write(&st, path, bundle, MODE_CERT, err);
 		}
 	}
-	if(ret != ONB_OK){
-		stage_abort(&st);
-		goto cleanup;
-	}
-	ret = stage_commit(&st, err);
+	ret = stage_finish(&st, ret, err);
 
 cleanup:
 	stage_free(&st);
@@ -520,11 +513,7 @@ int onb_pki_issue_org(const char *ca_prefix, const char *cn, const char *org,
 
 	ret = stage_cert(&st, out_pem, cert, NULL, err);
 	if(ret == ONB_OK) ret = stage_key(&st, out_key, key, err);
-	if(ret != ONB_OK){
-		stage_abort(&st);
-		goto cleanup;
-	}
-	ret = stage_commit(&st, err);
+	ret = stage_finish(&st, ret, err);
 
 cleanup:
 	stage_free(&st);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ONB_ERRLEN 256
 
@@ -45,11 +46,19 @@ bool onb_duration_parse(const char *s, int64_t max_ms, int64_t *ms_out);
  * fingerprints that passed our checks). */
 uint64_t onb_hash_str(const char *s);
 
-/* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
 /* Writes all len bytes of data to fd, retrying short writes and EINTR;
  * false on error (errno set). */
 bool onb_write_all(int fd, const char *data, size_t len);
 
+/* Makes a new private file from tmpl with mkstemp (tmpl ends in "XXXXXX" and
+ * is rewritten to the name made), gives it mode, writes data, syncs and
+ * closes it: the first half of an atomic replace, the caller renames or links
+ * it into place and unlinks it if that fails. On error nothing is left on disk,
+ * errno is set and *created says whether the file had been made (the
+ * failure was in writing it, not in creating it). */
+bool onb_write_temp(char *tmpl, mode_t mode, const char *data, size_t len, bool *created);
+
+/* Wall-clock milliseconds since the epoch and monotonic milliseconds. */
 int64_t onb_now_ms(void);
 int64_t onb_mono_ms(void);
 
