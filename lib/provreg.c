@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "onb/crl.h"
+#include "onb/policystore.h"
 #include "onb/ids.h"
 #include "onb/provision.h"
 #include "onb/state.h"
@@ -83,12 +84,6 @@ static int requester_check(const struct onb_requester *r, struct onb_err *err)
 				ONB_FP_HEXLEN);
 	}
 	return ONB_OK;
-}
-
-/* Policy names: [A-Za-z0-9._:-]{1,ONB_NAME_MAX}. */
-static bool policy_name_valid(const char *s)
-{
-	return onb_id_valid(s) && strlen(s) <= ONB_NAME_MAX;
 }
 
 /* ---------------------------------------------------------- reprovision */
@@ -254,8 +249,6 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 		const struct onb_actor *actor, const char *reason, struct onb_err *err)
 {
 	struct onb_args a;
-	redisReply *r;
-	int ret;
 
 	memset(&a, 0, sizeof(a));
 	onb_args_push_audit_xadd(&a);
@@ -269,14 +262,8 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 	onb_args_push_field(&a, "class", req->requester->idclass);
 	onb_args_push_field(&a, "requester_fp", req->requester->fp);
 	if(req->serial && *req->serial) onb_args_push_field(&a, "serial", req->serial);
-	onb_args_push(&a, "ts");
-	onb_args_push_i64(&a, onb_now_ms());
-	r = onb_reg_command(rc, &a, "auditing RegisterThing", false, &ret, err);
-	if(!r) return ret;
-	ret = r->type == REDIS_REPLY_STRING ? ONB_OK
-		: onb_fail(err, ONB_EUNAVAIL, "auditing RegisterThing: unexpected reply");
-	freeReplyObject(r);
-	return ret;
+	onb_args_push_audit_ts(&a);
+	return onb_reg_audit_send(rc, &a, "auditing RegisterThing", err);
 }
 
 static int register_thing_check(const struct onb_register_thing *req, struct onb_err *err)
@@ -304,8 +291,8 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 			return onb_fail(err, ONB_EINVAL, "a tenant can only be given to an active device");
 		}
 	}
-	if(req->policy && *req->policy && !policy_name_valid(req->policy)){
-		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._:-]{1,%d})", ONB_NAME_MAX);
+	if(req->policy && *req->policy && !onb_policy_name_valid(req->policy)){
+		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._-]{1,%d})", ONB_NAME_MAX);
 	}
 	if(!req->request) return onb_fail(err, ONB_EINVAL, "no canonical request");
 	if(!*onb_reprovision_name(req->reprovision)) return onb_fail(err, ONB_EINVAL, "invalid reprovision policy");
@@ -320,15 +307,10 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 static int token_cert_fp(redisContext *rc, const char *tokkey, char fp[ONB_FP_HEXLEN + 1],
 		struct onb_err *err)
 {
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "HGET");
-	onb_args_push(&a, tokkey);
-	onb_args_push(&a, "cert_fp");
-	r = onb_reg_command(rc, &a, "looking up ownership token", false, &ret, err);
+	r = onb_reg_commandv(rc, "looking up ownership token", &ret, err, "HGET", tokkey, "cert_fp", NULL);
 	if(!r) return ret;
 	if(r->type == REDIS_REPLY_NIL){
 		ret = ONB_ENOTFOUND;
@@ -416,11 +398,7 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 		onb_args_push(&a, req->tenant ? req->tenant : "");
 		onb_args_push(&a, req->policy ? req->policy : "");
 		onb_args_push(&a, sources);
-		onb_args_push_i64(&a, onb_now_ms());
-		onb_args_push(&a, actor->who);
-		onb_args_push(&a, actor->source ? actor->source : "");
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		onb_args_push(&a, request);
 		onb_args_push(&a, onb_reprovision_name(req->reprovision));
 		onb_args_push(&a, p.fp);
@@ -551,15 +529,11 @@ static int allow_pass(redisContext *rc, const struct onb_allow_entry *entries, s
 /* Loads allow_add.lua into the server's script cache. */
 static int allow_load(redisContext *rc, struct onb_err *err)
 {
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "SCRIPT");
-	onb_args_push(&a, "LOAD");
-	onb_args_push(&a, onb_reg_script_body(ONB_SCRIPT_ALLOW_ADD));
-	r = onb_reg_command(rc, &a, "loading the allowlist script", false, &ret, err);
+	r = onb_reg_commandv(rc, "loading the allowlist script", &ret, err, "SCRIPT", "LOAD",
+			onb_reg_script_body(ONB_SCRIPT_ALLOW_ADD), NULL);
 	if(!r) return ret;
 	ret = onb_reg_reply_is(r, onb_reg_script_sha(ONB_SCRIPT_ALLOW_ADD)) ? ONB_OK
 		: onb_fail(err, ONB_EUNAVAIL, "loading the allowlist script: unexpected reply");
@@ -574,8 +548,6 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	char reason[96];
 	const char *batch = entries[0].batch;
 	struct onb_args a;
-	redisReply *r;
-	int ret;
 
 	for(size_t i = 1; batch && i < n; i++){
 		if(!entries[i].batch || strcmp(entries[i].batch, batch) != 0) batch = NULL;
@@ -595,14 +567,8 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	onb_args_push_field(&a, "first", entries[0].device_id);
 	onb_args_push_field(&a, "last", entries[n - 1].device_id);
 	if(batch && *batch) onb_args_push_field(&a, "batch", batch);
-	onb_args_push(&a, "ts");
-	onb_args_push_i64(&a, onb_now_ms());
-	r = onb_reg_command(rc, &a, "auditing the allowlist import", false, &ret, err);
-	if(!r) return ret;
-	ret = r->type == REDIS_REPLY_STRING ? ONB_OK
-		: onb_fail(err, ONB_EUNAVAIL, "auditing the allowlist import: unexpected reply");
-	freeReplyObject(r);
-	return ret;
+	onb_args_push_audit_ts(&a);
+	return onb_reg_audit_send(rc, &a, "auditing the allowlist import", err);
 }
 
 int onb_allowlist_add(redisContext *rc, const struct onb_allow_entry *entries, size_t n,

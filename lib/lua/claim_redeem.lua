@@ -9,9 +9,10 @@
 -- then, when ARGV[13] is '1': onb:dev:{ID} of the device C read from KEYS[1]
 -- ARGV[1] code hash       ARGV[2] tenant     ARGV[3] expected device ('' any)
 -- ARGV[4] now (ms, from the caller: scripts never read the clock)
--- ARGV[5] failures that lock an identity out   ARGV[6] their window (ms)
--- ARGV[7] lockout (ms)    ARGV[8] actor      ARGV[9] source ('' none)
--- ARGV[10] events cap     ARGV[11] audit cap
+-- ARGV[5] actor           ARGV[6] source ('' none)
+-- ARGV[7] events cap      ARGV[8] audit cap
+-- ARGV[9] failures that lock an identity out   ARGV[10] their window (ms)
+-- ARGV[11] lockout (ms)
 -- ARGV[12] '1' when a rate-limit source is given   ARGV[13] '1' with a device key
 -- ARGV[14] states that may move to active, comma-separated (lib/state.c)
 --
@@ -24,8 +25,8 @@
 -- Every refusal changes nothing but the audit stream and the failure counters.
 local cc, events, audit, tfail, tlock = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local hash, tenant, want_dev, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local max_fail, window, lockout = tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local actor, source, events_cap, audit_minid = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local actor, source, events_cap, audit_minid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local max_fail, window, lockout = tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local has_source, has_dev, sources = ARGV[12] == '1', ARGV[13] == '1', ARGV[14]
 
 local sfail, slock, dev = nil, nil, nil

@@ -4,8 +4,8 @@
 -- KEYS[1] onb:dev:{ID}   KEYS[2] onb:fp:<FP>   KEYS[3] onb:events   KEYS[4] onb:audit
 -- ARGV[1] device id        ARGV[2] certificate fingerprint   ARGV[3] serial (hex)
 -- ARGV[4] not_after (s)    ARGV[5] new state                 ARGV[6] tenant ('' none)
--- ARGV[7] now (ms, from the caller: scripts never read the clock)
--- ARGV[8] states that may move to ARGV[5], comma-separated (lib/state.c)
+-- ARGV[7] states that may move to ARGV[5], comma-separated (lib/state.c)
+-- ARGV[8] now (ms, from the caller: scripts never read the clock)
 -- ARGV[9] actor            ARGV[10] source ('' none)
 -- ARGV[11] events cap      ARGV[12] audit cap
 --
@@ -14,7 +14,7 @@
 -- {'bound', other device} | {'hascert'} | {'refused', current state}.
 local dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, fp, serial, not_after, state, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local now, sources, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local sources, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local events_cap, audit_minid = ARGV[11], ARGV[12]
 
 local function allowed(from)
