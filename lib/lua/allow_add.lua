@@ -15,14 +15,8 @@ if redis.call('EXISTS', dev) == 1 then
   return 0
 end
 local f = {'state', 'manufactured', 'created', now, 'updated', now}
-if serial ~= '' then
-  table.insert(f, 'serial'); table.insert(f, serial)
-end
-if birth_fp ~= '' then
-  table.insert(f, 'birth_fp'); table.insert(f, birth_fp)
-end
-if batch ~= '' then
-  table.insert(f, 'batch'); table.insert(f, batch)
-end
+if serial ~= '' then append(f, {'serial', serial}) end
+if birth_fp ~= '' then append(f, {'birth_fp', birth_fp}) end
+if batch ~= '' then append(f, {'batch', batch}) end
 redis.call('HSET', dev, unpack(f))
 return 1

@@ -17,13 +17,6 @@ local id, fp, serial, not_after, state, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV
 local sources, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local events_cap, audit_minid = ARGV[11], ARGV[12]
 
-local function allowed(from)
-  for s in string.gmatch(sources, '[^,]+') do
-    if s == from then return true end
-  end
-  return false
-end
-
 local owner = redis.call('GET', fpkey)
 if owner and owner ~= id then
   return {'bound', owner}
@@ -36,7 +29,7 @@ if redis.call('EXISTS', dev) == 1 then
     return {'hascert'}
   end
   prev = cur[1] or ''
-  if not allowed(prev) then
+  if not listed(sources, prev) then
     return {'refused', prev}
   end
 else
@@ -45,12 +38,8 @@ end
 
 local f = {'state', state, 'cert_fp', fp, 'cert_serial', serial, 'not_after', not_after,
   'updated', now, 'provisioned', now}
-if tenant ~= '' then
-  table.insert(f, 'tenant'); table.insert(f, tenant)
-end
-if state == 'active' then
-  table.insert(f, 'claimed'); table.insert(f, now)
-end
+if tenant ~= '' then append(f, {'tenant', tenant}) end
+if state == 'active' then append(f, {'claimed', now}) end
 redis.call('HSET', dev, unpack(f))
 -- leftovers of an earlier life of a manufactured record (an operator
 -- registered this certificate: no fleet-provisioning requester)
@@ -62,18 +51,10 @@ end
 redis.call('SET', fpkey, id)
 
 local cur = redis.call('HMGET', dev, 'tenant', 'policy')
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', state, 'tenant', cur[1] or '', 'policy', cur[2] or '')
+state_event(events, events_cap, id, state, cur[1] or '', cur[2] or '')
 
-local a = {'actor', actor}
-if source ~= '' then
-  table.insert(a, 'source'); table.insert(a, source)
-end
-for _, v in ipairs({'action', 'register', 'device', id, 'result', 'ok'}) do table.insert(a, v) end
-if prev ~= '' then
-  table.insert(a, 'from'); table.insert(a, prev)
-end
-for _, v in ipairs({'to', state, 'cert_fp', fp, 'ts', now}) do table.insert(a, v) end
-redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+local a = {'action', 'register', 'device', id, 'result', 'ok'}
+if prev ~= '' then append(a, {'from', prev}) end
+audit_log(audit, audit_minid, actor, source, now, append(a, {'to', state, 'cert_fp', fp}))
 
 return {'ok', prev}
