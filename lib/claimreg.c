@@ -22,7 +22,7 @@
 #include "onb/ids.h"
 #include "onb/state.h"
 
-#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define DEV_KEY_MAX ONB_REG_DEV_KEY_MAX
 #define CC_KEY_MAX (ONB_CC_HASH_HEXLEN + 16)
 #define RL_KEY_MAX (2 * ONB_ID_MAX + 32) /* a tenant, '/', a source name (rl_name) */
 #define RETRIES 4
@@ -192,16 +192,16 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 			freeReplyObject(r);
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 		}else if(reply_is(r, "refused", 3)){
-			char state[32], tenant[ONB_ID_MAX + 1];
-			if(!onb_reg_reply_str(r->element[1], state, sizeof(state))) state[0] = '\0';
+			const char *state = onb_state_name(onb_reg_reply_state(r->element[1]));
+			char tenant[ONB_ID_MAX + 1];
 			if(!onb_reg_reply_str(r->element[2], tenant, sizeof(tenant))) tenant[0] = '\0';
 			freeReplyObject(r);
 			if(tenant[0]){
 				ret = onb_fail(err, ONB_EREFUSED, "device %s is %s for tenant %s: release it first",
-						id, onb_state_name(onb_state_parse(state)), tenant);
+						id, state, tenant);
 			}else{
 				ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: no claim code can be issued for it",
-						id, onb_state_name(onb_state_parse(state)));
+						id, state);
 			}
 		}else{
 			ret = unexpected(r, what, err);
@@ -620,9 +620,7 @@ int onb_device_release(redisContext *rc, const char *id, const char *reason,
 	char devkey[DEV_KEY_MAX], cckey[CC_KEY_MAX], ptr[ONB_CC_HASH_HEXLEN + 1];
 	int ret;
 
-	ret = onb_reg_id_check(id, "device", err);
-	if(ret == ONB_OK) ret = onb_reg_reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
+	ret = onb_reg_change_check(id, reason, actor, err);
 	if(ret != ONB_OK) return ret;
 	dev_key(id, devkey);
 	for(int attempt = 0; attempt < RETRIES; attempt++){
@@ -632,10 +630,7 @@ int onb_device_release(redisContext *rc, const char *id, const char *reason,
 		ret = read_pointer(rc, devkey, ptr, what, err);
 		if(ret != ONB_OK) return ret;
 		cc_key(ptr, cckey);
-		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_device_script(&a, devkey, id);
 		if(ptr[0]) onb_args_push(&a, cckey);
 		onb_args_push(&a, id);
 		onb_args_push(&a, ptr);
@@ -661,16 +656,10 @@ int onb_device_transfer(redisContext *rc, const char *id, const char *to, const 
 	redisReply *r;
 	int ret;
 
-	ret = onb_reg_id_check(id, "device", err);
+	ret = onb_reg_change_check(id, reason, actor, err);
 	if(ret == ONB_OK) ret = onb_reg_id_check(to, "tenant", err);
-	if(ret == ONB_OK) ret = onb_reg_reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
-	dev_key(id, devkey);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push(&a, to);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);

@@ -136,13 +136,10 @@ int onb_registry_device_by_fp(redisContext *rc, const char *fp,
 	return ONB_OK;
 }
 
-/* Returns the state name in a script reply element, or "invalid". */
+/* The state name in a script reply element, or "invalid". */
 static const char *state_of(const redisReply *r)
 {
-	char buf[32];
-
-	if(!onb_reg_reply_str(r, buf, sizeof(buf))) return "invalid";
-	return onb_state_name(onb_state_parse(buf));
+	return onb_state_name(onb_reg_reply_state(r));
 }
 
 int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
@@ -225,25 +222,18 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 		const char *reason, const struct onb_actor *actor,
 		enum onb_state *from_out, struct onb_err *err)
 {
-	char devkey[ONB_ID_MAX + 16], sources[128];
+	char devkey[ONB_REG_DEV_KEY_MAX], sources[128];
 	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	ret = onb_reg_id_check(id, "device", err);
+	if(!reason) reason = "";
+	ret = onb_reg_change_check(id, reason, actor, err);
 	if(ret != ONB_OK) return ret;
 	if((int)to < 0 || to >= ONB_STATE_COUNT) return onb_fail(err, ONB_EINVAL, "invalid target state");
-	if(!reason) reason = "";
-	ret = onb_reg_reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
-	if(ret != ONB_OK) return ret;
 	onb_state_sources(to, sources, sizeof(sources));
 
-	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push(&a, onb_state_name(to));
 	onb_args_push(&a, sources);
@@ -255,7 +245,7 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 	if(r->type != REDIS_REPLY_ARRAY || r->elements < 1){
 		ret = onb_fail(err, ONB_EUNAVAIL, "changing device state: unexpected reply from Redis");
 	}else if(onb_reg_reply_is(r->element[0], "ok") && r->elements == 2){
-		if(from_out) *from_out = onb_state_parse(state_of(r->element[1]));
+		if(from_out) *from_out = onb_reg_reply_state(r->element[1]);
 		ret = ONB_OK;
 	}else if(onb_reg_reply_is(r->element[0], "refused") && r->elements == 2){
 		const char *cur = state_of(r->element[1]);

@@ -60,7 +60,7 @@ int onb_reg_stream_tail(redisContext *rc, const char *key, char last_id[ONB_STRE
 
 /* Parses one [id, [field, value, ...]] entry. False for a malformed entry
  * (which is skipped, but still advances the reader). */
-bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev)
+static bool parse_event(const redisReply *fields, struct onb_event *ev)
 {
 	bool have_type = false;
 
@@ -157,19 +157,14 @@ int onb_events_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct on
 	return onb_reg_stream_tail(rc, ONB_KEY_EVENTS, last_id, err);
 }
 
-struct event_sink {
-	void (*cb)(const struct onb_event *ev, void *arg);
-	void *arg;
-};
-
-static bool deliver_event(const char *id, const redisReply *fields, void *arg)
+bool onb_reg_event_entry(const char *id, const redisReply *fields, void *arg)
 {
-	const struct event_sink *k = arg;
+	const struct onb_reg_event_sink *k = arg;
 	struct onb_event ev;
 
 	memset(&ev, 0, sizeof(ev));
 	memcpy(ev.stream_id, id, sizeof(ev.stream_id));
-	if(!onb_reg_parse_event(fields, &ev)) return false;
+	if(!parse_event(fields, &ev)) return false;
 	k->cb(&ev, k->arg);
 	return true;
 }
@@ -178,8 +173,9 @@ int onb_events_read(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], int block
 		int max, void (*cb)(const struct onb_event *ev, void *arg), void *arg,
 		struct onb_err *err)
 {
-	struct event_sink k = { cb, arg };
+	struct onb_reg_event_sink k = { cb, arg };
 
 	if(!cb) return onb_fail(err, ONB_EINVAL, "invalid event read arguments");
-	return onb_reg_stream_read(rc, ONB_KEY_EVENTS, last_id, block_ms, max, "reading events", deliver_event, &k, err);
+	return onb_reg_stream_read(rc, ONB_KEY_EVENTS, last_id, block_ms, max, "reading events", onb_reg_event_entry,
+			&k, err);
 }

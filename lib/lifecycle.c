@@ -22,7 +22,7 @@
 #include "onb/ids.h"
 #include "onb/state.h"
 
-#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define DEV_KEY_MAX ONB_REG_DEV_KEY_MAX
 #define FP_KEY_MAX DEV_KEY_MAX /* also holds the device key (fallback of an absent pointer) */
 #define ATTEMPTS 3
 
@@ -104,11 +104,9 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 			if(reason_out) *reason_out = ONB_ROT_NOT_FOUND;
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", r->device_id);
 		}else if(status_is(rep, "state") && rep->elements == 2){
-			char st[32];
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 			if(reason_out) *reason_out = ONB_ROT_STATE;
 			ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: it cannot renew its certificate",
-					r->device_id, onb_state_name(onb_state_parse(st)));
+					r->device_id, onb_state_name(onb_reg_reply_state(rep->element[1])));
 		}else if(status_is(rep, "notcurrent")){
 			if(reason_out) *reason_out = ONB_ROT_NOT_CURRENT;
 			ret = onb_fail(err, ONB_EREFUSED, "the request did not come with the device's current certificate");
@@ -185,20 +183,13 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 	struct onb_args a;
 	redisReply *rep;
 	int64_t now = onb_now_ms();
-	int ret = onb_reg_id_check(id, "device", err);
+	int ret = onb_reg_change_check(id, reason, actor, err);
 
 	if(ret != ONB_OK) return ret;
 	if(within_ms < 1 || within_ms > ONB_ROTATE_WITHIN_MAX_MS){
 		return onb_fail(err, ONB_EINVAL, "the rotation window must be 1 ms .. 365 days");
 	}
-	ret = onb_reg_reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
-	if(ret != ONB_OK) return ret;
-	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push_i64(&a, now + within_ms);
 	onb_args_push(&a, reason ? reason : "");
@@ -211,10 +202,8 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 	}else if(status_is(rep, "notfound")){
 		ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 	}else if(status_is(rep, "refused") && rep->elements == 2){
-		char st[32];
-		if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 		ret = onb_fail(err, ONB_EREFUSED, "device %s is %s without a usable certificate: nothing to rotate",
-				id, onb_state_name(onb_state_parse(st)));
+				id, onb_state_name(onb_reg_reply_state(rep->element[1])));
 	}else{
 		ret = onb_fail(err, ONB_EUNAVAIL, "requiring a rotation: unexpected reply from the script");
 	}
@@ -231,10 +220,8 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 	char sources[128];
 	struct onb_reg_pointers p;
 	struct onb_reg_pointer_keys k;
-	int ret = onb_reg_id_check(id, "device", err);
+	int ret = onb_reg_change_check(id, reason, actor, err);
 
-	if(ret == ONB_OK) ret = onb_reg_reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
 	onb_state_sources(ONB_STATE_DECOMMISSIONED, sources, sizeof(sources));
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
@@ -270,21 +257,17 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		}
 		if(status_is(rep, "ok") && rep->elements == 3){
 			struct onb_decommission_result res;
-			char st[32];
 
 			memset(&res, 0, sizeof(res));
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
-			res.from = onb_state_parse(st);
+			res.from = onb_reg_reply_state(rep->element[1]);
 			if(!onb_reg_reply_str(rep->element[2], res.serials, sizeof(res.serials))) res.serials[0] = '\0';
 			if(out) *out = res;
 			ret = ONB_OK;
 		}else if(status_is(rep, "notfound")){
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 		}else if(status_is(rep, "refused") && rep->elements == 2){
-			char st[32];
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 			ret = onb_fail(err, ONB_EREFUSED, "illegal transition %s -> decommissioned",
-					onb_state_name(onb_state_parse(st)));
+					onb_state_name(onb_reg_reply_state(rep->element[1])));
 		}else{
 			ret = onb_fail(err, ONB_EUNAVAIL, "decommissioning: unexpected reply from the script");
 		}

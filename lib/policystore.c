@@ -162,7 +162,7 @@ int onb_policystore_list(redisContext *rc, int (*cb)(const char *name, void *arg
 int onb_registry_set_policy(redisContext *rc, const char *id, const char *policy,
 		const struct onb_actor *actor, struct onb_err *err)
 {
-	char devkey[ONB_ID_MAX + 16];
+	char devkey[ONB_REG_DEV_KEY_MAX];
 	struct onb_args a;
 	redisReply *r;
 	int ret;
@@ -172,11 +172,7 @@ int onb_registry_set_policy(redisContext *rc, const char *id, const char *policy
 	if(*policy && !onb_policy_name_valid(policy)) return onb_fail(err, ONB_EINVAL, "bad policy name");
 	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
-	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push(&a, policy);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);

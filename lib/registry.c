@@ -278,6 +278,15 @@ void onb_args_script(struct onb_args *a)
 	a->n = 3;
 }
 
+void onb_args_device_script(struct onb_args *a, char devkey[ONB_REG_DEV_KEY_MAX], const char *id)
+{
+	snprintf(devkey, ONB_REG_DEV_KEY_MAX, ONB_KEY_DEVICE_FMT, id);
+	onb_args_script(a);
+	onb_args_push(a, devkey);
+	onb_args_push(a, ONB_KEY_EVENTS);
+	onb_args_push(a, ONB_KEY_AUDIT);
+}
+
 /* ------------------------------------------------------------ validation */
 
 bool onb_reg_fp_valid(const char *fp)
@@ -335,6 +344,15 @@ int onb_reg_actor_check(const struct onb_actor *actor, struct onb_err *err)
 	return ONB_OK;
 }
 
+int onb_reg_change_check(const char *id, const char *reason, const struct onb_actor *actor, struct onb_err *err)
+{
+	int ret = onb_reg_id_check(id, "device", err);
+
+	if(ret == ONB_OK) ret = onb_reg_reason_check(reason, err);
+	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
+	return ret;
+}
+
 /* Copies a string reply into dst (capacity cap); false when it does not fit
  * or holds a NUL. A NIL reply yields "". */
 bool onb_reg_reply_str(const redisReply *r, char *dst, size_t cap)
@@ -348,6 +366,14 @@ bool onb_reg_reply_str(const redisReply *r, char *dst, size_t cap)
 	memcpy(dst, r->str, r->len);
 	dst[r->len] = '\0';
 	return true;
+}
+
+enum onb_state onb_reg_reply_state(const redisReply *r)
+{
+	char buf[32];
+
+	if(!onb_reg_reply_str(r, buf, sizeof(buf))) return ONB_STATE_INVALID;
+	return onb_state_parse(buf);
 }
 
 bool onb_reg_reply_is(const redisReply *r, const char *s)

@@ -13,6 +13,7 @@
 
 #include "onb/common.h"
 #include "onb/registry.h"
+#include "onb/state.h"
 
 /* ---------------------------------------------------------------- scripts */
 
@@ -95,6 +96,12 @@ int onb_reg_audit_send(redisContext *rc, struct onb_args *a, const char *what, s
  * slots (EVALSHA sha numkeys) itself; push KEYS, then ARGV. */
 void onb_args_script(struct onb_args *a);
 
+#define ONB_REG_DEV_KEY_MAX (ONB_ID_MAX + 16) /* onb:dev:{ID} */
+/* Starts a script on one device whose KEYS begin onb:dev:{id} (formatted
+ * into devkey, which must outlive the call), onb:events, onb:audit: push
+ * its other KEYS, then ARGV. */
+void onb_args_device_script(struct onb_args *a, char devkey[ONB_REG_DEV_KEY_MAX], const char *id);
+
 /* ------------------------------------------------------------- commands */
 
 /* Sends one command and returns its reply (caller frees); NULL after writing
@@ -130,6 +137,9 @@ bool onb_reg_text_valid(const char *s, size_t max);
 int onb_reg_id_check(const char *id, const char *what, struct onb_err *err);
 /* ONB_OK for no reason or one line of at most ONB_REASON_MAX printable bytes. */
 int onb_reg_reason_check(const char *reason, struct onb_err *err);
+/* The checks of a change to one device: its id, the reason (may be NULL),
+ * the actor; the first failure's ONB_EINVAL. */
+int onb_reg_change_check(const char *id, const char *reason, const struct onb_actor *actor, struct onb_err *err);
 /* ONB_OK when actor names someone, else ONB_EINVAL with err set. */
 int onb_reg_actor_check(const struct onb_actor *actor, struct onb_err *err);
 
@@ -174,6 +184,8 @@ bool onb_reg_device_id_of_key(const redisReply *k, char id[ONB_ID_MAX + 1]);
 /* Copies a string reply into dst (capacity cap); false when it does not fit
  * or holds a NUL. A NIL reply yields "". */
 bool onb_reg_reply_str(const redisReply *r, char *dst, size_t cap);
+/* The state named by a reply element; ONB_STATE_INVALID for anything else. */
+enum onb_state onb_reg_reply_state(const redisReply *r);
 /* True when r is the string or status s. */
 bool onb_reg_reply_is(const redisReply *r, const char *s);
 /* A non-negative decimal integer, or NIL (0). */
@@ -189,8 +201,6 @@ bool onb_reg_scan_reply(const redisReply *r, char cursor[ONB_SCAN_CURSOR_MAX], c
 
 /* "<ms>-<seq>" or "<ms>", shorter than ONB_STREAM_ID_MAX. */
 bool onb_reg_stream_id_valid(const char *s);
-/* Parses the fields of one onb:events entry; false for a malformed one. */
-bool onb_reg_parse_event(const redisReply *fields, struct onb_event *ev);
 /* Writes the id of the newest entry of stream key into last_id ("0-0" when
  * it is empty): where a new reader starts. */
 int onb_reg_stream_tail(redisContext *rc, const char *key, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err);
@@ -209,6 +219,14 @@ typedef bool (*onb_reg_entry_cb)(const char *id, const redisReply *fields, void 
  * (the rest of the page is not read). */
 int onb_reg_stream_entries(const redisReply *entries, char last_id[ONB_STREAM_ID_MAX], onb_reg_entry_cb cb,
 		void *arg);
+
+/* An onb_reg_entry_cb for onb:events entries: parses each (a malformed
+ * one is skipped) and hands it to the sink's cb. */
+struct onb_reg_event_sink {
+	void (*cb)(const struct onb_event *ev, void *arg);
+	void *arg;
+};
+bool onb_reg_event_entry(const char *id, const redisReply *fields, void *arg);
 
 /* The one reader of a single stream (onb:events, onb:audit): XREAD of up to
  * max entries of key after last_id, waiting at most block_ms (0: not at all)

@@ -88,33 +88,20 @@ static redisReply *xread(redisContext *rc, const char *events_last, const char *
 	return onb_reg_blocking_command(rc, &a, block_ms, "reading the feed", ret, err);
 }
 
-struct feed_sinks {
-	void (*on_event)(const struct onb_event *ev, void *arg);
-	void (*on_session)(const struct onb_session_ann *a, void *arg);
+struct session_sink {
+	void (*cb)(const struct onb_session_ann *a, void *arg);
 	void *arg;
 };
 
 static bool deliver_session(const char *id, const redisReply *fields, void *arg)
 {
-	const struct feed_sinks *k = arg;
+	const struct session_sink *k = arg;
 	struct onb_session_ann an;
 
 	memset(&an, 0, sizeof(an));
 	memcpy(an.stream_id, id, sizeof(an.stream_id));
 	if(!parse_announcement(fields, &an)) return false;
-	k->on_session(&an, k->arg);
-	return true;
-}
-
-static bool deliver_event(const char *id, const redisReply *fields, void *arg)
-{
-	const struct feed_sinks *k = arg;
-	struct onb_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.stream_id, id, sizeof(ev.stream_id));
-	if(!onb_reg_parse_event(fields, &ev)) return false;
-	k->on_event(&ev, k->arg);
+	k->cb(&an, k->arg);
 	return true;
 }
 
@@ -124,7 +111,8 @@ int onb_feed_read(redisContext *rc, char events_last[ONB_STREAM_ID_MAX],
 		void (*on_session)(const struct onb_session_ann *a, void *arg),
 		void *arg, struct onb_err *err)
 {
-	struct feed_sinks k = { on_event, on_session, arg };
+	struct onb_reg_event_sink events = { on_event, arg };
+	struct session_sink sessions = { on_session, arg };
 	redisReply *r;
 	int ret, delivered = 0;
 
@@ -147,9 +135,9 @@ int onb_feed_read(redisContext *rc, char events_last[ONB_STREAM_ID_MAX],
 		int n;
 		if(st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[1]->type != REDIS_REPLY_ARRAY) goto malformed;
 		if(onb_reg_reply_is(st->element[0], ONB_KEY_SESSIONS)){
-			n = onb_reg_stream_entries(st->element[1], sessions_last, deliver_session, &k);
+			n = onb_reg_stream_entries(st->element[1], sessions_last, deliver_session, &sessions);
 		}else if(onb_reg_reply_is(st->element[0], ONB_KEY_EVENTS)){
-			n = onb_reg_stream_entries(st->element[1], events_last, deliver_event, &k);
+			n = onb_reg_stream_entries(st->element[1], events_last, onb_reg_event_entry, &events);
 		}
 		else goto malformed;
 		if(n < 0) goto malformed;

@@ -15,8 +15,8 @@ if redis.call('EXISTS', dev) == 1 then
   return 0
 end
 local f = {'state', 'manufactured', 'created', now, 'updated', now}
-if serial ~= '' then append(f, {'serial', serial}) end
-if birth_fp ~= '' then append(f, {'birth_fp', birth_fp}) end
-if batch ~= '' then append(f, {'batch', batch}) end
+append_set(f, 'serial', serial)
+append_set(f, 'birth_fp', birth_fp)
+append_set(f, 'batch', batch)
 redis.call('HSET', dev, unpack(f))
 return 1

@@ -36,7 +36,7 @@ if has_dev then dev = KEYS[k] end
 
 local function log(result, device, fields)
   local f = {'action', 'claim'}
-  if device and device ~= '' then append(f, {'device', device}) end
+  append_set(f, 'device', device)
   append(f, {'result', result, 'tenant', tenant, 'code', string.sub(hash, 1, 16)}, fields)
   audit_log(audit, audit_minid, actor, source, now, f)
 end

@@ -13,7 +13,7 @@ local id, hash, now, actor, source, audit_minid = ARGV[1], ARGV[2], ARGV[3], ARG
 
 local function log(result, why)
   local f = {'action', 'claimcode-revoke', 'device', id, 'result', result, 'code', string.sub(hash, 1, 16)}
-  if why ~= '' then append(f, {'reason', why}) end
+  append_set(f, 'reason', why)
   audit_log(audit, audit_minid, actor, source, now, f)
 end
 

@@ -31,9 +31,7 @@ local events_cap, audit_minid = ARGV[11], ARGV[12]
 
 local function log(result, fields, why)
   local f = append({'action', 'decommission', 'device', id, 'result', result}, fields)
-  local r = why or reason
-  if r ~= '' then append(f, {'reason', r}) end
-  audit_log(audit, audit_minid, actor, source, now, f)
+  audit_log(audit, audit_minid, actor, source, now, append_set(f, 'reason', why or reason))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'claimcode', 'cert_serial',
@@ -75,8 +73,8 @@ redis.call('HDEL', dev, 'tenant', 'policy', 'cert_fp', 'cert_fp_next', 'cert_ser
 state_event(events, events_cap, id, 'manufactured', '', '')
 local joined = table.concat(serials, ',')
 local fields = {'from', from, 'to', 'manufactured'}
-if fp ~= '' then append(fields, {'cert_fp', fp}) end
-if joined ~= '' then append(fields, {'serials', joined}) end
-if (cur[9] or '') ~= '' then append(fields, {'tenant', cur[9]}) end
+append_set(fields, 'cert_fp', fp)
+append_set(fields, 'serials', joined)
+append_set(fields, 'tenant', cur[9])
 log('ok', fields)
 return {'ok', from, joined}

@@ -17,9 +17,7 @@ local events_cap, audit_minid, reason = ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, fields, why)
   local f = append({'action', 'release', 'device', id, 'result', result}, fields)
-  local r = why or reason
-  if r ~= '' then append(f, {'reason', r}) end
-  audit_log(audit, audit_minid, actor, source, now, f)
+  audit_log(audit, audit_minid, actor, source, now, append_set(f, 'reason', why or reason))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'claimcode')

@@ -14,7 +14,7 @@ local actor, source, events_cap, audit_minid = ARGV[5], ARGV[6], ARGV[7], ARGV[8
 
 local function log(result, reason)
   local f = {'action', 'policy-' .. op, 'policy', name, 'result', result}
-  if reason ~= '' then append(f, {'reason', reason}) end
+  append_set(f, 'reason', reason)
   audit_log(audit, audit_minid, actor, source, now, f)
 end
 

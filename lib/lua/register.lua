@@ -38,7 +38,7 @@ end
 
 local f = {'state', state, 'cert_fp', fp, 'cert_serial', serial, 'not_after', not_after,
   'updated', now, 'provisioned', now}
-if tenant ~= '' then append(f, {'tenant', tenant}) end
+append_set(f, 'tenant', tenant)
 if state == 'active' then append(f, {'claimed', now}) end
 redis.call('HSET', dev, unpack(f))
 -- leftovers of an earlier life of a manufactured record (an operator
@@ -54,7 +54,7 @@ local cur = redis.call('HMGET', dev, 'tenant', 'policy')
 state_event(events, events_cap, id, state, cur[1] or '', cur[2] or '')
 
 local a = {'action', 'register', 'device', id, 'result', 'ok'}
-if prev ~= '' then append(a, {'from', prev}) end
+append_set(a, 'from', prev)
 audit_log(audit, audit_minid, actor, source, now, append(a, {'to', state, 'cert_fp', fp}))
 
 return {'ok', prev}

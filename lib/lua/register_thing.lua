@@ -57,7 +57,7 @@ local function log(result, fields)
   local a = {'action', action, 'device', id, 'result', result}
   if reprov then append(a, {'reprovision', mode}) end
   append(a, fields, {'client_id', client_id, 'class', idclass, 'requester_fp', requester_fp})
-  if serial ~= '' then append(a, {'serial', serial}) end
+  append_set(a, 'serial', serial)
   audit_log(audit, audit_minid, actor, source, now, a)
 end
 
@@ -76,8 +76,8 @@ end
 -- what the template gives a device it provisions: its tenant, its policy,
 -- and the claim time when it starts active
 local function template_fields(f)
-  if tenant ~= '' then append(f, {'tenant', tenant}) end
-  if policy ~= '' then append(f, {'policy', policy}) end
+  append_set(f, 'tenant', tenant)
+  append_set(f, 'policy', policy)
   if state == 'active' then append(f, {'claimed', now}) end
 end
 
@@ -107,7 +107,7 @@ local function reprovision(t, cur)
 
   local f = {'cert_fp', fp, 'cert_serial', t[2] or '', 'not_after', t[3] or '0', 'updated', now,
     'provisioned', now, 'reprovisioned', now}
-  if serial ~= '' then append(f, {'serial', serial}) end
+  append_set(f, 'serial', serial)
   if mode == 'replace' then
     new_state, new_tenant, new_policy = state, tenant, policy
     append(f, {'state', state})
@@ -148,7 +148,7 @@ local function reprovision(t, cur)
   end
 
   local a = {'from', cur_state, 'to', new_state, 'cert_fp', fp, 'superseded', oldfp}
-  if oldnext ~= '' then append(a, {'superseded_next', oldnext}) end
+  append_set(a, 'superseded_next', oldnext)
   if #serials > 0 then append(a, {'superseded_serials', table.concat(serials, ',')}) end
   append(a, fields)
   local why = 're-provisioned: the same birth certificate'
@@ -244,7 +244,7 @@ if not exists then
 end
 local f = {'state', state, 'cert_fp', fp, 'cert_serial', t[2] or '', 'not_after', t[3] or '0',
   'updated', now, 'provisioned', now}
-if serial ~= '' then append(f, {'serial', serial}) end
+append_set(f, 'serial', serial)
 template_fields(f)
 if idclass == 'birth' and not set(cur[3]) then
   -- nothing listed: the first birth certificate is remembered

@@ -36,6 +36,6 @@ redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
   'type', 'cert', 'device', id, 'state', state, 'tenant', cur[4] or '', 'policy', cur[5] or '',
   'cert_fp', cur[2], 'cert_fp_next', cur[3] or '', 'deadline', deadline, 'rotate', 'required')
 local fields = {'deadline', deadline}
-if reason ~= '' then append(fields, {'reason', reason}) end
+append_set(fields, 'reason', reason)
 log('ok', fields)
 return {'ok'}

@@ -12,7 +12,7 @@ local actor, source, events_cap, audit_minid = ARGV[4], ARGV[5], ARGV[6], ARGV[7
 
 local function log(result, reason)
   local f = {'action', 'device-policy', 'device', id, 'result', result, 'policy', policy}
-  if reason ~= '' then append(f, {'reason', reason}) end
+  append_set(f, 'reason', reason)
   audit_log(audit, audit_minid, actor, source, now, f)
 end
 

@@ -18,8 +18,8 @@ local actor, source, events_cap, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9
 
 local function log(result, why, from)
   local f = {'action', 'state', 'device', id, 'result', result}
-  if why ~= '' then append(f, {'reason', why}) end
-  if from ~= '' then append(f, {'from', from}) end
+  append_set(f, 'reason', why)
+  append_set(f, 'from', from)
   audit_log(audit, audit_minid, actor, source, now, append(f, {'to', to}))
 end
 

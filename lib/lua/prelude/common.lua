@@ -21,6 +21,12 @@ local function append(t, ...)
   return t
 end
 
+-- appends the pair name, value to t unless value is '' or nil; returns t
+local function append_set(t, name, value)
+  if value and value ~= '' then append(t, {name, value}) end
+  return t
+end
+
 -- appends one entry to the audit stream `key`, trimming entries older than
 -- the MINID `minid`: actor, source (unless ''), the name/value pairs of
 -- fields, then ts (the fields of docs/registry.md, in this order)
