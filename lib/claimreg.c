@@ -164,13 +164,9 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 		cc_key(old, oldkey);
 
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, cckey);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_pushv(&a, devkey, cckey, ONB_KEY_AUDIT, NULL);
 		if(old[0]) onb_args_push(&a, oldkey);
-		onb_args_push(&a, id);
-		onb_args_push(&a, got.hash);
-		onb_args_push(&a, old);
+		onb_args_pushv(&a, id, got.hash, old, NULL);
 		onb_args_push_i64(&a, got.expires_ms);
 		onb_args_push_i64(&a, ONB_CC_GRACE_MS);
 		onb_args_push(&a, ISSUE_STATES);
@@ -237,11 +233,7 @@ int onb_claimcode_revoke(redisContext *rc, const char *id, const struct onb_acto
 		if(!hash[0]) return onb_fail(err, ONB_ENOTFOUND, "device %s has no claim code", id);
 		cc_key(hash, cckey);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, cckey);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, hash);
+		onb_args_pushv(&a, devkey, cckey, ONB_KEY_AUDIT, id, hash, NULL);
 		onb_args_push_common(&a, onb_now_ms(), actor, false);
 		r = onb_reg_script(rc, ONB_SCRIPT_CLAIMCODE_REVOKE, &a, 3, what, &ret, err);
 		if(!r) return ret;
@@ -438,26 +430,18 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	onb_state_sources(ONB_STATE_ACTIVE, sources, sizeof(sources));
 
 	onb_args_script(&a);
-	onb_args_push(&a, cckey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, tfail);
-	onb_args_push(&a, tlock);
+	onb_args_pushv(&a, cckey, ONB_KEY_EVENTS, ONB_KEY_AUDIT, tfail, tlock, NULL);
 	if(has_source){
 		onb_args_push(&a, sfail);
 		onb_args_push(&a, slock);
 	}
 	if(has_dev) onb_args_push(&a, devkey);
-	onb_args_push(&a, hash);
-	onb_args_push(&a, req->tenant);
-	onb_args_push(&a, req->device ? req->device : "");
+	onb_args_pushv(&a, hash, req->tenant, req->device ? req->device : "", NULL);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	onb_args_push_i64(&a, lim->max_failures);
 	onb_args_push_i64(&a, lim->window_ms);
 	onb_args_push_i64(&a, lim->lockout_ms);
-	onb_args_push(&a, has_source ? "1" : "0");
-	onb_args_push(&a, has_dev ? "1" : "0");
-	onb_args_push(&a, sources);
+	onb_args_pushv(&a, has_source ? "1" : "0", has_dev ? "1" : "0", sources, NULL);
 	r = onb_reg_script(rc, ONB_SCRIPT_CLAIM_REDEEM, &a, 5 + (has_source ? 2 : 0) + (has_dev ? 1 : 0),
 			what, &ret, err);
 	if(!r) return ret;
@@ -548,9 +532,7 @@ int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 		snprintf(tfail, sizeof(tfail), ONB_KEY_CCFAIL_FMT, tenant);
 		snprintf(tlock, sizeof(tlock), ONB_KEY_CCLOCK_FMT, tenant);
 		memset(&a, 0, sizeof(a));
-		onb_args_push(&a, "DEL");
-		onb_args_push(&a, tfail);
-		onb_args_push(&a, tlock);
+		onb_args_pushv(&a, "DEL", tfail, tlock, NULL);
 		ret = del_batch(rc, &a, &n, err);
 		/* the tenant at every source: "<tenant>/" ends the tenant's part */
 		if(ret == ONB_OK){

@@ -180,17 +180,9 @@ int onb_registry_register(redisContext *rc, const struct onb_register_req *req,
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, req->id);
 	snprintf(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT, req->cert_fp);
 	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, fpkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, req->id);
-	onb_args_push(&a, req->cert_fp);
-	onb_args_push(&a, serial);
+	onb_args_pushv(&a, devkey, fpkey, ONB_KEY_EVENTS, ONB_KEY_AUDIT, req->id, req->cert_fp, serial, NULL);
 	onb_args_push_i64(&a, req->not_after);
-	onb_args_push(&a, onb_state_name(req->state));
-	onb_args_push(&a, tenant);
-	onb_args_push(&a, sources);
+	onb_args_pushv(&a, onb_state_name(req->state), tenant, sources, NULL);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);
 
 	r = onb_reg_script(rc, ONB_SCRIPT_REGISTER, &a, 4, "registering device", &ret, err);
@@ -234,10 +226,7 @@ int onb_registry_set_state(redisContext *rc, const char *id, enum onb_state to,
 	onb_state_sources(to, sources, sizeof(sources));
 
 	onb_args_device_script(&a, devkey, id);
-	onb_args_push(&a, id);
-	onb_args_push(&a, onb_state_name(to));
-	onb_args_push(&a, sources);
-	onb_args_push(&a, reason);
+	onb_args_pushv(&a, id, onb_state_name(to), sources, reason, NULL);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);
 
 	r = onb_reg_script(rc, ONB_SCRIPT_SET_STATE, &a, 3, "changing device state", &ret, err);

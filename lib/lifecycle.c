@@ -76,16 +76,9 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 		if(ret != ONB_OK) return ret;
 		snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.next);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, newkey);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_pushv(&a, devkey, newkey, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT, NULL);
 		if(p.next[0]) onb_args_push(&a, oldkey);
-		onb_args_push(&a, r->device_id);
-		onb_args_push(&a, r->requester_fp);
-		onb_args_push(&a, r->cert_fp);
-		onb_args_push(&a, r->cert_serial);
+		onb_args_pushv(&a, r->device_id, r->requester_fp, r->cert_fp, r->cert_serial, NULL);
 		onb_args_push_i64(&a, r->not_after);
 		onb_args_push_i64(&a, r->grace_ms);
 		onb_args_push(&a, p.next);
@@ -146,14 +139,8 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		if(p.fp[0]) snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.fp);
 		else snprintf(oldkey, sizeof(oldkey), "%s", devkey);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, oldkey);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, fp);
-		onb_args_push(&a, p.fp);
+		onb_args_pushv(&a, devkey, oldkey, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT, id, fp, p.fp,
+				NULL);
 		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_PROMOTE, &a, 5, "promoting a renewed certificate", &ret, err);
 		if(!rep) return ret;
@@ -233,18 +220,8 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		if(ret != ONB_OK) return ret;
 		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, k.fp);
-		onb_args_push(&a, k.next);
-		onb_args_push(&a, k.code);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, p.fp);
-		onb_args_push(&a, p.next);
-		onb_args_push(&a, p.code);
-		onb_args_push(&a, sources);
+		onb_args_pushv(&a, devkey, k.fp, k.next, k.code, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT,
+				id, p.fp, p.next, p.code, sources, NULL);
 		onb_args_push(&a, onb_state_transition_allowed(ONB_STATE_DECOMMISSIONED, ONB_STATE_MANUFACTURED)
 				? "1" : "0");
 		onb_args_push(&a, reason ? reason : "");

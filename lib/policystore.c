@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "onb/ids.h"
 #include "onb/policy.h"
 #include "registry_int.h"
 
@@ -17,16 +18,7 @@
  * "onb:policy:*" lists exactly the documents. */
 bool onb_policy_name_valid(const char *name)
 {
-	size_t n = 0;
-
-	if(!name) return false;
-	for(; name[n]; n++){
-		unsigned char c = (unsigned char)name[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-			|| c == '.' || c == '_' || c == '-';
-		if(!ok || n >= ONB_NAME_MAX) return false;
-	}
-	return n > 0;
+	return onb_id_valid(name) && strlen(name) <= ONB_NAME_MAX && !strchr(name, ':');
 }
 
 int onb_policystore_get(redisContext *rc, const char *name, char **json_out, size_t *len_out,
@@ -82,11 +74,7 @@ static int policy_write(redisContext *rc, const char *name, const char *op, cons
 
 	snprintf(key, sizeof(key), ONB_KEY_POLICY_FMT, name);
 	onb_args_script(&a);
-	onb_args_push(&a, key);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, name);
-	onb_args_push(&a, op);
+	onb_args_pushv(&a, key, ONB_KEY_EVENTS, ONB_KEY_AUDIT, name, op, NULL);
 	onb_args_push_len(&a, json, len);
 	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	r = onb_reg_script(rc, ONB_SCRIPT_POLICY_WRITE, &a, 3, "writing policy", &ret, err);

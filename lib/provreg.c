@@ -162,16 +162,12 @@ int onb_token_issue_audited(redisContext *rc, const char *cert_fp, const char *c
 	snprintf(pendkey, sizeof(pendkey), ONB_KEY_PENDING_FMT, cert_fp);
 	snprintf(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT, cert_fp);
 	onb_args_script(&a);
-	onb_args_push(&a, tokkey);
-	onb_args_push(&a, pendkey);
-	onb_args_push(&a, fpkey);
+	onb_args_pushv(&a, tokkey, pendkey, fpkey, NULL);
 	if(audit) onb_args_push(&a, ONB_KEY_AUDIT);
 	onb_args_push(&a, cert_fp);
 	onb_args_push(&a, cert_serial);
 	onb_args_push_i64(&a, not_after);
-	onb_args_push(&a, requester->client_id);
-	onb_args_push(&a, requester->idclass);
-	onb_args_push(&a, requester->fp);
+	onb_args_pushv(&a, requester->client_id, requester->idclass, requester->fp, NULL);
 	onb_args_push_i64(&a, onb_now_ms());
 	onb_args_push_i64(&a, (int64_t)ttl_s * 1000);
 	onb_args_push(&a, hash);
@@ -377,34 +373,15 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 		}
 		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
-		onb_args_push(&a, tokkey);
-		onb_args_push(&a, pendkey);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, fpkey);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, k.fp);
-		onb_args_push(&a, k.next);
-		onb_args_push(&a, k.code);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, req->device_id);
-		onb_args_push(&a, fp);
-		onb_args_push(&a, req->requester->client_id);
-		onb_args_push(&a, req->requester->idclass);
-		onb_args_push(&a, req->requester->fp);
-		onb_args_push(&a, req->serial ? req->serial : "");
-		onb_args_push(&a, req->allowlist_required ? "1" : "0");
-		onb_args_push(&a, onb_state_name(req->state));
-		onb_args_push(&a, req->tenant ? req->tenant : "");
-		onb_args_push(&a, req->policy ? req->policy : "");
-		onb_args_push(&a, sources);
+		onb_args_pushv(&a, tokkey, pendkey, devkey, fpkey, ONB_KEY_EVENTS, ONB_KEY_AUDIT, k.fp, k.next, k.code,
+				ONB_KEY_CRL_REVOKED, NULL);
+		onb_args_pushv(&a, req->device_id, fp, req->requester->client_id, req->requester->idclass,
+				req->requester->fp, req->serial ? req->serial : "", req->allowlist_required ? "1" : "0",
+				onb_state_name(req->state), req->tenant ? req->tenant : "", req->policy ? req->policy : "",
+				sources, NULL);
 		onb_args_push_common(&a, onb_now_ms(), actor, true);
-		onb_args_push(&a, request);
-		onb_args_push(&a, onb_reprovision_name(req->reprovision));
-		onb_args_push(&a, p.fp);
-		onb_args_push(&a, p.next);
-		onb_args_push(&a, p.code);
-		onb_args_push(&a, req->template_name ? req->template_name : "");
+		onb_args_pushv(&a, request, onb_reprovision_name(req->reprovision), p.fp, p.next, p.code,
+				req->template_name ? req->template_name : "", NULL);
 
 		r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 10, "RegisterThing", &ret, err);
 		if(!r) return ret;
@@ -484,12 +461,8 @@ static int allow_pass(redisContext *rc, const struct onb_allow_entry *entries, s
 			onb_args_push(&a, "EVAL");
 			onb_args_push(&a, body);
 		}
-		onb_args_push(&a, "1");
-		onb_args_push(&a, key);
-		onb_args_push(&a, e->serial ? e->serial : "");
-		onb_args_push(&a, e->birth_fp ? e->birth_fp : "");
-		onb_args_push(&a, e->batch ? e->batch : "");
-		onb_args_push(&a, now);
+		onb_args_pushv(&a, "1", key, e->serial ? e->serial : "", e->birth_fp ? e->birth_fp : "",
+				e->batch ? e->batch : "", now, NULL);
 		/* hiredis copies the command into its output buffer here */
 		if(redisAppendCommandArgv(rc, a.n, a.v, a.len) != REDIS_OK){
 			ret = onb_fail(err, ONB_EUNAVAIL, "adding to the allowlist: %s", rc->errstr);

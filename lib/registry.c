@@ -125,6 +125,16 @@ void onb_args_push(struct onb_args *a, const char *s)
 	onb_args_push_len(a, s, strlen(s));
 }
 
+void onb_args_pushv(struct onb_args *a, ...)
+{
+	const char *s;
+	va_list ap;
+
+	va_start(ap, a);
+	while((s = va_arg(ap, const char *)) != NULL) onb_args_push(a, s);
+	va_end(ap);
+}
+
 void onb_args_push_i64(struct onb_args *a, int64_t v)
 {
 	if(a->nnum >= (int)(sizeof(a->num) / sizeof(a->num[0]))){

@@ -66,6 +66,13 @@ struct onb_args {
 void onb_args_push_len(struct onb_args *a, const char *s, size_t len);
 /* Appends one NUL-terminated argument (borrowed). */
 void onb_args_push(struct onb_args *a, const char *s);
+/* Appends each NUL-terminated argument up to a NULL (borrowed): a
+ * script's KEYS, or a run of its ARGV, as one list. */
+void onb_args_pushv(struct onb_args *a, ...)
+#if defined(__GNUC__)
+	__attribute__((sentinel))
+#endif
+	;
 /* Appends a decimal integer (copied into a->num). */
 void onb_args_push_i64(struct onb_args *a, int64_t v);
 /* a (zeroed) becomes "XREAD [BLOCK block_ms] COUNT max STREAMS": the
