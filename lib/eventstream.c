@@ -58,42 +58,53 @@ int onb_reg_stream_tail(redisContext *rc, const char *key, char last_id[ONB_STRE
 	return ret;
 }
 
-/* Parses one [id, [field, value, ...]] entry. False for a malformed entry
- * (which is skipped, but still advances the reader). */
-static bool parse_event(const redisReply *fields, struct onb_event *ev)
+bool onb_reg_entry_fields(const redisReply *fields, const struct onb_reg_str_field *t, size_t n,
+		bool (*other)(const redisReply *k, const redisReply *v, void *arg), void *arg)
 {
-	bool have_type = false;
-
-	ev->state = ONB_STATE_INVALID;
 	if(fields->type != REDIS_REPLY_ARRAY || fields->elements % 2) return false;
 	for(size_t i = 0; i + 1 < fields->elements; i += 2){
 		const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+		size_t f = 0;
+
 		if(v->type != REDIS_REPLY_STRING) return false;
-		if(onb_reg_reply_is(k, "type")){
-			if(!onb_reg_reply_str(v, ev->type, sizeof(ev->type)) || !ev->type[0]) return false;
-			have_type = true;
-		}else if(onb_reg_reply_is(k, "device")){
-			if(!onb_reg_reply_str(v, ev->device, sizeof(ev->device))) return false;
-			if(ev->device[0] && !onb_id_valid(ev->device)) return false;
-		}else if(onb_reg_reply_is(k, "state")){
-			char s[32];
-			ev->state = onb_reg_reply_str(v, s, sizeof(s)) ? onb_state_parse(s) : ONB_STATE_INVALID;
-		}else if(onb_reg_reply_is(k, "tenant")){
-			if(!onb_reg_reply_str(v, ev->tenant, sizeof(ev->tenant))) return false;
-		}else if(onb_reg_reply_is(k, "policy")){
-			if(!onb_reg_reply_str(v, ev->policy, sizeof(ev->policy))) return false;
-		}else if(onb_reg_reply_is(k, "cert_fp")){
-			if(!onb_reg_reply_str(v, ev->cert_fp, sizeof(ev->cert_fp))) return false;
-		}else if(onb_reg_reply_is(k, "cert_fp_next")){
-			if(!onb_reg_reply_str(v, ev->cert_fp_next, sizeof(ev->cert_fp_next))) return false;
-		}else if(onb_reg_reply_is(k, "deadline")){
-			if(!onb_reg_reply_i64(v, &ev->deadline_ms)) return false;
-		}else if(onb_reg_reply_is(k, "rotate")){
-			ev->rotate_required = onb_reg_reply_is(v, "required");
+		while(f < n && !onb_reg_reply_is(k, t[f].name)) f++;
+		if(f < n){
+			if(!onb_reg_reply_str(v, t[f].dst, t[f].cap)) return false;
+		}else if(other && !other(k, v, arg)){
+			return false;
 		}
-		/* other fields: for newer readers */
+		/* a field no one reads: for newer readers */
 	}
-	return have_type;
+	return true;
+}
+
+/* The fields of an event that are not plain strings. */
+static bool event_other(const redisReply *k, const redisReply *v, void *arg)
+{
+	struct onb_event *ev = arg;
+
+	if(onb_reg_reply_is(k, "state")) ev->state = onb_reg_reply_state(v);
+	else if(onb_reg_reply_is(k, "deadline")) return onb_reg_reply_i64(v, &ev->deadline_ms);
+	else if(onb_reg_reply_is(k, "rotate")) ev->rotate_required = onb_reg_reply_is(v, "required");
+	return true;
+}
+
+/* Parses the fields of one entry. False for a malformed entry (which is
+ * skipped, but still advances the reader). */
+static bool parse_event(const redisReply *fields, struct onb_event *ev)
+{
+	const struct onb_reg_str_field t[] = {
+		{ "type", ev->type, sizeof(ev->type) },
+		{ "device", ev->device, sizeof(ev->device) },
+		{ "tenant", ev->tenant, sizeof(ev->tenant) },
+		{ "policy", ev->policy, sizeof(ev->policy) },
+		{ "cert_fp", ev->cert_fp, sizeof(ev->cert_fp) },
+		{ "cert_fp_next", ev->cert_fp_next, sizeof(ev->cert_fp_next) },
+	};
+
+	ev->state = ONB_STATE_INVALID;
+	if(!onb_reg_entry_fields(fields, t, sizeof(t) / sizeof(t[0]), event_other, ev)) return false;
+	return ev->type[0] && (!ev->device[0] || onb_id_valid(ev->device));
 }
 
 int onb_reg_stream_entries(const redisReply *entries, char last_id[ONB_STREAM_ID_MAX], onb_reg_entry_cb cb,

@@ -221,6 +221,19 @@ redisReply *onb_reg_blocking_command(redisContext *rc, struct onb_args *a, int b
  * delivered, false when it was skipped as malformed. */
 typedef bool (*onb_reg_entry_cb)(const char *id, const redisReply *fields, void *arg);
 
+/* A string field of a stream entry and where its value goes (cap bytes). */
+struct onb_reg_str_field {
+	const char *name;
+	char *dst;
+	size_t cap;
+};
+/* Reads the [field, value, ...] array of one entry: the value of each field
+ * named in t into its buffer, any other field to other (may be NULL; false
+ * for a bad value). False when fields is not pairs with string values or a
+ * value does not fit; fields not named stay as they were. */
+bool onb_reg_entry_fields(const redisReply *fields, const struct onb_reg_str_field *t, size_t n,
+		bool (*other)(const redisReply *k, const redisReply *v, void *arg), void *arg);
+
 /* Hands each [id, fields] entry of an XREAD or XRANGE page to cb, advancing
  * last_id first. The number delivered, or -1 at an entry that is not one
  * (the rest of the page is not read). */

@@ -55,23 +55,15 @@ int onb_sessions_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct 
 
 static bool parse_announcement(const redisReply *fields, struct onb_session_ann *an)
 {
-	if(fields->type != REDIS_REPLY_ARRAY || fields->elements % 2) return false;
-	for(size_t i = 0; i + 1 < fields->elements; i += 2){
-		const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-		if(v->type != REDIS_REPLY_STRING) return false;
-		if(onb_reg_reply_is(k, "device")){
-			if(!onb_reg_reply_str(v, an->device, sizeof(an->device))) return false;
-		}else if(onb_reg_reply_is(k, "broker")){
-			if(!onb_reg_reply_str(v, an->broker, sizeof(an->broker))) return false;
-		}else if(onb_reg_reply_is(k, "conn")){
-			if(!onb_reg_reply_str(v, an->conn, sizeof(an->conn))) return false;
-		}else if(onb_reg_reply_is(k, "fp")){
-			if(!onb_reg_reply_str(v, an->fp, sizeof(an->fp))) return false;
-		}else if(onb_reg_reply_is(k, "source")){
-			if(!onb_reg_reply_str(v, an->source, sizeof(an->source))) return false;
-		}
-		/* other fields: for newer readers */
-	}
+	const struct onb_reg_str_field t[] = {
+		{ "device", an->device, sizeof(an->device) },
+		{ "broker", an->broker, sizeof(an->broker) },
+		{ "conn", an->conn, sizeof(an->conn) },
+		{ "fp", an->fp, sizeof(an->fp) },
+		{ "source", an->source, sizeof(an->source) },
+	};
+
+	if(!onb_reg_entry_fields(fields, t, sizeof(t) / sizeof(t[0]), NULL, NULL)) return false;
 	return onb_id_valid(an->device) && onb_id_valid(an->broker) && conn_valid(an->conn) && onb_reg_fp_valid(an->fp);
 }
 
