@@ -15,15 +15,6 @@ static const char *const view_fields[] = {
 };
 #define NFIELDS (sizeof(view_fields) / sizeof(view_fields[0]))
 
-#define KEY_PREFIX "onb:dev:{"
-
-static void hmget_args(struct onb_args *a, const char *key)
-{
-	memset(a, 0, sizeof(*a));
-	onb_args_push(a, "HMGET");
-	onb_args_push(a, key);
-	for(size_t i = 0; i < NFIELDS; i++) onb_args_push(a, view_fields[i]);
-}
 
 /* From an HMGET reply over view_fields: ONB_OK, ONB_ENOTFOUND (no state:
  * the device does not exist), ONB_EINVAL (a field that does not fit). */
@@ -53,15 +44,10 @@ static int parse(const char *id, const redisReply *r, struct onb_device *out)
 int onb_admview_read_device(redisContext *rc, const char *id, struct onb_device *out,
 		struct onb_err *err)
 {
-	char key[ONB_ID_MAX + 16];
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	if(!onb_id_valid(id)) return onb_fail(err, ONB_EINVAL, "invalid device id");
-	snprintf(key, sizeof(key), ONB_KEY_DEVICE_FMT, id);
-	hmget_args(&a, key);
-	r = onb_reg_command(rc, &a, "reading device", false, &ret, err);
+	r = onb_reg_device_fields(rc, id, view_fields, NFIELDS, &ret, err);
 	if(!r) return ret;
 	ret = parse(id, r, out);
 	freeReplyObject(r);
@@ -71,34 +57,16 @@ int onb_admview_read_device(redisContext *rc, const char *id, struct onb_device 
 	return ONB_OK;
 }
 
-/* The device id inside "onb:dev:{ID}", or false for any other key. */
-static bool id_of_key(const redisReply *k, char id[ONB_ID_MAX + 1])
-{
-	size_t plen = strlen(KEY_PREFIX);
-
-	if(k->type != REDIS_REPLY_STRING || k->len < plen + 2 || k->len - plen - 1 > ONB_ID_MAX
-			|| memcmp(k->str, KEY_PREFIX, plen) != 0 || k->str[k->len - 1] != '}'){
-		return false;
-	}
-	memcpy(id, k->str + plen, k->len - plen - 1);
-	id[k->len - plen - 1] = '\0';
-	return onb_id_valid(id);
-}
-
 static void scan_args(struct onb_args *a, const char *cursor, const char *count)
 {
-	memset(a, 0, sizeof(*a));
-	onb_args_push(a, "SCAN");
-	onb_args_push(a, cursor);
-	onb_args_push(a, "MATCH");
-	onb_args_push(a, KEY_PREFIX "*");
-	onb_args_push(a, "COUNT");
-	onb_args_push(a, count);
+	onb_args_scan(a, cursor, "onb:dev:{*", count);
 }
 
 /* Reads a SCAN reply: the next cursor, and the page (owned by the caller). */
-static int read_scan(redisContext *rc, char cursor[32], redisReply **page, struct onb_err *err)
+static int read_scan(redisContext *rc, char cursor[ONB_SCAN_CURSOR_MAX], redisReply **page,
+		struct onb_err *err)
 {
+	const redisReply *keys;
 	void *reply = NULL;
 	redisReply *r;
 
@@ -106,9 +74,7 @@ static int read_scan(redisContext *rc, char cursor[32], redisReply **page, struc
 		return onb_fail(err, ONB_EUNAVAIL, "scanning devices: %s", rc->err ? rc->errstr : "no reply");
 	}
 	r = reply;
-	if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
-			|| !onb_reg_reply_str(r->element[0], cursor, 32)
-			|| r->element[1]->type != REDIS_REPLY_ARRAY){
+	if(!onb_reg_scan_reply(r, cursor, &keys)){
 		freeReplyObject(r);
 		return onb_fail(err, ONB_EUNAVAIL, "scanning devices: unexpected reply from Redis");
 	}
@@ -130,8 +96,8 @@ static int load_page(redisContext *rc, struct onb_admview *v, const redisReply *
 
 	if(!ids) return onb_fail(err, ONB_EINTERNAL, "out of memory");
 	for(size_t i = 0; i < keys->elements; i++){
-		if(!id_of_key(keys->element[i], ids[n])) continue;
-		hmget_args(&a, keys->element[i]->str);
+		if(!onb_reg_device_id_of_key(keys->element[i], ids[n])) continue;
+		onb_args_hmget(&a, keys->element[i]->str, view_fields, NFIELDS);
 		if(redisAppendCommandArgv(rc, a.n, a.v, NULL) != REDIS_OK){
 			ret = onb_fail(err, ONB_EUNAVAIL, "Redis: %s", rc->errstr);
 			goto cleanup;
@@ -174,7 +140,7 @@ cleanup:
 int onb_admview_load(redisContext *rc, struct onb_admview *v, int batch,
 		const atomic_bool *stop, size_t *skipped, struct onb_err *err)
 {
-	char cursor[32] = "0", count[16];
+	char cursor[ONB_SCAN_CURSOR_MAX] = "0", count[16];
 	struct onb_args a;
 	int ret = ONB_OK;
 

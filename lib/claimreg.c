@@ -22,7 +22,7 @@
 #include "onb/ids.h"
 #include "onb/state.h"
 
-#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define DEV_KEY_MAX ONB_REG_DEV_KEY_MAX
 #define CC_KEY_MAX (ONB_CC_HASH_HEXLEN + 16)
 #define RL_KEY_MAX (2 * ONB_ID_MAX + 32) /* a tenant, '/', a source name (rl_name) */
 #define RETRIES 4
@@ -37,14 +37,6 @@ const struct onb_claim_limits onb_claim_limits_default = {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static int check_id(const char *id, struct onb_err *err)
-{
-	if(!onb_id_valid(id)){
-		return onb_fail(err, ONB_EINVAL, "invalid device id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
-	}
-	return ONB_OK;
-}
 
 static void dev_key(const char *id, char key[DEV_KEY_MAX])
 {
@@ -101,15 +93,10 @@ static int tsrc_keys(const char *tenant, const char *source, char fail[RL_KEY_MA
 static int hget(redisContext *rc, const char *key, const char *field, char *dst, size_t cap,
 		const char *what, struct onb_err *err)
 {
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "HGET");
-	onb_args_push(&a, key);
-	onb_args_push(&a, field);
-	r = onb_reg_command(rc, &a, what, false, &ret, err);
+	r = onb_reg_commandv(rc, what, &ret, err, "HGET", key, field, NULL);
 	if(!r) return ret;
 	ret = onb_reg_reply_str(r, dst, cap) ? ONB_OK : onb_fail(err, ONB_EUNAVAIL, "%s: unexpected reply", what);
 	freeReplyObject(r);
@@ -125,12 +112,6 @@ static int read_pointer(redisContext *rc, const char *devkey, char hash[ONB_CC_H
 	if(ret != ONB_OK) return ret;
 	if(hash[0] && !onb_reg_fp_valid(hash)) return onb_fail(err, ONB_EINTERNAL, "%s: corrupt claim code pointer", what);
 	return ONB_OK;
-}
-
-static void push_actor(struct onb_args *a, const struct onb_actor *actor)
-{
-	onb_args_push(a, actor->who);
-	onb_args_push(a, actor->source ? actor->source : "");
 }
 
 static int unexpected(redisReply *r, const char *what, struct onb_err *err)
@@ -155,7 +136,7 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 	char devkey[DEV_KEY_MAX], cckey[CC_KEY_MAX], oldkey[CC_KEY_MAX], old[ONB_CC_HASH_HEXLEN + 1];
 	int ret;
 
-	ret = check_id(id, err);
+	ret = onb_reg_id_check(id, "device", err);
 	if(ret != ONB_OK) return ret;
 	if(ttl_ms < 1000 || ttl_ms > ONB_CC_TTL_MAX_MS){
 		return onb_fail(err, ONB_EINVAL, "claim code lifetime must be 1 s .. %lld days",
@@ -183,19 +164,13 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 		cc_key(old, oldkey);
 
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, cckey);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_pushv(&a, devkey, cckey, ONB_KEY_AUDIT, NULL);
 		if(old[0]) onb_args_push(&a, oldkey);
-		onb_args_push(&a, id);
-		onb_args_push(&a, got.hash);
-		onb_args_push(&a, old);
+		onb_args_pushv(&a, id, got.hash, old, NULL);
 		onb_args_push_i64(&a, got.expires_ms);
 		onb_args_push_i64(&a, ONB_CC_GRACE_MS);
 		onb_args_push(&a, ISSUE_STATES);
-		onb_args_push_i64(&a, now);
-		push_actor(&a, actor);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_common(&a, now, actor, false);
 		r = onb_reg_script(rc, ONB_SCRIPT_CLAIMCODE_ISSUE, &a, old[0] ? 4 : 3, what, &ret, err);
 		if(!r) goto cleanup;
 		if(reply_is(r, "ok", 1)){
@@ -213,16 +188,16 @@ int onb_claimcode_issue(redisContext *rc, const char *id, int64_t ttl_ms,
 			freeReplyObject(r);
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 		}else if(reply_is(r, "refused", 3)){
-			char state[32], tenant[ONB_ID_MAX + 1];
-			if(!onb_reg_reply_str(r->element[1], state, sizeof(state))) state[0] = '\0';
+			const char *state = onb_state_name(onb_reg_reply_state(r->element[1]));
+			char tenant[ONB_ID_MAX + 1];
 			if(!onb_reg_reply_str(r->element[2], tenant, sizeof(tenant))) tenant[0] = '\0';
 			freeReplyObject(r);
 			if(tenant[0]){
 				ret = onb_fail(err, ONB_EREFUSED, "device %s is %s for tenant %s: release it first",
-						id, onb_state_name(onb_state_parse(state)), tenant);
+						id, state, tenant);
 			}else{
 				ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: no claim code can be issued for it",
-						id, onb_state_name(onb_state_parse(state)));
+						id, state);
 			}
 		}else{
 			ret = unexpected(r, what, err);
@@ -241,7 +216,7 @@ int onb_claimcode_revoke(redisContext *rc, const char *id, const struct onb_acto
 	char devkey[DEV_KEY_MAX], cckey[CC_KEY_MAX], hash[ONB_CC_HASH_HEXLEN + 1], state[32];
 	int ret;
 
-	ret = check_id(id, err);
+	ret = onb_reg_id_check(id, "device", err);
 	if(ret != ONB_OK) return ret;
 	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
@@ -258,14 +233,8 @@ int onb_claimcode_revoke(redisContext *rc, const char *id, const struct onb_acto
 		if(!hash[0]) return onb_fail(err, ONB_ENOTFOUND, "device %s has no claim code", id);
 		cc_key(hash, cckey);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, cckey);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, hash);
-		onb_args_push_i64(&a, onb_now_ms());
-		push_actor(&a, actor);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_pushv(&a, devkey, cckey, ONB_KEY_AUDIT, id, hash, NULL);
+		onb_args_push_common(&a, onb_now_ms(), actor, false);
 		r = onb_reg_script(rc, ONB_SCRIPT_CLAIMCODE_REVOKE, &a, 3, what, &ret, err);
 		if(!r) return ret;
 		if(reply_is(r, "retry", 1)){
@@ -303,7 +272,7 @@ int onb_claimcode_show(redisContext *rc, const char *id, struct onb_claimcode_in
 	redisReply *r;
 	int ret;
 
-	ret = check_id(id, err);
+	ret = onb_reg_id_check(id, "device", err);
 	if(ret != ONB_OK) return ret;
 	if(!out) return onb_fail(err, ONB_EINVAL, "no output");
 	dev_key(id, devkey);
@@ -321,10 +290,7 @@ int onb_claimcode_show(redisContext *rc, const char *id, struct onb_claimcode_in
 	memcpy(info.id, hash, ONB_CC_ID_LEN);
 	info.id[ONB_CC_ID_LEN] = '\0';
 	cc_key(hash, cckey);
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "HMGET");
-	onb_args_push(&a, cckey);
-	for(size_t i = 0; i < CC_NFIELDS; i++) onb_args_push(&a, cc_fields[i]);
+	onb_args_hmget(&a, cckey, cc_fields, CC_NFIELDS);
 	r = onb_reg_command(rc, &a, what, false, &ret, err);
 	if(!r) return ret;
 	if(r->type != REDIS_REPLY_ARRAY || r->elements != CC_NFIELDS) return unexpected(r, what, err);
@@ -464,29 +430,18 @@ int onb_claim_redeem(redisContext *rc, const struct onb_claim_req *req, const st
 	onb_state_sources(ONB_STATE_ACTIVE, sources, sizeof(sources));
 
 	onb_args_script(&a);
-	onb_args_push(&a, cckey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, tfail);
-	onb_args_push(&a, tlock);
+	onb_args_pushv(&a, cckey, ONB_KEY_EVENTS, ONB_KEY_AUDIT, tfail, tlock, NULL);
 	if(has_source){
 		onb_args_push(&a, sfail);
 		onb_args_push(&a, slock);
 	}
 	if(has_dev) onb_args_push(&a, devkey);
-	onb_args_push(&a, hash);
-	onb_args_push(&a, req->tenant);
-	onb_args_push(&a, req->device ? req->device : "");
-	onb_args_push_i64(&a, onb_now_ms());
+	onb_args_pushv(&a, hash, req->tenant, req->device ? req->device : "", NULL);
+	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	onb_args_push_i64(&a, lim->max_failures);
 	onb_args_push_i64(&a, lim->window_ms);
 	onb_args_push_i64(&a, lim->lockout_ms);
-	push_actor(&a, actor);
-	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, onb_audit_minid());
-	onb_args_push(&a, has_source ? "1" : "0");
-	onb_args_push(&a, has_dev ? "1" : "0");
-	onb_args_push(&a, sources);
+	onb_args_pushv(&a, has_source ? "1" : "0", has_dev ? "1" : "0", sources, NULL);
 	r = onb_reg_script(rc, ONB_SCRIPT_CLAIM_REDEEM, &a, 5 + (has_source ? 2 : 0) + (has_dev ? 1 : 0),
 			what, &ret, err);
 	if(!r) return ret;
@@ -523,7 +478,7 @@ static int del_batch(redisContext *rc, struct onb_args *a, int *n, struct onb_er
  * stay, as if it had started just after the unlock. */
 static int del_matching(redisContext *rc, const char *pattern, int *n, struct onb_err *err)
 {
-	char cursor[32] = "0";
+	char cursor[ONB_SCAN_CURSOR_MAX] = "0";
 	struct onb_args scan, del;
 	redisReply *r;
 	int ret = ONB_OK;
@@ -531,23 +486,17 @@ static int del_matching(redisContext *rc, const char *pattern, int *n, struct on
 	memset(&del, 0, sizeof(del));
 	onb_args_push(&del, "DEL");
 	do{
-		memset(&scan, 0, sizeof(scan));
-		onb_args_push(&scan, "SCAN");
-		onb_args_push(&scan, cursor);
-		onb_args_push(&scan, "MATCH");
-		onb_args_push(&scan, pattern);
-		onb_args_push(&scan, "COUNT");
-		onb_args_push(&scan, "1000");
+		const redisReply *keys;
+
+		onb_args_scan(&scan, cursor, pattern, "1000");
 		r = onb_reg_command(rc, &scan, UNLOCK_WHAT, false, &ret, err);
 		if(!r) return ret;
-		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING
-				|| r->element[0]->len >= sizeof(cursor) || r->element[1]->type != REDIS_REPLY_ARRAY){
+		if(!onb_reg_scan_reply(r, cursor, &keys)){
 			freeReplyObject(r);
 			return onb_fail(err, ONB_EUNAVAIL, UNLOCK_WHAT ": unexpected SCAN reply");
 		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
-		for(size_t i = 0; i < r->element[1]->elements && ret == ONB_OK; i++){
-			const redisReply *k = r->element[1]->element[i];
+		for(size_t i = 0; i < keys->elements && ret == ONB_OK; i++){
+			const redisReply *k = keys->element[i];
 			if(k->type != REDIS_REPLY_STRING) continue;
 			onb_args_push_len(&del, k->str, k->len);
 			/* the keys are borrowed from r: send them before it is freed */
@@ -583,9 +532,7 @@ int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 		snprintf(tfail, sizeof(tfail), ONB_KEY_CCFAIL_FMT, tenant);
 		snprintf(tlock, sizeof(tlock), ONB_KEY_CCLOCK_FMT, tenant);
 		memset(&a, 0, sizeof(a));
-		onb_args_push(&a, "DEL");
-		onb_args_push(&a, tfail);
-		onb_args_push(&a, tlock);
+		onb_args_pushv(&a, "DEL", tfail, tlock, NULL);
 		ret = del_batch(rc, &a, &n, err);
 		/* the tenant at every source: "<tenant>/" ends the tenant's part */
 		if(ret == ONB_OK){
@@ -624,14 +571,6 @@ int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 
 /* ---------------------------------------------------------------- tenants */
 
-static int reason_check(const char *reason, struct onb_err *err)
-{
-	if(reason && !onb_reg_text_valid(reason, ONB_REASON_MAX)){
-		return onb_fail(err, ONB_EINVAL, "reason must be one line of at most %d printable bytes", ONB_REASON_MAX);
-	}
-	return ONB_OK;
-}
-
 /* Reads {'ok', former tenant}, {'notfound'}, {'refused', state}, {'same'}. */
 static int tenant_reply(redisReply *r, const char *id, const char *what, const char *verb,
 		char former_out[ONB_ID_MAX + 1], struct onb_err *err)
@@ -663,9 +602,7 @@ int onb_device_release(redisContext *rc, const char *id, const char *reason,
 	char devkey[DEV_KEY_MAX], cckey[CC_KEY_MAX], ptr[ONB_CC_HASH_HEXLEN + 1];
 	int ret;
 
-	ret = check_id(id, err);
-	if(ret == ONB_OK) ret = reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
+	ret = onb_reg_change_check(id, reason, actor, err);
 	if(ret != ONB_OK) return ret;
 	dev_key(id, devkey);
 	for(int attempt = 0; attempt < RETRIES; attempt++){
@@ -675,17 +612,11 @@ int onb_device_release(redisContext *rc, const char *id, const char *reason,
 		ret = read_pointer(rc, devkey, ptr, what, err);
 		if(ret != ONB_OK) return ret;
 		cc_key(ptr, cckey);
-		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_device_script(&a, devkey, id);
 		if(ptr[0]) onb_args_push(&a, cckey);
 		onb_args_push(&a, id);
 		onb_args_push(&a, ptr);
-		onb_args_push_i64(&a, onb_now_ms());
-		push_actor(&a, actor);
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		onb_args_push(&a, reason ? reason : "");
 		r = onb_reg_script(rc, ONB_SCRIPT_DEVICE_RELEASE, &a, ptr[0] ? 4 : 3, what, &ret, err);
 		if(!r) return ret;
@@ -707,25 +638,13 @@ int onb_device_transfer(redisContext *rc, const char *id, const char *to, const 
 	redisReply *r;
 	int ret;
 
-	ret = check_id(id, err);
+	ret = onb_reg_change_check(id, reason, actor, err);
+	if(ret == ONB_OK) ret = onb_reg_id_check(to, "tenant", err);
 	if(ret != ONB_OK) return ret;
-	if(!onb_id_valid(to)){
-		return onb_fail(err, ONB_EINVAL, "invalid tenant id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
-	}
-	ret = reason_check(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
-	if(ret != ONB_OK) return ret;
-	dev_key(id, devkey);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push(&a, to);
-	onb_args_push_i64(&a, onb_now_ms());
-	push_actor(&a, actor);
-	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, onb_audit_minid());
+	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	onb_args_push(&a, reason ? reason : "");
 	r = onb_reg_script(rc, ONB_SCRIPT_DEVICE_TRANSFER, &a, 3, what, &ret, err);
 	if(!r) return ret;

@@ -22,57 +22,9 @@
 #include "onb/ids.h"
 #include "onb/state.h"
 
-#define DEV_KEY_MAX (ONB_ID_MAX + 16)
+#define DEV_KEY_MAX ONB_REG_DEV_KEY_MAX
 #define FP_KEY_MAX DEV_KEY_MAX /* also holds the device key (fallback of an absent pointer) */
 #define ATTEMPTS 3
-
-_Static_assert(ONB_REG_HASH_HEXLEN == ONB_FP_HEXLEN && ONB_REG_HASH_HEXLEN == ONB_CC_HASH_HEXLEN,
-		"struct onb_reg_pointers holds fingerprints and claim-code hashes");
-
-static bool empty_or_fp(const char *s)
-{
-	return !*s || onb_reg_fp_valid(s);
-}
-
-int onb_reg_read_pointers(redisContext *rc, const char *devkey, const char *id, struct onb_reg_pointers *p,
-		struct onb_err *err)
-{
-	struct onb_args a;
-	redisReply *r;
-	int ret;
-
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "HMGET");
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, "cert_fp");
-	onb_args_push(&a, "cert_fp_next");
-	onb_args_push(&a, "claimcode");
-	r = onb_reg_command(rc, &a, "reading device", false, &ret, err);
-	if(!r) return ret;
-	if(r->type != REDIS_REPLY_ARRAY || r->elements != 3
-			|| !onb_reg_reply_str(r->element[0], p->fp, sizeof(p->fp))
-			|| !onb_reg_reply_str(r->element[1], p->next, sizeof(p->next))
-			|| !onb_reg_reply_str(r->element[2], p->code, sizeof(p->code))
-			|| !empty_or_fp(p->fp) || !empty_or_fp(p->next) || !empty_or_fp(p->code)){
-		ret = onb_fail(err, ONB_EINTERNAL, "device %s: corrupt certificate or claim code pointer", id);
-	}else{
-		ret = ONB_OK;
-	}
-	freeReplyObject(r);
-	return ret;
-}
-
-static int check_id(const char *id, struct onb_err *err)
-{
-	if(onb_id_valid(id)) return ONB_OK;
-	return onb_fail(err, ONB_EINVAL, "invalid device id (expected [A-Za-z0-9._:-]{1,%d})", ONB_ID_MAX);
-}
-
-static int check_reason(const char *reason, struct onb_err *err)
-{
-	if(!reason || onb_reg_text_valid(reason, ONB_REASON_MAX)) return ONB_OK;
-	return onb_fail(err, ONB_EINVAL, "reason must be one line of at most %d printable bytes", ONB_REASON_MAX);
-}
 
 /* The first element of a script reply, when it is an array. */
 static bool status_is(const redisReply *r, const char *s)
@@ -87,7 +39,7 @@ static int renewal_check(const struct onb_renewal *r, struct onb_err *err)
 	int ret;
 
 	if(!r) return onb_fail(err, ONB_EINVAL, "no renewal");
-	ret = check_id(r->device_id, err);
+	ret = onb_reg_id_check(r->device_id, "device", err);
 	if(ret != ONB_OK) return ret;
 	if(!onb_reg_fp_valid(r->requester_fp) || !onb_reg_fp_valid(r->cert_fp)){
 		return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint (expected %d lower-case hex digits)",
@@ -124,24 +76,13 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 		if(ret != ONB_OK) return ret;
 		snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.next);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, newkey);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
+		onb_args_pushv(&a, devkey, newkey, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT, NULL);
 		if(p.next[0]) onb_args_push(&a, oldkey);
-		onb_args_push(&a, r->device_id);
-		onb_args_push(&a, r->requester_fp);
-		onb_args_push(&a, r->cert_fp);
-		onb_args_push(&a, r->cert_serial);
+		onb_args_pushv(&a, r->device_id, r->requester_fp, r->cert_fp, r->cert_serial, NULL);
 		onb_args_push_i64(&a, r->not_after);
 		onb_args_push_i64(&a, r->grace_ms);
 		onb_args_push(&a, p.next);
-		onb_args_push_i64(&a, onb_now_ms());
-		onb_args_push(&a, actor->who);
-		onb_args_push(&a, actor->source ? actor->source : "");
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_RECORD, &a, p.next[0] ? 6 : 5, "recording a renewal",
 				&ret, err);
 		if(!rep) return ret;
@@ -156,11 +97,9 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 			if(reason_out) *reason_out = ONB_ROT_NOT_FOUND;
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", r->device_id);
 		}else if(status_is(rep, "state") && rep->elements == 2){
-			char st[32];
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 			if(reason_out) *reason_out = ONB_ROT_STATE;
 			ret = onb_fail(err, ONB_EREFUSED, "device %s is %s: it cannot renew its certificate",
-					r->device_id, onb_state_name(onb_state_parse(st)));
+					r->device_id, onb_state_name(onb_reg_reply_state(rep->element[1])));
 		}else if(status_is(rep, "notcurrent")){
 			if(reason_out) *reason_out = ONB_ROT_NOT_CURRENT;
 			ret = onb_fail(err, ONB_EREFUSED, "the request did not come with the device's current certificate");
@@ -183,7 +122,7 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 {
 	char devkey[DEV_KEY_MAX], oldkey[FP_KEY_MAX];
 	struct onb_reg_pointers p;
-	int ret = check_id(id, err);
+	int ret = onb_reg_id_check(id, "device", err);
 
 	if(ret != ONB_OK) return ret;
 	if(!onb_reg_fp_valid(fp)) return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint");
@@ -200,19 +139,9 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		if(p.fp[0]) snprintf(oldkey, sizeof(oldkey), ONB_KEY_FP_FMT, p.fp);
 		else snprintf(oldkey, sizeof(oldkey), "%s", devkey);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, oldkey);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, fp);
-		onb_args_push(&a, p.fp);
-		onb_args_push_i64(&a, onb_now_ms());
-		onb_args_push(&a, actor->who);
-		onb_args_push(&a, actor->source ? actor->source : "");
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_pushv(&a, devkey, oldkey, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT, id, fp, p.fp,
+				NULL);
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_PROMOTE, &a, 5, "promoting a renewed certificate", &ret, err);
 		if(!rep) return ret;
 		if(status_is(rep, "retry")){
@@ -241,28 +170,17 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 	struct onb_args a;
 	redisReply *rep;
 	int64_t now = onb_now_ms();
-	int ret = check_id(id, err);
+	int ret = onb_reg_change_check(id, reason, actor, err);
 
 	if(ret != ONB_OK) return ret;
 	if(within_ms < 1 || within_ms > ONB_ROTATE_WITHIN_MAX_MS){
 		return onb_fail(err, ONB_EINVAL, "the rotation window must be 1 ms .. 365 days");
 	}
-	ret = check_reason(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
-	if(ret != ONB_OK) return ret;
-	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push_i64(&a, now + within_ms);
 	onb_args_push(&a, reason ? reason : "");
-	onb_args_push_i64(&a, now);
-	onb_args_push(&a, actor->who);
-	onb_args_push(&a, actor->source ? actor->source : "");
-	onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(&a, onb_audit_minid());
+	onb_args_push_common(&a, now, actor, true);
 	rep = onb_reg_script(rc, ONB_SCRIPT_ROTATE_REQUIRE, &a, 3, "requiring a rotation", &ret, err);
 	if(!rep) return ret;
 	if(status_is(rep, "ok")){
@@ -271,10 +189,8 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 	}else if(status_is(rep, "notfound")){
 		ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 	}else if(status_is(rep, "refused") && rep->elements == 2){
-		char st[32];
-		if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 		ret = onb_fail(err, ONB_EREFUSED, "device %s is %s without a usable certificate: nothing to rotate",
-				id, onb_state_name(onb_state_parse(st)));
+				id, onb_state_name(onb_reg_reply_state(rep->element[1])));
 	}else{
 		ret = onb_fail(err, ONB_EUNAVAIL, "requiring a rotation: unexpected reply from the script");
 	}
@@ -284,19 +200,6 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 
 /* ---------------------------------------------------------- decommission */
 
-static void key_or(char *dst, size_t len, const char *prefix, const char *hash, const char *fallback)
-{
-	if(*hash) snprintf(dst, len, "%s%s", prefix, hash);
-	else snprintf(dst, len, "%s", fallback);
-}
-
-void onb_reg_pointer_keys(const struct onb_reg_pointers *p, const char *devkey, struct onb_reg_pointer_keys *k)
-{
-	key_or(k->fp, sizeof(k->fp), ONB_KEY_FP_FMT_PREFIX, p->fp, devkey);
-	key_or(k->next, sizeof(k->next), ONB_KEY_FP_FMT_PREFIX, p->next, devkey);
-	key_or(k->code, sizeof(k->code), ONB_KEY_CC_PREFIX, p->code, devkey);
-}
-
 int onb_device_decommission(redisContext *rc, const char *id, const char *reason,
 		const struct onb_actor *actor, struct onb_decommission_result *out, struct onb_err *err)
 {
@@ -304,10 +207,8 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 	char sources[128];
 	struct onb_reg_pointers p;
 	struct onb_reg_pointer_keys k;
-	int ret = check_id(id, err);
+	int ret = onb_reg_change_check(id, reason, actor, err);
 
-	if(ret == ONB_OK) ret = check_reason(reason, err);
-	if(ret == ONB_OK) ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
 	onb_state_sources(ONB_STATE_DECOMMISSIONED, sources, sizeof(sources));
 	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
@@ -319,26 +220,12 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		if(ret != ONB_OK) return ret;
 		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, k.fp);
-		onb_args_push(&a, k.next);
-		onb_args_push(&a, k.code);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, id);
-		onb_args_push(&a, p.fp);
-		onb_args_push(&a, p.next);
-		onb_args_push(&a, p.code);
-		onb_args_push(&a, sources);
+		onb_args_pushv(&a, devkey, k.fp, k.next, k.code, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT,
+				id, p.fp, p.next, p.code, sources, NULL);
 		onb_args_push(&a, onb_state_transition_allowed(ONB_STATE_DECOMMISSIONED, ONB_STATE_MANUFACTURED)
 				? "1" : "0");
 		onb_args_push(&a, reason ? reason : "");
-		onb_args_push_i64(&a, onb_now_ms());
-		onb_args_push(&a, actor->who);
-		onb_args_push(&a, actor->source ? actor->source : "");
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		rep = onb_reg_script(rc, ONB_SCRIPT_DECOMMISSION, &a, 7, "decommissioning", &ret, err);
 		if(!rep) return ret;
 		if(status_is(rep, "retry")){
@@ -347,21 +234,17 @@ int onb_device_decommission(redisContext *rc, const char *id, const char *reason
 		}
 		if(status_is(rep, "ok") && rep->elements == 3){
 			struct onb_decommission_result res;
-			char st[32];
 
 			memset(&res, 0, sizeof(res));
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
-			res.from = onb_state_parse(st);
+			res.from = onb_reg_reply_state(rep->element[1]);
 			if(!onb_reg_reply_str(rep->element[2], res.serials, sizeof(res.serials))) res.serials[0] = '\0';
 			if(out) *out = res;
 			ret = ONB_OK;
 		}else if(status_is(rep, "notfound")){
 			ret = onb_fail(err, ONB_ENOTFOUND, "unknown device %s", id);
 		}else if(status_is(rep, "refused") && rep->elements == 2){
-			char st[32];
-			if(!onb_reg_reply_str(rep->element[1], st, sizeof(st))) st[0] = '\0';
 			ret = onb_fail(err, ONB_EREFUSED, "illegal transition %s -> decommissioned",
-					onb_state_name(onb_state_parse(st)));
+					onb_state_name(onb_reg_reply_state(rep->element[1])));
 		}else{
 			ret = onb_fail(err, ONB_EUNAVAIL, "decommissioning: unexpected reply from the script");
 		}

@@ -1,45 +1,42 @@
+/* Policy documents in the registry (onb:policy:<name>) and a device's
+ * explicit policy (contract: onb/policystore.h; schema: docs/registry.md). */
 #include "onb/policystore.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "onb/ids.h"
 #include "onb/policy.h"
 #include "registry_int.h"
 
+/* The one rule for policy names, for every part that stores, names or
+ * reads one (this store, templates, RegisterThing, the plugin's
+ * configuration and events), so that a name accepted anywhere is one the
+ * store can hold: the documented [A-Za-z0-9._-]{1,64} (docs/policies.md).
+ * No ':' (unlike device and tenant ids) and no glob character, so that
+ * "onb:policy:*" lists exactly the documents. */
 bool onb_policy_name_valid(const char *name)
 {
-	size_t n = 0;
-
-	if(!name) return false;
-	for(; name[n]; n++){
-		unsigned char c = (unsigned char)name[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-			|| c == '.' || c == '_' || c == '-';
-		if(!ok || n >= ONB_NAME_MAX) return false;
-	}
-	return n > 0;
+	return onb_id_valid(name) && strlen(name) <= ONB_NAME_MAX && !strchr(name, ':');
 }
 
 int onb_policystore_get(redisContext *rc, const char *name, char **json_out, size_t *len_out,
 		struct onb_err *err)
 {
-	char key[sizeof("onb:policy:") + ONB_NAME_MAX];
-	const char *argv[2] = { "GET", key };
+	char key[sizeof("onb:policy:") + ONB_NAME_MAX], what[sizeof("reading policy ") + ONB_NAME_MAX];
 	redisReply *r;
 	int ret;
 
 	if(!onb_policy_name_valid(name)) return onb_fail(err, ONB_EINVAL, "bad policy name");
-	if(!rc || rc->err) return onb_fail(err, ONB_EUNAVAIL, "no usable Redis connection");
 	snprintf(key, sizeof(key), ONB_KEY_POLICY_FMT, name);
-	errno = 0;
-	r = redisCommandArgv(rc, 2, argv, NULL);
-	if(!r) return onb_fail(err, ONB_EUNAVAIL, "reading policy %s: %s", name, rc->errstr);
+	snprintf(what, sizeof(what), "reading policy %s", name);
+	r = onb_reg_commandv(rc, what, &ret, err, "GET", key, NULL);
+	if(!r) return ret;
 	if(r->type == REDIS_REPLY_NIL){
 		ret = onb_fail(err, ONB_ENOTFOUND, "no policy named %s", name);
 	}else if(r->type != REDIS_REPLY_STRING || r->len > ONB_POLICY_MAX_BYTES){
-		ret = onb_fail(err, ONB_EUNAVAIL, "reading policy %s: unexpected reply", name);
+		ret = onb_fail(err, ONB_EUNAVAIL, "%s: unexpected reply", what);
 	}else{
 		char *copy = malloc(r->len + 1);
 		if(!copy){
@@ -67,15 +64,6 @@ static int script_status(redisReply *r, const char *what, const char *name, stru
 	return ret;
 }
 
-static void push_tail(struct onb_args *a, const struct onb_actor *actor)
-{
-	onb_args_push_i64(a, onb_now_ms());
-	onb_args_push(a, actor->who);
-	onb_args_push(a, actor->source ? actor->source : "");
-	onb_args_push_i64(a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(a, onb_audit_minid());
-}
-
 static int policy_write(redisContext *rc, const char *name, const char *op, const char *json,
 		size_t len, const struct onb_actor *actor, struct onb_err *err)
 {
@@ -86,13 +74,9 @@ static int policy_write(redisContext *rc, const char *name, const char *op, cons
 
 	snprintf(key, sizeof(key), ONB_KEY_POLICY_FMT, name);
 	onb_args_script(&a);
-	onb_args_push(&a, key);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
-	onb_args_push(&a, name);
-	onb_args_push(&a, op);
+	onb_args_pushv(&a, key, ONB_KEY_EVENTS, ONB_KEY_AUDIT, name, op, NULL);
 	onb_args_push_len(&a, json, len);
-	push_tail(&a, actor);
+	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	r = onb_reg_script(rc, ONB_SCRIPT_POLICY_WRITE, &a, 3, "writing policy", &ret, err);
 	if(!r) return ret;
 	return script_status(r, "policy", name, err);
@@ -136,25 +120,23 @@ int onb_policystore_delete(redisContext *rc, const char *name, const struct onb_
 int onb_policystore_list(redisContext *rc, int (*cb)(const char *name, void *arg), void *arg,
 		struct onb_err *err)
 {
-	char cursor[32] = "0";
+	char cursor[ONB_SCAN_CURSOR_MAX] = "0";
 	int ret = ONB_OK;
 
 	do{
-		const char *argv[6] = { "SCAN", cursor, "MATCH", "onb:policy:*", "COUNT", "1000" };
+		const redisReply *keys;
+		struct onb_args a;
 		redisReply *r;
 
-		if(!rc || rc->err) return onb_fail(err, ONB_EUNAVAIL, "no usable Redis connection");
-		r = redisCommandArgv(rc, 6, argv, NULL);
-		if(!r) return onb_fail(err, ONB_EUNAVAIL, "listing policies: %s", rc->errstr);
-		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
-				|| r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY
-				|| r->element[0]->len >= sizeof(cursor)){
+		onb_args_scan(&a, cursor, "onb:policy:*", "1000");
+		r = onb_reg_command(rc, &a, "listing policies", false, &ret, err);
+		if(!r) return ret;
+		if(!onb_reg_scan_reply(r, cursor, &keys)){
 			freeReplyObject(r);
 			return onb_fail(err, ONB_EUNAVAIL, "listing policies: unexpected reply");
 		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
-		for(size_t i = 0; i < r->element[1]->elements && ret == ONB_OK; i++){
-			const redisReply *k = r->element[1]->element[i];
+		for(size_t i = 0; i < keys->elements && ret == ONB_OK; i++){
+			const redisReply *k = keys->element[i];
 			const char *name;
 			if(k->type != REDIS_REPLY_STRING || k->len <= strlen("onb:policy:")) continue;
 			name = k->str + strlen("onb:policy:");
@@ -168,23 +150,20 @@ int onb_policystore_list(redisContext *rc, int (*cb)(const char *name, void *arg
 int onb_registry_set_policy(redisContext *rc, const char *id, const char *policy,
 		const struct onb_actor *actor, struct onb_err *err)
 {
-	char devkey[ONB_ID_MAX + 16];
+	char devkey[ONB_REG_DEV_KEY_MAX];
 	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	if(!onb_id_valid(id)) return onb_fail(err, ONB_EINVAL, "invalid device id");
+	ret = onb_reg_id_check(id, "device", err);
+	if(ret != ONB_OK) return ret;
 	if(*policy && !onb_policy_name_valid(policy)) return onb_fail(err, ONB_EINVAL, "bad policy name");
 	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
-	snprintf(devkey, sizeof(devkey), ONB_KEY_DEVICE_FMT, id);
-	onb_args_script(&a);
-	onb_args_push(&a, devkey);
-	onb_args_push(&a, ONB_KEY_EVENTS);
-	onb_args_push(&a, ONB_KEY_AUDIT);
+	onb_args_device_script(&a, devkey, id);
 	onb_args_push(&a, id);
 	onb_args_push(&a, policy);
-	push_tail(&a, actor);
+	onb_args_push_common(&a, onb_now_ms(), actor, true);
 	r = onb_reg_script(rc, ONB_SCRIPT_SET_POLICY, &a, 3, "setting device policy", &ret, err);
 	if(!r) return ret;
 	return script_status(r, "device", id, err);

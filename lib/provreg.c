@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "onb/crl.h"
+#include "onb/policystore.h"
 #include "onb/ids.h"
 #include "onb/provision.h"
 #include "onb/state.h"
@@ -83,12 +84,6 @@ static int requester_check(const struct onb_requester *r, struct onb_err *err)
 				ONB_FP_HEXLEN);
 	}
 	return ONB_OK;
-}
-
-/* Policy names: [A-Za-z0-9._:-]{1,ONB_NAME_MAX}. */
-static bool policy_name_valid(const char *s)
-{
-	return onb_id_valid(s) && strlen(s) <= ONB_NAME_MAX;
 }
 
 /* ---------------------------------------------------------- reprovision */
@@ -167,16 +162,12 @@ int onb_token_issue_audited(redisContext *rc, const char *cert_fp, const char *c
 	snprintf(pendkey, sizeof(pendkey), ONB_KEY_PENDING_FMT, cert_fp);
 	snprintf(fpkey, sizeof(fpkey), ONB_KEY_FP_FMT, cert_fp);
 	onb_args_script(&a);
-	onb_args_push(&a, tokkey);
-	onb_args_push(&a, pendkey);
-	onb_args_push(&a, fpkey);
+	onb_args_pushv(&a, tokkey, pendkey, fpkey, NULL);
 	if(audit) onb_args_push(&a, ONB_KEY_AUDIT);
 	onb_args_push(&a, cert_fp);
 	onb_args_push(&a, cert_serial);
 	onb_args_push_i64(&a, not_after);
-	onb_args_push(&a, requester->client_id);
-	onb_args_push(&a, requester->idclass);
-	onb_args_push(&a, requester->fp);
+	onb_args_pushv(&a, requester->client_id, requester->idclass, requester->fp, NULL);
 	onb_args_push_i64(&a, onb_now_ms());
 	onb_args_push_i64(&a, (int64_t)ttl_s * 1000);
 	onb_args_push(&a, hash);
@@ -254,8 +245,6 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 		const struct onb_actor *actor, const char *reason, struct onb_err *err)
 {
 	struct onb_args a;
-	redisReply *r;
-	int ret;
 
 	memset(&a, 0, sizeof(a));
 	onb_args_push_audit_xadd(&a);
@@ -269,14 +258,8 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 	onb_args_push_field(&a, "class", req->requester->idclass);
 	onb_args_push_field(&a, "requester_fp", req->requester->fp);
 	if(req->serial && *req->serial) onb_args_push_field(&a, "serial", req->serial);
-	onb_args_push(&a, "ts");
-	onb_args_push_i64(&a, onb_now_ms());
-	r = onb_reg_command(rc, &a, "auditing RegisterThing", false, &ret, err);
-	if(!r) return ret;
-	ret = r->type == REDIS_REPLY_STRING ? ONB_OK
-		: onb_fail(err, ONB_EUNAVAIL, "auditing RegisterThing: unexpected reply");
-	freeReplyObject(r);
-	return ret;
+	onb_args_push_audit_ts(&a);
+	return onb_reg_audit_send(rc, &a, "auditing RegisterThing", err);
 }
 
 static int register_thing_check(const struct onb_register_thing *req, struct onb_err *err)
@@ -304,8 +287,8 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 			return onb_fail(err, ONB_EINVAL, "a tenant can only be given to an active device");
 		}
 	}
-	if(req->policy && *req->policy && !policy_name_valid(req->policy)){
-		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._:-]{1,%d})", ONB_NAME_MAX);
+	if(req->policy && *req->policy && !onb_policy_name_valid(req->policy)){
+		return onb_fail(err, ONB_EINVAL, "invalid policy name (expected [A-Za-z0-9._-]{1,%d})", ONB_NAME_MAX);
 	}
 	if(!req->request) return onb_fail(err, ONB_EINVAL, "no canonical request");
 	if(!*onb_reprovision_name(req->reprovision)) return onb_fail(err, ONB_EINVAL, "invalid reprovision policy");
@@ -320,15 +303,10 @@ static int register_thing_check(const struct onb_register_thing *req, struct onb
 static int token_cert_fp(redisContext *rc, const char *tokkey, char fp[ONB_FP_HEXLEN + 1],
 		struct onb_err *err)
 {
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "HGET");
-	onb_args_push(&a, tokkey);
-	onb_args_push(&a, "cert_fp");
-	r = onb_reg_command(rc, &a, "looking up ownership token", false, &ret, err);
+	r = onb_reg_commandv(rc, "looking up ownership token", &ret, err, "HGET", tokkey, "cert_fp", NULL);
 	if(!r) return ret;
 	if(r->type == REDIS_REPLY_NIL){
 		ret = ONB_ENOTFOUND;
@@ -395,38 +373,15 @@ int onb_register_thing(redisContext *rc, const struct onb_register_thing *req,
 		}
 		onb_reg_pointer_keys(&p, devkey, &k);
 		onb_args_script(&a);
-		onb_args_push(&a, tokkey);
-		onb_args_push(&a, pendkey);
-		onb_args_push(&a, devkey);
-		onb_args_push(&a, fpkey);
-		onb_args_push(&a, ONB_KEY_EVENTS);
-		onb_args_push(&a, ONB_KEY_AUDIT);
-		onb_args_push(&a, k.fp);
-		onb_args_push(&a, k.next);
-		onb_args_push(&a, k.code);
-		onb_args_push(&a, ONB_KEY_CRL_REVOKED);
-		onb_args_push(&a, req->device_id);
-		onb_args_push(&a, fp);
-		onb_args_push(&a, req->requester->client_id);
-		onb_args_push(&a, req->requester->idclass);
-		onb_args_push(&a, req->requester->fp);
-		onb_args_push(&a, req->serial ? req->serial : "");
-		onb_args_push(&a, req->allowlist_required ? "1" : "0");
-		onb_args_push(&a, onb_state_name(req->state));
-		onb_args_push(&a, req->tenant ? req->tenant : "");
-		onb_args_push(&a, req->policy ? req->policy : "");
-		onb_args_push(&a, sources);
-		onb_args_push_i64(&a, onb_now_ms());
-		onb_args_push(&a, actor->who);
-		onb_args_push(&a, actor->source ? actor->source : "");
-		onb_args_push_i64(&a, ONB_EVENTS_MAXLEN);
-		onb_args_push_i64(&a, onb_audit_minid());
-		onb_args_push(&a, request);
-		onb_args_push(&a, onb_reprovision_name(req->reprovision));
-		onb_args_push(&a, p.fp);
-		onb_args_push(&a, p.next);
-		onb_args_push(&a, p.code);
-		onb_args_push(&a, req->template_name ? req->template_name : "");
+		onb_args_pushv(&a, tokkey, pendkey, devkey, fpkey, ONB_KEY_EVENTS, ONB_KEY_AUDIT, k.fp, k.next, k.code,
+				ONB_KEY_CRL_REVOKED, NULL);
+		onb_args_pushv(&a, req->device_id, fp, req->requester->client_id, req->requester->idclass,
+				req->requester->fp, req->serial ? req->serial : "", req->allowlist_required ? "1" : "0",
+				onb_state_name(req->state), req->tenant ? req->tenant : "", req->policy ? req->policy : "",
+				sources, NULL);
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
+		onb_args_pushv(&a, request, onb_reprovision_name(req->reprovision), p.fp, p.next, p.code,
+				req->template_name ? req->template_name : "", NULL);
 
 		r = onb_reg_script(rc, ONB_SCRIPT_REGISTER_THING, &a, 10, "RegisterThing", &ret, err);
 		if(!r) return ret;
@@ -506,12 +461,8 @@ static int allow_pass(redisContext *rc, const struct onb_allow_entry *entries, s
 			onb_args_push(&a, "EVAL");
 			onb_args_push(&a, body);
 		}
-		onb_args_push(&a, "1");
-		onb_args_push(&a, key);
-		onb_args_push(&a, e->serial ? e->serial : "");
-		onb_args_push(&a, e->birth_fp ? e->birth_fp : "");
-		onb_args_push(&a, e->batch ? e->batch : "");
-		onb_args_push(&a, now);
+		onb_args_pushv(&a, "1", key, e->serial ? e->serial : "", e->birth_fp ? e->birth_fp : "",
+				e->batch ? e->batch : "", now, NULL);
 		/* hiredis copies the command into its output buffer here */
 		if(redisAppendCommandArgv(rc, a.n, a.v, a.len) != REDIS_OK){
 			ret = onb_fail(err, ONB_EUNAVAIL, "adding to the allowlist: %s", rc->errstr);
@@ -551,15 +502,11 @@ static int allow_pass(redisContext *rc, const struct onb_allow_entry *entries, s
 /* Loads allow_add.lua into the server's script cache. */
 static int allow_load(redisContext *rc, struct onb_err *err)
 {
-	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "SCRIPT");
-	onb_args_push(&a, "LOAD");
-	onb_args_push(&a, onb_reg_script_body(ONB_SCRIPT_ALLOW_ADD));
-	r = onb_reg_command(rc, &a, "loading the allowlist script", false, &ret, err);
+	r = onb_reg_commandv(rc, "loading the allowlist script", &ret, err, "SCRIPT", "LOAD",
+			onb_reg_script_body(ONB_SCRIPT_ALLOW_ADD), NULL);
 	if(!r) return ret;
 	ret = onb_reg_reply_is(r, onb_reg_script_sha(ONB_SCRIPT_ALLOW_ADD)) ? ONB_OK
 		: onb_fail(err, ONB_EUNAVAIL, "loading the allowlist script: unexpected reply");
@@ -574,8 +521,6 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	char reason[96];
 	const char *batch = entries[0].batch;
 	struct onb_args a;
-	redisReply *r;
-	int ret;
 
 	for(size_t i = 1; batch && i < n; i++){
 		if(!entries[i].batch || strcmp(entries[i].batch, batch) != 0) batch = NULL;
@@ -595,14 +540,8 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	onb_args_push_field(&a, "first", entries[0].device_id);
 	onb_args_push_field(&a, "last", entries[n - 1].device_id);
 	if(batch && *batch) onb_args_push_field(&a, "batch", batch);
-	onb_args_push(&a, "ts");
-	onb_args_push_i64(&a, onb_now_ms());
-	r = onb_reg_command(rc, &a, "auditing the allowlist import", false, &ret, err);
-	if(!r) return ret;
-	ret = r->type == REDIS_REPLY_STRING ? ONB_OK
-		: onb_fail(err, ONB_EUNAVAIL, "auditing the allowlist import: unexpected reply");
-	freeReplyObject(r);
-	return ret;
+	onb_args_push_audit_ts(&a);
+	return onb_reg_audit_send(rc, &a, "auditing the allowlist import", err);
 }
 
 int onb_allowlist_add(redisContext *rc, const struct onb_allow_entry *entries, size_t n,

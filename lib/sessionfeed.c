@@ -20,18 +20,13 @@ static bool conn_valid(const char *s)
 	return true;
 }
 
-static bool fp_valid(const char *s)
-{
-	return strlen(s) == ONB_FP_HEXLEN && strspn(s, "0123456789abcdef") == ONB_FP_HEXLEN;
-}
-
 int onb_session_announce(redisContext *rc, const struct onb_session_ann *an, struct onb_err *err)
 {
 	struct onb_args a;
 	redisReply *r;
 	int ret;
 
-	if(!onb_id_valid(an->device) || !onb_id_valid(an->broker) || !conn_valid(an->conn) || !fp_valid(an->fp)
+	if(!onb_id_valid(an->device) || !onb_id_valid(an->broker) || !conn_valid(an->conn) || !onb_reg_fp_valid(an->fp)
 			|| !onb_reg_text_valid(an->source, ONB_SOURCE_MAX - 1)){
 		return onb_fail(err, ONB_EINVAL, "malformed session announcement");
 	}
@@ -60,24 +55,16 @@ int onb_sessions_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct 
 
 static bool parse_announcement(const redisReply *fields, struct onb_session_ann *an)
 {
-	if(fields->type != REDIS_REPLY_ARRAY || fields->elements % 2) return false;
-	for(size_t i = 0; i + 1 < fields->elements; i += 2){
-		const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-		if(v->type != REDIS_REPLY_STRING) return false;
-		if(onb_reg_reply_is(k, "device")){
-			if(!onb_reg_reply_str(v, an->device, sizeof(an->device))) return false;
-		}else if(onb_reg_reply_is(k, "broker")){
-			if(!onb_reg_reply_str(v, an->broker, sizeof(an->broker))) return false;
-		}else if(onb_reg_reply_is(k, "conn")){
-			if(!onb_reg_reply_str(v, an->conn, sizeof(an->conn))) return false;
-		}else if(onb_reg_reply_is(k, "fp")){
-			if(!onb_reg_reply_str(v, an->fp, sizeof(an->fp))) return false;
-		}else if(onb_reg_reply_is(k, "source")){
-			if(!onb_reg_reply_str(v, an->source, sizeof(an->source))) return false;
-		}
-		/* other fields: for newer readers */
-	}
-	return onb_id_valid(an->device) && onb_id_valid(an->broker) && conn_valid(an->conn) && fp_valid(an->fp);
+	const struct onb_reg_str_field t[] = {
+		{ "device", an->device, sizeof(an->device) },
+		{ "broker", an->broker, sizeof(an->broker) },
+		{ "conn", an->conn, sizeof(an->conn) },
+		{ "fp", an->fp, sizeof(an->fp) },
+		{ "source", an->source, sizeof(an->source) },
+	};
+
+	if(!onb_reg_entry_fields(fields, t, sizeof(t) / sizeof(t[0]), NULL, NULL)) return false;
+	return onb_id_valid(an->device) && onb_id_valid(an->broker) && conn_valid(an->conn) && onb_reg_fp_valid(an->fp);
 }
 
 static redisReply *xread(redisContext *rc, const char *events_last, const char *sessions_last,
@@ -93,44 +80,21 @@ static redisReply *xread(redisContext *rc, const char *events_last, const char *
 	return onb_reg_blocking_command(rc, &a, block_ms, "reading the feed", ret, err);
 }
 
-struct feed_sinks {
-	char *events_last, *sessions_last;
-	void (*on_event)(const struct onb_event *ev, void *arg);
-	void (*on_session)(const struct onb_session_ann *a, void *arg);
+struct session_sink {
+	void (*cb)(const struct onb_session_ann *a, void *arg);
 	void *arg;
 };
 
-/* Delivers one stream's entries; -1 on a malformed reply. */
-static int deliver(const redisReply *entries, bool sessions, const struct feed_sinks *k)
+static bool deliver_session(const char *id, const redisReply *fields, void *arg)
 {
-	int delivered = 0;
+	const struct session_sink *k = arg;
+	struct onb_session_ann an;
 
-	for(size_t i = 0; i < entries->elements; i++){
-		const redisReply *e = entries->element[i];
-		char id[ONB_STREAM_ID_MAX];
-
-		if(e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !onb_reg_reply_str(e->element[0], id, sizeof(id))
-				|| !onb_reg_stream_id_valid(id)){
-			return -1;
-		}
-		/* advance first: a malformed entry is skipped, never re-read */
-		memcpy(sessions ? k->sessions_last : k->events_last, id, ONB_STREAM_ID_MAX);
-		if(sessions){
-			struct onb_session_ann an;
-			memset(&an, 0, sizeof(an));
-			memcpy(an.stream_id, id, sizeof(id));
-			if(!parse_announcement(e->element[1], &an)) continue;
-			k->on_session(&an, k->arg);
-		}else{
-			struct onb_event ev;
-			memset(&ev, 0, sizeof(ev));
-			memcpy(ev.stream_id, id, sizeof(id));
-			if(!onb_reg_parse_event(e->element[1], &ev)) continue;
-			k->on_event(&ev, k->arg);
-		}
-		delivered++;
-	}
-	return delivered;
+	memset(&an, 0, sizeof(an));
+	memcpy(an.stream_id, id, sizeof(an.stream_id));
+	if(!parse_announcement(fields, &an)) return false;
+	k->cb(&an, k->arg);
+	return true;
 }
 
 int onb_feed_read(redisContext *rc, char events_last[ONB_STREAM_ID_MAX],
@@ -139,7 +103,8 @@ int onb_feed_read(redisContext *rc, char events_last[ONB_STREAM_ID_MAX],
 		void (*on_session)(const struct onb_session_ann *a, void *arg),
 		void *arg, struct onb_err *err)
 {
-	struct feed_sinks k = { events_last, sessions_last, on_event, on_session, arg };
+	struct onb_reg_event_sink events = { on_event, arg };
+	struct session_sink sessions = { on_session, arg };
 	redisReply *r;
 	int ret, delivered = 0;
 
@@ -161,8 +126,11 @@ int onb_feed_read(redisContext *rc, char events_last[ONB_STREAM_ID_MAX],
 		const redisReply *st = r->element[s];
 		int n;
 		if(st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[1]->type != REDIS_REPLY_ARRAY) goto malformed;
-		if(onb_reg_reply_is(st->element[0], ONB_KEY_SESSIONS)) n = deliver(st->element[1], true, &k);
-		else if(onb_reg_reply_is(st->element[0], ONB_KEY_EVENTS)) n = deliver(st->element[1], false, &k);
+		if(onb_reg_reply_is(st->element[0], ONB_KEY_SESSIONS)){
+			n = onb_reg_stream_entries(st->element[1], sessions_last, deliver_session, &sessions);
+		}else if(onb_reg_reply_is(st->element[0], ONB_KEY_EVENTS)){
+			n = onb_reg_stream_entries(st->element[1], events_last, onb_reg_event_entry, &events);
+		}
 		else goto malformed;
 		if(n < 0) goto malformed;
 		delivered += n;

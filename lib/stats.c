@@ -52,7 +52,6 @@ static int list_one(redisContext *rc, const redisReply *k,
 	char key[sizeof(ONB_KEY_STATS_PREFIX) + ONB_STATS_KIND_MAX + ONB_ID_MAX + 2];
 	char kind[ONB_STATS_KIND_MAX + 1], id[ONB_ID_MAX + 1];
 	const char *rest, *colon;
-	struct onb_args a;
 	redisReply *doc, *ttl;
 	int ret;
 
@@ -66,15 +65,9 @@ static int list_one(redisContext *rc, const redisReply *k,
 	snprintf(id, sizeof(id), "%s", colon + 1);
 	if(!onb_id_valid(id)) return ONB_OK;
 
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "GET");
-	onb_args_push(&a, key);
-	doc = onb_reg_command(rc, &a, "reading counters", false, &ret, err);
+	doc = onb_reg_commandv(rc, "reading counters", &ret, err, "GET", key, NULL);
 	if(!doc) return ret;
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "PTTL");
-	onb_args_push(&a, key);
-	ttl = onb_reg_command(rc, &a, "reading counters", false, &ret, err);
+	ttl = onb_reg_commandv(rc, "reading counters", &ret, err, "PTTL", key, NULL);
 	if(!ttl){
 		freeReplyObject(doc);
 		return ret;
@@ -91,31 +84,24 @@ int onb_stats_list(redisContext *rc,
 		int (*cb)(const char *kind, const char *id, const char *json, int64_t ttl_ms, void *arg),
 		void *arg, struct onb_err *err)
 {
-	char cursor[32] = "0";
+	char cursor[ONB_SCAN_CURSOR_MAX] = "0";
 	int ret = ONB_OK, stop = 0;
 
 	if(!cb) return onb_fail(err, ONB_EINVAL, "no callback");
 	do{
+		const redisReply *keys;
 		struct onb_args a;
 		redisReply *r;
 
-		memset(&a, 0, sizeof(a));
-		onb_args_push(&a, "SCAN");
-		onb_args_push(&a, cursor);
-		onb_args_push(&a, "MATCH");
-		onb_args_push(&a, ONB_KEY_STATS_PREFIX "*");
-		onb_args_push(&a, "COUNT");
-		onb_args_push(&a, "1000");
+		onb_args_scan(&a, cursor, ONB_KEY_STATS_PREFIX "*", "1000");
 		r = onb_reg_command(rc, &a, "listing counters", false, &ret, err);
 		if(!r) return ret;
-		if(r->type != REDIS_REPLY_ARRAY || r->elements != 2
-				|| !onb_reg_reply_str(r->element[0], cursor, sizeof(cursor))
-				|| r->element[1]->type != REDIS_REPLY_ARRAY){
+		if(!onb_reg_scan_reply(r, cursor, &keys)){
 			freeReplyObject(r);
 			return onb_fail(err, ONB_EUNAVAIL, "listing counters: unexpected SCAN reply");
 		}
-		for(size_t i = 0; i < r->element[1]->elements && !stop && ret == ONB_OK; i++){
-			ret = list_one(rc, r->element[1]->element[i], cb, arg, &stop, err);
+		for(size_t i = 0; i < keys->elements && !stop && ret == ONB_OK; i++){
+			ret = list_one(rc, keys->element[i], cb, arg, &stop, err);
 		}
 		freeReplyObject(r);
 		if(ret != ONB_OK) return ret;

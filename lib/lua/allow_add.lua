@@ -15,14 +15,8 @@ if redis.call('EXISTS', dev) == 1 then
   return 0
 end
 local f = {'state', 'manufactured', 'created', now, 'updated', now}
-if serial ~= '' then
-  table.insert(f, 'serial'); table.insert(f, serial)
-end
-if birth_fp ~= '' then
-  table.insert(f, 'birth_fp'); table.insert(f, birth_fp)
-end
-if batch ~= '' then
-  table.insert(f, 'batch'); table.insert(f, batch)
-end
+append_set(f, 'serial', serial)
+append_set(f, 'birth_fp', birth_fp)
+append_set(f, 'batch', batch)
 redis.call('HSET', dev, unpack(f))
 return 1

@@ -9,9 +9,10 @@
 -- then, when ARGV[13] is '1': onb:dev:{ID} of the device C read from KEYS[1]
 -- ARGV[1] code hash       ARGV[2] tenant     ARGV[3] expected device ('' any)
 -- ARGV[4] now (ms, from the caller: scripts never read the clock)
--- ARGV[5] failures that lock an identity out   ARGV[6] their window (ms)
--- ARGV[7] lockout (ms)    ARGV[8] actor      ARGV[9] source ('' none)
--- ARGV[10] events cap     ARGV[11] audit cap
+-- ARGV[5] actor           ARGV[6] source ('' none)
+-- ARGV[7] events cap      ARGV[8] audit cap
+-- ARGV[9] failures that lock an identity out   ARGV[10] their window (ms)
+-- ARGV[11] lockout (ms)
 -- ARGV[12] '1' when a rate-limit source is given   ARGV[13] '1' with a device key
 -- ARGV[14] states that may move to active, comma-separated (lib/state.c)
 --
@@ -24,8 +25,8 @@
 -- Every refusal changes nothing but the audit stream and the failure counters.
 local cc, events, audit, tfail, tlock = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local hash, tenant, want_dev, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local max_fail, window, lockout = tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local actor, source, events_cap, audit_minid = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local actor, source, events_cap, audit_minid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local max_fail, window, lockout = tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local has_source, has_dev, sources = ARGV[12] == '1', ARGV[13] == '1', ARGV[14]
 
 local sfail, slock, dev = nil, nil, nil
@@ -34,16 +35,10 @@ if has_source then sfail, slock = KEYS[6], KEYS[7]; k = 8 end
 if has_dev then dev = KEYS[k] end
 
 local function log(result, device, fields)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  table.insert(a, 'action'); table.insert(a, 'claim')
-  if device and device ~= '' then table.insert(a, 'device'); table.insert(a, device) end
-  for _, v in ipairs({'result', result, 'tenant', tenant, 'code', string.sub(hash, 1, 16)}) do
-    table.insert(a, v)
-  end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = {'action', 'claim'}
+  append_set(f, 'device', device)
+  append(f, {'result', result, 'tenant', tenant, 'code', string.sub(hash, 1, 16)}, fields)
+  audit_log(audit, audit_minid, actor, source, now, f)
 end
 
 -- 1. a locked-out identity is refused before the code is looked at
@@ -90,10 +85,10 @@ if why then
   end
   local fields = {'reason', why}
   if want_dev ~= '' and want_dev ~= (c[1] or '') then
-    table.insert(fields, 'uri_device'); table.insert(fields, want_dev)
+    append(fields, {'uri_device', want_dev})
   end
   if #locked > 0 then
-    table.insert(fields, 'lockout'); table.insert(fields, table.concat(locked, ','))
+    append(fields, {'lockout', table.concat(locked, ',')})
   end
   log('refused', c[1], fields)
   return {'invalid', why, #locked > 0 and '1' or '0'}
@@ -103,11 +98,7 @@ end
 local id = c[1]
 local d = redis.call('HMGET', dev, 'state', 'tenant')
 local state = d[1] or 'unknown'
-local allowed = false
-for s in string.gmatch(sources, '[^,]+') do
-  if s == state then allowed = true end
-end
-if state ~= 'unclaimed' or not allowed then
+if state ~= 'unclaimed' or not listed(sources, state) then
   log('refused', id, {'reason', 'device-' .. state})
   return {'notclaimable', id, state}
 end
@@ -116,7 +107,6 @@ end
 redis.call('HSET', dev, 'state', 'active', 'tenant', tenant, 'updated', now, 'claimed', now)
 redis.call('HDEL', dev, 'policy', 'reason')
 redis.call('HSET', cc, 'status', 'used', 'tenant', tenant, 'used', now)
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', 'active', 'tenant', tenant, 'policy', '')
+state_event(events, events_cap, id, 'active', tenant, '')
 log('ok', id, {'from', 'unclaimed', 'to', 'active'})
 return {'ok', id}

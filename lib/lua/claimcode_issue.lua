@@ -20,19 +20,8 @@ local id, hash, old, expires, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5
 local states, now, actor, source, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 
 local function log(result, fields)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'claimcode-issue', 'device', id, 'result', result}) do table.insert(a, v) end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
-end
-
-local function listed(s)
-  for x in string.gmatch(states, '[^,]+') do
-    if x == s then return true end
-  end
-  return false
+  audit_log(audit, audit_minid, actor, source, now,
+    append({'action', 'claimcode-issue', 'device', id, 'result', result}, fields))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'claimcode')
@@ -41,7 +30,7 @@ if not cur[1] then
   return {'notfound'}
 end
 local tenant = cur[2] or ''
-if not listed(cur[1]) or tenant ~= '' then
+if not listed(states, cur[1]) or tenant ~= '' then
   log('refused', {'reason', 'device is ' .. cur[1] .. (tenant ~= '' and (' for tenant ' .. tenant) or '')})
   return {'refused', cur[1], tenant}
 end
@@ -54,10 +43,8 @@ end
 
 local fields = {'code', string.sub(hash, 1, 16), 'expires', expires}
 if old ~= '' then
-  if redis.call('HGET', oldcc, 'status') == 'issued' then
-    redis.call('HSET', oldcc, 'status', 'revoked', 'reason', 'superseded', 'revoked', now)
-  end
-  table.insert(fields, 'superseded'); table.insert(fields, string.sub(old, 1, 16))
+  cc_revoke(oldcc, 'superseded', now)
+  append(fields, {'superseded', string.sub(old, 1, 16)})
 end
 redis.call('HSET', cc, 'device', id, 'status', 'issued', 'expires', expires, 'created', now)
 redis.call('PEXPIREAT', cc, tonumber(expires) + tonumber(grace))

@@ -12,15 +12,9 @@ local dev, cc, audit = KEYS[1], KEYS[2], KEYS[3]
 local id, hash, now, actor, source, audit_minid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 local function log(result, why)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'claimcode-revoke', 'device', id, 'result', result,
-                      'code', string.sub(hash, 1, 16)}) do
-    table.insert(a, v)
-  end
-  if why ~= '' then table.insert(a, 'reason'); table.insert(a, why) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = {'action', 'claimcode-revoke', 'device', id, 'result', result, 'code', string.sub(hash, 1, 16)}
+  append_set(f, 'reason', why)
+  audit_log(audit, audit_minid, actor, source, now, f)
 end
 
 if redis.call('HGET', dev, 'claimcode') ~= hash then

@@ -29,30 +29,9 @@ local id, fp, nextfp, code, sources, back = ARGV[1], ARGV[2], ARGV[3], ARGV[4], 
 local reason, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local events_cap, audit_minid = ARGV[11], ARGV[12]
 
--- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
--- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
--- keeps the first revocation
-local function crl(serial, reason)
-  local s = serial and string.gsub(serial, '^0+', '') or ''
-  if s ~= '' then redis.call('HSETNX', crlkey, s, now .. ' ' .. reason .. ' ' .. id) end
-end
-
-local function allowed(from)
-  for s in string.gmatch(sources, '[^,]+') do
-    if s == from then return true end
-  end
-  return false
-end
-
 local function log(result, fields, why)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'decommission', 'device', id, 'result', result}) do table.insert(a, v) end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  local r = why or reason
-  if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = append({'action', 'decommission', 'device', id, 'result', result}, fields)
+  audit_log(audit, audit_minid, actor, source, now, append_set(f, 'reason', why or reason))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'claimcode', 'cert_serial',
@@ -63,7 +42,7 @@ if not cur[1] then
 end
 local from = cur[1]
 -- a record left in decommissioned (by an older version) only takes the second step
-if (from ~= 'decommissioned' and not allowed(from)) or back ~= '1' then
+if (from ~= 'decommissioned' and not listed(sources, from)) or back ~= '1' then
   log('refused', {'from', from, 'to', 'manufactured'}, 'illegal transition ' .. from .. ' -> decommissioned')
   return {'refused', from}
 end
@@ -77,13 +56,11 @@ local serials = {}
 for i = 5, 7, 2 do
   local s = cur[i]
   if s and s ~= '' then
-    crl(s, from == 'revoked' and 1 or 5) -- keyCompromise, cessationOfOperation
+    crl_add(crlkey, s, now, from == 'revoked' and 1 or 5, id) -- keyCompromise, cessationOfOperation
     table.insert(serials, s)
   end
 end
-if code ~= '' and redis.call('HGET', cc, 'status') == 'issued' then
-  redis.call('HSET', cc, 'status', 'revoked', 'reason', 'decommissioned', 'revoked', now)
-end
+if code ~= '' then cc_revoke(cc, 'decommissioned', now) end
 redis.call('HSET', dev, 'state', 'manufactured', 'updated', now, 'decommissioned', now)
 if reason ~= '' then
   redis.call('HSET', dev, 'reason', reason)
@@ -93,12 +70,11 @@ end
 redis.call('HDEL', dev, 'tenant', 'policy', 'cert_fp', 'cert_fp_next', 'cert_serial', 'not_after',
   'cert_serial_next', 'not_after_next', 'rotate_deadline', 'rotate_required', 'claimcode', 'claimed',
   'provisioned', 'reprovisioned', 'prov_class', 'prov_fp', 'prov_client_id', 'prov_source', 'prov_template')
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', 'manufactured', 'tenant', '', 'policy', '')
+state_event(events, events_cap, id, 'manufactured', '', '')
 local joined = table.concat(serials, ',')
 local fields = {'from', from, 'to', 'manufactured'}
-if fp ~= '' then table.insert(fields, 'cert_fp'); table.insert(fields, fp) end
-if joined ~= '' then table.insert(fields, 'serials'); table.insert(fields, joined) end
-if (cur[9] or '') ~= '' then table.insert(fields, 'tenant'); table.insert(fields, cur[9]) end
+append_set(fields, 'cert_fp', fp)
+append_set(fields, 'serials', joined)
+append_set(fields, 'tenant', cur[9])
 log('ok', fields)
 return {'ok', from, joined}

@@ -16,14 +16,8 @@ local id, ptr, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local events_cap, audit_minid, reason = ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, fields, why)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'release', 'device', id, 'result', result}) do table.insert(a, v) end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  local r = why or reason
-  if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = append({'action', 'release', 'device', id, 'result', result}, fields)
+  audit_log(audit, audit_minid, actor, source, now, append_set(f, 'reason', why or reason))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'claimcode')
@@ -41,10 +35,7 @@ end
 local tenant = cur[2] or ''
 redis.call('HSET', dev, 'state', 'unclaimed', 'updated', now)
 redis.call('HDEL', dev, 'tenant', 'policy', 'reason', 'claimed', 'claimcode')
-if ptr ~= '' and redis.call('HGET', cc, 'status') == 'issued' then
-  redis.call('HSET', cc, 'status', 'revoked', 'reason', 'released', 'revoked', now)
-end
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', 'unclaimed', 'tenant', '', 'policy', '')
+if ptr ~= '' then cc_revoke(cc, 'released', now) end
+state_event(events, events_cap, id, 'unclaimed', '', '')
 log('ok', {'from', 'active', 'to', 'unclaimed', 'tenant', tenant})
 return {'ok', tenant}

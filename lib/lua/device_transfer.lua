@@ -14,16 +14,8 @@ local id, to, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local events_cap, audit_minid, reason = ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, fields, why)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'transfer', 'device', id, 'result', result, 'to_tenant', to}) do
-    table.insert(a, v)
-  end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  local r = why or reason
-  if r ~= '' then table.insert(a, 'reason'); table.insert(a, r) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = append({'action', 'transfer', 'device', id, 'result', result, 'to_tenant', to}, fields)
+  audit_log(audit, audit_minid, actor, source, now, append_set(f, 'reason', why or reason))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant')
@@ -42,7 +34,6 @@ if from == to then
 end
 redis.call('HSET', dev, 'tenant', to, 'updated', now)
 redis.call('HDEL', dev, 'policy')
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', 'active', 'tenant', to, 'policy', '')
+state_event(events, events_cap, id, 'active', to, '')
 log('ok', {'from_tenant', from})
 return {'ok', from}

@@ -13,14 +13,9 @@ local name, op, doc, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local actor, source, events_cap, audit_minid = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local function log(result, reason)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'policy-' .. op, 'policy', name, 'result', result}) do
-    table.insert(a, v)
-  end
-  if reason ~= '' then table.insert(a, 'reason'); table.insert(a, reason) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = {'action', 'policy-' .. op, 'policy', name, 'result', result}
+  append_set(f, 'reason', reason)
+  audit_log(audit, audit_minid, actor, source, now, f)
 end
 
 if op == 'delete' then

@@ -4,8 +4,8 @@
 -- KEYS[1] onb:dev:{ID}   KEYS[2] onb:fp:<FP>   KEYS[3] onb:events   KEYS[4] onb:audit
 -- ARGV[1] device id        ARGV[2] certificate fingerprint   ARGV[3] serial (hex)
 -- ARGV[4] not_after (s)    ARGV[5] new state                 ARGV[6] tenant ('' none)
--- ARGV[7] now (ms, from the caller: scripts never read the clock)
--- ARGV[8] states that may move to ARGV[5], comma-separated (lib/state.c)
+-- ARGV[7] states that may move to ARGV[5], comma-separated (lib/state.c)
+-- ARGV[8] now (ms, from the caller: scripts never read the clock)
 -- ARGV[9] actor            ARGV[10] source ('' none)
 -- ARGV[11] events cap      ARGV[12] audit cap
 --
@@ -14,15 +14,8 @@
 -- {'bound', other device} | {'hascert'} | {'refused', current state}.
 local dev, fpkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, fp, serial, not_after, state, tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local now, sources, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local sources, now, actor, source = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local events_cap, audit_minid = ARGV[11], ARGV[12]
-
-local function allowed(from)
-  for s in string.gmatch(sources, '[^,]+') do
-    if s == from then return true end
-  end
-  return false
-end
 
 local owner = redis.call('GET', fpkey)
 if owner and owner ~= id then
@@ -36,7 +29,7 @@ if redis.call('EXISTS', dev) == 1 then
     return {'hascert'}
   end
   prev = cur[1] or ''
-  if not allowed(prev) then
+  if not listed(sources, prev) then
     return {'refused', prev}
   end
 else
@@ -45,12 +38,8 @@ end
 
 local f = {'state', state, 'cert_fp', fp, 'cert_serial', serial, 'not_after', not_after,
   'updated', now, 'provisioned', now}
-if tenant ~= '' then
-  table.insert(f, 'tenant'); table.insert(f, tenant)
-end
-if state == 'active' then
-  table.insert(f, 'claimed'); table.insert(f, now)
-end
+append_set(f, 'tenant', tenant)
+if state == 'active' then append(f, {'claimed', now}) end
 redis.call('HSET', dev, unpack(f))
 -- leftovers of an earlier life of a manufactured record (an operator
 -- registered this certificate: no fleet-provisioning requester)
@@ -62,18 +51,10 @@ end
 redis.call('SET', fpkey, id)
 
 local cur = redis.call('HMGET', dev, 'tenant', 'policy')
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', state, 'tenant', cur[1] or '', 'policy', cur[2] or '')
+state_event(events, events_cap, id, state, cur[1] or '', cur[2] or '')
 
-local a = {'actor', actor}
-if source ~= '' then
-  table.insert(a, 'source'); table.insert(a, source)
-end
-for _, v in ipairs({'action', 'register', 'device', id, 'result', 'ok'}) do table.insert(a, v) end
-if prev ~= '' then
-  table.insert(a, 'from'); table.insert(a, prev)
-end
-for _, v in ipairs({'to', state, 'cert_fp', fp, 'ts', now}) do table.insert(a, v) end
-redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+local a = {'action', 'register', 'device', id, 'result', 'ok'}
+append_set(a, 'from', prev)
+audit_log(audit, audit_minid, actor, source, now, append(a, {'to', state, 'cert_fp', fp}))
 
 return {'ok', prev}

@@ -45,13 +45,6 @@ local sources, now, actor, source = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
 local events_cap, audit_minid, request = ARGV[15], ARGV[16], ARGV[17]
 local mode, oldfp, oldnext, code, template = ARGV[18], ARGV[19], ARGV[20], ARGV[21], ARGV[22]
 
-local function allowed(from)
-  for s in string.gmatch(sources, '[^,]+') do
-    if s == from then return true end
-  end
-  return false
-end
-
 local function set(v) return v and v ~= '' end
 
 -- set once the device turns out to be provisioned already: refusals then
@@ -59,25 +52,13 @@ local function set(v) return v and v ~= '' end
 local reprov = false
 
 local function log(result, fields)
-  local a = {'actor', actor}
-  if source ~= '' then
-    table.insert(a, 'source'); table.insert(a, source)
-  end
   local action = 'register-thing'
   if reprov and result == 'ok' then action = 'reprovision' end
-  for _, v in ipairs({'action', action, 'device', id, 'result', result}) do table.insert(a, v) end
-  if reprov then
-    table.insert(a, 'reprovision'); table.insert(a, mode)
-  end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  for _, v in ipairs({'client_id', client_id, 'class', idclass, 'requester_fp', requester_fp}) do
-    table.insert(a, v)
-  end
-  if serial ~= '' then
-    table.insert(a, 'serial'); table.insert(a, serial)
-  end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local a = {'action', action, 'device', id, 'result', result}
+  if reprov then append(a, {'reprovision', mode}) end
+  append(a, fields, {'client_id', client_id, 'class', idclass, 'requester_fp', requester_fp})
+  append_set(a, 'serial', serial)
+  audit_log(audit, audit_minid, actor, source, now, a)
 end
 
 local function refuse(reason)
@@ -88,32 +69,16 @@ end
 -- who provisioned the device: kept so that a later `replace` can tell
 -- whether the same requester came back
 local function requester_fields(f)
-  for _, v in ipairs({'prov_class', idclass, 'prov_fp', requester_fp, 'prov_client_id', client_id,
-      'prov_source', source, 'prov_template', template}) do
-    table.insert(f, v)
-  end
+  append(f, {'prov_class', idclass, 'prov_fp', requester_fp, 'prov_client_id', client_id,
+    'prov_source', source, 'prov_template', template})
 end
 
 -- what the template gives a device it provisions: its tenant, its policy,
 -- and the claim time when it starts active
 local function template_fields(f)
-  if tenant ~= '' then
-    table.insert(f, 'tenant'); table.insert(f, tenant)
-  end
-  if policy ~= '' then
-    table.insert(f, 'policy'); table.insert(f, policy)
-  end
-  if state == 'active' then
-    table.insert(f, 'claimed'); table.insert(f, now)
-  end
-end
-
--- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
--- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
--- keeps the first revocation
-local function crl(serial, why)
-  local s = serial and string.gsub(serial, '^0+', '') or ''
-  if s ~= '' then redis.call('HSETNX', crlkey, s, now .. ' ' .. why .. ' ' .. id) end
+  append_set(f, 'tenant', tenant)
+  append_set(f, 'policy', policy)
+  if state == 'active' then append(f, {'claimed', now}) end
 end
 
 -- The device was provisioned and the policy lets it come back (checked
@@ -135,19 +100,17 @@ local function reprovision(t, cur)
   local serials = {}
   for i = 9, 10 do
     if set(cur[i]) then
-      crl(cur[i], 4) -- superseded
+      crl_add(crlkey, cur[i], now, 4, id) -- superseded
       table.insert(serials, cur[i])
     end
   end
 
   local f = {'cert_fp', fp, 'cert_serial', t[2] or '', 'not_after', t[3] or '0', 'updated', now,
     'provisioned', now, 'reprovisioned', now}
-  if serial ~= '' then
-    table.insert(f, 'serial'); table.insert(f, serial)
-  end
+  append_set(f, 'serial', serial)
   if mode == 'replace' then
     new_state, new_tenant, new_policy = state, tenant, policy
-    table.insert(f, 'state'); table.insert(f, state)
+    append(f, {'state', state})
     -- a different requester than the one that provisioned before (class,
     -- certificate, or address when both are known): maybe a clone
     local pc, pf, ps = cur[11] or '', cur[12] or '', cur[13] or ''
@@ -161,11 +124,9 @@ local function reprovision(t, cur)
     end
     fields = {'possible_clone', clone, 'previous_requester', before}
     if cur_tenant ~= '' then
-      table.insert(fields, 'tenant'); table.insert(fields, cur_tenant)
+      append(fields, {'tenant', cur_tenant})
     end
-    if code ~= '' and redis.call('HGET', cc, 'status') == 'issued' then
-      redis.call('HSET', cc, 'status', 'revoked', 'reason', 'reprovisioned', 'revoked', now)
-    end
+    if code ~= '' then cc_revoke(cc, 'reprovisioned', now) end
     redis.call('HDEL', dev, 'tenant', 'policy', 'claimed', 'claimcode')
     template_fields(f)
   end
@@ -183,18 +144,13 @@ local function reprovision(t, cur)
   -- after it, so that it finds the old session ended: an offline device's
   -- parked session follows the new state, tenant and policy (replace)
   if new_state ~= cur_state or new_tenant ~= cur_tenant or new_policy ~= cur_policy then
-    redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-      'type', 'state', 'device', id, 'state', new_state, 'tenant', new_tenant, 'policy', new_policy)
+    state_event(events, events_cap, id, new_state, new_tenant, new_policy)
   end
 
   local a = {'from', cur_state, 'to', new_state, 'cert_fp', fp, 'superseded', oldfp}
-  if oldnext ~= '' then
-    table.insert(a, 'superseded_next'); table.insert(a, oldnext)
-  end
-  if #serials > 0 then
-    table.insert(a, 'superseded_serials'); table.insert(a, table.concat(serials, ','))
-  end
-  for _, v in ipairs(fields) do table.insert(a, v) end
+  append_set(a, 'superseded_next', oldnext)
+  if #serials > 0 then append(a, {'superseded_serials', table.concat(serials, ',')}) end
+  append(a, fields)
   local why = 're-provisioned: the same birth certificate'
   if mode == 'replace' then
     why = 're-provisioned, reset to ' .. new_state
@@ -202,8 +158,7 @@ local function reprovision(t, cur)
       why = why .. '; possible clone: the requester differs from the one that provisioned before'
     end
   end
-  table.insert(a, 'reason'); table.insert(a, why)
-  log('ok', a)
+  log('ok', append(a, {'reason', why}))
   return {'ok', cur_state, 'reprovision', clone}
 end
 
@@ -253,7 +208,7 @@ if exists then
     if mode == 'replace' and (template == '' or (cur[14] or '') ~= template) then
       return refuse('reprovision-template')
     end
-  elseif not allowed(prev) then
+  elseif not listed(sources, prev) then
     return refuse('already-provisioned')
   end
   if serial ~= '' and set(cur[4]) and cur[4] ~= serial then
@@ -289,13 +244,11 @@ if not exists then
 end
 local f = {'state', state, 'cert_fp', fp, 'cert_serial', t[2] or '', 'not_after', t[3] or '0',
   'updated', now, 'provisioned', now}
-if serial ~= '' then
-  table.insert(f, 'serial'); table.insert(f, serial)
-end
+append_set(f, 'serial', serial)
 template_fields(f)
 if idclass == 'birth' and not set(cur[3]) then
   -- nothing listed: the first birth certificate is remembered
-  table.insert(f, 'birth_fp'); table.insert(f, requester_fp)
+  append(f, {'birth_fp', requester_fp})
 end
 requester_fields(f)
 redis.call('HSET', dev, unpack(f))
@@ -309,8 +262,7 @@ if policy == '' then
 end
 redis.call('SET', fpkey, id)
 
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', state, 'tenant', tenant, 'policy', policy)
+state_event(events, events_cap, id, state, tenant, policy)
 local fields = {'to', state, 'cert_fp', fp}
 if prev ~= '' then
   fields = {'from', prev, 'to', state, 'cert_fp', fp}

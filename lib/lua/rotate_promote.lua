@@ -18,14 +18,6 @@ local dev, oldkey, crlkey, events, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], K
 local id, fp, oldfp, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local events_cap, audit_minid = ARGV[7], ARGV[8]
 
--- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
--- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
--- keeps the first revocation
-local function crl(serial, reason)
-  local s = serial and string.gsub(serial, '^0+', '') or ''
-  if s ~= '' then redis.call('HSETNX', crlkey, s, now .. ' ' .. reason .. ' ' .. id) end
-end
-
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'cert_serial', 'not_after',
   'cert_serial_next', 'not_after_next', 'tenant', 'policy')
 if not cur[1] then return {'notfound'} end
@@ -34,7 +26,7 @@ if (cur[2] or '') ~= oldfp then return {'retry'} end
 
 if oldfp ~= '' and redis.call('GET', oldkey) == id then redis.call('DEL', oldkey) end
 local old_serial = cur[4] or ''
-crl(old_serial, 4) -- superseded
+crl_add(crlkey, old_serial, now, 4, id) -- superseded
 redis.call('HSET', dev, 'cert_fp', fp, 'cert_serial', cur[6] or '', 'not_after', cur[7] or '0',
   'updated', now)
 redis.call('HDEL', dev, 'cert_fp_next', 'cert_serial_next', 'not_after_next', 'rotate_deadline',
@@ -43,11 +35,6 @@ redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
   'type', 'cert', 'device', id, 'state', cur[1], 'tenant', cur[8] or '', 'policy', cur[9] or '',
   'cert_fp', fp, 'cert_fp_next', '', 'deadline', '0')
 
-local a = {'actor', actor}
-if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-for _, v in ipairs({'action', 'rotate-promote', 'device', id, 'result', 'ok', 'cert_fp', fp,
-    'superseded', oldfp, 'superseded_serial', old_serial, 'ts', now}) do
-  table.insert(a, v)
-end
-redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+audit_log(audit, audit_minid, actor, source, now, {'action', 'rotate-promote', 'device', id, 'result', 'ok',
+  'cert_fp', fp, 'superseded', oldfp, 'superseded_serial', old_serial})
 return {'ok'}

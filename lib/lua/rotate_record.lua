@@ -24,21 +24,9 @@ local id, requester, fp, serial, not_after = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
 local grace, prevnext, now, actor, source = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local events_cap, audit_minid = ARGV[11], ARGV[12]
 
--- records serial on the CRL (onb:crl:revoked, lib/onb/crl.h: field = serial
--- without leading zeros, value "<ms> <RFC 5280 reason> <device>"); HSETNX
--- keeps the first revocation
-local function crl(serial, reason)
-  local s = serial and string.gsub(serial, '^0+', '') or ''
-  if s ~= '' then redis.call('HSETNX', crlkey, s, now .. ' ' .. reason .. ' ' .. id) end
-end
-
 local function log(result, fields)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'rotate', 'device', id, 'result', result}) do table.insert(a, v) end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  for _, v in ipairs({'requester_fp', requester, 'ts', now}) do table.insert(a, v) end
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  audit_log(audit, audit_minid, actor, source, now,
+    append({'action', 'rotate', 'device', id, 'result', result}, fields, {'requester_fp', requester}))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'tenant', 'policy',
@@ -68,8 +56,8 @@ local fields = {'cert_fp_next', fp, 'serial_next', serial}
 if prevnext ~= '' then
   -- a next certificate the device never used (it asked again): unbind it
   if redis.call('GET', oldnextkey) == id then redis.call('DEL', oldnextkey) end
-  crl(cur[7], 4) -- superseded
-  table.insert(fields, 'superseded'); table.insert(fields, prevnext)
+  crl_add(crlkey, cur[7], now, 4, id) -- superseded
+  append(fields, {'superseded', prevnext})
 end
 
 local deadline = tonumber(now) + tonumber(grace)
@@ -83,6 +71,6 @@ redis.call('SET', newkey, id)
 redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
   'type', 'cert', 'device', id, 'state', state, 'tenant', cur[4] or '', 'policy', cur[5] or '',
   'cert_fp', cur[2], 'cert_fp_next', fp, 'deadline', deadline)
-table.insert(fields, 'deadline'); table.insert(fields, deadline)
+append(fields, {'deadline', deadline})
 log('ok', fields)
 return {'ok', deadline}

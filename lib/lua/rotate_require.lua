@@ -17,12 +17,8 @@ local id, deadline, reason, now, actor, source = ARGV[1], ARGV[2], ARGV[3], ARGV
 local events_cap, audit_minid = ARGV[7], ARGV[8]
 
 local function log(result, fields)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'rotate-require', 'device', id, 'result', result}) do table.insert(a, v) end
-  for _, v in ipairs(fields) do table.insert(a, v) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  audit_log(audit, audit_minid, actor, source, now,
+    append({'action', 'rotate-require', 'device', id, 'result', result}, fields))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'cert_fp', 'cert_fp_next', 'tenant', 'policy')
@@ -40,6 +36,6 @@ redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
   'type', 'cert', 'device', id, 'state', state, 'tenant', cur[4] or '', 'policy', cur[5] or '',
   'cert_fp', cur[2], 'cert_fp_next', cur[3] or '', 'deadline', deadline, 'rotate', 'required')
 local fields = {'deadline', deadline}
-if reason ~= '' then table.insert(fields, 'reason'); table.insert(fields, reason) end
+append_set(fields, 'reason', reason)
 log('ok', fields)
 return {'ok'}

@@ -11,15 +11,9 @@ local id, policy, now = ARGV[1], ARGV[2], ARGV[3]
 local actor, source, events_cap, audit_minid = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local function log(result, reason)
-  local a = {'actor', actor}
-  if source ~= '' then table.insert(a, 'source'); table.insert(a, source) end
-  for _, v in ipairs({'action', 'device-policy', 'device', id, 'result', result,
-                      'policy', policy}) do
-    table.insert(a, v)
-  end
-  if reason ~= '' then table.insert(a, 'reason'); table.insert(a, reason) end
-  table.insert(a, 'ts'); table.insert(a, now)
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = {'action', 'device-policy', 'device', id, 'result', result, 'policy', policy}
+  append_set(f, 'reason', reason)
+  audit_log(audit, audit_minid, actor, source, now, f)
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant')
@@ -33,7 +27,6 @@ else
   redis.call('HSET', dev, 'policy', policy)
 end
 redis.call('HSET', dev, 'updated', now)
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', cur[1], 'tenant', cur[2] or '', 'policy', policy)
+state_event(events, events_cap, id, cur[1], cur[2] or '', policy)
 log('ok', '')
 return 'ok'

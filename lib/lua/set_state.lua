@@ -16,27 +16,11 @@ local dev, events, audit = KEYS[1], KEYS[2], KEYS[3]
 local id, to, sources, reason, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local actor, source, events_cap, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 
-local function allowed(from)
-  for s in string.gmatch(sources, '[^,]+') do
-    if s == from then return true end
-  end
-  return false
-end
-
 local function log(result, why, from)
-  local a = {'actor', actor}
-  if source ~= '' then
-    table.insert(a, 'source'); table.insert(a, source)
-  end
-  for _, v in ipairs({'action', 'state', 'device', id, 'result', result}) do table.insert(a, v) end
-  if why ~= '' then
-    table.insert(a, 'reason'); table.insert(a, why)
-  end
-  if from ~= '' then
-    table.insert(a, 'from'); table.insert(a, from)
-  end
-  for _, v in ipairs({'to', to, 'ts', now}) do table.insert(a, v) end
-  redis.call('XADD', audit, 'MINID', '~', audit_minid, '*', unpack(a))
+  local f = {'action', 'state', 'device', id, 'result', result}
+  append_set(f, 'reason', why)
+  append_set(f, 'from', from)
+  audit_log(audit, audit_minid, actor, source, now, append(f, {'to', to}))
 end
 
 local cur = redis.call('HMGET', dev, 'state', 'tenant', 'policy')
@@ -48,7 +32,7 @@ if not from then
   end
   from = 'invalid'
 end
-if not allowed(from) then
+if not listed(sources, from) then
   log('refused', 'illegal transition ' .. from .. ' -> ' .. to, from)
   return {'refused', from}
 end
@@ -59,7 +43,6 @@ if reason ~= '' then
 else
   redis.call('HDEL', dev, 'reason')
 end
-redis.call('XADD', events, 'MAXLEN', '~', events_cap, '*',
-  'type', 'state', 'device', id, 'state', to, 'tenant', cur[2] or '', 'policy', cur[3] or '')
+state_event(events, events_cap, id, to, cur[2] or '', cur[3] or '')
 log('ok', reason, from)
 return {'ok', from}

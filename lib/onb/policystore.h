@@ -14,7 +14,8 @@
 
 #define ONB_KEY_POLICY_FMT "onb:policy:%s"
 
-/* True for [A-Za-z0-9._-]{1,ONB_NAME_MAX}. */
+/* True for [A-Za-z0-9._-]{1,ONB_NAME_MAX}: the one rule for policy names,
+ * wherever one is accepted (docs/policies.md). */
 bool onb_policy_name_valid(const char *name);
 
 /* Reads a document. *json_out is NUL-terminated heap memory the caller frees

@@ -874,6 +874,12 @@ static void register_thing_bad_tokens_and_input(void **state)
 	req.tenant = NULL;
 	req.policy = "bad/policy";
 	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
+	/* the one rule for policy names (onb_policy_name_valid): no ':', which
+	 * device and tenant ids allow, and at most ONB_NAME_MAX */
+	req.policy = "tenant:acme";
+	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
+	req.policy = "p-123456789-123456789-123456789-123456789-123456789-123456789-12345";
+	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
 	req.policy = NULL;
 	req.request = NULL;
 	assert_int_equal(rt(&req, &reason), ONB_EINVAL);
