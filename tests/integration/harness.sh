@@ -25,7 +25,9 @@ PASSES=0
 # that a double free or a heap overrun of the plugin's (or of the broker's
 # own, in a version the plugin misreads) aborts the broker at once, and the
 # test fails below even if every check before passed.
+ONB_SANITIZED=0
 if grep -q '^ONB_SANITIZE:BOOL=ON' "$ONB_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+	ONB_SANITIZED=1
 	BROKER_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)")
 	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -82,6 +84,11 @@ cleanup() {
 	wait 2>/dev/null || true
 	if [ $rc -ne 0 ] || [ $FAILS -ne 0 ]; then
 		echo "--- mosquitto.log (tail) ---"; tail -n 40 "$T/mosquitto.log" 2>/dev/null || true
+		# a CI page is all there is of a failure that happens once in a while
+		for f in "$T"/claimsvc*.log "$T"/mosquitto-*.log; do
+			[ -f "$f" ] || continue
+			echo "--- ${f##*/} (tail) ---"; tail -n 25 "$f"
+		done
 	fi
 	rm -rf "$T"
 	if [ $rc -eq 0 ] && [ $FAILS -ne 0 ]; then rc=1; fi
