@@ -243,7 +243,7 @@ char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len)
 		/* Refused before the registry looked at the code: audit it here. */
 		char reason[ONB_ERRLEN + 600];
 		struct onb_audit_entry e = {
-			.actor = s->actor, .source = env.address[0] ? env.address : NULL, .action = "claim",
+			.actor = s->actor, .source = env.address[0] ? env.address : NULL, .action = ONB_AA(CLAIM),
 			.result = r.status >= 500 ? "error" : "refused", .reason = reason,
 		};
 		char kind[ONB_AUDITAGG_KEY_MAX];

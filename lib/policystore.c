@@ -1,4 +1,5 @@
 #include "onb/policystore.h"
+#include "onb/vocab.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -112,7 +113,7 @@ int onb_policystore_put(redisContext *rc, const char *name, const char *json, si
 	onb_policy_free(doc);
 	if(ret != ONB_OK){
 		struct onb_audit_entry e = {
-			.actor = actor->who, .source = actor->source, .action = "policy-put",
+			.actor = actor->who, .source = actor->source, .action = ONB_AA(POLICY_PUT),
 			.result = "refused", .reason = err->msg,
 		};
 		struct onb_err ignored;

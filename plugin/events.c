@@ -34,6 +34,7 @@ struct queued_event {
 	bool is_session;                    /* an onb:sessions announcement (ann), else ev */
 	struct onb_session_ann ann;
 	struct onb_event ev;
+	enum onb_event_type type;           /* ev.type, parsed once */
 	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
 	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
 	/* The event's device re-read by the watcher for the admission view
@@ -49,6 +50,7 @@ static pthread_t main_thread, watcher;
 static bool watcher_running;
 static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat, feed_trimmed;
 static _Atomic int64_t caught_up_ms;
+static atomic_ulong events_dropped_unreported; /* by the watcher, logged at the tick */
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -61,8 +63,7 @@ static const struct onb_policy_names *policy_names;
 static char last_id[ONB_STREAM_ID_MAX];
 static char sessions_last_id[ONB_STREAM_ID_MAX]; /* onb:sessions (fleet.c) */
 
-/* Counters for Redis (metrics.c), stored by the watcher: under queue_lock. */
-static char *pending_stats;
+/* Where the watcher stores the counters document (metrics_take_stats). */
 static char stats_id[ONB_ID_MAX + 1];
 static int64_t stats_ttl_ms;
 
@@ -107,12 +108,18 @@ static void enqueue(const struct onb_event *ev, void *arg)
 	struct queued_event *q = calloc(1, sizeof(*q));
 	const char *name = NULL;
 
-	if(!q) abort(); /* losing an event silently would be worse */
+	if(!q){
+		/* never abort inside the broker: counted, logged and answered at the tick */
+		atomic_fetch_add(&metrics_events_dropped, 1);
+		atomic_fetch_add(&events_dropped_unreported, 1);
+		return;
+	}
 	q->ev = *ev;
+	q->type = onb_event_type_parse(ev->type);
 	q->next = NULL;
-	if(!strcmp(ev->type, "policy")){
+	if(q->type == ONB_EV_POLICY){
 		name = ev->policy;
-	}else if(!strcmp(ev->type, "state") && onb_state_may_connect(ev->state)){
+	}else if(q->type == ONB_EV_STATE && onb_state_may_connect(ev->state)){
 		name = onb_policy_for(policy_names, ONB_ID_DEVICE, ev->state, ev->tenant, ev->policy);
 	}
 	if(name && onb_policy_name_valid(name)){
@@ -134,7 +141,12 @@ static void enqueue_session(const struct onb_session_ann *a, void *arg)
 	struct queued_event *q = calloc(1, sizeof(*q));
 
 	(void)arg;
-	if(!q) abort(); /* as enqueue: a missed announcement leaves two sessions */
+	if(!q){
+		/* as enqueue; a missed announcement may leave two sessions for a while */
+		atomic_fetch_add(&metrics_events_dropped, 1);
+		atomic_fetch_add(&events_dropped_unreported, 1);
+		return;
+	}
 	q->is_session = true;
 	q->view_applied = true; /* nothing for the admission view */
 	q->ann = *a;
@@ -144,13 +156,9 @@ static void enqueue_session(const struct onb_session_ann *a, void *arg)
 /* Stores the latest counters document, if the main thread left one. */
 static int store_stats(redisContext *rc, struct onb_err *err)
 {
-	char *json;
+	char *json = metrics_take_stats();
 	int ret = ONB_OK;
 
-	pthread_mutex_lock(&queue_lock);
-	json = pending_stats;
-	pending_stats = NULL;
-	pthread_mutex_unlock(&queue_lock);
 	if(!json) return ONB_OK;
 	ret = onb_stats_put(rc, "broker", stats_id, json, stats_ttl_ms, err);
 	free(json);
@@ -161,14 +169,6 @@ static int store_stats(redisContext *rc, struct onb_err *err)
 void events_wake(void)
 {
 	if(watcher_running && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
-}
-
-void events_post_stats(char *json)
-{
-	pthread_mutex_lock(&queue_lock);
-	free(pending_stats); /* an older one the watcher has not stored yet */
-	pending_stats = json;
-	pthread_mutex_unlock(&queue_lock);
 }
 
 static void *watch(void *arg)
@@ -308,8 +308,7 @@ void events_stop(void)
 		free(q);
 		q = next;
 	}
-	free(pending_stats);
-	pending_stats = NULL;
+	free(metrics_take_stats());
 }
 
 void events_set_heartbeat(bool on)
@@ -429,10 +428,10 @@ static void apply_one(struct queued_event *q)
 		return;
 	}
 	apply_view(q);
-	metrics_event(&q->ev);
-	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
-	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
-	else if(!strcmp(q->ev.type, "cert") && q->ev.device[0]){
+	metrics_event(q->type, q->ev.stream_id);
+	if(q->type == ONB_EV_POLICY && q->policy_name[0]) apply_policy(q);
+	else if(q->type == ONB_EV_STATE && q->ev.device[0]) apply_state(q);
+	else if(q->type == ONB_EV_CERT && q->ev.device[0]){
 		rotation_apply_event(sessions_find(q->ev.device), &q->ev);
 	}
 }
@@ -446,6 +445,14 @@ void events_apply(void)
 		mosquitto_log_printf(up ? MOSQ_LOG_NOTICE : MOSQ_LOG_ERR, ONB_LOG_PREFIX "event feed %s",
 				up ? "restored: resuming from the last event seen" : "lost: reconnecting");
 		feed_reported_up = up;
+	}
+	unsigned long dropped = atomic_exchange(&events_dropped_unreported, 0);
+	if(dropped){
+		/* A lost event may be a revocation: the view is rebuilt from the
+		 * registry; sessions keep their policy until their next event. */
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "%lu events or session announcements dropped: "
+				"out of memory", dropped);
+		admview_link_drop("events were dropped (out of memory)");
 	}
 	if(atomic_exchange(&feed_trimmed, false)){
 		admview_link_drop("the event stream was trimmed past the last event read, "

@@ -27,6 +27,7 @@
 #include "onb/redis.h"
 #include "onb/registry.h"
 #include "onb/sessionfeed.h"
+#include "onb/vocab.h"
 
 /* ============================================================
  * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
@@ -163,10 +164,6 @@ void events_apply_view(void);
  * (hiredis treats an interrupted connect as a failure). */
 void events_hold_wakeups(sigset_t *saved);
 void events_release_wakeups(const sigset_t *saved);
-/* Hands the watcher a counters document to store in Redis on its own
- * connection (the main thread never waits for that write). json is plain
- * malloc memory; ownership passes to the watcher. */
-void events_post_stats(char *json);
 
 /* ============================================================
  * Writer (writer.c): the plugin's registry writes, off the main thread
@@ -260,16 +257,15 @@ void rotation_tick(void);
  * Counters (metrics.c): $SYS/onboard/broker/<broker_id>
  * ============================================================ */
 enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSION, M_ACL_WILL, M_ACL_COUNT };
-enum metrics_event { M_EV_STATE, M_EV_POLICY, M_EV_CERT, M_EV_OTHER, M_EV_COUNT };
 
 /* Plain integers of the main thread: incrementing one is the whole cost on
  * the hot path (no lock, no allocation, no Redis). */
 struct plugin_metrics {
 	uint64_t connect_allowed;
-	uint64_t connect_denied[16];    /* by reason (metrics.c's table), last slot "other" */
+	uint64_t connect_denied[ONB_AR_COUNT]; /* by reason (onb/vocab.h); slot ONB_AR_OK: "other" */
 	uint64_t acl_denied[M_ACL_COUNT];
 	uint64_t wills_published;       /* wills the ACL let through (acl.c) */
-	uint64_t events_applied[M_EV_COUNT];
+	uint64_t events_applied[ONB_EV_COUNT];
 	int64_t event_lag_last_ms, event_lag_max_ms;
 	uint64_t event_lag_sum_ms, event_lag_n;
 	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
@@ -286,15 +282,21 @@ struct plugin_metrics {
 	uint64_t admview_devices;       /* devices in the admission view (0 until loaded) */
 };
 extern struct plugin_metrics metrics;
-/* The watcher's and the writer's Redis failures and audit entries Redis did
- * not take (the only counters another thread touches). */
-extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
+/* The watcher's and the writer's Redis failures, audit entries Redis did
+ * not take, and events the watcher could not queue (out of memory): the only
+ * counters another thread touches. */
+extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors, metrics_events_dropped;
 
 void metrics_init(const struct onboard_config *cfg);
-/* Counts a CONNECT decision by its reason token. */
+/* Counts a CONNECT decision by its reason token (ONB_ADMIT_REASONS). */
 void metrics_connect(bool allowed, const char *reason);
-/* Counts an applied event and its lag (stream id time to now). */
-void metrics_event(const struct onb_event *ev);
+/* Counts an applied event of type t and its lag (stream_id's time to now). */
+void metrics_event(enum onb_event_type t, const char *stream_id);
+/* The latest counters document metrics_tick made and nobody took yet, for
+ * the watcher to store in Redis on its own connection (the main thread never
+ * waits for that write); NULL when none. Any thread; the caller frees it
+ * with free(). */
+char *metrics_take_stats(void);
 /* Publishes the counters when metrics_interval_s has passed (from the tick). */
 void metrics_tick(void);
 

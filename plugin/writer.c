@@ -87,7 +87,7 @@ static int report_dropped(redisContext *rc, uint64_t *unreported)
 	char reason[ONB_REASON_MAX];
 	struct onb_err err;
 	struct onb_audit_entry e = {
-		.actor = "plugin", .action = "audit-dropped", .result = "error", .reason = reason,
+		.actor = "plugin", .action = ONB_AA(AUDIT_DROPPED), .result = "error", .reason = reason,
 		.client = broker_id,
 	};
 
