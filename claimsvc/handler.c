@@ -43,22 +43,6 @@ _Static_assert((int)CSVC_ACT_CREATE_FROM_CSR == (int)ONB_PROV_CREATE_FROM_CSR
 		&& (int)CSVC_ACT_REGISTER_THING == (int)ONB_PROV_REGISTER_THING
 		&& (int)CSVC_ACT_RENEW == (int)ONB_PROV_RENEW, "enum csvc_action starts with onb_prov_kind");
 
-static const struct {
-	const char *reason;
-	const char *code;
-} rt_codes[] = {
-	{ ONB_RT_TOKEN_INVALID, ONB_PE_TOKEN_INVALID },
-	{ ONB_RT_TOKEN_USED, ONB_PE_TOKEN_INVALID },
-	{ ONB_RT_TOKEN_FOREIGN, ONB_PE_TOKEN_FOREIGN },
-	{ ONB_RT_NOT_ALLOWLISTED, ONB_PE_NOT_ALLOWLISTED },
-	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
-	{ ONB_RT_BIRTH_MISMATCH, ONB_PE_BIRTH_MISMATCH },
-	{ ONB_RT_CERT_BOUND, ONB_PE_CERT_BOUND },
-	{ ONB_RT_REPROV_STATE, ONB_PE_PROVISIONED },
-	{ ONB_RT_REPROV_IDENTITY, ONB_PE_PROVISIONED },
-	{ ONB_RT_REPROV_TEMPLATE, ONB_PE_PROVISIONED },
-};
-
 static void reject(struct request *rq, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -381,9 +365,7 @@ static void handle_renew(struct request *rq)
 			s->metrics.renewed++;
 		}
 	}else if(ret == ONB_ENOTFOUND || ret == ONB_EREFUSED){
-		reject(rq, reason && !strcmp(reason, ONB_ROT_NOT_CURRENT) ? ONB_PE_NOT_CURRENT
-				: reason && !strcmp(reason, ONB_ROT_CERT_BOUND) ? ONB_PE_CERT_BOUND : ONB_PE_NOT_RENEWABLE,
-				"%s", err.msg);
+		reject(rq, onb_prov_reason_error(reason, ONB_PE_NOT_RENEWABLE), "%s", err.msg);
 		rq->audited = true; /* the script audits its refusals */
 	}else if(ret == ONB_EUNAVAIL){
 		csvc_log(CSVC_WARNING, "renewal: %s", err.msg);
@@ -397,14 +379,6 @@ cleanup:
 	onb_issued_clear(&iss);
 	X509_REQ_free(req);
 	free(pem);
-}
-
-static const char *rt_code(const char *reason)
-{
-	for(size_t i = 0; reason && i < sizeof(rt_codes) / sizeof(rt_codes[0]); i++){
-		if(!strcmp(rt_codes[i].reason, reason)) return rt_codes[i].code;
-	}
-	return ONB_PE_INTERNAL;
 }
 
 static void handle_register(struct request *rq)
@@ -487,7 +461,7 @@ static void handle_register(struct request *rq)
 			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		}
 	}else if(ret == ONB_EREFUSED){
-		reject(rq, rt_code(reason), "%s", err.msg);
+		reject(rq, onb_prov_reason_error(reason, ONB_PE_INTERNAL), "%s", err.msg);
 		rq->audited = true; /* onb_register_thing audits its refusals */
 	}else if(ret == ONB_EINVAL){
 		reject(rq, ONB_PE_INVALID_PARAMS, "%s", err.msg);
