@@ -32,6 +32,9 @@
 /* ============================================================
  * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
  * ============================================================ */
+/* One policy_* option per default policy: one per field of onb_policy_names. */
+#define ONBOARD_POLICY_OPTS (sizeof(struct onb_policy_names) / sizeof(const char *))
+
 struct onboard_config {
 	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
@@ -46,7 +49,7 @@ struct onboard_config {
 	int admission_view_stale_ms;    /* admission view used while the feed is this fresh; 0 off */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
-	char *names[6];
+	char *names[ONBOARD_POLICY_OPTS];  /* in config.c's order of the policy_* options */
 };
 
 /* Reads the plugin options; logs one clear line and fails on a missing
