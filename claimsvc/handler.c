@@ -181,6 +181,24 @@ static char *reply_pem(const struct csvc *s, const struct onb_issued *iss)
 	return pem;
 }
 
+/* Signs a certificate for key with subject CN=cn into *iss and checks it:
+ * the registry connection to record it on, or NULL when rq was rejected. */
+static redisContext *sign(struct request *rq, EVP_PKEY *key, const char *cn, struct onb_issued *iss)
+{
+	struct csvc *s = rq->s;
+	struct onb_err err;
+	redisContext *rc;
+
+	if(onb_csr_issue(key, cn, s->cfg.cert_validity_days, s->ca, s->ca_key, iss, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+		return NULL;
+	}
+	if(!issued_usable(rq, iss)) return NULL;
+	if(!(rc = csvc_redis(s))) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	return rc;
+}
+
 /* Signs a certificate for subject_key with subject CN=cn (the SHA-256 of
  * the public key: never the CSR's subject), records its ownership token,
  * and builds the accepted document (with the private key when with_key). */
@@ -197,16 +215,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 	int ret;
 
 	memset(&iss, 0, sizeof(iss));
-	if(onb_csr_issue(subject_key, cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss, &err) != ONB_OK){
-		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
-		goto cleanup;
-	}
-	if(!issued_usable(rq, &iss)) goto cleanup;
-	if(!(rc = csvc_redis(s))){
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		goto cleanup;
-	}
+	if(!(rc = sign(rq, subject_key, cn, &iss))) goto cleanup;
 	/* "issued" is audited by the script that records the token, in the same
 	 * round trip: the entry says the certificate was issued and recorded,
 	 * which stays true if building the reply fails below (that failure is
@@ -337,17 +346,7 @@ static void handle_renew(struct request *rq)
 		}
 		cn = keyfp;
 	}
-	if(onb_csr_issue(X509_REQ_get0_pubkey(req), cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss,
-			&err) != ONB_OK){
-		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
-		goto cleanup;
-	}
-	if(!issued_usable(rq, &iss)) goto cleanup;
-	if(!(rc = csvc_redis(s))){
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		goto cleanup;
-	}
+	if(!(rc = sign(rq, X509_REQ_get0_pubkey(req), cn, &iss))) goto cleanup;
 	ren = (struct onb_renewal){
 		.device_id = rq->device, .requester_fp = rq->env.fp, .cert_fp = iss.cert_id,
 		.cert_serial = iss.serial, .not_after = iss.not_after,

@@ -93,6 +93,24 @@ static struct onb_policy *fetch_policy(redisContext *rc, const char *name)
 	return doc;
 }
 
+/* Empties the queue, calling apply (may be NULL) on each event before freeing it. */
+static void drain(void (*apply)(struct queued_event *q))
+{
+	struct queued_event *q;
+
+	pthread_mutex_lock(&queue_lock);
+	q = queue_head;
+	queue_head = queue_tail = NULL;
+	pthread_mutex_unlock(&queue_lock);
+	while(q){
+		struct queued_event *next = q->next;
+		if(apply) apply(q);
+		onb_policy_free(q->doc);
+		free(q);
+		q = next;
+	}
+}
+
 static void push(struct queued_event *q)
 {
 	pthread_mutex_lock(&queue_lock);
@@ -243,7 +261,6 @@ drop:
 int events_start(const struct onboard_config *cfg)
 {
 	struct sigaction sa;
-	sigset_t all, old;
 	struct onb_err err;
 	redisContext *rc;
 
@@ -276,38 +293,19 @@ int events_start(const struct onboard_config *cfg)
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot install the wake-up signal handler");
 		return ONB_EINTERNAL;
 	}
-	/* The watcher must never run the broker's own signal handlers. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int r = pthread_create(&watcher, NULL, watch, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the event watcher");
-		return ONB_EINTERNAL;
-	}
+	if(thread_start(&watcher, watch, "event watcher") != ONB_OK) return ONB_EINTERNAL;
 	watcher_running = true;
 	return ONB_OK;
 }
 
 void events_stop(void)
 {
-	struct queued_event *q;
-
 	if(!watcher_running) return;
 	atomic_store(&stopping, true);
 	pthread_join(watcher, NULL);
 	watcher_running = false;
 	signal(WAKE_SIGNAL, SIG_IGN);
-	pthread_mutex_lock(&queue_lock);
-	q = queue_head;
-	queue_head = queue_tail = NULL;
-	pthread_mutex_unlock(&queue_lock);
-	while(q){
-		struct queued_event *next = q->next;
-		onb_policy_free(q->doc);
-		free(q);
-		q = next;
-	}
+	drain(NULL);
 	free(metrics_take_stats());
 }
 
@@ -438,7 +436,6 @@ static void apply_one(struct queued_event *q)
 
 void events_apply(void)
 {
-	struct queued_event *q;
 	bool up = atomic_load(&feed_up);
 
 	if(up != feed_reported_up){
@@ -459,17 +456,7 @@ void events_apply(void)
 				"or XINFO STREAM was refused");
 	}
 	atomic_store(&wake_pending, false);
-	pthread_mutex_lock(&queue_lock);
-	q = queue_head;
-	queue_head = queue_tail = NULL;
-	pthread_mutex_unlock(&queue_lock);
-	while(q){
-		struct queued_event *next = q->next;
-		apply_one(q);
-		onb_policy_free(q->doc);
-		free(q);
-		q = next;
-	}
+	drain(apply_one);
 }
 
 void events_hold_wakeups(sigset_t *saved)

@@ -52,6 +52,10 @@ struct onboard_config {
 	char *names[ONBOARD_POLICY_OPTS];  /* in config.c's order of the policy_* options */
 };
 
+/* Starts fn(NULL) on a new thread with every signal blocked (threads.c);
+ * logs "cannot start the <what>" and returns ONB_EINTERNAL on failure. */
+int thread_start(pthread_t *thread, void *(*fn)(void *), const char *what);
+
 /* Reads the plugin options; logs one clear line and fails on a missing
  * required option or a bad value, warns on unknown keys. */
 int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int count);

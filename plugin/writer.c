@@ -14,7 +14,6 @@
  * entry ("audit-dropped", with the count) as soon as the writer can write
  * again. While Redis is unreachable the writer reconnects every
  * redis_retry_ms, as registry_link.c's connector does, and the queue fills. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +148,6 @@ static void *write_loop(void *arg)
 
 int writer_start(const struct onboard_config *cfg)
 {
-	sigset_t all, old;
-	int r;
-
 	queue_max = cfg->audit_queue_max;
 	queue = onb_writeq_new((size_t)queue_max);
 	if(!queue) return ONB_EINTERNAL;
@@ -162,14 +158,7 @@ int writer_start(const struct onboard_config *cfg)
 	retry_ms = cfg->redis_retry_ms;
 	snprintf(broker_id, sizeof(broker_id), "%s", cfg->broker_id);
 	atomic_store(&stopping, false);
-	/* The writer must never run the broker's signal handlers (nor take the
-	 * watcher's wake-up signal meant for the main thread). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&writer, NULL, write_loop, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry writer");
+	if(thread_start(&writer, write_loop, "registry writer") != ONB_OK){
 		onb_writeq_free(queue, item_free);
 		queue = NULL;
 		return ONB_EINTERNAL;
