@@ -10,14 +10,10 @@
 #include <cjson/cJSON.h>
 
 /* The metrics' labels are the audit stream's actions (onb/vocab.h). */
-static const enum onb_audit_action actions[CSVC_ACT_COUNT] = {
-	[CSVC_ACT_CREATE_FROM_CSR] = ONB_AA_CREATE_FROM_CSR,
-	[CSVC_ACT_CREATE_KEYS] = ONB_AA_CREATE_KEYS,
-	[CSVC_ACT_REGISTER_THING] = ONB_AA_REGISTER_THING,
-	[CSVC_ACT_RENEW] = ONB_AA_RENEW,
-	[CSVC_ACT_CLAIM] = ONB_AA_CLAIM,
-	[CSVC_ACT_UNKNOWN] = ONB_AA_UNKNOWN,
+static const enum onb_audit_action actions[] = { /* in enum csvc_action's order */
+	ONB_AA_CREATE_FROM_CSR, ONB_AA_CREATE_KEYS, ONB_AA_REGISTER_THING, ONB_AA_RENEW, ONB_AA_CLAIM, ONB_AA_UNKNOWN,
 };
+_Static_assert(sizeof(actions) / sizeof(actions[0]) == CSVC_ACT_COUNT, "an audit action per csvc_action");
 static const char *const result_names[CSVC_RES_COUNT] = { "accepted", "rejected", "dropped" };
 
 const char *csvc_action_name(enum csvc_action a)
