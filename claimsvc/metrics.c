@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "onb/provision.h"
+
 /* The metrics' labels are the audit stream's actions (onb/vocab.h). */
 static const enum onb_audit_action actions[] = { /* in enum csvc_action's order */
 	ONB_AA_CREATE_FROM_CSR, ONB_AA_CREATE_KEYS, ONB_AA_REGISTER_THING, ONB_AA_RENEW, ONB_AA_CLAIM, ONB_AA_UNKNOWN,
@@ -35,7 +37,7 @@ void csvc_metrics_reject(struct csvc *s, const char *code)
 {
 	struct csvc_metrics *m = &s->metrics;
 
-	if(!code) code = "InternalError";
+	if(!code) code = ONB_PE_INTERNAL;
 	for(int i = 0; i < m->ncodes; i++){
 		if(m->rejected_by[i].code == code || !strcmp(m->rejected_by[i].code, code)){
 			m->rejected_by[i].n++;

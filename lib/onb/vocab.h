@@ -107,6 +107,7 @@ enum onb_event_type onb_event_type_parse(const char *name);
 	X(UNKNOWN,            "unknown") \
 	/* operators (onboardctl) and the registry's scripts */ \
 	X(REGISTER,           "register") \
+	X(ALLOWLIST_ADD,      "allowlist-add") \
 	X(STATE,              "state") \
 	X(DEVICE_POLICY,      "device-policy") \
 	X(DECOMMISSION,       "decommission") \
