@@ -181,6 +181,21 @@ static char *reply_pem(const struct csvc *s, const struct onb_issued *iss)
 	return pem;
 }
 
+/* Rejects rq after a registry call failed other than by a refusal: retry
+ * later when the registry is unreachable, else an internal error (internal
+ * is the requester's message; what names the call in the log). */
+static void reject_registry(struct request *rq, int ret, const char *what, const struct onb_err *err,
+		const char *internal)
+{
+	if(ret == ONB_EUNAVAIL){
+		csvc_log(CSVC_WARNING, "%s: %s", what, err->msg);
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	}else{
+		csvc_log(CSVC_ERROR, "%s: %s", what, err->msg);
+		reject(rq, ONB_PE_INTERNAL, "%s", internal);
+	}
+}
+
 /* Signs a certificate for key with subject CN=cn into *iss and checks it:
  * the registry connection to record it on, or NULL when rq was rejected. */
 static redisContext *sign(struct request *rq, EVP_PKEY *key, const char *cn, struct onb_issued *iss)
@@ -232,9 +247,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		}
 	}
 	if(ret != ONB_OK){
-		csvc_log(ret == ONB_EUNAVAIL ? CSVC_WARNING : CSVC_ERROR, "recording the ownership token: %s", err.msg);
-		if(ret == ONB_EUNAVAIL) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		else reject(rq, ONB_PE_INTERNAL, "the certificate could not be recorded");
+		reject_registry(rq, ret, "recording the ownership token", &err, "the certificate could not be recorded");
 		goto cleanup;
 	}
 	if(with_key && !(key_pem = onb_key_pem(subject_key, &err))){
@@ -366,12 +379,8 @@ static void handle_renew(struct request *rq)
 	}else if(ret == ONB_ENOTFOUND || ret == ONB_EREFUSED){
 		reject(rq, onb_prov_reason_error(reason, ONB_PE_NOT_RENEWABLE), "%s", err.msg);
 		rq->audited = true; /* the script audits its refusals */
-	}else if(ret == ONB_EUNAVAIL){
-		csvc_log(CSVC_WARNING, "renewal: %s", err.msg);
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 	}else{
-		csvc_log(CSVC_ERROR, "renewal: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the renewal could not be recorded");
+		reject_registry(rq, ret, "renewal", &err, "the renewal could not be recorded");
 	}
 cleanup:
 	free(new_pem);
@@ -464,12 +473,8 @@ static void handle_register(struct request *rq)
 		rq->audited = true; /* onb_register_thing audits its refusals */
 	}else if(ret == ONB_EINVAL){
 		reject(rq, ONB_PE_INVALID_PARAMS, "%s", err.msg);
-	}else if(ret == ONB_EUNAVAIL){
-		csvc_log(CSVC_WARNING, "RegisterThing: %s", err.msg);
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 	}else{
-		csvc_log(CSVC_ERROR, "RegisterThing: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the thing could not be registered");
+		reject_registry(rq, ret, "RegisterThing", &err, "the thing could not be registered");
 	}
 cleanup:
 	OPENSSL_cleanse(req->token, sizeof(req->token));

@@ -255,6 +255,20 @@ static bool printable_ascii(const char *s)
 	return true;
 }
 
+/* The envelope's optional string member name into buf (left as it is when
+ * absent or null), refused with "envelope <name> <invalid>" unless valid. */
+static int optional_member(const cJSON *root, const char *name, char *buf, size_t max,
+		bool (*valid)(const char *), const char *invalid, struct onb_err *err)
+{
+	cJSON *item;
+	int ret = member(root, name, &item, err);
+
+	if(ret != ONB_OK || !item || cJSON_IsNull(item)) return ret;
+	ret = string_member(root, name, buf, max, err);
+	if(ret != ONB_OK) return ret;
+	return valid(buf) ? ONB_OK : onb_fail(err, ONB_EINVAL, "envelope %s %s", name, invalid);
+}
+
 /* Prints root into one buffer of bound bytes (no reallocation, so no stray
  * copies of secrets); NULL when it does not fit or memory is short. */
 static char *print_bounded(const cJSON *root, size_t bound, struct onb_err *err)
@@ -420,26 +434,11 @@ int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelo
 		ret = onb_fail(err, ONB_EINVAL, "envelope fp must be 64 lower-case hex digits");
 		goto cleanup;
 	}
-	ret = member(root, "address", &item, err);
+	ret = optional_member(root, "address", env.address, ONB_PROV_ADDRESS_MAX, printable_ascii,
+			"holds non-printable characters", err);
 	if(ret != ONB_OK) goto cleanup;
-	if(item && !cJSON_IsNull(item)){
-		ret = string_member(root, "address", env.address, ONB_PROV_ADDRESS_MAX, err);
-		if(ret != ONB_OK) goto cleanup;
-		if(!printable_ascii(env.address)){
-			ret = onb_fail(err, ONB_EINVAL, "envelope address holds non-printable characters");
-			goto cleanup;
-		}
-	}
-	ret = member(root, "tenant", &item, err);
+	ret = optional_member(root, "tenant", env.tenant, ONB_ID_MAX, onb_id_valid, "is not a valid id", err);
 	if(ret != ONB_OK) goto cleanup;
-	if(item && !cJSON_IsNull(item)){
-		ret = string_member(root, "tenant", env.tenant, ONB_ID_MAX, err);
-		if(ret != ONB_OK) goto cleanup;
-		if(!onb_id_valid(env.tenant)){
-			ret = onb_fail(err, ONB_EINVAL, "envelope tenant is not a valid id");
-			goto cleanup;
-		}
-	}
 	ret = string_member(root, "topic", env.topic, ONB_PROV_TOPIC_MAX, err);
 	if(ret != ONB_OK) goto cleanup;
 	if(!env.topic[0] || !no_controls(env.topic)){

@@ -159,11 +159,7 @@ bool admview_link_enabled(void)
 void admview_link_stop(void)
 {
 	if(loader_running){
-		atomic_store(&stopping, true);
-		pthread_mutex_lock(&lock);
-		pthread_cond_signal(&cond);
-		pthread_mutex_unlock(&lock);
-		pthread_join(loader, NULL);
+		thread_stop(loader, &stopping, &lock, &cond);
 		loader_running = false;
 	}
 	onb_admview_free(loaded);

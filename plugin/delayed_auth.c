@@ -151,11 +151,7 @@ void delayed_auth_stop(void)
 	struct request *r;
 
 	if(!worker_running) return;
-	atomic_store(&stopping, true);
-	pthread_mutex_lock(&lock);
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
-	pthread_join(worker, NULL);
+	thread_stop(worker, &stopping, &lock, &cond);
 	worker_running = false;
 	/* the broker is going away: nothing is completed any more */
 	while((r = todo_head)){ todo_head = r->next; free_request(r); }

@@ -55,6 +55,8 @@ struct onboard_config {
 /* Starts fn(NULL) on a new thread with every signal blocked (threads.c);
  * logs "cannot start the <what>" and returns ONB_EINTERNAL on failure. */
 int thread_start(pthread_t *thread, void *(*fn)(void *), const char *what);
+/* Sets *stopping, wakes the thread waiting on cond under lock, and joins it. */
+void thread_stop(pthread_t thread, atomic_bool *stopping, pthread_mutex_t *lock, pthread_cond_t *cond);
 
 /* Reads the plugin options; logs one clear line and fails on a missing
  * required option or a bad value, warns on unknown keys. */

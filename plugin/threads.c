@@ -21,3 +21,12 @@ int thread_start(pthread_t *thread, void *(*fn)(void *), const char *what)
 	}
 	return ONB_OK;
 }
+
+void thread_stop(pthread_t thread, atomic_bool *stopping, pthread_mutex_t *lock, pthread_cond_t *cond)
+{
+	atomic_store(stopping, true);
+	pthread_mutex_lock(lock);
+	pthread_cond_signal(cond);
+	pthread_mutex_unlock(lock);
+	pthread_join(thread, NULL);
+}
