@@ -132,7 +132,7 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(root, "redis_errors",
 				(double)(metrics.redis_errors + atomic_load(&metrics_watcher_redis_errors)))
 		&& cJSON_AddNumberToObject(root, "audit_errors", (double)(metrics.audit_errors + atomic_load(&metrics_watcher_audit_errors)))
-		&& cJSON_AddNumberToObject(root, "audit_dropped", (double)writer_dropped())
+		&& cJSON_AddNumberToObject(root, "audit_dropped", (double)metrics.audit_dropped)
 		&& cJSON_AddNumberToObject(root, "sessions_taken_over", (double)metrics.sessions_taken_over)
 		&& cJSON_AddNumberToObject(root, "possible_clones", (double)metrics.possible_clones)
 		&& (prov = cJSON_AddObjectToObject(root, "provisioning"))

@@ -186,8 +186,6 @@ void writer_stop(void);
 void writer_audit(const struct onb_audit_entry *e);
 /* Queues an announcement for onb:sessions; false when it was dropped. */
 bool writer_announce(const struct onb_session_ann *a);
-/* Entries the full queue dropped since start. */
-uint64_t writer_dropped(void);
 
 /* ============================================================
  * Fleet (fleet.c): one live session per device across brokers
@@ -279,6 +277,7 @@ struct plugin_metrics {
 	uint64_t event_lag_sum_ms, event_lag_n;
 	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
 	uint64_t audit_errors;          /* audit entries Redis did not take */
+	uint64_t audit_dropped;         /* entries and announcements the writer's full queue dropped */
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
 	uint64_t prov_refused;          /* requests among prov_requests whose payload the broker refused */
 	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */

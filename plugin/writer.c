@@ -182,7 +182,9 @@ void writer_stop(void)
 static bool enqueue(struct writer_item *it)
 {
 	if(queue && onb_writeq_push(queue, it)) return true;
-	if(!queue) metrics.audit_errors++; /* not started: nothing to count it in */
+	/* counted here, so that metrics.c needs nothing of the writer */
+	if(queue) metrics.audit_dropped++;
+	else metrics.audit_errors++; /* not started: nothing to count it in */
 	item_free(it);
 	return false;
 }
@@ -214,9 +216,4 @@ bool writer_announce(const struct onb_session_ann *a)
 	it->kind = W_ANNOUNCE;
 	*it->ann = *a;
 	return enqueue(it);
-}
-
-uint64_t writer_dropped(void)
-{
-	return queue ? onb_writeq_dropped_total(queue) : 0;
 }
