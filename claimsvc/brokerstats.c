@@ -75,6 +75,8 @@ static const struct bfam {
 		"Largest registry event lag since the broker started." },
 	{ "onboard_broker_event_lag_avg_seconds", CSVC_PROM_GAUGE, B_NUMBER, "events.lag_ms.avg", NULL, 0.001,
 		"Mean registry event lag since the broker started." },
+	{ "onboard_broker_events_dropped_total", CSVC_PROM_COUNTER, B_NUMBER, "events.dropped", NULL, 1,
+		"Registry events and session announcements the watcher could not queue (out of memory)." },
 	{ "onboard_broker_redis_errors_total", CSVC_PROM_COUNTER, B_NUMBER, "redis_errors", NULL, 1,
 		"Failed Redis connects and dropped connections, main thread and event watcher." },
 	{ "onboard_broker_audit_errors_total", CSVC_PROM_COUNTER, B_NUMBER, "audit_errors", NULL, 1,

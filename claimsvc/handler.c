@@ -43,22 +43,6 @@ _Static_assert((int)CSVC_ACT_CREATE_FROM_CSR == (int)ONB_PROV_CREATE_FROM_CSR
 		&& (int)CSVC_ACT_REGISTER_THING == (int)ONB_PROV_REGISTER_THING
 		&& (int)CSVC_ACT_RENEW == (int)ONB_PROV_RENEW, "enum csvc_action starts with onb_prov_kind");
 
-static const struct {
-	const char *reason;
-	const char *code;
-} rt_codes[] = {
-	{ ONB_RT_TOKEN_INVALID, ONB_PE_TOKEN_INVALID },
-	{ ONB_RT_TOKEN_USED, ONB_PE_TOKEN_INVALID },
-	{ ONB_RT_TOKEN_FOREIGN, ONB_PE_TOKEN_FOREIGN },
-	{ ONB_RT_NOT_ALLOWLISTED, ONB_PE_NOT_ALLOWLISTED },
-	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
-	{ ONB_RT_BIRTH_MISMATCH, ONB_PE_BIRTH_MISMATCH },
-	{ ONB_RT_CERT_BOUND, ONB_PE_CERT_BOUND },
-	{ ONB_RT_REPROV_STATE, ONB_PE_PROVISIONED },
-	{ ONB_RT_REPROV_IDENTITY, ONB_PE_PROVISIONED },
-	{ ONB_RT_REPROV_TEMPLATE, ONB_PE_PROVISIONED },
-};
-
 static void reject(struct request *rq, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -197,6 +181,39 @@ static char *reply_pem(const struct csvc *s, const struct onb_issued *iss)
 	return pem;
 }
 
+/* Rejects rq after a registry call failed other than by a refusal: retry
+ * later when the registry is unreachable, else an internal error (internal
+ * is the requester's message; what names the call in the log). */
+static void reject_registry(struct request *rq, int ret, const char *what, const struct onb_err *err,
+		const char *internal)
+{
+	if(ret == ONB_EUNAVAIL){
+		csvc_log(CSVC_WARNING, "%s: %s", what, err->msg);
+		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	}else{
+		csvc_log(CSVC_ERROR, "%s: %s", what, err->msg);
+		reject(rq, ONB_PE_INTERNAL, "%s", internal);
+	}
+}
+
+/* Signs a certificate for key with subject CN=cn into *iss and checks it:
+ * the registry connection to record it on, or NULL when rq was rejected. */
+static redisContext *sign(struct request *rq, EVP_PKEY *key, const char *cn, struct onb_issued *iss)
+{
+	struct csvc *s = rq->s;
+	struct onb_err err;
+	redisContext *rc;
+
+	if(onb_csr_issue(key, cn, s->cfg.cert_validity_days, s->ca, s->ca_key, iss, &err) != ONB_OK){
+		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
+		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
+		return NULL;
+	}
+	if(!issued_usable(rq, iss)) return NULL;
+	if(!(rc = csvc_redis(s))) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
+	return rc;
+}
+
 /* Signs a certificate for subject_key with subject CN=cn (the SHA-256 of
  * the public key: never the CSR's subject), records its ownership token,
  * and builds the accepted document (with the private key when with_key). */
@@ -213,16 +230,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 	int ret;
 
 	memset(&iss, 0, sizeof(iss));
-	if(onb_csr_issue(subject_key, cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss, &err) != ONB_OK){
-		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
-		goto cleanup;
-	}
-	if(!issued_usable(rq, &iss)) goto cleanup;
-	if(!(rc = csvc_redis(s))){
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		goto cleanup;
-	}
+	if(!(rc = sign(rq, subject_key, cn, &iss))) goto cleanup;
 	/* "issued" is audited by the script that records the token, in the same
 	 * round trip: the entry says the certificate was issued and recorded,
 	 * which stays true if building the reply fails below (that failure is
@@ -239,9 +247,7 @@ static void issue(struct request *rq, EVP_PKEY *subject_key, const char *cn, boo
 		}
 	}
 	if(ret != ONB_OK){
-		csvc_log(ret == ONB_EUNAVAIL ? CSVC_WARNING : CSVC_ERROR, "recording the ownership token: %s", err.msg);
-		if(ret == ONB_EUNAVAIL) reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		else reject(rq, ONB_PE_INTERNAL, "the certificate could not be recorded");
+		reject_registry(rq, ret, "recording the ownership token", &err, "the certificate could not be recorded");
 		goto cleanup;
 	}
 	if(with_key && !(key_pem = onb_key_pem(subject_key, &err))){
@@ -353,17 +359,7 @@ static void handle_renew(struct request *rq)
 		}
 		cn = keyfp;
 	}
-	if(onb_csr_issue(X509_REQ_get0_pubkey(req), cn, s->cfg.cert_validity_days, s->ca, s->ca_key, &iss,
-			&err) != ONB_OK){
-		csvc_log(CSVC_ERROR, "signing failed: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the certificate could not be issued");
-		goto cleanup;
-	}
-	if(!issued_usable(rq, &iss)) goto cleanup;
-	if(!(rc = csvc_redis(s))){
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
-		goto cleanup;
-	}
+	if(!(rc = sign(rq, X509_REQ_get0_pubkey(req), cn, &iss))) goto cleanup;
 	ren = (struct onb_renewal){
 		.device_id = rq->device, .requester_fp = rq->env.fp, .cert_fp = iss.cert_id,
 		.cert_serial = iss.serial, .not_after = iss.not_after,
@@ -381,30 +377,16 @@ static void handle_renew(struct request *rq)
 			s->metrics.renewed++;
 		}
 	}else if(ret == ONB_ENOTFOUND || ret == ONB_EREFUSED){
-		reject(rq, reason && !strcmp(reason, ONB_ROT_NOT_CURRENT) ? ONB_PE_NOT_CURRENT
-				: reason && !strcmp(reason, ONB_ROT_CERT_BOUND) ? ONB_PE_CERT_BOUND : ONB_PE_NOT_RENEWABLE,
-				"%s", err.msg);
+		reject(rq, onb_prov_reason_error(reason, ONB_PE_NOT_RENEWABLE), "%s", err.msg);
 		rq->audited = true; /* the script audits its refusals */
-	}else if(ret == ONB_EUNAVAIL){
-		csvc_log(CSVC_WARNING, "renewal: %s", err.msg);
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 	}else{
-		csvc_log(CSVC_ERROR, "renewal: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the renewal could not be recorded");
+		reject_registry(rq, ret, "renewal", &err, "the renewal could not be recorded");
 	}
 cleanup:
 	free(new_pem);
 	onb_issued_clear(&iss);
 	X509_REQ_free(req);
 	free(pem);
-}
-
-static const char *rt_code(const char *reason)
-{
-	for(size_t i = 0; reason && i < sizeof(rt_codes) / sizeof(rt_codes[0]); i++){
-		if(!strcmp(rt_codes[i].reason, reason)) return rt_codes[i].code;
-	}
-	return ONB_PE_INTERNAL;
 }
 
 static void handle_register(struct request *rq)
@@ -487,16 +469,12 @@ static void handle_register(struct request *rq)
 			reject(rq, ONB_PE_INTERNAL, "the reply could not be built");
 		}
 	}else if(ret == ONB_EREFUSED){
-		reject(rq, rt_code(reason), "%s", err.msg);
+		reject(rq, onb_prov_reason_error(reason, ONB_PE_INTERNAL), "%s", err.msg);
 		rq->audited = true; /* onb_register_thing audits its refusals */
 	}else if(ret == ONB_EINVAL){
 		reject(rq, ONB_PE_INVALID_PARAMS, "%s", err.msg);
-	}else if(ret == ONB_EUNAVAIL){
-		csvc_log(CSVC_WARNING, "RegisterThing: %s", err.msg);
-		reject(rq, ONB_PE_UNAVAILABLE, "the registry is unavailable; retry later");
 	}else{
-		csvc_log(CSVC_ERROR, "RegisterThing: %s", err.msg);
-		reject(rq, ONB_PE_INTERNAL, "the thing could not be registered");
+		reject_registry(rq, ret, "RegisterThing", &err, "the thing could not be registered");
 	}
 cleanup:
 	OPENSSL_cleanse(req->token, sizeof(req->token));

@@ -9,20 +9,18 @@
 
 #include <cjson/cJSON.h>
 
-/* One vocabulary for the audit stream's actions and the metrics' labels. */
-static const char *const action_names[CSVC_ACT_COUNT] = {
-	[CSVC_ACT_CREATE_FROM_CSR] = "create-from-csr",
-	[CSVC_ACT_CREATE_KEYS] = "create-keys-and-certificate",
-	[CSVC_ACT_REGISTER_THING] = "register-thing",
-	[CSVC_ACT_RENEW] = "renew",
-	[CSVC_ACT_CLAIM] = "claim",
-	[CSVC_ACT_UNKNOWN] = "unknown",
+#include "onb/provision.h"
+
+/* The metrics' labels are the audit stream's actions (onb/vocab.h). */
+static const enum onb_audit_action actions[] = { /* in enum csvc_action's order */
+	ONB_AA_CREATE_FROM_CSR, ONB_AA_CREATE_KEYS, ONB_AA_REGISTER_THING, ONB_AA_RENEW, ONB_AA_CLAIM, ONB_AA_UNKNOWN,
 };
+_Static_assert(sizeof(actions) / sizeof(actions[0]) == CSVC_ACT_COUNT, "an audit action per csvc_action");
 static const char *const result_names[CSVC_RES_COUNT] = { "accepted", "rejected", "dropped" };
 
 const char *csvc_action_name(enum csvc_action a)
 {
-	return (unsigned)a < CSVC_ACT_COUNT ? action_names[a] : action_names[CSVC_ACT_UNKNOWN];
+	return onb_audit_action_name(actions[(unsigned)a < CSVC_ACT_COUNT ? a : CSVC_ACT_UNKNOWN]);
 }
 
 void csvc_metrics_count(struct csvc *s, enum csvc_action a, enum csvc_result r)
@@ -39,7 +37,7 @@ void csvc_metrics_reject(struct csvc *s, const char *code)
 {
 	struct csvc_metrics *m = &s->metrics;
 
-	if(!code) code = "InternalError";
+	if(!code) code = ONB_PE_INTERNAL;
 	for(int i = 0; i < m->ncodes; i++){
 		if(m->rejected_by[i].code == code || !strcmp(m->rejected_by[i].code, code)){
 			m->rejected_by[i].n++;
@@ -103,7 +101,7 @@ void csvc_metrics_prom(struct csvc *s, const struct csvc_link *links, size_t nli
 			"Requests handled, by action and result (dropped: an envelope that could not be answered).");
 	for(int a = 0; a < CSVC_ACT_COUNT; a++){
 		for(int r = 0; r < CSVC_RES_COUNT; r++){
-			csvc_prom_sample(t, "onboard_claimsvc_requests_total", "action", action_names[a], "result",
+			csvc_prom_sample(t, "onboard_claimsvc_requests_total", "action", csvc_action_name((enum csvc_action)a), "result",
 					result_names[r], (double)m->requests[a][r]);
 		}
 	}

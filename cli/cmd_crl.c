@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "onb/crl.h"
+#include "onb/vocab.h"
 #include "onb/x509.h"
 
 #define MAX_EXTRA 8
@@ -289,7 +290,7 @@ static int crl_export(struct cli *cli, int argc, char **argv)
 	}
 	{
 		struct onb_actor actor = cli_actor(cli);
-		struct onb_audit_entry e = { .actor = actor.who, .source = actor.source, .action = "crl-export",
+		struct onb_audit_entry e = { .actor = actor.who, .source = actor.source, .action = ONB_AA(CRL_EXPORT),
 			.result = "ok", .reason = NULL };
 		char why[128];
 		struct onb_err ignored;

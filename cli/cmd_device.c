@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "onb/ids.h"
+#include "onb/vocab.h"
 #include "onb/lifecycle.h"
 #include "onb/registry.h"
 #include "onb/x509.h"
@@ -329,7 +330,7 @@ static int do_register(struct cli *cli, int argc, char **argv)
 		/* the registry writes nothing on refusal; the operator's attempt is
 		 * still worth an audit entry */
 		struct onb_audit_entry e = {
-			.actor = actor.who, .source = actor.source, .action = "register",
+			.actor = actor.who, .source = actor.source, .action = ONB_AA(REGISTER),
 			.device = a.id, .result = "refused", .reason = err.msg,
 		};
 		struct onb_err ignored;

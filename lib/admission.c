@@ -6,11 +6,11 @@
 #include "onb/ids.h"
 #include "onb/x509.h"
 
-static int decide(struct onb_admission *out, bool allowed, const char *reason,
+static int decide(struct onb_admission *out, bool allowed, enum onb_admit_reason reason,
 		const char *detail)
 {
 	out->allowed = allowed;
-	out->reason = reason;
+	out->reason = onb_admit_reason_name(reason);
 	snprintf(out->detail, sizeof(out->detail), "%s", detail);
 	return ONB_OK;
 }
@@ -56,17 +56,17 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if(!cert) return decide(out, false, "no-certificate", "no client certificate");
+	if(!cert) return decide(out, false, ONB_AR_NO_CERTIFICATE, "no client certificate");
 	if(onb_cert_fingerprint(cert, out->fp, &err) != ONB_OK){
-		return decide(out, false, "bad-certificate", err.msg);
+		return decide(out, false, ONB_AR_BAD_CERTIFICATE, err.msg);
 	}
 	out->idclass = onb_identity_classify(cas, cert);
 	if(out->idclass == ONB_ID_NONE){
-		return decide(out, false, "unknown-ca", "certificate issued by no configured CA");
+		return decide(out, false, ONB_AR_UNKNOWN_CA, "certificate issued by no configured CA");
 	}
 	/* The client id becomes part of topics and keys: validate it before use. */
 	if(!onb_id_valid(client_id)){
-		return decide(out, false, "bad-client-id", "client id is not a valid device id");
+		return decide(out, false, ONB_AR_BAD_CLIENT_ID, "client id is not a valid device id");
 	}
 	if(out->idclass == ONB_ID_CLAIM || out->idclass == ONB_ID_BIRTH){
 		/* Shared or per-device provisioning identities: their policy confines
@@ -77,52 +77,52 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 		 * certificate may use it: a factory-reset device provisioning again
 		 * (a template's reprovision same-identity), connecting as the AWS
 		 * demos do, with one client id for both connections. */
-		if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
+		if(!rc && !src->view && !src->pre) return decide(out, false, ONB_AR_REGISTRY_UNAVAILABLE, "registry unreachable");
 		r = device_get(src, client_id, &out->dev, &err);
 		if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
 		if(r == ONB_OK && out->dev.cert_fp[0]
 				&& !(out->idclass == ONB_ID_BIRTH && !strcmp(out->dev.birth_fp, out->fp))){
-			return decide(out, false, "client-id-reserved", "client id belongs to a registered device");
+			return decide(out, false, ONB_AR_CLIENT_ID_RESERVED, "client id belongs to a registered device");
 		}
 		memset(&out->dev, 0, sizeof(out->dev));
 		if(r != ONB_OK && r != ONB_ENOTFOUND){
-			decide(out, false, "registry-unavailable", err.msg);
+			decide(out, false, ONB_AR_REGISTRY_UNAVAILABLE, err.msg);
 			return ONB_EUNAVAIL;
 		}
-		return decide(out, true, "ok", onb_idclass_name(out->idclass));
+		return decide(out, true, ONB_AR_OK, onb_idclass_name(out->idclass));
 	}
 	if(out->idclass == ONB_ID_SERVICE){
 		/* One service certificate, one client id: services cannot pose as
 		 * each other. */
 		char cn[ONB_ID_MAX + 1];
 		if(onb_cert_subject_cn(cert, cn, sizeof(cn), &err) != ONB_OK || strcmp(cn, client_id) != 0){
-			return decide(out, false, "client-id-mismatch", "service client id differs from its certificate CN");
+			return decide(out, false, ONB_AR_CLIENT_ID_MISMATCH, "service client id differs from its certificate CN");
 		}
-		return decide(out, true, "ok", "service");
+		return decide(out, true, ONB_AR_OK, "service");
 	}
-	if(!rc && !src->view && !src->pre) return decide(out, false, "registry-unavailable", "registry unreachable");
+	if(!rc && !src->view && !src->pre) return decide(out, false, ONB_AR_REGISTRY_UNAVAILABLE, "registry unreachable");
 
 	r = device_by_fp(src, out->fp, &out->dev, &err);
 	if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
 	if(r == ONB_ENOTFOUND){
-		return decide(out, false, "not-registered", "certificate is not bound to a device");
+		return decide(out, false, ONB_AR_NOT_REGISTERED, "certificate is not bound to a device");
 	}
 	if(r == ONB_EREFUSED){
-		return decide(out, false, "certificate-retired", err.msg);
+		return decide(out, false, ONB_AR_CERTIFICATE_RETIRED, err.msg);
 	}
 	if(r != ONB_OK){
-		decide(out, false, "registry-unavailable", err.msg);
+		decide(out, false, ONB_AR_REGISTRY_UNAVAILABLE, err.msg);
 		return ONB_EUNAVAIL;
 	}
 	if(!onb_state_may_connect(out->dev.state)){
 		char d[64];
 		snprintf(d, sizeof(d), "device is %s", onb_state_name(out->dev.state));
-		return decide(out, false, "device-state", d);
+		return decide(out, false, ONB_AR_DEVICE_STATE, d);
 	}
 	if(strcmp(client_id, out->dev.id) != 0){
-		return decide(out, false, "client-id-mismatch", "client id differs from the certificate's device id");
+		return decide(out, false, ONB_AR_CLIENT_ID_MISMATCH, "client id differs from the certificate's device id");
 	}
-	return decide(out, true, "ok", onb_state_name(out->dev.state));
+	return decide(out, true, ONB_AR_OK, onb_state_name(out->dev.state));
 }
 
 int onb_admit(redisContext *rc, const struct onb_ca_set *cas, X509 *cert,

@@ -11,6 +11,7 @@
  * checks they are still current and answers 'retry' otherwise, so every key
  * a script touches is declared. */
 #include "onb/claimreg.h"
+#include "onb/vocab.h"
 #include "registry_int.h"
 
 #include <stdio.h>
@@ -560,7 +561,7 @@ int onb_claim_unlock(redisContext *rc, const char *tenant, const char *source,
 	memset(&e, 0, sizeof(e));
 	e.actor = actor->who;
 	e.source = actor->source;
-	e.action = "claim-unlock";
+	e.action = ONB_AA(CLAIM_UNLOCK);
 	e.result = "ok";
 	e.reason = reason;
 	ret = onb_audit_append(rc, &e, err);

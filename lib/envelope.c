@@ -162,22 +162,20 @@ bool onb_topic_handed_off(const char *topic)
 	}
 }
 
-static const char *const refusal_names[] = {
-	[ONB_REFUSAL_TOO_LARGE] = "too-large",
-	[ONB_REFUSAL_NUL_BYTE] = "nul-byte",
-};
+#define REFUSAL_NAME_(id, name) name,
+static const char *const refusal_names[ONB_REFUSAL_COUNT] = { NULL, ONB_REFUSALS(REFUSAL_NAME_) };
+#undef REFUSAL_NAME_
 
 const char *onb_refusal_name(enum onb_refusal why)
 {
-	return why > ONB_REFUSAL_NONE && why <= ONB_REFUSAL_NUL_BYTE ? refusal_names[why] : NULL;
+	return why > ONB_REFUSAL_NONE && why < ONB_REFUSAL_COUNT ? refusal_names[why] : NULL;
 }
 
 enum onb_refusal onb_refusal_parse(const char *name)
 {
-	for(int i = ONB_REFUSAL_NONE + 1; name && i <= ONB_REFUSAL_NUL_BYTE; i++){
-		if(!strcmp(name, refusal_names[i])) return (enum onb_refusal)i;
-	}
-	return ONB_REFUSAL_NONE;
+	int i = onb_name_index(refusal_names + 1, ONB_REFUSAL_COUNT - 1, name);
+
+	return i < 0 ? ONB_REFUSAL_NONE : (enum onb_refusal)(i + 1);
 }
 
 char *onb_b64_encode(const void *data, size_t len)

@@ -1,6 +1,7 @@
 /* Policy documents in the registry (onb:policy:<name>) and a device's
  * explicit policy (contract: onb/policystore.h; schema: docs/registry.md). */
 #include "onb/policystore.h"
+#include "onb/vocab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ int onb_policystore_put(redisContext *rc, const char *name, const char *json, si
 	onb_policy_free(doc);
 	if(ret != ONB_OK){
 		struct onb_audit_entry e = {
-			.actor = actor->who, .source = actor->source, .action = "policy-put",
+			.actor = actor->who, .source = actor->source, .action = ONB_AA(POLICY_PUT),
 			.result = "refused", .reason = err->msg,
 		};
 		struct onb_err ignored;

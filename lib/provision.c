@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 
 #include "onb/csr.h"
+#include "onb/lifecycle.h"
+#include "onb/provreg.h"
 
 /* ------------------------------------------------------------------ topics */
 
@@ -103,22 +105,12 @@ int onb_prov_reply_topic(const char *request_topic, bool accepted, char *buf, si
 
 /* ------------------------------------------------------------- error codes */
 
+#define STATUS_(code, status) { code, status },
 static const struct {
 	const char *code;
 	int status;
-} statuses[] = {
-	{ ONB_PE_INVALID_PAYLOAD, 400 }, { ONB_PE_PAYLOAD_TOO_LARGE, 413 },
-	{ ONB_PE_INVALID_PARAMS, 400 }, { ONB_PE_INVALID_TEMPLATE, 400 },
-	{ ONB_CSR_E_INVALID, 400 }, { ONB_CSR_E_TOO_LARGE, 400 }, { ONB_CSR_E_SIGNATURE, 400 },
-	{ ONB_CSR_E_WEAK_KEY, 400 }, { ONB_CSR_E_KEY_TYPE, 400 }, { ONB_CSR_E_SIG_ALG, 400 },
-	{ ONB_PE_NOT_FOUND, 404 },
-	{ ONB_PE_TOKEN_INVALID, 403 }, { ONB_PE_TOKEN_FOREIGN, 403 }, { ONB_PE_NOT_ALLOWLISTED, 403 },
-	{ ONB_PE_PROVISIONED, 403 }, { ONB_PE_BIRTH_MISMATCH, 403 }, { ONB_PE_CERT_BOUND, 403 },
-	{ ONB_PE_ACCESS_DENIED, 403 }, { ONB_PE_CREATE_DISABLED, 403 },
-	{ ONB_PE_NOT_CURRENT, 403 }, { ONB_PE_NOT_RENEWABLE, 403 },
-	{ ONB_PE_THROTTLED, 429 },
-	{ ONB_PE_UNAVAILABLE, 500 }, { ONB_PE_INTERNAL, 500 },
-};
+} statuses[] = { ONB_PROV_ERRORS(STATUS_) };
+#undef STATUS_
 
 int onb_prov_status(const char *error_code)
 {
@@ -127,6 +119,34 @@ int onb_prov_status(const char *error_code)
 		if(!strcmp(statuses[i].code, error_code)) return statuses[i].status;
 	}
 	return 500;
+}
+
+/* The registries' refusal reasons (their Lua scripts answer these tokens). */
+static const struct {
+	const char *reason;
+	const char *code;
+} reason_codes[] = {
+	{ ONB_RT_TOKEN_INVALID, ONB_PE_TOKEN_INVALID },
+	{ ONB_RT_TOKEN_USED, ONB_PE_TOKEN_INVALID },
+	{ ONB_RT_TOKEN_FOREIGN, ONB_PE_TOKEN_FOREIGN },
+	{ ONB_RT_NOT_ALLOWLISTED, ONB_PE_NOT_ALLOWLISTED },
+	{ ONB_RT_PROVISIONED, ONB_PE_PROVISIONED },
+	{ ONB_RT_BIRTH_MISMATCH, ONB_PE_BIRTH_MISMATCH },
+	{ ONB_RT_CERT_BOUND, ONB_PE_CERT_BOUND },  /* also ONB_ROT_CERT_BOUND: the same token */
+	{ ONB_RT_REPROV_STATE, ONB_PE_PROVISIONED },
+	{ ONB_RT_REPROV_IDENTITY, ONB_PE_PROVISIONED },
+	{ ONB_RT_REPROV_TEMPLATE, ONB_PE_PROVISIONED },
+	{ ONB_ROT_NOT_CURRENT, ONB_PE_NOT_CURRENT },
+	{ ONB_ROT_NOT_FOUND, ONB_PE_NOT_RENEWABLE },
+	{ ONB_ROT_STATE, ONB_PE_NOT_RENEWABLE },
+};
+
+const char *onb_prov_reason_error(const char *reason, const char *fallback)
+{
+	for(size_t i = 0; reason && i < sizeof(reason_codes) / sizeof(reason_codes[0]); i++){
+		if(!strcmp(reason_codes[i].reason, reason)) return reason_codes[i].code;
+	}
+	return fallback;
 }
 
 /* ------------------------------------------------------------ JSON helpers */
@@ -145,8 +165,8 @@ static bool blank_only(const char *s, size_t n)
 	return true;
 }
 
-/* True when buf[0..len) contains the JSON escape \u0000 (memmem is a GNU extension). */
-static bool has_nul_escape(const char *buf, size_t len)
+/* memmem is a GNU extension; a backslash run decides what is an escape. */
+bool onb_json_has_nul_escape(const char *buf, size_t len)
 {
 	size_t run = 0; /* backslashes in a row just before buf[i] */
 
@@ -170,7 +190,7 @@ static int parse_object(const char *buf, size_t len, const char *what, cJSON **o
 	cJSON *root;
 
 	if(!buf || len == 0) return onb_fail(err, ONB_EINVAL, "%s is empty", what);
-	if(has_nul_escape(buf, len)) return onb_fail(err, ONB_EINVAL, "%s contains \\u0000", what);
+	if(onb_json_has_nul_escape(buf, len)) return onb_fail(err, ONB_EINVAL, "%s contains \\u0000", what);
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
 	if(!root) return onb_fail(err, ONB_EINVAL, "%s is not valid JSON", what);
 	if(!end || end < buf || (size_t)(end - buf) > len || !blank_only(end, len - (size_t)(end - buf))){
@@ -233,6 +253,20 @@ static bool printable_ascii(const char *s)
 		if((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return false;
 	}
 	return true;
+}
+
+/* The envelope's optional string member name into buf (left as it is when
+ * absent or null), refused with "envelope <name> <invalid>" unless valid. */
+static int optional_member(const cJSON *root, const char *name, char *buf, size_t max,
+		bool (*valid)(const char *), const char *invalid, struct onb_err *err)
+{
+	cJSON *item;
+	int ret = member(root, name, &item, err);
+
+	if(ret != ONB_OK || !item || cJSON_IsNull(item)) return ret;
+	ret = string_member(root, name, buf, max, err);
+	if(ret != ONB_OK) return ret;
+	return valid(buf) ? ONB_OK : onb_fail(err, ONB_EINVAL, "envelope %s %s", name, invalid);
 }
 
 /* Prints root into one buffer of bound bytes (no reallocation, so no stray
@@ -400,26 +434,11 @@ int onb_prov_envelope_decode(const char *buf, size_t len, struct onb_prov_envelo
 		ret = onb_fail(err, ONB_EINVAL, "envelope fp must be 64 lower-case hex digits");
 		goto cleanup;
 	}
-	ret = member(root, "address", &item, err);
+	ret = optional_member(root, "address", env.address, ONB_PROV_ADDRESS_MAX, printable_ascii,
+			"holds non-printable characters", err);
 	if(ret != ONB_OK) goto cleanup;
-	if(item && !cJSON_IsNull(item)){
-		ret = string_member(root, "address", env.address, ONB_PROV_ADDRESS_MAX, err);
-		if(ret != ONB_OK) goto cleanup;
-		if(!printable_ascii(env.address)){
-			ret = onb_fail(err, ONB_EINVAL, "envelope address holds non-printable characters");
-			goto cleanup;
-		}
-	}
-	ret = member(root, "tenant", &item, err);
+	ret = optional_member(root, "tenant", env.tenant, ONB_ID_MAX, onb_id_valid, "is not a valid id", err);
 	if(ret != ONB_OK) goto cleanup;
-	if(item && !cJSON_IsNull(item)){
-		ret = string_member(root, "tenant", env.tenant, ONB_ID_MAX, err);
-		if(ret != ONB_OK) goto cleanup;
-		if(!onb_id_valid(env.tenant)){
-			ret = onb_fail(err, ONB_EINVAL, "envelope tenant is not a valid id");
-			goto cleanup;
-		}
-	}
 	ret = string_member(root, "topic", env.topic, ONB_PROV_TOPIC_MAX, err);
 	if(ret != ONB_OK) goto cleanup;
 	if(!env.topic[0] || !no_controls(env.topic)){

@@ -26,6 +26,7 @@
 #include "onb/ids.h"
 #include "onb/provision.h"
 #include "onb/state.h"
+#include "onb/vocab.h"
 
 #define TOKEN_BYTES (ONB_TOKEN_HEXLEN / 2)
 #define TOK_KEY_MAX (ONB_FP_HEXLEN + 16)
@@ -250,7 +251,7 @@ static int audit_refusal(redisContext *rc, const struct onb_register_thing *req,
 	onb_args_push_audit_xadd(&a);
 	onb_args_push_field(&a, "actor", actor->who);
 	if(actor->source && *actor->source) onb_args_push_field(&a, "source", actor->source);
-	onb_args_push_field(&a, "action", "register-thing");
+	onb_args_push_field(&a, "action", ONB_AA(REGISTER_THING));
 	onb_args_push_field(&a, "device", req->device_id);
 	onb_args_push_field(&a, "result", "refused");
 	onb_args_push_field(&a, "reason", reason);
@@ -530,7 +531,7 @@ static int audit_batch(redisContext *rc, const struct onb_allow_entry *entries, 
 	onb_args_push_audit_xadd(&a);
 	onb_args_push_field(&a, "actor", actor->who);
 	if(actor->source && *actor->source) onb_args_push_field(&a, "source", actor->source);
-	onb_args_push_field(&a, "action", "allowlist-add");
+	onb_args_push_field(&a, "action", ONB_AA(ALLOWLIST_ADD));
 	onb_args_push_field(&a, "result", "ok");
 	onb_args_push_field(&a, "reason", reason);
 	onb_args_push(&a, "added");

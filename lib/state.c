@@ -1,16 +1,12 @@
 #include "onb/state.h"
+#include "onb/vocab.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const names[ONB_STATE_COUNT] = {
-	[ONB_STATE_MANUFACTURED] = "manufactured",
-	[ONB_STATE_UNCLAIMED] = "unclaimed",
-	[ONB_STATE_ACTIVE] = "active",
-	[ONB_STATE_QUARANTINED] = "quarantined",
-	[ONB_STATE_REVOKED] = "revoked",
-	[ONB_STATE_DECOMMISSIONED] = "decommissioned",
-};
+#define NAME_(id, name) name,
+static const char *const names[ONB_STATE_COUNT] = { ONB_STATES(NAME_) };
+#undef NAME_
 
 #define M ONB_STATE_MANUFACTURED
 #define U ONB_STATE_UNCLAIMED
@@ -39,11 +35,9 @@ const char *onb_state_name(enum onb_state s)
 
 enum onb_state onb_state_parse(const char *name)
 {
-	if(!name) return ONB_STATE_INVALID;
-	for(int i = 0; i < ONB_STATE_COUNT; i++){
-		if(!strcmp(name, names[i])) return (enum onb_state)i;
-	}
-	return ONB_STATE_INVALID;
+	int i = onb_name_index(names, ONB_STATE_COUNT, name);
+
+	return i < 0 ? ONB_STATE_INVALID : (enum onb_state)i;
 }
 
 bool onb_state_may_connect(enum onb_state s)

@@ -29,24 +29,6 @@ static const char *const param_keys[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* True when buf[0..len) contains the JSON escape \u0000 (memmem is a GNU extension). */
-static bool has_nul_escape(const char *buf, size_t len)
-{
-	size_t run = 0; /* backslashes in a row just before buf[i] */
-
-	for(size_t i = 0; i < len; i++){
-		if(buf[i] != '\\'){
-			run = 0;
-			continue;
-		}
-		/* after an even run this backslash starts an escape; after an odd one it is escaped */
-		if(run % 2 == 0 && i + 6 <= len && !memcmp(buf + i + 1, "u0000", 5)) return true;
-		run++;
-	}
-	return false;
-}
-
-
 /* Every member of obj is named in keys[] and appears once. */
 static int check_keys(const cJSON *obj, const char *const keys[], const char *where,
 		struct onb_err *err)
@@ -518,7 +500,7 @@ int onb_template_parse(const char *json, size_t len, const char *name,
 	if(!json || len == 0) return onb_fail(err, ONB_EINVAL, "template is empty");
 	if(len > ONB_TEMPLATE_FILE_MAX) return onb_fail(err, ONB_EINVAL, "template is larger than %d bytes",
 			ONB_TEMPLATE_FILE_MAX);
-	if(has_nul_escape(json, len)) return onb_fail(err, ONB_EINVAL, "template contains \\u0000");
+	if(onb_json_has_nul_escape(json, len)) return onb_fail(err, ONB_EINVAL, "template contains \\u0000");
 	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
 	if(!root){
 		size_t at = (end && end >= json && (size_t)(end - json) <= len) ? (size_t)(end - json) : 0;

@@ -119,23 +119,24 @@ size_t onb_writeq_length(struct onb_writeq *q)
 	return n;
 }
 
-uint64_t onb_writeq_dropped_total(struct onb_writeq *q)
+/* A drop counter read under the lock, and zeroed when take. */
+static uint64_t read_dropped(struct onb_writeq *q, uint64_t *counter, bool take)
 {
 	uint64_t n;
 
 	pthread_mutex_lock(&q->lock);
-	n = q->dropped_total;
+	n = *counter;
+	if(take) *counter = 0;
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }
 
+uint64_t onb_writeq_dropped_total(struct onb_writeq *q)
+{
+	return read_dropped(q, &q->dropped_total, false);
+}
+
 uint64_t onb_writeq_take_dropped(struct onb_writeq *q)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&q->lock);
-	n = q->dropped_unreported;
-	q->dropped_unreported = 0;
-	pthread_mutex_unlock(&q->lock);
-	return n;
+	return read_dropped(q, &q->dropped_unreported, true);
 }

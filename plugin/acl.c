@@ -63,15 +63,16 @@ static bool reaches_internal(enum onb_action action, const char *topic)
 static int denied(const struct session *s, const struct mosquitto_evt_acl_check *ev, enum metrics_acl m,
 		const char *why)
 {
-	static const char *const action_names[M_ACL_COUNT] = {
-		[M_ACL_PUBLISH] = "publish", [M_ACL_SUBSCRIBE] = "subscribe", [M_ACL_RECEIVE] = "receive",
+	static const enum onb_audit_action actions[M_ACL_COUNT] = {
+		[M_ACL_PUBLISH] = ONB_AA_PUBLISH, [M_ACL_SUBSCRIBE] = ONB_AA_SUBSCRIBE, [M_ACL_RECEIVE] = ONB_AA_RECEIVE,
+		[M_ACL_NO_SESSION] = ONB_AA_UNKNOWN, [M_ACL_WILL] = ONB_AA_UNKNOWN,
 	};
 	char reason[ONB_REASON_MAX];
 
 	metrics.acl_denied[m]++;
 	/* the topic passed the broker's UTF-8 checks: no control characters */
 	snprintf(reason, sizeof(reason), "%s; sample '%.160s'", why, ev->topic);
-	refusals_note(s, ev->client, action_names[m], reason);
+	refusals_note(s, ev->client, onb_audit_action_name(actions[m]), reason);
 	return MOSQ_ERR_ACL_DENIED;
 }
 

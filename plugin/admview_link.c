@@ -127,9 +127,6 @@ static void *load_thread(void *arg)
 
 int admview_link_start(const struct onboard_config *cfg)
 {
-	sigset_t all, old;
-	int r;
-
 	stale_ms = cfg->admission_view_stale_ms;
 	if(stale_ms <= 0){
 		mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "admission view off: every CONNECT reads Redis");
@@ -138,15 +135,7 @@ int admview_link_start(const struct onboard_config *cfg)
 	loader_cfg = cfg->redis;
 	loader_cfg.timeout_ms = LOAD_TIMEOUT_MS;
 	atomic_store(&stopping, false);
-	/* The loader must never run the broker's own signal handlers. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&loader, NULL, load_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the admission view loader");
-		return ONB_EINTERNAL;
-	}
+	if(thread_start(&loader, load_thread, "admission view loader") != ONB_OK) return ONB_EINTERNAL;
 	loader_running = true;
 	return ONB_OK;
 }
@@ -170,11 +159,7 @@ bool admview_link_enabled(void)
 void admview_link_stop(void)
 {
 	if(loader_running){
-		atomic_store(&stopping, true);
-		pthread_mutex_lock(&lock);
-		pthread_cond_signal(&cond);
-		pthread_mutex_unlock(&lock);
-		pthread_join(loader, NULL);
+		thread_stop(loader, &stopping, &lock, &cond);
 		loader_running = false;
 	}
 	onb_admview_free(loaded);

@@ -26,7 +26,7 @@ static void record(const char *address, const char *client_id, const struct onb_
 	struct onb_audit_entry e = {
 		.actor = "plugin",
 		.source = address,
-		.action = "connect",
+		.action = ONB_AA(CONNECT),
 		.device = a->dev.id[0] ? a->dev.id : NULL,
 		.result = a->allowed ? "allow" : "deny",
 		.reason = a->allowed ? a->reason : a->detail,
@@ -85,11 +85,11 @@ static int promote(redisContext *rc, const char *address, struct onb_admission *
 	}
 	a->allowed = false;
 	if(r == ONB_EUNAVAIL){
-		a->reason = "registry-unavailable";
+		a->reason = ONB_AR(REGISTRY_UNAVAILABLE);
 		snprintf(a->detail, sizeof(a->detail), "promoting the renewed certificate: %.200s", err.msg);
 		return ONB_EUNAVAIL;
 	}
-	a->reason = "not-registered";
+	a->reason = ONB_AR(NOT_REGISTERED);
 	snprintf(a->detail, sizeof(a->detail), "%.200s", err.msg);
 	return ONB_OK;
 }
@@ -125,7 +125,7 @@ static void open_session(redisContext *rc, struct mosquitto *client, bool set_us
 	if(live && live->idclass != a->idclass
 			&& (a->idclass == ONB_ID_CLAIM || a->idclass == ONB_ID_BIRTH)){
 		a->allowed = false;
-		a->reason = "client-id-in-use";
+		a->reason = ONB_AR(CLIENT_ID_IN_USE);
 		snprintf(a->detail, sizeof(a->detail), "client id is in use by a %s connection",
 				onb_idclass_name(live->idclass));
 		return;
@@ -143,7 +143,7 @@ static void open_session(redisContext *rc, struct mosquitto *client, bool set_us
 	doc = name ? policies_get(rc, name, &err) : NULL;
 	if(!doc){
 		a->allowed = false;
-		a->reason = "no-policy";
+		a->reason = ONB_AR(NO_POLICY);
 		snprintf(a->detail, sizeof(a->detail), "policy %s unavailable: %.160s",
 				name ? name : "-", name ? err.msg : "none for this state");
 		return;
@@ -152,14 +152,14 @@ static void open_session(redisContext *rc, struct mosquitto *client, bool set_us
 			|| !onb_policy_allows(s.policy, ONB_ACT_CONNECT, client_id, NULL)){
 		onb_compiled_free(s.policy);
 		a->allowed = false;
-		a->reason = "policy-denies-connect";
+		a->reason = ONB_AR(POLICY_DENIES_CONNECT);
 		snprintf(a->detail, sizeof(a->detail), "policy %s does not allow connect", name);
 		return;
 	}
 	if(sessions_put(&s) != ONB_OK){
 		onb_compiled_free(s.policy);
 		a->allowed = false;
-		a->reason = "internal";
+		a->reason = ONB_AR(INTERNAL);
 		snprintf(a->detail, sizeof(a->detail), "out of memory");
 		return;
 	}
@@ -184,7 +184,7 @@ static bool refuse_without_tick(struct mosquitto *client, const char *client_id)
 
 	if(tick_seen) return false;
 	memset(&a, 0, sizeof(a));
-	a.reason = "internal";
+	a.reason = ONB_AR(INTERNAL);
 	snprintf(a.detail, sizeof(a.detail), "the broker does not run the plugin's tick "
 			"(Mosquitto before 2.0.15 with per_listener_settings true)");
 	if(!said){

@@ -1,5 +1,6 @@
 /* plugin_opt_* lines: every key is known, checked and range-limited. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,36 @@ static const char *const ca_keys[ONB_ID_COUNT] = {
 	[ONB_ID_SERVICE] = "service_ca",
 };
 
-static const char *const policy_keys[6] = {
-	"policy_device", "policy_device_tenant", "policy_quarantine", "policy_claim", "policy_service",
-	"policy_tenant_app",
+#define POLICY_OPT(field) { "policy_" #field, offsetof(struct onb_policy_names, field) }
+static const struct {
+	const char *key;
+	size_t off; /* of the name it replaces in onb_policy_names */
+} policy_opts[] = {
+	POLICY_OPT(device), POLICY_OPT(device_tenant), POLICY_OPT(quarantine), POLICY_OPT(claim),
+	POLICY_OPT(service), POLICY_OPT(tenant_app),
 };
+#undef POLICY_OPT
+_Static_assert(sizeof(policy_opts) / sizeof(policy_opts[0]) == ONBOARD_POLICY_OPTS,
+		"a policy_* option for every default policy");
+
+/* The whole-number options, with their ranges. */
+#define INT_OPT(key, min, max, field) { key, min, max, offsetof(struct onboard_config, field) }
+static const struct {
+	const char *key;
+	long min, max;
+	size_t off; /* of an int in struct onboard_config */
+} int_opts[] = {
+	INT_OPT("redis_timeout_ms", 1, 10000, redis.timeout_ms),
+	INT_OPT("redis_retry_ms", 10, 60000, redis_retry_ms),
+	INT_OPT("metrics_interval_s", 0, 3600, metrics_interval_s),
+	/* 0: no view, every CONNECT reads Redis (docs/operations.md) */
+	INT_OPT("admission_view_stale_ms", 0, 600000, admission_view_stale_ms),
+	INT_OPT("audit_retention_days", 1, 3650, audit_retention_days),
+	INT_OPT("audit_queue_max", 1, 1000000, audit_queue_max),
+	INT_OPT("audit_window_s", 1, 3600, audit_window_s),
+	INT_OPT("request_inflight", 0, 1000, request_inflight),
+};
+#undef INT_OPT
 
 /* The host name with every character a device id may not hold replaced by
  * '-'; "broker" when there is none. */
@@ -78,8 +105,8 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 	for(int c = ONB_ID_DEVICE; c < ONB_ID_COUNT; c++){
 		if(!strcmp(key, ca_keys[c])) return set_ca(cfg, c, value);
 	}
-	for(int i = 0; i < 6; i++){
-		if(strcmp(key, policy_keys[i]) != 0) continue;
+	for(size_t i = 0; i < ONBOARD_POLICY_OPTS; i++){
+		if(strcmp(key, policy_opts[i].key) != 0) continue;
 		if(!onb_policy_name_valid(value)) return bad(key, "not a policy name ([A-Za-z0-9._-]{1,64})");
 		mosquitto_free(cfg->names[i]);
 		cfg->names[i] = mosquitto_strdup(value);
@@ -91,25 +118,10 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		cfg->redis.timeout_ms = timeout;
 		return ONB_OK;
 	}
-	if(!strcmp(key, "redis_timeout_ms")){
-		if(parse_long(key, value, 1, 10000, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->redis.timeout_ms = (int)v;
-		return ONB_OK;
-	}
-	if(!strcmp(key, "redis_retry_ms")){
-		if(parse_long(key, value, 10, 60000, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->redis_retry_ms = (int)v;
-		return ONB_OK;
-	}
-	if(!strcmp(key, "metrics_interval_s")){
-		if(parse_long(key, value, 0, 3600, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->metrics_interval_s = (int)v;
-		return ONB_OK;
-	}
-	if(!strcmp(key, "admission_view_stale_ms")){
-		/* 0: no view, every CONNECT reads Redis (docs/operations.md) */
-		if(parse_long(key, value, 0, 600000, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->admission_view_stale_ms = (int)v;
+	for(size_t i = 0; i < sizeof(int_opts) / sizeof(int_opts[0]); i++){
+		if(strcmp(key, int_opts[i].key) != 0) continue;
+		if(parse_long(key, value, int_opts[i].min, int_opts[i].max, &v) != ONB_OK) return ONB_EINVAL;
+		*(int *)((char *)cfg + int_opts[i].off) = (int)v;
 		return ONB_OK;
 	}
 	if(!strcmp(key, "broker_id")){
@@ -117,26 +129,11 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 		snprintf(cfg->broker_id, sizeof(cfg->broker_id), "%s", value);
 		return ONB_OK;
 	}
-	if(!strcmp(key, "audit_retention_days")){
-		if(parse_long(key, value, 1, 3650, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->audit_retention_days = (int)v;
-		return ONB_OK;
-	}
 	if(!strcmp(key, "audit_maxlen")){
 		/* an older configuration: accepted, so that the broker still starts */
 		mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "ignoring plugin_opt_audit_maxlen: the audit "
 				"stream is kept by time now (plugin_opt_audit_retention_days, default %d)",
 				ONB_AUDIT_RETENTION_DAYS);
-		return ONB_OK;
-	}
-	if(!strcmp(key, "audit_queue_max")){
-		if(parse_long(key, value, 1, 1000000, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->audit_queue_max = (int)v;
-		return ONB_OK;
-	}
-	if(!strcmp(key, "audit_window_s")){
-		if(parse_long(key, value, 1, 3600, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->audit_window_s = (int)v;
 		return ONB_OK;
 	}
 	if(!strcmp(key, "request_rate") || !strcmp(key, "request_cert_rate")){
@@ -147,11 +144,6 @@ static int apply(struct onboard_config *cfg, const char *key, const char *value)
 	if(!strcmp(key, "request_burst") || !strcmp(key, "request_cert_burst")){
 		if(parse_long(key, value, 1, 1000000, &v) != ONB_OK) return ONB_EINVAL;
 		(strstr(key, "_cert_") ? &cfg->request_cert_rate : &cfg->request_rate)->burst = (double)v;
-		return ONB_OK;
-	}
-	if(!strcmp(key, "request_inflight")){
-		if(parse_long(key, value, 0, 1000, &v) != ONB_OK) return ONB_EINVAL;
-		cfg->request_inflight = (int)v;
 		return ONB_OK;
 	}
 	mosquitto_log_printf(MOSQ_LOG_WARNING, ONB_LOG_PREFIX "ignoring unknown option plugin_opt_%s", key);
@@ -187,12 +179,9 @@ int config_load(struct onboard_config *cfg, struct mosquitto_opt *opts, int coun
 		}
 	}
 	cfg->policies = onb_policy_names_default;
-	if(cfg->names[0]) cfg->policies.device = cfg->names[0];
-	if(cfg->names[1]) cfg->policies.device_tenant = cfg->names[1];
-	if(cfg->names[2]) cfg->policies.quarantine = cfg->names[2];
-	if(cfg->names[3]) cfg->policies.claim = cfg->names[3];
-	if(cfg->names[4]) cfg->policies.service = cfg->names[4];
-	if(cfg->names[5]) cfg->policies.tenant_app = cfg->names[5];
+	for(size_t i = 0; i < ONBOARD_POLICY_OPTS; i++){
+		if(cfg->names[i]) *(const char **)((char *)&cfg->policies + policy_opts[i].off) = cfg->names[i];
+	}
 	if(!cfg->ca_path[ONB_ID_DEVICE]){
 		config_free(cfg);
 		return bad("device_ca", "required option missing (the CA that issues operational device certificates)");
@@ -206,7 +195,7 @@ void config_free(struct onboard_config *cfg)
 		mosquitto_free(cfg->ca_path[c]);
 		cfg->ca_path[c] = NULL;
 	}
-	for(int i = 0; i < 6; i++){
+	for(size_t i = 0; i < ONBOARD_POLICY_OPTS; i++){
 		mosquitto_free(cfg->names[i]);
 		cfg->names[i] = NULL;
 	}

@@ -110,8 +110,6 @@ bool delayed_auth_available(void)
 int delayed_auth_start(const struct onboard_config *cfg)
 {
 	void *self = dlopen(NULL, RTLD_LAZY);
-	sigset_t all, old;
-	int r;
 
 	/* a function pointer through a void * is POSIX's dlsym contract */
 	if(self){
@@ -127,14 +125,7 @@ int delayed_auth_start(const struct onboard_config *cfg)
 	}
 	worker_cfg = cfg->redis;
 	atomic_store(&stopping, false);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&worker, NULL, work, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the delayed authentication worker");
-		return ONB_EINTERNAL;
-	}
+	if(thread_start(&worker, work, "delayed authentication worker") != ONB_OK) return ONB_EINTERNAL;
 	worker_running = true;
 	return ONB_OK;
 }
@@ -160,11 +151,7 @@ void delayed_auth_stop(void)
 	struct request *r;
 
 	if(!worker_running) return;
-	atomic_store(&stopping, true);
-	pthread_mutex_lock(&lock);
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
-	pthread_join(worker, NULL);
+	thread_stop(worker, &stopping, &lock, &cond);
 	worker_running = false;
 	/* the broker is going away: nothing is completed any more */
 	while((r = todo_head)){ todo_head = r->next; free_request(r); }

@@ -34,6 +34,7 @@ struct queued_event {
 	bool is_session;                    /* an onb:sessions announcement (ann), else ev */
 	struct onb_session_ann ann;
 	struct onb_event ev;
+	enum onb_event_type type;           /* ev.type, parsed once */
 	char policy_name[ONB_NAME_MAX + 1]; /* the document the event calls for, "" if none */
 	struct onb_policy *doc;             /* fetched by the watcher; NULL if absent or unreadable */
 	/* The event's device re-read by the watcher for the admission view
@@ -49,6 +50,7 @@ static pthread_t main_thread, watcher;
 static bool watcher_running;
 static atomic_bool stopping, ready, wake_pending, feed_up, heartbeat, feed_trimmed;
 static _Atomic int64_t caught_up_ms;
+static atomic_ulong events_dropped_unreported; /* by the watcher, logged at the tick */
 static bool feed_reported_up = true;
 
 /* Filled by the watcher, drained by the main thread (plain malloc: both
@@ -61,8 +63,7 @@ static const struct onb_policy_names *policy_names;
 static char last_id[ONB_STREAM_ID_MAX];
 static char sessions_last_id[ONB_STREAM_ID_MAX]; /* onb:sessions (fleet.c) */
 
-/* Counters for Redis (metrics.c), stored by the watcher: under queue_lock. */
-static char *pending_stats;
+/* Where the watcher stores the counters document (metrics_take_stats). */
 static char stats_id[ONB_ID_MAX + 1];
 static int64_t stats_ttl_ms;
 
@@ -92,6 +93,24 @@ static struct onb_policy *fetch_policy(redisContext *rc, const char *name)
 	return doc;
 }
 
+/* Empties the queue, calling apply (may be NULL) on each event before freeing it. */
+static void drain(void (*apply)(struct queued_event *q))
+{
+	struct queued_event *q;
+
+	pthread_mutex_lock(&queue_lock);
+	q = queue_head;
+	queue_head = queue_tail = NULL;
+	pthread_mutex_unlock(&queue_lock);
+	while(q){
+		struct queued_event *next = q->next;
+		if(apply) apply(q);
+		onb_policy_free(q->doc);
+		free(q);
+		q = next;
+	}
+}
+
 static void push(struct queued_event *q)
 {
 	pthread_mutex_lock(&queue_lock);
@@ -107,12 +126,18 @@ static void enqueue(const struct onb_event *ev, void *arg)
 	struct queued_event *q = calloc(1, sizeof(*q));
 	const char *name = NULL;
 
-	if(!q) abort(); /* losing an event silently would be worse */
+	if(!q){
+		/* never abort inside the broker: counted, logged and answered at the tick */
+		atomic_fetch_add(&metrics_events_dropped, 1);
+		atomic_fetch_add(&events_dropped_unreported, 1);
+		return;
+	}
 	q->ev = *ev;
+	q->type = onb_event_type_parse(ev->type);
 	q->next = NULL;
-	if(!strcmp(ev->type, "policy")){
+	if(q->type == ONB_EV_POLICY){
 		name = ev->policy;
-	}else if(!strcmp(ev->type, "state") && onb_state_may_connect(ev->state)){
+	}else if(q->type == ONB_EV_STATE && onb_state_may_connect(ev->state)){
 		name = onb_policy_for(policy_names, ONB_ID_DEVICE, ev->state, ev->tenant, ev->policy);
 	}
 	if(name && onb_policy_name_valid(name)){
@@ -134,7 +159,12 @@ static void enqueue_session(const struct onb_session_ann *a, void *arg)
 	struct queued_event *q = calloc(1, sizeof(*q));
 
 	(void)arg;
-	if(!q) abort(); /* as enqueue: a missed announcement leaves two sessions */
+	if(!q){
+		/* as enqueue; a missed announcement may leave two sessions for a while */
+		atomic_fetch_add(&metrics_events_dropped, 1);
+		atomic_fetch_add(&events_dropped_unreported, 1);
+		return;
+	}
 	q->is_session = true;
 	q->view_applied = true; /* nothing for the admission view */
 	q->ann = *a;
@@ -144,13 +174,9 @@ static void enqueue_session(const struct onb_session_ann *a, void *arg)
 /* Stores the latest counters document, if the main thread left one. */
 static int store_stats(redisContext *rc, struct onb_err *err)
 {
-	char *json;
+	char *json = metrics_take_stats();
 	int ret = ONB_OK;
 
-	pthread_mutex_lock(&queue_lock);
-	json = pending_stats;
-	pending_stats = NULL;
-	pthread_mutex_unlock(&queue_lock);
 	if(!json) return ONB_OK;
 	ret = onb_stats_put(rc, "broker", stats_id, json, stats_ttl_ms, err);
 	free(json);
@@ -161,14 +187,6 @@ static int store_stats(redisContext *rc, struct onb_err *err)
 void events_wake(void)
 {
 	if(watcher_running && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
-}
-
-void events_post_stats(char *json)
-{
-	pthread_mutex_lock(&queue_lock);
-	free(pending_stats); /* an older one the watcher has not stored yet */
-	pending_stats = json;
-	pthread_mutex_unlock(&queue_lock);
 }
 
 static void *watch(void *arg)
@@ -243,7 +261,6 @@ drop:
 int events_start(const struct onboard_config *cfg)
 {
 	struct sigaction sa;
-	sigset_t all, old;
 	struct onb_err err;
 	redisContext *rc;
 
@@ -276,40 +293,20 @@ int events_start(const struct onboard_config *cfg)
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot install the wake-up signal handler");
 		return ONB_EINTERNAL;
 	}
-	/* The watcher must never run the broker's own signal handlers. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int r = pthread_create(&watcher, NULL, watch, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the event watcher");
-		return ONB_EINTERNAL;
-	}
+	if(thread_start(&watcher, watch, "event watcher") != ONB_OK) return ONB_EINTERNAL;
 	watcher_running = true;
 	return ONB_OK;
 }
 
 void events_stop(void)
 {
-	struct queued_event *q;
-
 	if(!watcher_running) return;
 	atomic_store(&stopping, true);
 	pthread_join(watcher, NULL);
 	watcher_running = false;
 	signal(WAKE_SIGNAL, SIG_IGN);
-	pthread_mutex_lock(&queue_lock);
-	q = queue_head;
-	queue_head = queue_tail = NULL;
-	pthread_mutex_unlock(&queue_lock);
-	while(q){
-		struct queued_event *next = q->next;
-		onb_policy_free(q->doc);
-		free(q);
-		q = next;
-	}
-	free(pending_stats);
-	pending_stats = NULL;
+	drain(NULL);
+	free(metrics_take_stats());
 }
 
 void events_set_heartbeat(bool on)
@@ -429,17 +426,16 @@ static void apply_one(struct queued_event *q)
 		return;
 	}
 	apply_view(q);
-	metrics_event(&q->ev);
-	if(!strcmp(q->ev.type, "policy") && q->policy_name[0]) apply_policy(q);
-	else if(!strcmp(q->ev.type, "state") && q->ev.device[0]) apply_state(q);
-	else if(!strcmp(q->ev.type, "cert") && q->ev.device[0]){
+	metrics_event(q->type, q->ev.stream_id);
+	if(q->type == ONB_EV_POLICY && q->policy_name[0]) apply_policy(q);
+	else if(q->type == ONB_EV_STATE && q->ev.device[0]) apply_state(q);
+	else if(q->type == ONB_EV_CERT && q->ev.device[0]){
 		rotation_apply_event(sessions_find(q->ev.device), &q->ev);
 	}
 }
 
 void events_apply(void)
 {
-	struct queued_event *q;
 	bool up = atomic_load(&feed_up);
 
 	if(up != feed_reported_up){
@@ -447,22 +443,20 @@ void events_apply(void)
 				up ? "restored: resuming from the last event seen" : "lost: reconnecting");
 		feed_reported_up = up;
 	}
+	unsigned long dropped = atomic_exchange(&events_dropped_unreported, 0);
+	if(dropped){
+		/* A lost event may be a revocation: the view is rebuilt from the
+		 * registry; sessions keep their policy until their next event. */
+		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "%lu events or session announcements dropped: "
+				"out of memory", dropped);
+		admview_link_drop("events were dropped (out of memory)");
+	}
 	if(atomic_exchange(&feed_trimmed, false)){
 		admview_link_drop("the event stream was trimmed past the last event read, "
 				"or XINFO STREAM was refused");
 	}
 	atomic_store(&wake_pending, false);
-	pthread_mutex_lock(&queue_lock);
-	q = queue_head;
-	queue_head = queue_tail = NULL;
-	pthread_mutex_unlock(&queue_lock);
-	while(q){
-		struct queued_event *next = q->next;
-		apply_one(q);
-		onb_policy_free(q->doc);
-		free(q);
-		q = next;
-	}
+	drain(apply_one);
 }
 
 void events_hold_wakeups(sigset_t *saved)

@@ -76,7 +76,7 @@ static void audit_takeover(const char *id, const char *fp, const char *source, c
 	struct onb_audit_entry e = {
 		.actor = "plugin",
 		.source = source[0] ? source : NULL,
-		.action = "session-taken-over",
+		.action = ONB_AA(SESSION_TAKEN_OVER),
 		.device = id,
 		.result = "ok",
 		.reason = reason,

@@ -85,7 +85,7 @@ static bool within_budget(struct session *s, const struct mosquitto *client)
 		return true;
 	}
 	metrics.prov_shed++;
-	refusals_note(s, client, "request", why);
+	refusals_note(s, client, ONB_AA(REQUEST), why);
 	return false;
 }
 
@@ -225,7 +225,7 @@ int on_message(int event, void *event_data, void *userdata)
 		 * further. A tenant's back-end is a service identity too: whatever its
 		 * policy allows, it may not speak for claimsvc. */
 		if(s->idclass != ONB_ID_SERVICE || s->tenant[0]){
-			refusals_note(s, ev->client, "publish", s->idclass == ONB_ID_SERVICE
+			refusals_note(s, ev->client, ONB_AA(PUBLISH), s->idclass == ONB_ID_SERVICE
 					? "internal-topic: a tenant's back-end may not speak for claimsvc"
 					: "internal-topic: only claimsvc publishes here");
 			return MOSQ_ERR_ACL_DENIED;
@@ -259,6 +259,6 @@ int on_message(int event, void *event_data, void *userdata)
 	return stamp_request(ev, s, route);
 drop:
 	metrics.prov_dropped++;
-	refusals_note(s, ev->client, "request", "request-forbidden: this identity may not send this request");
+	refusals_note(s, ev->client, ONB_AA(REQUEST), "request-forbidden: this identity may not send this request");
 	return MOSQ_ERR_ACL_DENIED;
 }

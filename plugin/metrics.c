@@ -4,8 +4,8 @@
  * $SYS/onboard/broker/<broker_id> (mosquitto_broker_publish, no client id),
  * which Mosquitto delivers only to subscribers whose policy allows receiving
  * it (the shipped policies: service identities only). The same document is
- * handed to the event watcher, which stores it in Redis on its own connection
- * for `onboardctl stats`. */
+ * taken by the event watcher (metrics_take_stats), which stores it in Redis
+ * on its own connection for `onboardctl stats`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,60 +16,50 @@
 #include "onb/stats.h"
 
 struct plugin_metrics metrics;
-atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
+atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors, metrics_events_dropped;
 
 static const struct onboard_config *config;
 static int64_t started_ms, next_publish_mono;
 
-/* The reason tokens of onb_admit and auth.c; anything else counts as "other". */
-static const char *const deny_reasons[] = {
-	"no-certificate", "bad-certificate", "unknown-ca", "bad-client-id", "client-id-mismatch",
-	"registry-unavailable", "not-registered", "device-state", "certificate-retired", "no-policy",
-	"policy-denies-connect", "internal", "client-id-in-use", "client-id-reserved",
-};
-#define N_DENY_REASONS (sizeof(deny_reasons) / sizeof(deny_reasons[0]))
-_Static_assert(N_DENY_REASONS < sizeof(metrics.connect_denied) / sizeof(metrics.connect_denied[0]),
-		"connect_denied needs a slot per reason and one for other");
+/* The latest document for the watcher (plain malloc: it frees it). */
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *pending_stats;
 
 static const char *const acl_names[M_ACL_COUNT] = { "publish", "subscribe", "receive", "no-session", "will" };
-static const char *const event_names[M_EV_COUNT] = { "state", "policy", "cert", "other" };
 
 void metrics_init(const struct onboard_config *cfg)
 {
 	config = cfg;
 	memset(&metrics, 0, sizeof(metrics));
 	atomic_store(&metrics_watcher_redis_errors, 0);
+	atomic_store(&metrics_events_dropped, 0);
 	started_ms = onb_now_ms();
 	next_publish_mono = onb_mono_ms() + (int64_t)cfg->metrics_interval_s * 1000;
 }
 
 void metrics_connect(bool allowed, const char *reason)
 {
-	size_t i;
+	int r;
 
 	if(allowed){
 		metrics.connect_allowed++;
 		return;
 	}
-	for(i = 0; reason && i < N_DENY_REASONS; i++){
-		if(!strcmp(reason, deny_reasons[i])) break;
-	}
-	metrics.connect_denied[reason ? i : N_DENY_REASONS]++;
+	/* "ok" on a refusal cannot happen; its slot counts reasons not in the list */
+	r = onb_admit_reason_parse(reason);
+	metrics.connect_denied[r < 0 ? ONB_AR_OK : r]++;
 }
 
-void metrics_event(const struct onb_event *ev)
+void metrics_event(enum onb_event_type t, const char *stream_id)
 {
 	long long ms;
 	char *end;
 	int64_t lag;
 
-	if(!strcmp(ev->type, "state")) metrics.events_applied[M_EV_STATE]++;
-	else if(!strcmp(ev->type, "policy")) metrics.events_applied[M_EV_POLICY]++;
-	else if(!strcmp(ev->type, "cert")) metrics.events_applied[M_EV_CERT]++;
-	else metrics.events_applied[M_EV_OTHER]++;
+	metrics.events_applied[(unsigned)t < ONB_EV_COUNT ? t : ONB_EV_OTHER]++;
 	/* A stream id is "<ms>-<seq>": the Redis server's clock when it was written. */
-	ms = strtoll(ev->stream_id, &end, 10);
-	if(end == ev->stream_id || ms <= 0) return;
+	ms = strtoll(stream_id, &end, 10);
+	if(end == stream_id || ms <= 0) return;
 	lag = onb_now_ms() - ms;
 	if(lag < 0) lag = 0; /* clocks of two hosts */
 	metrics.event_lag_last_ms = lag;
@@ -82,6 +72,27 @@ static bool add_counts(cJSON *obj, const char *const *names, const uint64_t *v, 
 {
 	for(size_t i = 0; i < n; i++){
 		if(!cJSON_AddNumberToObject(obj, names[i], (double)v[i])) return false;
+	}
+	return true;
+}
+
+/* connects.denied: one key per refusal reason of the list, then "other". */
+static bool add_denied(cJSON *obj)
+{
+	for(int r = 0; r < ONB_AR_COUNT; r++){
+		if(r == ONB_AR_OK) continue;
+		if(!cJSON_AddNumberToObject(obj, onb_admit_reason_name((enum onb_admit_reason)r),
+				(double)metrics.connect_denied[r])) return false;
+	}
+	return cJSON_AddNumberToObject(obj, "other", (double)metrics.connect_denied[ONB_AR_OK]) != NULL;
+}
+
+/* events.applied: one key per event type, "other" included. */
+static bool add_applied(cJSON *obj)
+{
+	for(int t = 0; t < ONB_EV_COUNT; t++){
+		if(!cJSON_AddNumberToObject(obj, onb_event_type_name((enum onb_event_type)t),
+				(double)metrics.events_applied[t])) return false;
 	}
 	return true;
 }
@@ -101,8 +112,7 @@ static char *document(void)
 		&& (connects = cJSON_AddObjectToObject(root, "connects"))
 		&& cJSON_AddNumberToObject(connects, "allowed", (double)metrics.connect_allowed)
 		&& (denied = cJSON_AddObjectToObject(connects, "denied"))
-		&& add_counts(denied, deny_reasons, metrics.connect_denied, N_DENY_REASONS)
-		&& cJSON_AddNumberToObject(denied, "other", (double)metrics.connect_denied[N_DENY_REASONS])
+		&& add_denied(denied)
 		&& cJSON_AddNumberToObject(connects, "view_hits", (double)metrics.admview_hits)
 		&& cJSON_AddNumberToObject(connects, "view_misses", (double)metrics.admview_misses)
 		&& cJSON_AddNumberToObject(connects, "view_devices", (double)metrics.admview_devices)
@@ -112,7 +122,8 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(root, "wills_published", (double)metrics.wills_published)
 		&& (events = cJSON_AddObjectToObject(root, "events"))
 		&& (applied = cJSON_AddObjectToObject(events, "applied"))
-		&& add_counts(applied, event_names, metrics.events_applied, M_EV_COUNT)
+		&& add_applied(applied)
+		&& cJSON_AddNumberToObject(events, "dropped", (double)atomic_load(&metrics_events_dropped))
 		&& (lag = cJSON_AddObjectToObject(events, "lag_ms"))
 		&& cJSON_AddNumberToObject(lag, "last", (double)metrics.event_lag_last_ms)
 		&& cJSON_AddNumberToObject(lag, "max", (double)metrics.event_lag_max_ms)
@@ -121,7 +132,7 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(root, "redis_errors",
 				(double)(metrics.redis_errors + atomic_load(&metrics_watcher_redis_errors)))
 		&& cJSON_AddNumberToObject(root, "audit_errors", (double)(metrics.audit_errors + atomic_load(&metrics_watcher_audit_errors)))
-		&& cJSON_AddNumberToObject(root, "audit_dropped", (double)writer_dropped())
+		&& cJSON_AddNumberToObject(root, "audit_dropped", (double)metrics.audit_dropped)
 		&& cJSON_AddNumberToObject(root, "sessions_taken_over", (double)metrics.sessions_taken_over)
 		&& cJSON_AddNumberToObject(root, "possible_clones", (double)metrics.possible_clones)
 		&& (prov = cJSON_AddObjectToObject(root, "provisioning"))
@@ -167,7 +178,21 @@ void metrics_tick(void)
 	copy = malloc(len + 1);
 	if(copy){
 		memcpy(copy, json, len + 1);
-		events_post_stats(copy);
+		pthread_mutex_lock(&stats_lock);
+		free(pending_stats); /* an older one the watcher has not stored yet */
+		pending_stats = copy;
+		pthread_mutex_unlock(&stats_lock);
 	}
 	cJSON_free(json);
+}
+
+char *metrics_take_stats(void)
+{
+	char *json;
+
+	pthread_mutex_lock(&stats_lock);
+	json = pending_stats;
+	pending_stats = NULL;
+	pthread_mutex_unlock(&stats_lock);
+	return json;
 }

@@ -27,10 +27,14 @@
 #include "onb/redis.h"
 #include "onb/registry.h"
 #include "onb/sessionfeed.h"
+#include "onb/vocab.h"
 
 /* ============================================================
  * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
  * ============================================================ */
+/* One policy_* option per default policy: one per field of onb_policy_names. */
+#define ONBOARD_POLICY_OPTS (sizeof(struct onb_policy_names) / sizeof(const char *))
+
 struct onboard_config {
 	struct onb_redis_cfg redis;     /* redis_url, redis_timeout_ms */
 	int redis_retry_ms;             /* wait after a failed connect before the next try */
@@ -45,8 +49,14 @@ struct onboard_config {
 	int admission_view_stale_ms;    /* admission view used while the feed is this fresh; 0 off */
 	char *ca_path[ONB_ID_COUNT];    /* device_ca (required), claim_ca, birth_ca, service_ca */
 	struct onb_policy_names policies; /* policy_device, ... (borrowed from names[]) */
-	char *names[6];
+	char *names[ONBOARD_POLICY_OPTS];  /* in config.c's order of the policy_* options */
 };
+
+/* Starts fn(NULL) on a new thread with every signal blocked (threads.c);
+ * logs "cannot start the <what>" and returns ONB_EINTERNAL on failure. */
+int thread_start(pthread_t *thread, void *(*fn)(void *), const char *what);
+/* Sets *stopping, wakes the thread waiting on cond under lock, and joins it. */
+void thread_stop(pthread_t thread, atomic_bool *stopping, pthread_mutex_t *lock, pthread_cond_t *cond);
 
 /* Reads the plugin options; logs one clear line and fails on a missing
  * required option or a bad value, warns on unknown keys. */
@@ -163,10 +173,6 @@ void events_apply_view(void);
  * (hiredis treats an interrupted connect as a failure). */
 void events_hold_wakeups(sigset_t *saved);
 void events_release_wakeups(const sigset_t *saved);
-/* Hands the watcher a counters document to store in Redis on its own
- * connection (the main thread never waits for that write). json is plain
- * malloc memory; ownership passes to the watcher. */
-void events_post_stats(char *json);
 
 /* ============================================================
  * Writer (writer.c): the plugin's registry writes, off the main thread
@@ -180,8 +186,6 @@ void writer_stop(void);
 void writer_audit(const struct onb_audit_entry *e);
 /* Queues an announcement for onb:sessions; false when it was dropped. */
 bool writer_announce(const struct onb_session_ann *a);
-/* Entries the full queue dropped since start. */
-uint64_t writer_dropped(void);
 
 /* ============================================================
  * Fleet (fleet.c): one live session per device across brokers
@@ -260,20 +264,20 @@ void rotation_tick(void);
  * Counters (metrics.c): $SYS/onboard/broker/<broker_id>
  * ============================================================ */
 enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSION, M_ACL_WILL, M_ACL_COUNT };
-enum metrics_event { M_EV_STATE, M_EV_POLICY, M_EV_CERT, M_EV_OTHER, M_EV_COUNT };
 
 /* Plain integers of the main thread: incrementing one is the whole cost on
  * the hot path (no lock, no allocation, no Redis). */
 struct plugin_metrics {
 	uint64_t connect_allowed;
-	uint64_t connect_denied[16];    /* by reason (metrics.c's table), last slot "other" */
+	uint64_t connect_denied[ONB_AR_COUNT]; /* by reason (onb/vocab.h); slot ONB_AR_OK: "other" */
 	uint64_t acl_denied[M_ACL_COUNT];
 	uint64_t wills_published;       /* wills the ACL let through (acl.c) */
-	uint64_t events_applied[M_EV_COUNT];
+	uint64_t events_applied[ONB_EV_COUNT];
 	int64_t event_lag_last_ms, event_lag_max_ms;
 	uint64_t event_lag_sum_ms, event_lag_n;
 	uint64_t redis_errors;          /* main thread: failed connects, dropped connections */
 	uint64_t audit_errors;          /* audit entries Redis did not take */
+	uint64_t audit_dropped;         /* entries and announcements the writer's full queue dropped */
 	uint64_t prov_requests, renew_requests, prov_replies, prov_dropped;
 	uint64_t prov_refused;          /* requests among prov_requests whose payload the broker refused */
 	uint64_t prov_shed;             /* requests among prov_requests over a budget (message.c) */
@@ -286,15 +290,21 @@ struct plugin_metrics {
 	uint64_t admview_devices;       /* devices in the admission view (0 until loaded) */
 };
 extern struct plugin_metrics metrics;
-/* The watcher's and the writer's Redis failures and audit entries Redis did
- * not take (the only counters another thread touches). */
-extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors;
+/* The watcher's and the writer's Redis failures, audit entries Redis did
+ * not take, and events the watcher could not queue (out of memory): the only
+ * counters another thread touches. */
+extern atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors, metrics_events_dropped;
 
 void metrics_init(const struct onboard_config *cfg);
-/* Counts a CONNECT decision by its reason token. */
+/* Counts a CONNECT decision by its reason token (ONB_ADMIT_REASONS). */
 void metrics_connect(bool allowed, const char *reason);
-/* Counts an applied event and its lag (stream id time to now). */
-void metrics_event(const struct onb_event *ev);
+/* Counts an applied event of type t and its lag (stream_id's time to now). */
+void metrics_event(enum onb_event_type t, const char *stream_id);
+/* The latest counters document metrics_tick made and nobody took yet, for
+ * the watcher to store in Redis on its own connection (the main thread never
+ * waits for that write); NULL when none. Any thread; the caller frees it
+ * with free(). */
+char *metrics_take_stats(void);
 /* Publishes the counters when metrics_interval_s has passed (from the tick). */
 void metrics_tick(void);
 

@@ -19,7 +19,6 @@
  * its spare the same way every redis_retry_ms. */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -124,8 +123,6 @@ int registry_link_init(const struct onboard_config *cfg)
 {
 	struct onb_err start_err;
 	pthread_condattr_t attr;
-	sigset_t all, old;
-	int r;
 
 	config = cfg;
 	link_rc = NULL;
@@ -143,13 +140,7 @@ int registry_link_init(const struct onboard_config *cfg)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&cond, &attr);
 	pthread_condattr_destroy(&attr);
-	/* The connector must never run the broker's own signal handlers. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&connector, NULL, connect_loop, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry connector");
+	if(thread_start(&connector, connect_loop, "registry connector") != ONB_OK){
 		pthread_cond_destroy(&cond);
 		if(link_rc) redisFree(link_rc);
 		link_rc = NULL;

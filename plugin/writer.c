@@ -14,7 +14,6 @@
  * entry ("audit-dropped", with the count) as soon as the writer can write
  * again. While Redis is unreachable the writer reconnects every
  * redis_retry_ms, as registry_link.c's connector does, and the queue fills. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +86,7 @@ static int report_dropped(redisContext *rc, uint64_t *unreported)
 	char reason[ONB_REASON_MAX];
 	struct onb_err err;
 	struct onb_audit_entry e = {
-		.actor = "plugin", .action = "audit-dropped", .result = "error", .reason = reason,
+		.actor = "plugin", .action = ONB_AA(AUDIT_DROPPED), .result = "error", .reason = reason,
 		.client = broker_id,
 	};
 
@@ -149,9 +148,6 @@ static void *write_loop(void *arg)
 
 int writer_start(const struct onboard_config *cfg)
 {
-	sigset_t all, old;
-	int r;
-
 	queue_max = cfg->audit_queue_max;
 	queue = onb_writeq_new((size_t)queue_max);
 	if(!queue) return ONB_EINTERNAL;
@@ -162,14 +158,7 @@ int writer_start(const struct onboard_config *cfg)
 	retry_ms = cfg->redis_retry_ms;
 	snprintf(broker_id, sizeof(broker_id), "%s", cfg->broker_id);
 	atomic_store(&stopping, false);
-	/* The writer must never run the broker's signal handlers (nor take the
-	 * watcher's wake-up signal meant for the main thread). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&writer, NULL, write_loop, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if(r != 0){
-		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "cannot start the registry writer");
+	if(thread_start(&writer, write_loop, "registry writer") != ONB_OK){
 		onb_writeq_free(queue, item_free);
 		queue = NULL;
 		return ONB_EINTERNAL;
@@ -193,7 +182,9 @@ void writer_stop(void)
 static bool enqueue(struct writer_item *it)
 {
 	if(queue && onb_writeq_push(queue, it)) return true;
-	if(!queue) metrics.audit_errors++; /* not started: nothing to count it in */
+	/* counted here, so that metrics.c needs nothing of the writer */
+	if(queue) metrics.audit_dropped++;
+	else metrics.audit_errors++; /* not started: nothing to count it in */
 	item_free(it);
 	return false;
 }
@@ -225,9 +216,4 @@ bool writer_announce(const struct onb_session_ann *a)
 	it->kind = W_ANNOUNCE;
 	*it->ann = *a;
 	return enqueue(it);
-}
-
-uint64_t writer_dropped(void)
-{
-	return queue ? onb_writeq_dropped_total(queue) : 0;
 }

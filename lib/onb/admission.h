@@ -11,13 +11,14 @@
 #include "onb/admview.h"
 #include "onb/identity.h"
 #include "onb/registry.h"
+#include "onb/vocab.h"
 
 struct onb_admission {
 	bool allowed;
 	enum onb_idclass idclass;
 	char fp[ONB_FP_HEXLEN + 1];  /* of the presented certificate, "" if none */
 	struct onb_device dev;       /* the bound device, when one was found */
-	const char *reason;          /* stable token: "ok", "no-certificate", ... */
+	const char *reason;          /* a token of ONB_ADMIT_REASONS (onb/vocab.h) */
 	char detail[ONB_ERRLEN];            /* one human line, safe to log */
 };
 

@@ -9,6 +9,7 @@
 
 #include "onb/common.h"
 #include "onb/ids.h"
+#include "onb/vocab.h"
 
 #define ONB_TOPIC_INTERNAL_PREFIX "onb/internal/"
 #define ONB_TOPIC_PROV_REQUEST "onb/internal/prov/request"
@@ -76,11 +77,7 @@ struct onb_requester_stamp {
  * travel: the plugin sends claimsvc a refusal envelope instead (no payload,
  * only its size and this reason), and claimsvc answers and audits it like
  * any other bad request, under its rate limits (docs/internal-topics.md). */
-enum onb_refusal {
-	ONB_REFUSAL_NONE = 0,
-	ONB_REFUSAL_TOO_LARGE,   /* "too-large": over ONB_PROV_PAYLOAD_MAX */
-	ONB_REFUSAL_NUL_BYTE,    /* "nul-byte": a NUL byte (a JSON string cannot carry it) */
-};
+/* enum onb_refusal: the list ONB_REFUSALS of onb/vocab.h. */
 
 /* "too-large", "nul-byte"; NULL for ONB_REFUSAL_NONE. */
 const char *onb_refusal_name(enum onb_refusal why);

@@ -17,6 +17,7 @@
 #include <cJSON.h>
 
 #include "onb/common.h"
+#include "onb/csr.h" /* its error codes are among ONB_PROV_ERRORS */
 #include "onb/envelope.h" /* the broker side: topic names, ONB_PROV_PAYLOAD_MAX, ONB_PROV_TOPIC_MAX */
 #include "onb/ids.h"
 #include "onb/x509.h"
@@ -55,29 +56,56 @@ int onb_prov_topic_parse(const char *topic, struct onb_prov_topic *out, struct o
 int onb_prov_reply_topic(const char *request_topic, bool accepted, char *buf, size_t len,
 		struct onb_err *err);
 
-/* ---- error codes of rejected replies (statusCode from onb_prov_status) ---- */
+/* True when buf[0..len) contains the JSON escape \u0000, which every JSON
+ * document lib/ reads refuses (it would silently truncate a string). */
+bool onb_json_has_nul_escape(const char *buf, size_t len);
 
-#define ONB_PE_INVALID_PAYLOAD   "InvalidPayload"        /* 400 not a JSON object, field missing or mistyped */
-#define ONB_PE_PAYLOAD_TOO_LARGE "PayloadTooLarge"       /* 413 over ONB_PROV_PAYLOAD_MAX (as the plugin says) */
-#define ONB_PE_INVALID_PARAMS    "InvalidParameters"     /* 400 template parameter missing or malformed */
-#define ONB_PE_INVALID_TEMPLATE  "InvalidTemplateName"   /* 400 */
-#define ONB_PE_NOT_FOUND         "ResourceNotFound"      /* 404 unknown template */
-#define ONB_PE_TOKEN_INVALID     "InvalidCertificateOwnershipToken" /* 403 unknown, expired, used */
-#define ONB_PE_TOKEN_FOREIGN     "CertificateOwnershipTokenMismatch" /* 403 issued to another connection */
-#define ONB_PE_NOT_ALLOWLISTED   "DeviceNotAllowlisted"  /* 403 */
-#define ONB_PE_PROVISIONED       "DeviceAlreadyProvisioned" /* 403 */
-#define ONB_PE_BIRTH_MISMATCH    "BirthCertificateMismatch" /* 403 */
-#define ONB_PE_CERT_BOUND        "CertificateAlreadyRegistered" /* 403 */
-#define ONB_PE_ACCESS_DENIED     "AccessDenied"          /* 403 identity class may not provision */
-#define ONB_PE_CREATE_DISABLED   "CreateKeysAndCertificateDisabled" /* 403 */
-#define ONB_PE_NOT_CURRENT       "CertificateNotCurrent" /* 403 renewal not sent with the device's current certificate */
-#define ONB_PE_NOT_RENEWABLE     "DeviceNotRenewable"    /* 403 unknown device, or a state that may not connect */
-#define ONB_PE_THROTTLED         "Throttling"            /* 429 */
-#define ONB_PE_UNAVAILABLE       "ServiceUnavailable"    /* 500 registry unreachable: retry */
-#define ONB_PE_INTERNAL          "InternalError"         /* 500 */
+/* ---- error codes of rejected replies ---- */
 
-/* The statusCode of an errorCode above or of onb/csr.h (400); 500 when unknown. */
+/* Each errorCode's spelling; its statusCode is in ONB_PROV_ERRORS below. */
+#define ONB_PE_INVALID_PAYLOAD   "InvalidPayload"        /* not a JSON object, field missing or mistyped */
+#define ONB_PE_PAYLOAD_TOO_LARGE "PayloadTooLarge"       /* over ONB_PROV_PAYLOAD_MAX (as the plugin says) */
+#define ONB_PE_INVALID_PARAMS    "InvalidParameters"     /* template parameter missing or malformed */
+#define ONB_PE_INVALID_TEMPLATE  "InvalidTemplateName"
+#define ONB_PE_NOT_FOUND         "ResourceNotFound"      /* unknown template */
+#define ONB_PE_TOKEN_INVALID     "InvalidCertificateOwnershipToken" /* unknown, expired, used */
+#define ONB_PE_TOKEN_FOREIGN     "CertificateOwnershipTokenMismatch" /* issued to another connection */
+#define ONB_PE_NOT_ALLOWLISTED   "DeviceNotAllowlisted"
+#define ONB_PE_PROVISIONED       "DeviceAlreadyProvisioned"
+#define ONB_PE_BIRTH_MISMATCH    "BirthCertificateMismatch"
+#define ONB_PE_CERT_BOUND        "CertificateAlreadyRegistered"
+#define ONB_PE_ACCESS_DENIED     "AccessDenied"          /* identity class may not provision */
+#define ONB_PE_CREATE_DISABLED   "CreateKeysAndCertificateDisabled"
+#define ONB_PE_NOT_CURRENT       "CertificateNotCurrent" /* renewal not sent with the device's current certificate */
+#define ONB_PE_NOT_RENEWABLE     "DeviceNotRenewable"    /* unknown device, or a state that may not connect */
+#define ONB_PE_THROTTLED         "Throttling"
+#define ONB_PE_UNAVAILABLE       "ServiceUnavailable"    /* registry unreachable: retry */
+#define ONB_PE_INTERNAL          "InternalError"
+
+/* The one list of errorCodes with their statusCodes (docs/provisioning.md),
+ * onb/csr.h's CSR codes included: onb_prov_status reads it. */
+#define ONB_PROV_ERRORS(X) \
+	X(ONB_PE_INVALID_PAYLOAD, 400)   X(ONB_PE_PAYLOAD_TOO_LARGE, 413) \
+	X(ONB_PE_INVALID_PARAMS, 400)    X(ONB_PE_INVALID_TEMPLATE, 400) \
+	X(ONB_CSR_E_INVALID, 400)        X(ONB_CSR_E_TOO_LARGE, 400) \
+	X(ONB_CSR_E_SIGNATURE, 400)      X(ONB_CSR_E_WEAK_KEY, 400) \
+	X(ONB_CSR_E_KEY_TYPE, 400)       X(ONB_CSR_E_SIG_ALG, 400) \
+	X(ONB_PE_NOT_FOUND, 404) \
+	X(ONB_PE_TOKEN_INVALID, 403)     X(ONB_PE_TOKEN_FOREIGN, 403) \
+	X(ONB_PE_NOT_ALLOWLISTED, 403)   X(ONB_PE_PROVISIONED, 403) \
+	X(ONB_PE_BIRTH_MISMATCH, 403)    X(ONB_PE_CERT_BOUND, 403) \
+	X(ONB_PE_ACCESS_DENIED, 403)     X(ONB_PE_CREATE_DISABLED, 403) \
+	X(ONB_PE_NOT_CURRENT, 403)       X(ONB_PE_NOT_RENEWABLE, 403) \
+	X(ONB_PE_THROTTLED, 429) \
+	X(ONB_PE_UNAVAILABLE, 500)       X(ONB_PE_INTERNAL, 500)
+
+/* The statusCode of an errorCode of ONB_PROV_ERRORS; 500 when unknown. */
 int onb_prov_status(const char *error_code);
+
+/* The errorCode that answers a registry's refusal reason (ONB_RT_* of
+ * onb/provreg.h, ONB_ROT_* of onb/lifecycle.h): the one mapping of reasons to
+ * codes. fallback when reason is NULL or not mapped. */
+const char *onb_prov_reason_error(const char *reason, const char *fallback);
 
 /* ---- the internal envelope (docs/internal-topics.md) ---- */
 

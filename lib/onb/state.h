@@ -7,13 +7,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The states with their names (the registry's `state` field). */
+#define ONB_STATES(X) \
+	X(MANUFACTURED,   "manufactured")   /* allowlisted, no operational certificate */ \
+	X(UNCLAIMED,      "unclaimed")      /* operational certificate, no tenant */ \
+	X(ACTIVE,         "active")         /* claimed by a tenant (or activated by an operator) */ \
+	X(QUARANTINED,    "quarantined")    /* connected but narrowed to remediation */ \
+	X(REVOKED,        "revoked")        /* refused everywhere */ \
+	X(DECOMMISSIONED, "decommissioned") /* retired; decommission returns it to manufactured */
+
 enum onb_state {
-	ONB_STATE_MANUFACTURED = 0, /* allowlisted, no operational certificate */
-	ONB_STATE_UNCLAIMED,        /* operational certificate, no tenant */
-	ONB_STATE_ACTIVE,           /* claimed by a tenant (or activated by an operator) */
-	ONB_STATE_QUARANTINED,      /* connected but narrowed to remediation */
-	ONB_STATE_REVOKED,          /* refused everywhere */
-	ONB_STATE_DECOMMISSIONED,   /* retired; decommission returns it to manufactured */
+#define ONB_X_(id, name) ONB_STATE_##id,
+	ONB_STATES(ONB_X_)
+#undef ONB_X_
 	ONB_STATE_COUNT,
 	ONB_STATE_INVALID = -1,
 };

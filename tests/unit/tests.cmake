@@ -1,6 +1,8 @@
 # One line per unit test program (tests/unit/NAME.c).
 onb_unit_test(test_ids)
 onb_unit_test(test_state)
+# the vocabularies (lib/vocab.c), the reply formats' error lists, the claim documents (lib/claimwire.c)
+onb_unit_test(test_vocab)
 # repeated refusals aggregated per kind and window (lib/auditagg.c)
 onb_unit_test(test_auditagg)
 onb_unit_test(test_budget)
