@@ -56,7 +56,12 @@ void onb_args_push_audit_fields(struct onb_args *a, const struct onb_audit_entry
 		onb_args_push(a, "last_seen");
 		onb_args_push_i64(a, e->last_ms);
 	}
-	onb_args_push_audit_ts(a);
+	if(e->ts_ms > 0){
+		onb_args_push(a, "ts");
+		onb_args_push_i64(a, e->ts_ms);
+	}else{
+		onb_args_push_audit_ts(a);
+	}
 }
 
 void onb_args_push_audit_ts(struct onb_args *a)

@@ -199,6 +199,8 @@ void writer_audit(const struct onb_audit_entry *e)
 		metrics.audit_errors++;
 		return;
 	}
+	/* stamped now: written later, perhaps twice (see onb_audit_entry.ts_ms) */
+	if(it->audit->ts_ms == 0) it->audit->ts_ms = onb_now_ms();
 	it->kind = W_AUDIT;
 	enqueue(it);
 }

@@ -111,6 +111,11 @@ struct onb_audit_entry {
 	 * one, from first_ms to last_ms; count 0 for an ordinary entry. */
 	long count;
 	int64_t first_ms, last_ms;
+	/* When it happened (ms since the epoch); 0: when it is written. A writer
+	 * that queues entries stamps them as it queues, so that an entry sent
+	 * again after a timeout (Redis may have applied the first one: the
+	 * trail is at-least-once) is the same entry, to the millisecond. */
+	int64_t ts_ms;
 };
 
 /* Appends to onb:audit, trimming entries older than the retention. */
