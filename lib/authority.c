@@ -2,6 +2,7 @@
  * of rules read first match first. */
 #include "onb/authority.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "onb/envelope.h"
@@ -101,10 +102,23 @@ static const struct {
 };
 
 #define AWS_PREFIX "$aws/"
+#define LIT(s) (s), sizeof(s) - 1
 
-static bool starts_with(const char *s, const char *prefix)
+static bool head_is(const char *s, size_t n, const char *lit, size_t k)
 {
-	return !strncmp(s, prefix, strlen(prefix));
+	return n >= k && !memcmp(s, lit, k);
+}
+
+static bool tail_is(const char *s, size_t n, const char *lit, size_t k)
+{
+	return n >= k && !memcmp(s + n - k, lit, k);
+}
+
+/* Whether topic (n bytes) may be a reply: the suffix rules out the rest
+ * before the envelope's parser looks at it. */
+static bool reply_suffix(const char *topic, size_t n)
+{
+	return tail_is(topic, n, LIT("/accepted")) || tail_is(topic, n, LIT("/rejected"));
 }
 
 static enum onb_tkind internal_kind(const char *topic)
@@ -117,24 +131,31 @@ static enum onb_tkind internal_kind(const char *topic)
 
 enum onb_tkind onb_tkind_of(const char *topic, const char *self)
 {
+	size_t n;
+
 	if(!topic) return ONB_TK_ORDINARY;
 	/* asked for every delivery: every request and reply topic begins with
-	 * '$', 'd' or 'o' */
+	 * '$', 'd' or 'o', and ends in a known level */
 	switch(topic[0]){
 	case '$':
-		if(!starts_with(topic, AWS_PREFIX)) return ONB_TK_ORDINARY;
-		if(onb_prov_is_request_topic(topic)) return ONB_TK_PROVISION;
-		return onb_prov_is_reply_topic(topic) ? ONB_TK_AWS_REPLY : ONB_TK_AWS_OTHER;
+		n = strlen(topic);
+		if(!head_is(topic, n, LIT(AWS_PREFIX))) return ONB_TK_ORDINARY;
+		if((tail_is(topic, n, LIT("/json")) || tail_is(topic, n, LIT("/cbor"))) && onb_prov_is_request_topic(topic)){
+			return ONB_TK_PROVISION;
+		}
+		return reply_suffix(topic, n) && onb_prov_is_reply_topic(topic) ? ONB_TK_AWS_REPLY : ONB_TK_AWS_OTHER;
 	case 'd':
-		if(!starts_with(topic, ONB_TOPIC_RENEW_PREFIX)) return ONB_TK_ORDINARY;
-		if(onb_prov_is_request_topic(topic)){
+		n = strlen(topic);
+		if(!head_is(topic, n, LIT(ONB_TOPIC_RENEW_PREFIX))) return ONB_TK_ORDINARY;
+		if(tail_is(topic, n, LIT(ONB_TOPIC_RENEW_SUFFIX)) && onb_prov_is_request_topic(topic)){
 			return self && onb_prov_renew_topic(topic, self, "") ? ONB_TK_RENEW_OWN : ONB_TK_RENEW;
 		}
-		return onb_prov_is_reply_topic(topic) ? ONB_TK_OWN_REPLY : ONB_TK_ORDINARY;
+		return reply_suffix(topic, n) && onb_prov_is_reply_topic(topic) ? ONB_TK_OWN_REPLY : ONB_TK_ORDINARY;
 	case 'o':
-		if(onb_topic_is_internal(topic)) return internal_kind(topic);
+		n = strlen(topic);
+		if(head_is(topic, n, LIT(ONB_TOPIC_INTERNAL_PREFIX))) return internal_kind(topic);
 		if(!strcmp(topic, ONB_TOPIC_CLAIM)) return ONB_TK_CLAIM;
-		return onb_prov_is_reply_topic(topic) ? ONB_TK_OWN_REPLY : ONB_TK_ORDINARY;
+		return reply_suffix(topic, n) && onb_prov_is_reply_topic(topic) ? ONB_TK_OWN_REPLY : ONB_TK_ORDINARY;
 	default:
 		return ONB_TK_ORDINARY;
 	}
@@ -246,17 +267,37 @@ static const struct {
 /* anything no rule names: fail closed */
 static const struct onb_rule unlisted = { ONB_V_DENY, "not-served: no rule allows this" };
 
-struct onb_rule onb_authority(enum onb_role role, enum onb_deed deed, enum onb_tkind k)
+/* The list read once into a table: asked for every delivery, a lookup
+ * costs an index where the list costs a walk. */
+static struct onb_rule table[ONB_ROLE_COUNT][ONB_DO_COUNT][ONB_TK_COUNT];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static struct onb_rule first_match(unsigned role, unsigned deed, unsigned k)
 {
-	if((unsigned)role >= ONB_ROLE_COUNT || (unsigned)deed >= ONB_DO_COUNT || (unsigned)k >= ONB_TK_COUNT){
-		return unlisted;
-	}
 	for(size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++){
 		if((rules[i].roles & (1u << role)) && (rules[i].deeds & (1u << deed)) && (rules[i].kinds & (1u << k))){
 			return rules[i].rule;
 		}
 	}
 	return unlisted;
+}
+
+static void table_fill(void)
+{
+	for(unsigned r = 0; r < ONB_ROLE_COUNT; r++){
+		for(unsigned d = 0; d < ONB_DO_COUNT; d++){
+			for(unsigned k = 0; k < ONB_TK_COUNT; k++) table[r][d][k] = first_match(r, d, k);
+		}
+	}
+}
+
+struct onb_rule onb_authority(enum onb_role role, enum onb_deed deed, enum onb_tkind k)
+{
+	if((unsigned)role >= ONB_ROLE_COUNT || (unsigned)deed >= ONB_DO_COUNT || (unsigned)k >= ONB_TK_COUNT){
+		return unlisted;
+	}
+	pthread_once(&table_once, table_fill);
+	return table[role][deed][k];
 }
 
 bool onb_idclass_may_request(enum onb_idclass c)
