@@ -5,16 +5,16 @@
 #include "onb/authority.h"
 #include "onb/topic.h"
 
-/* A check on an ended session (sessions.c) comes from context__send_will():
- * the broker publishing the connection's will after its DISCONNECT event or
- * during a takeover. Only that WRITE is judged; anything else on a
- * connection that is gone is denied, as before it ended. */
 /* The fixed rule (onb/authority.h) for s doing deed on a topic of kind k. */
 static struct onb_rule fixed_rule(const struct session *s, enum onb_deed deed, enum onb_tkind k)
 {
 	return onb_authority(onb_role_of(s->idclass, s->tenant), deed, k);
 }
 
+/* A check on an ended session (sessions.c) comes from context__send_will():
+ * the broker publishing the connection's will after its DISCONNECT event or
+ * during a takeover. Only that WRITE is judged; anything else on a
+ * connection that is gone is denied, as before it ended. */
 static int will_check(const struct session *s, const struct mosquitto_evt_acl_check *ev)
 {
 	struct onb_rule rule;
