@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "onb/authority.h"
 #include "onb/claimcode.h"
 #include "onb/claimwire.h"
 #include "onb/claimreg.h"
@@ -107,13 +108,15 @@ static void redeem(struct csvc *s, const struct onb_prov_envelope *env, struct c
 	char text[96], canon[ONB_CC_SYMBOLS + 1], device[ONB_ID_MAX + 1], source[ONB_PROV_ADDRESS_MAX + ONB_ID_MAX + 8];
 	struct onb_actor actor = { .who = s->actor, .source = env->address[0] ? env->address : NULL };
 	struct onb_claim_req req;
+	struct onb_rule rule;
 	struct onb_err err;
 	redisContext *rc;
 	int64_t left;
 	int ret;
 
-	if(strcmp(env->idclass, "service") != 0 || !env->tenant[0]){
-		refuse(r, ONB_CLE_ACCESS_DENIED, "only a tenant's back-end may claim devices");
+	rule = onb_authority(onb_role_of(onb_idclass_parse(env->idclass), env->tenant), ONB_DO_SERVE, ONB_TK_CLAIM);
+	if(rule.verdict != ONB_V_TAKE){
+		refuse(r, ONB_CLE_ACCESS_DENIED, rule.why ? rule.why : "access denied");
 		return;
 	}
 	if(onb_claim_request_parse(env->payload, env->payload ? strlen(env->payload) : 0, &r->req, &err) != ONB_OK){

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "onb/authority.h"
 #include "onb/csr.h"
 #include "onb/lifecycle.h"
 #include "onb/pkcs11.h"
@@ -488,24 +489,19 @@ cleanup:
 static bool admit(struct request *rq)
 {
 	struct csvc *s = rq->s;
+	struct onb_rule rule;
 	struct onb_err err;
 	enum csvc_rl verdict;
 	bool first = false;
 	redisContext *rc;
 
-	if(rq->topic.kind == ONB_PROV_RENEW){
-		/* The broker routes a renewal only from the device the topic names;
-		 * checked again here. */
-		if(strcmp(rq->env.idclass, "device") != 0 || strcmp(rq->env.client_id, rq->topic.device_id) != 0){
-			reject(rq, ONB_PE_ACCESS_DENIED, "only the device itself renews its certificate, on its own topic");
-			return false;
-		}
-	}else if(!strcmp(rq->env.idclass, "device")){
-		reject(rq, ONB_PE_ACCESS_DENIED, "operational certificates do not provision again: "
-				"renew on devices/<id>/certificates/renew");
-		return false;
-	}else if(strcmp(rq->env.idclass, "claim") != 0 && strcmp(rq->env.idclass, "birth") != 0){
-		reject(rq, ONB_PE_ACCESS_DENIED, "identity class %s may not provision", rq->env.idclass);
+	/* The broker routes only what onb/authority.h lets it; checked again
+	 * here, by the rules for claimsvc. */
+	rule = onb_authority(onb_role_of(onb_idclass_parse(rq->env.idclass), rq->env.tenant), ONB_DO_SERVE,
+			rq->topic.kind != ONB_PROV_RENEW ? ONB_TK_PROVISION
+			: !strcmp(rq->env.client_id, rq->topic.device_id) ? ONB_TK_RENEW_OWN : ONB_TK_RENEW);
+	if(rule.verdict != ONB_V_TAKE){
+		reject(rq, ONB_PE_ACCESS_DENIED, "%s", rule.why ? rule.why : "access denied");
 		return false;
 	}
 	/* The rate limit is each request's first Redis command: a connection

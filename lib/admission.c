@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "onb/authority.h"
 #include "onb/ids.h"
 #include "onb/x509.h"
 
@@ -68,7 +69,7 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 	if(!onb_id_valid(client_id)){
 		return decide(out, false, ONB_AR_BAD_CLIENT_ID, "client id is not a valid device id");
 	}
-	if(out->idclass == ONB_ID_CLAIM || out->idclass == ONB_ID_BIRTH){
+	if(onb_idclass_provisioning(out->idclass)){
 		/* Shared or per-device provisioning identities: their policy confines
 		 * them to the provisioning topics; claimsvc checks the rest. But the
 		 * client id of a registered device is that device's alone: taking it
@@ -80,8 +81,8 @@ static int admit(const struct source *src, const struct onb_ca_set *cas, X509 *c
 		if(!rc && !src->view && !src->pre) return decide(out, false, ONB_AR_REGISTRY_UNAVAILABLE, "registry unreachable");
 		r = device_get(src, client_id, &out->dev, &err);
 		if(r == ONB_ENOTFOUND && src->view) return ONB_ENOTFOUND;
-		if(r == ONB_OK && out->dev.cert_fp[0]
-				&& !(out->idclass == ONB_ID_BIRTH && !strcmp(out->dev.birth_fp, out->fp))){
+		if(r == ONB_OK && onb_client_id_reserved(out->idclass, out->dev.cert_fp[0] != '\0',
+				!strcmp(out->dev.birth_fp, out->fp))){
 			return decide(out, false, ONB_AR_CLIENT_ID_RESERVED, "client id belongs to a registered device");
 		}
 		memset(&out->dev, 0, sizeof(out->dev));

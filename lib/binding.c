@@ -2,6 +2,8 @@
 
 #include <stddef.h>
 
+#include "onb/authority.h"
+
 const struct onb_policy_names onb_policy_names_default = {
 	.device = "device",
 	.device_tenant = "device-tenant",
@@ -14,16 +16,13 @@ const struct onb_policy_names onb_policy_names_default = {
 const char *onb_policy_for(const struct onb_policy_names *names, enum onb_idclass c,
 		enum onb_state state, const char *tenant, const char *explicit_policy)
 {
-	switch(c){
-	case ONB_ID_CLAIM:
-	case ONB_ID_BIRTH:
-		return names->claim;
-	case ONB_ID_SERVICE:
-		return tenant && *tenant ? names->tenant_app : names->service;
-	case ONB_ID_DEVICE:
-		break;
-	default:
-		return NULL;
+	/* which slot a role holds: onb/authority.h */
+	switch(onb_role_policy(onb_role_of(c, tenant))){
+	case ONB_POLICY_CLAIM: return names->claim;
+	case ONB_POLICY_SERVICE: return names->service;
+	case ONB_POLICY_TENANT_APP: return names->tenant_app;
+	case ONB_POLICY_BY_STATE: break;
+	default: return NULL;
 	}
 	if(state == ONB_STATE_QUARANTINED) return names->quarantine;
 	if(state != ONB_STATE_UNCLAIMED && state != ONB_STATE_ACTIVE) return NULL;

@@ -134,3 +134,11 @@ const char *onb_idclass_name(enum onb_idclass c)
 	if((int)c < 0 || c >= ONB_ID_COUNT) return "none";
 	return class_names[c];
 }
+
+enum onb_idclass onb_idclass_parse(const char *name)
+{
+	for(int c = ONB_ID_DEVICE; name && c < ONB_ID_COUNT; c++){
+		if(!strcmp(name, class_names[c])) return (enum onb_idclass)c;
+	}
+	return ONB_ID_NONE;
+}

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "onb/authority.h"
 #include "onb/crl.h"
 #include "onb/policystore.h"
 #include "onb/ids.h"
@@ -65,11 +66,6 @@ static bool token_format_valid(const char *t)
 	return onb_reg_fp_valid(t); /* same shape: 64 lower-case hex */
 }
 
-static bool idclass_valid(const char *c)
-{
-	return c && (!strcmp(c, "claim") || !strcmp(c, "birth") || !strcmp(c, "device"));
-}
-
 static int requester_check(const struct onb_requester *r, struct onb_err *err)
 {
 	if(!r) return onb_fail(err, ONB_EINVAL, "no requester");
@@ -77,7 +73,7 @@ static int requester_check(const struct onb_requester *r, struct onb_err *err)
 		return onb_fail(err, ONB_EINVAL, "invalid requester client id (expected [A-Za-z0-9._:-]{1,%d})",
 				ONB_ID_MAX);
 	}
-	if(!idclass_valid(r->idclass)){
+	if(!onb_idclass_may_request(onb_idclass_parse(r->idclass))){
 		return onb_fail(err, ONB_EINVAL, "invalid requester class (expected claim, birth or device)");
 	}
 	if(!onb_reg_fp_valid(r->fp)){

@@ -2,8 +2,14 @@
  * session's compiled policy. No Redis, no allocation; a denial increments
  * one counter. Anything we cannot attribute to an admitted session is denied. */
 #include "onboard.h"
-#include "onb/envelope.h"
+#include "onb/authority.h"
 #include "onb/topic.h"
+
+/* The fixed rule (onb/authority.h) for s doing deed on a topic of kind k. */
+static struct onb_rule fixed_rule(const struct session *s, enum onb_deed deed, enum onb_tkind k)
+{
+	return onb_authority(onb_role_of(s->idclass, s->tenant), deed, k);
+}
 
 /* A check on an ended session (sessions.c) comes from context__send_will():
  * the broker publishing the connection's will after its DISCONNECT event or
@@ -11,18 +17,18 @@
  * connection that is gone is denied, as before it ended. */
 static int will_check(const struct session *s, const struct mosquitto_evt_acl_check *ev)
 {
+	struct onb_rule rule;
 	const char *why;
 
 	if(ev->access != MOSQ_ACL_WRITE){
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
+	rule = fixed_rule(s, ONB_DO_WILL, onb_tkind_of(ev->topic, NULL));
 	if(s->deny_will){
 		why = "its device was disconnected for a change of state";
-	}else if(onb_topic_is_internal(ev->topic) || onb_request_route(ev->topic)){
-		/* A will skips MOSQ_EVT_MESSAGE, where requests are stamped and
-		 * routed and internal replies swallowed: it must not go raw. */
-		why = "wills may not use internal or provisioning request topics";
+	}else if(rule.verdict != ONB_V_POLICY){
+		why = rule.why ? rule.why : "a fixed rule denies it";
 	}else if(!onb_policy_allows(s->policy, ONB_ACT_PUBLISH, ev->topic, NULL)){
 		why = "its policy does not allow publishing there";
 	}else{
@@ -35,26 +41,6 @@ static int will_check(const struct session *s, const struct mosquitto_evt_acl_ch
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, ONB_LOG_PREFIX "denied will of %s to '%.200s': %s",
 			s->id, ev->topic, why);
 	return MOSQ_ERR_ACL_DENIED;
-}
-
-/* claimsvc: a service identity of no tenant (a tenant's back-end is a
- * service identity too). */
-static bool is_claimsvc(const struct session *s)
-{
-	return s->idclass == ONB_ID_SERVICE && !s->tenant[0];
-}
-
-/* The internal tree carries stamped requests (CSRs, ownership tokens) and
- * claimsvc's answers: only claimsvc may read it, whatever a policy says, so an
- * operator's generous policy ('#') can neither read it nor join claimsvc's
- * shared subscription and swallow requests. (Publishing there is refused in
- * on_message.) A filter counts when it names the tree literally; a wildcard
- * one ('#', 'onb/+/...') is allowed to stand but its deliveries from the tree
- * are refused here, as READ checks. */
-static bool reaches_internal(enum onb_action action, const char *topic)
-{
-	if(action == ONB_ACT_SUBSCRIBE) topic = onb_filter_unshare(topic);
-	return topic && onb_topic_is_internal(topic);
 }
 
 /* Counts a denial and audits it, aggregated per session, action and reason
@@ -80,6 +66,7 @@ int on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ev = event_data;
 	const struct session *s = sessions_get(ev->client);
+	struct onb_rule rule = { ONB_V_POLICY, NULL };
 	enum onb_action action;
 	enum metrics_acl m;
 
@@ -109,26 +96,28 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(action == ONB_ACT_RECEIVE && onb_prov_is_reply_topic(ev->topic)){
-		/* A provisioning answer reaches the one connection it answers, where
-		 * it subscribed; the others subscribed to the same reply topic, and
-		 * any look-alike a client published, are refused without a note:
-		 * many devices provision at once, and none of them did wrong. */
+	/* The fixed rules of onb/authority.h. A live PUBLISH meets them in
+	 * on_message; here only its policy. A filter reaches the internal tree
+	 * when it names it literally; a wildcard one ('#', 'onb/+/...') may
+	 * stand, but its deliveries from the tree are refused, as READ checks.
+	 * Every version passes the stored message's length to the READ check
+	 * (subs.c, retain.c): an emptied original is told by it. */
+	if(action == ONB_ACT_RECEIVE){
+		rule = fixed_rule(s, ONB_DO_RECEIVE, onb_tkind_delivery(ev->topic, ev->payloadlen));
+	}else if(action == ONB_ACT_SUBSCRIBE){
+		rule = fixed_rule(s, ONB_DO_SUBSCRIBE, onb_tkind_of(onb_filter_unshare(ev->topic), NULL));
+	}
+	switch(rule.verdict){
+	case ONB_V_POLICY:
+		break;
+	case ONB_V_TICKET:
+		/* a provisioning answer: the asking connection only */
 		return message_reply_admitted(s, ev->topic, ev->payload, ev->payloadlen)
 			? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
-	}
-	if(action == ONB_ACT_RECEIVE && ev->payloadlen == 0 && onb_topic_handed_off(ev->topic)){
-		/* the emptied original of a request, reply or counters message that
-		 * message.c has handled: nobody's to read. Only an empty message can
-		 * be one (on_message empties or refuses every message on such a
-		 * topic, and will_check refuses wills there), so a delivery with a
-		 * payload skips the topic test. Every version passes the stored
-		 * message's length to the READ check (subs.c, retain.c). */
+	default:
+		if(rule.why) return denied(s, ev, m, rule.why);
 		metrics.acl_denied[m]++;
 		return MOSQ_ERR_ACL_DENIED;
-	}
-	if(action != ONB_ACT_PUBLISH && !is_claimsvc(s) && reaches_internal(action, ev->topic)){
-		return denied(s, ev, m, "internal-topic: only claimsvc may read");
 	}
 	/* a delivery's topic was validated when the broker accepted the message */
 	if(action == ONB_ACT_RECEIVE ? onb_policy_allows_receive(s->policy, ev->topic, NULL)

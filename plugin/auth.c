@@ -6,8 +6,8 @@
 
 #include "onboard.h"
 #include "onb/admission.h"
+#include "onb/authority.h"
 #include "onb/lifecycle.h"
-#include "onb/x509.h"
 
 static const struct onb_ca_set *cas;
 static const struct onboard_config *config;
@@ -35,7 +35,7 @@ static void record(const char *address, const char *client_id, const struct onb_
 		.fp = a->fp[0] ? a->fp : NULL,
 	};
 	char reason[ONB_REASON_MAX];
-	bool shared = a->idclass == ONB_ID_CLAIM || a->idclass == ONB_ID_BIRTH;
+	bool shared = onb_idclass_provisioning(a->idclass);
 
 	/* The client id is attacker-chosen: it is only logged once validated. */
 	mosquitto_log_printf(a->allowed ? MOSQ_LOG_INFO : MOSQ_LOG_NOTICE, ONB_LOG_PREFIX
@@ -95,22 +95,9 @@ static int promote(redisContext *rc, const char *address, struct onb_admission *
 }
 
 /* Gives an admitted connection its session and policy; on failure turns
- * the admission into a refusal with the reason. */
-/* A service certificate whose subject O is "tenant:<id>" speaks for that
- * tenant's back-end; any other service certificate for no tenant. */
-static void service_tenant(X509 *cert, char tenant[ONB_ID_MAX + 1])
-{
-	char org[ONB_ID_MAX + 16];
-	struct onb_err err;
-
-	tenant[0] = '\0';
-	if(onb_cert_subject_attr(cert, NID_organizationName, org, sizeof(org), &err) != ONB_OK) return;
-	if(strncmp(org, "tenant:", 7) != 0 || !onb_id_valid(org + 7)) return;
-	memcpy(tenant, org + 7, strlen(org + 7) + 1);
-}
-
-/* set_username: false when the caller did it already (a delayed decision,
- * whose client may be gone by now: address is the copy made at CONNECT). */
+ * the admission into a refusal with the reason. set_username: false when
+ * the caller did it already (a delayed decision, whose client may be gone
+ * by now: address is the copy made at CONNECT). */
 static void open_session(redisContext *rc, struct mosquitto *client, bool set_username, const char *address,
 		X509 *cert, const char *client_id, struct onb_admission *a)
 {
@@ -120,10 +107,7 @@ static void open_session(redisContext *rc, struct mosquitto *client, bool set_us
 	const struct onb_policy *doc;
 	struct onb_err err;
 
-	/* A shared claim certificate must not take over a device's or a
-	 * service's live connection by choosing its client id. */
-	if(live && live->idclass != a->idclass
-			&& (a->idclass == ONB_ID_CLAIM || a->idclass == ONB_ID_BIRTH)){
+	if(live && !onb_client_id_takeover(a->idclass, live->idclass)){
 		a->allowed = false;
 		a->reason = ONB_AR(CLIENT_ID_IN_USE);
 		snprintf(a->detail, sizeof(a->detail), "client id is in use by a %s connection",
@@ -137,7 +121,7 @@ static void open_session(redisContext *rc, struct mosquitto *client, bool set_us
 		memcpy(s.explicit_policy, a->dev.policy, sizeof(s.explicit_policy));
 		rotation_session_init(&s, &a->dev);
 	}else if(a->idclass == ONB_ID_SERVICE){
-		service_tenant(cert, s.tenant);
+		onb_cert_tenant(cert, s.tenant);
 	}
 	name = onb_policy_for(&config->policies, s.idclass, s.state, s.tenant, s.explicit_policy);
 	doc = name ? policies_get(rc, name, &err) : NULL;

@@ -3,7 +3,7 @@
  * answer is delivered to the one connection that asked. Nothing is ever
  * published on the shared accepted/rejected topics. The same path carries a
  * device's certificate renewal (devices/<own id>/certificates/renew). Every
- * other message only pays onb_request_route's string checks.
+ * other message only pays onb_tkind_of's string checks.
  *
  * The message event never replaces a message's topic. Who frees a replaced
  * topic depends on the broker's version (2.0.11-2.0.14 leak it, 2.0.15 and
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "onboard.h"
+#include "onb/authority.h"
 #include "onb/envelope.h"
 #include "onb/replyticket.h"
 #include "onb/stats.h"
@@ -77,7 +78,7 @@ static bool within_budget(struct session *s, const struct mosquitto *client)
 		why = "request-inflight: too many requests without an answer on this connection";
 	}else if(!onb_bucket_take(&s->requests, &config->request_rate, now)){
 		why = "request-rate: this connection's request budget is spent";
-	}else if((s->idclass == ONB_ID_CLAIM || s->idclass == ONB_ID_BIRTH)
+	}else if(onb_idclass_provisioning(s->idclass)
 			&& !onb_bucket_table_take(cert_budgets, s->fp, &config->request_cert_rate, now)){
 		why = "request-cert-rate: this certificate's request budget is spent";
 	}else{
@@ -217,48 +218,32 @@ int on_message(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_message *ev = event_data;
 	struct session *s = ev->client ? sessions_get(ev->client) : NULL;
-	const char *route;
+	enum onb_tkind kind;
+	struct onb_rule rule;
 
 	if(!s || s->ended) return MOSQ_ERR_ACL_DENIED;
-	if(onb_topic_is_internal(ev->topic)){
+	/* The fixed rules of onb/authority.h; the policy has allowed the write. */
+	kind = onb_tkind_of(ev->topic, s->id);
+	rule = onb_authority(onb_role_of(s->idclass, s->tenant), ONB_DO_PUBLISH, kind);
+	if(rule.verdict == ONB_V_POLICY) return MOSQ_ERR_SUCCESS;
+	if(onb_tkind_internal(kind)){
 		/* Only claimsvc's replies and counters come in here, and they go no
-		 * further. A tenant's back-end is a service identity too: whatever its
-		 * policy allows, it may not speak for claimsvc. */
-		if(s->idclass != ONB_ID_SERVICE || s->tenant[0]){
-			refusals_note(s, ev->client, ONB_AA(PUBLISH), s->idclass == ONB_ID_SERVICE
-					? "internal-topic: a tenant's back-end may not speak for claimsvc"
-					: "internal-topic: only claimsvc publishes here");
+		 * further. */
+		if(rule.verdict != ONB_V_TAKE){
+			if(rule.why) refusals_note(s, ev->client, ONB_AA(PUBLISH), rule.why);
 			return MOSQ_ERR_ACL_DENIED;
 		}
-		if(!strcmp(ev->topic, ONB_TOPIC_PROV_REPLY)) deliver_reply(ev, s);
-		else if(!strcmp(ev->topic, ONB_TOPIC_STATS)) republish_stats(ev, s);
-		else return MOSQ_ERR_ACL_DENIED;
+		if(kind == ONB_TK_INT_REPLY) deliver_reply(ev, s);
+		else republish_stats(ev, s);
 		return consumed(ev);
 	}
-	route = onb_request_route(ev->topic);
-	if(!route){
-		/* Under $aws/ only requests exist; answers come from us alone. So an
-		 * accepted/rejected look-alike, or a request topic with extra levels,
-		 * reaches nobody, whatever an operator's policy allows. */
-		if(strncmp(ev->topic, "$aws/", 5) != 0) return MOSQ_ERR_SUCCESS;
-		goto drop;
+	if(rule.verdict != ONB_V_TAKE){
+		metrics.prov_dropped++;
+		refusals_note(s, ev->client, ONB_AA(REQUEST), rule.why ? rule.why : "request-forbidden");
+		return MOSQ_ERR_ACL_DENIED;
 	}
-	if(!strcmp(route, ONB_TOPIC_CLAIM_REQUEST)){
-		/* Only a tenant's back-end claims, and only for its own tenant. */
-		if(s->idclass != ONB_ID_SERVICE || !s->tenant[0]) goto drop;
-	}else if(!strncmp(ev->topic, ONB_TOPIC_RENEW_PREFIX, strlen(ONB_TOPIC_RENEW_PREFIX))){
-		/* A renewal: only an operational certificate, only on its own topic
-		 * (whatever a policy may allow). */
-		if(s->idclass != ONB_ID_DEVICE || !onb_prov_renew_topic(ev->topic, s->id, "")) goto drop;
-		metrics.renew_requests++;
-	}else if(s->idclass != ONB_ID_CLAIM && s->idclass != ONB_ID_BIRTH && s->idclass != ONB_ID_DEVICE){
-		goto drop;
-	}
+	if(kind == ONB_TK_RENEW_OWN) metrics.renew_requests++;
 	metrics.prov_requests++;
 	if(!within_budget(s, ev->client)) return MOSQ_ERR_ACL_DENIED;
-	return stamp_request(ev, s, route);
-drop:
-	metrics.prov_dropped++;
-	refusals_note(s, ev->client, ONB_AA(REQUEST), "request-forbidden: this identity may not send this request");
-	return MOSQ_ERR_ACL_DENIED;
+	return stamp_request(ev, s, onb_request_route(ev->topic));
 }

@@ -8,6 +8,7 @@
 
 #include "onboard.h"
 #include "onb/auditagg.h"
+#include "onb/authority.h"
 
 #define REFUSAL_KINDS 1024
 
@@ -71,5 +72,5 @@ void refusals_note(const struct session *s, const struct mosquitto *client, cons
 		.fp = s->fp,
 	};
 
-	refusals_write(&e, s->idclass == ONB_ID_CLAIM || s->idclass == ONB_ID_BIRTH);
+	refusals_write(&e, onb_idclass_provisioning(s->idclass));
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "onboard.h"
+#include "onb/authority.h"
 
 static struct session **by_client, **by_id;
 static unsigned bucket_bits; /* 2^bucket_bits buckets in each table */
@@ -229,7 +230,7 @@ void sessions_set_ender(bool (*end_session)(const char *id))
 
 static bool provisioning_only(const struct session *e)
 {
-	return e->idclass == ONB_ID_CLAIM || e->idclass == ONB_ID_BIRTH;
+	return onb_idclass_provisioning(e->idclass);
 }
 
 void sessions_reap(void)

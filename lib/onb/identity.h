@@ -47,4 +47,9 @@ enum onb_idclass onb_identity_classify(const struct onb_ca_set *set, X509 *cert)
 /* "device", "claim", "birth", "service", "none". */
 const char *onb_idclass_name(enum onb_idclass c);
 
+/* The class named name (onb_idclass_name's inverse); ONB_ID_NONE for any
+ * other string, NULL included. Code that receives a class as text (the
+ * envelope's "class") parses it once and compares enums. */
+enum onb_idclass onb_idclass_parse(const char *name);
+
 #endif

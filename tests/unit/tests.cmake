@@ -24,6 +24,8 @@ onb_unit_test(test_x509)
 onb_unit_test(test_x509_keys x509_fixture.c)
 # identity classes: forged issuers, the class cache (lib/identity.c)
 onb_unit_test(test_identity x509_fixture.c)
+# who may do what: every role x deed x topic kind, client ids, default policies (lib/authority.c)
+onb_unit_test(test_authority)
 onb_unit_test(test_policy)
 # test_policy counts lib/'s allocations to show that evaluation makes none
 target_link_options(test_policy PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc)
