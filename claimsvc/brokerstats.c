@@ -2,7 +2,7 @@
  *
  * Each broker plugin stores its counters document in Redis as
  * onb:stats:broker:<broker id> every plugin_opt_metrics_interval_s, expiring
- * after three intervals (plugin/metrics.c, lib/stats.c): the same documents
+ * after three intervals (plugin/metrics.c, lib/registry/stats.c): the same documents
  * `onboardctl stats` prints. claimsvc reads them from there rather than
  * from $SYS/onboard/broker/+ on its MQTT connection because Redis has every
  * broker of the fleet, including brokers this instance is not connected
@@ -21,7 +21,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "onb/stats.h"
+#include "registry/stats.h"
 
 #define REFRESH_MS 1000
 #define BROKERS_MAX 1024       /* documents kept; more brokers are not served */

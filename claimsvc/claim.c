@@ -1,7 +1,7 @@
 /* Claim-code redemption for tenant back-ends (docs/claiming.md, section 8):
  * one request envelope from onb/internal/claim/request in, one reply
  * envelope out. The tenant is the one the broker verified, never the
- * payload's; lib/claimreg.c does the atomic redemption and its audit. */
+ * payload's; lib/claim/claimreg.c does the atomic redemption and its audit. */
 #include "claimsvc.h"
 
 #include <stdio.h>
@@ -10,12 +10,12 @@
 
 #include <cjson/cJSON.h>
 
-#include "onb/authority.h"
-#include "onb/claimcode.h"
-#include "onb/claimwire.h"
-#include "onb/claimreg.h"
-#include "onb/envelope.h"
-#include "onb/provision.h"
+#include "identity/authority.h"
+#include "claim/claimcode.h"
+#include "provisioning/claimwire.h"
+#include "claim/claimreg.h"
+#include "provisioning/envelope.h"
+#include "provisioning/provision.h"
 
 struct claim_reply {
 	enum onb_claim_error error; /* ONB_CLE_NONE: accepted */

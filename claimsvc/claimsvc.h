@@ -17,12 +17,12 @@
 #include <hiredis/hiredis.h>
 #include <openssl/x509.h>
 
-#include "onb/common.h"
-#include "onb/ids.h"
-#include "onb/redis.h"
-#include "onb/auditagg.h"
-#include "onb/claimreg.h"
-#include "onb/template.h"
+#include "core/common.h"
+#include "core/ids.h"
+#include "registry/redis.h"
+#include "registry/auditagg.h"
+#include "claim/claimreg.h"
+#include "provisioning/template.h"
 
 /* ============================================================
  * Logging (log.c): one line per event on stderr

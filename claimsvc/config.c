@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onb/csr.h"
-#include "onb/lifecycle.h"
-#include "onb/provreg.h"
+#include "pki/csr.h"
+#include "registry/lifecycle.h"
+#include "provisioning/provreg.h"
 
 #define LINE_MAX_LEN 4096
 

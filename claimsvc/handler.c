@@ -13,15 +13,15 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "onb/authority.h"
-#include "onb/csr.h"
-#include "onb/lifecycle.h"
-#include "onb/pkcs11.h"
-#include "onb/provcodec.h"
-#include "onb/provision.h"
-#include "onb/provreg.h"
+#include "identity/authority.h"
+#include "pki/csr.h"
+#include "registry/lifecycle.h"
+#include "pki/pkcs11.h"
+#include "provisioning/provcodec.h"
+#include "provisioning/provision.h"
+#include "provisioning/provreg.h"
 #include "tokencache.h"
-#include "onb/registry.h"
+#include "registry/registry.h"
 
 #define REDIS_RETRY_MS 250
 
@@ -495,7 +495,7 @@ static bool admit(struct request *rq)
 	bool first = false;
 	redisContext *rc;
 
-	/* The broker routes only what onb/authority.h lets it; checked again
+	/* The broker routes only what identity/authority.h lets it; checked again
 	 * here, by the rules for claimsvc. */
 	rule = onb_authority(onb_role_of(onb_idclass_parse(rq->env.idclass), rq->env.tenant), ONB_DO_SERVE,
 			rq->topic.kind != ONB_PROV_RENEW ? ONB_TK_PROVISION

@@ -18,8 +18,8 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
-#include "onb/envelope.h"
-#include "onb/provision.h"
+#include "provisioning/envelope.h"
+#include "provisioning/provision.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

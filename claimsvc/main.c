@@ -13,9 +13,9 @@
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
 
-#include "onb/envelope.h"
-#include "onb/provision.h"
-#include "onb/stats.h"
+#include "provisioning/envelope.h"
+#include "provisioning/provision.h"
+#include "registry/stats.h"
 
 #define DRAIN_MS 2000           /* longest wait for a link's last replies when it closes */
 #define TURN_MS 100             /* longest wait in poll(): the ticks below run at least this often */

@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "onb/provision.h"
+#include "provisioning/provision.h"
 
-/* The metrics' labels are the audit stream's actions (onb/vocab.h). */
+/* The metrics' labels are the audit stream's actions (core/vocab.h). */
 static const enum onb_audit_action actions[] = { /* in enum csvc_action's order */
 	ONB_AA_CREATE_FROM_CSR, ONB_AA_CREATE_KEYS, ONB_AA_REGISTER_THING, ONB_AA_RENEW, ONB_AA_CLAIM, ONB_AA_UNKNOWN,
 };

@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "onb/x509.h"
+#include "pki/x509.h"
 
 #define KEY_MAX 160
 

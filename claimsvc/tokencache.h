@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "onb/x509.h" /* ONB_FP_HEXLEN */
+#include "pki/x509.h" /* ONB_FP_HEXLEN */
 
 /* Remembers that the token named ref was issued for certificate fp until
  * expires_ms (onb_now_ms clock); both strings are copied. */

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <hiredis/hiredis.h>
 
-#include "onb/common.h"
-#include "onb/registry.h"
+#include "core/common.h"
+#include "registry/registry.h"
 
 struct cli {
 	const char *redis_url; /* --redis, else $ONBOARD_REDIS_URL, else the default */

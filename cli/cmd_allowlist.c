@@ -1,5 +1,5 @@
 /* onboardctl allowlist: import the manufacturing allowlist (CSV) as
- * `manufactured` devices. Everything goes through lib/provreg.c; nothing here
+ * `manufactured` devices. Everything goes through lib/provisioning/provreg.c; nothing here
  * knows a Redis key. Reading and checking the CSV is separate from sending:
  * each chunk of valid lines is one onb_allowlist_add call (pipelined). */
 #include <errno.h>
@@ -14,9 +14,9 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/ids.h"
-#include "onb/provreg.h"
-#include "onb/registry.h"
+#include "core/ids.h"
+#include "provisioning/provreg.h"
+#include "registry/registry.h"
 
 #define CHUNK 1000            /* entries per onb_allowlist_add call */
 #define LINE_MAX_LEN 1024     /* longer lines are invalid */

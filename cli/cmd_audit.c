@@ -13,8 +13,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/audit.h"
-#include "onb/ids.h"
+#include "registry/audit.h"
+#include "core/ids.h"
 
 static const char usage_audit[] =
 	"usage: onboardctl [--redis URL] audit [--device ID] [--since T] [--follow] [--json] [--syslog]\n"

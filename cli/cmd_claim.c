@@ -1,5 +1,5 @@
 /* onboardctl claim: a tenant redeems a claim code (docs/claiming.md).
- * Everything goes through lib/claimreg.c. */
+ * Everything goes through lib/claim/claimreg.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,9 +7,9 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "onb/claimcode.h"
-#include "onb/claimreg.h"
-#include "onb/ids.h"
+#include "claim/claimcode.h"
+#include "claim/claimreg.h"
+#include "core/ids.h"
 
 static const char usage_claim[] =
 	"usage: onboardctl [--redis URL] claim --tenant T [--device ID] [--json] CODE_OR_URI|-\n"

@@ -1,6 +1,6 @@
 /* onboardctl claimcode: issue claim codes and their QR labels, show and
  * revoke them, lift claim lockouts (docs/claiming.md). Codes come from
- * lib/claimreg.c, renderings from lib/qr.c. A code is printed once, at issue;
+ * lib/claim/claimreg.c, renderings from lib/claim/qr.c. A code is printed once, at issue;
  * labels and the batch manifest are written with mode 0600. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +16,10 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "onb/claimcode.h"
-#include "onb/claimreg.h"
-#include "onb/ids.h"
-#include "onb/qr.h"
+#include "claim/claimcode.h"
+#include "claim/claimreg.h"
+#include "core/ids.h"
+#include "claim/qr.h"
 
 #define LINE_MAX_LEN 1024
 #define SCALE_DEFAULT 8

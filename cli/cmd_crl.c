@@ -11,9 +11,9 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
-#include "onb/crl.h"
-#include "onb/vocab.h"
-#include "onb/x509.h"
+#include "pki/crl.h"
+#include "core/vocab.h"
+#include "pki/x509.h"
 
 #define MAX_EXTRA 8
 

@@ -1,5 +1,5 @@
 /* onboardctl device: the registry (register, show, list, state changes).
- * Everything goes through lib/registry.c; nothing here knows a Redis key. */
+ * Everything goes through lib/registry/registry.c; nothing here knows a Redis key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +8,11 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/ids.h"
-#include "onb/vocab.h"
-#include "onb/lifecycle.h"
-#include "onb/registry.h"
-#include "onb/x509.h"
+#include "core/ids.h"
+#include "core/vocab.h"
+#include "registry/lifecycle.h"
+#include "registry/registry.h"
+#include "pki/x509.h"
 
 static const char usage_device[] =
 	"usage: onboardctl [--redis URL] device COMMAND [ARGS] [--json]\n"

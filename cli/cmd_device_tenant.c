@@ -1,13 +1,13 @@
 /* onboardctl device release, device transfer: a device's tenant changed by
- * an operator (docs/claiming.md). Everything goes through lib/claimreg.c. */
+ * an operator (docs/claiming.md). Everything goes through lib/claim/claimreg.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/claimreg.h"
-#include "onb/ids.h"
+#include "claim/claimreg.h"
+#include "core/ids.h"
 
 static const char usage_release[] =
 	"usage: onboardctl device release ID [--reason TEXT] [--json]\n"

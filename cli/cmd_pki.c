@@ -9,9 +9,9 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/ids.h"
-#include "onb/pki.h"
-#include "onb/x509.h"
+#include "core/ids.h"
+#include "pki/pki.h"
+#include "pki/x509.h"
 
 #define DEFAULT_DAYS 365
 

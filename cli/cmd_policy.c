@@ -1,5 +1,5 @@
 /* onboardctl policy: policy documents in the registry, and asking a policy
- * what it would decide. Validation and evaluation are lib/policy.c's. */
+ * what it would decide. Validation and evaluation are lib/policy/policy.c's. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/binding.h"
-#include "onb/policy.h"
-#include "onb/policystore.h"
+#include "identity/binding.h"
+#include "policy/policy.h"
+#include "policy/policystore.h"
 
 #ifndef ONB_POLICY_DIR
 #define ONB_POLICY_DIR "policies"

@@ -1,7 +1,7 @@
 /* onboardctl stats: the counters of every broker plugin and claimsvc instance
  * (docs/operations.md, "Metrics"). They publish them as retained MQTT
  * messages under $SYS/onboard/... and store the same documents in Redis
- * (lib/stats.c), where this command reads them: onboardctl needs no MQTT
+ * (lib/registry/stats.c), where this command reads them: onboardctl needs no MQTT
  * client and no service certificate for it. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/stats.h"
+#include "registry/stats.h"
 
 static const char usage_stats[] =
 	"usage: onboardctl [--redis URL] stats [--json]\n"

@@ -1,5 +1,5 @@
 /* onboardctl template check: validates a directory of provisioning templates
- * with the parser claimsvc uses (lib/template.c), so that an operator can
+ * with the parser claimsvc uses (lib/provisioning/template.c), so that an operator can
  * check a template (its reprovision policy above all) before claimsvc is
  * reloaded with it. Needs no registry. */
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "onb/state.h"
-#include "onb/template.h"
+#include "registry/state.h"
+#include "provisioning/template.h"
 
 static const char usage_template[] =
 	"usage: onboardctl template check DIR [--json]\n"

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "onb/redis.h"
-#include "onb/registry.h"
+#include "registry/redis.h"
+#include "registry/registry.h"
 
 static const struct {
 	const char *name;

@@ -2,10 +2,10 @@
  * session's compiled policy. No Redis, no allocation; a denial increments
  * one counter. Anything we cannot attribute to an admitted session is denied. */
 #include "onboard.h"
-#include "onb/authority.h"
-#include "onb/topic.h"
+#include "identity/authority.h"
+#include "policy/topic.h"
 
-/* The fixed rule (onb/authority.h) for s doing deed on a topic of kind k. */
+/* The fixed rule (identity/authority.h) for s doing deed on a topic of kind k. */
 static struct onb_rule fixed_rule(const struct session *s, enum onb_deed deed, enum onb_tkind k)
 {
 	return onb_authority(onb_role_of(s->idclass, s->tenant), deed, k);
@@ -96,7 +96,7 @@ int on_acl_check(int event, void *event_data, void *userdata)
 		metrics.acl_denied[M_ACL_NO_SESSION]++;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	/* The fixed rules of onb/authority.h. A live PUBLISH meets them in
+	/* The fixed rules of identity/authority.h. A live PUBLISH meets them in
 	 * on_message; here only its policy. A filter reaches the internal tree
 	 * when it names it literally; a wildcard one ('#', 'onb/+/...') may
 	 * stand, but its deliveries from the tree are refused, as READ checks.

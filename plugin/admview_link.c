@@ -1,4 +1,4 @@
-/* The broker's admission view (lib/onb/admview.h; docs/registry.md, "The
+/* The broker's admission view (lib/identity/admview.h; docs/registry.md, "The
  * admission view"): what lets a CONNECT of a known device be decided
  * without a Redis round trip on the broker's only thread.
  *

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/admission.h"
-#include "onb/authority.h"
-#include "onb/lifecycle.h"
+#include "identity/admission.h"
+#include "identity/authority.h"
+#include "registry/lifecycle.h"
 
 static const struct onb_ca_set *cas;
 static const struct onboard_config *config;

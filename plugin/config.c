@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "onboard.h"
-#include "onb/policystore.h"
+#include "policy/policystore.h"
 
 static const char *const ca_keys[ONB_ID_COUNT] = {
 	[ONB_ID_DEVICE] = "device_ca",

@@ -19,10 +19,10 @@
 #include <time.h>
 
 #include "onboard.h"
-#include "onb/auditagg.h"
-#include "onb/eventgap.h"
-#include "onb/policystore.h"
-#include "onb/stats.h"
+#include "registry/auditagg.h"
+#include "registry/eventgap.h"
+#include "policy/policystore.h"
+#include "registry/stats.h"
 
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */

@@ -1,4 +1,4 @@
-/* One live session per device across the fleet (onb/sessionfeed.h).
+/* One live session per device across the fleet (registry/sessionfeed.h).
  *
  * When a device is admitted, its session is announced on onb:sessions
  * through the writer (never on the broker's thread); every broker's watcher

@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/authority.h"
-#include "onb/envelope.h"
-#include "onb/replyticket.h"
-#include "onb/stats.h"
+#include "identity/authority.h"
+#include "provisioning/envelope.h"
+#include "provisioning/replyticket.h"
+#include "registry/stats.h"
 
 /* A request unanswered this long no longer counts against its connection's
  * in-flight budget (claimsvc answers nothing it drops). */
@@ -222,7 +222,7 @@ int on_message(int event, void *event_data, void *userdata)
 	struct onb_rule rule;
 
 	if(!s || s->ended) return MOSQ_ERR_ACL_DENIED;
-	/* The fixed rules of onb/authority.h; the policy has allowed the write. */
+	/* The fixed rules of identity/authority.h; the policy has allowed the write. */
 	kind = onb_tkind_of(ev->topic, s->id);
 	rule = onb_authority(onb_role_of(s->idclass, s->tenant), ONB_DO_PUBLISH, kind);
 	if(rule.verdict == ONB_V_POLICY) return MOSQ_ERR_SUCCESS;

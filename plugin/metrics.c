@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "onboard.h"
-#include "onb/stats.h"
+#include "registry/stats.h"
 
 struct plugin_metrics metrics;
 atomic_ulong metrics_watcher_redis_errors, metrics_watcher_audit_errors, metrics_events_dropped;
@@ -97,10 +97,37 @@ static bool add_applied(cJSON *obj)
 	return true;
 }
 
+struct named_counter {
+	const char *name;
+	const uint64_t *value;
+};
+
+static const struct named_counter prov_counters[] = {
+	{ "requests", &metrics.prov_requests }, { "renewals", &metrics.renew_requests },
+	{ "replies", &metrics.prov_replies }, { "dropped", &metrics.prov_dropped },
+	{ "refused", &metrics.prov_refused }, { "shed", &metrics.prov_shed },
+	{ "unheard", &metrics.prov_unheard },
+};
+static const struct named_counter rotation_counters[] = {
+	{ "promoted", &metrics.rotation_promoted }, { "retired_sessions", &metrics.rotation_kicked },
+	{ "notices", &metrics.rotation_notices },
+};
+
+/* root.name = { each counter by its name }. */
+static bool add_group(cJSON *root, const char *name, const struct named_counter *c, size_t n)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, name);
+
+	for(size_t i = 0; o && i < n; i++){
+		if(!cJSON_AddNumberToObject(o, c[i].name, (double)*c[i].value)) return false;
+	}
+	return o != NULL;
+}
+
 /* The counters as one JSON document (cJSON_free), or NULL. */
 static char *document(void)
 {
-	cJSON *root = cJSON_CreateObject(), *connects, *denied, *acl, *events, *applied, *lag, *prov, *rot;
+	cJSON *root = cJSON_CreateObject(), *connects, *denied, *acl, *events, *applied, *lag;
 	int64_t now = onb_now_ms();
 	char *out = NULL;
 	bool ok;
@@ -135,18 +162,9 @@ static char *document(void)
 		&& cJSON_AddNumberToObject(root, "audit_dropped", (double)metrics.audit_dropped)
 		&& cJSON_AddNumberToObject(root, "sessions_taken_over", (double)metrics.sessions_taken_over)
 		&& cJSON_AddNumberToObject(root, "possible_clones", (double)metrics.possible_clones)
-		&& (prov = cJSON_AddObjectToObject(root, "provisioning"))
-		&& cJSON_AddNumberToObject(prov, "requests", (double)metrics.prov_requests)
-		&& cJSON_AddNumberToObject(prov, "renewals", (double)metrics.renew_requests)
-		&& cJSON_AddNumberToObject(prov, "replies", (double)metrics.prov_replies)
-		&& cJSON_AddNumberToObject(prov, "dropped", (double)metrics.prov_dropped)
-		&& cJSON_AddNumberToObject(prov, "refused", (double)metrics.prov_refused)
-		&& cJSON_AddNumberToObject(prov, "shed", (double)metrics.prov_shed)
-		&& cJSON_AddNumberToObject(prov, "unheard", (double)metrics.prov_unheard)
-		&& (rot = cJSON_AddObjectToObject(root, "rotation"))
-		&& cJSON_AddNumberToObject(rot, "promoted", (double)metrics.rotation_promoted)
-		&& cJSON_AddNumberToObject(rot, "retired_sessions", (double)metrics.rotation_kicked)
-		&& cJSON_AddNumberToObject(rot, "notices", (double)metrics.rotation_notices);
+		&& add_group(root, "provisioning", prov_counters, sizeof(prov_counters) / sizeof(prov_counters[0]))
+		&& add_group(root, "rotation", rotation_counters,
+				sizeof(rotation_counters) / sizeof(rotation_counters[0]));
 	if(ok) out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return out;

@@ -18,16 +18,16 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
-#include "onb/admission.h"
-#include "onb/admview.h"
-#include "onb/binding.h"
-#include "onb/budget.h"
-#include "onb/identity.h"
-#include "onb/policy.h"
-#include "onb/redis.h"
-#include "onb/registry.h"
-#include "onb/sessionfeed.h"
-#include "onb/vocab.h"
+#include "identity/admission.h"
+#include "identity/admview.h"
+#include "identity/binding.h"
+#include "core/budget.h"
+#include "identity/identity.h"
+#include "policy/policy.h"
+#include "registry/redis.h"
+#include "registry/registry.h"
+#include "registry/sessionfeed.h"
+#include "core/vocab.h"
 
 /* ============================================================
  * Configuration (config.c): plugin_opt_* lines of mosquitto.conf
@@ -269,7 +269,7 @@ enum metrics_acl { M_ACL_PUBLISH, M_ACL_SUBSCRIBE, M_ACL_RECEIVE, M_ACL_NO_SESSI
  * the hot path (no lock, no allocation, no Redis). */
 struct plugin_metrics {
 	uint64_t connect_allowed;
-	uint64_t connect_denied[ONB_AR_COUNT]; /* by reason (onb/vocab.h); slot ONB_AR_OK: "other" */
+	uint64_t connect_denied[ONB_AR_COUNT]; /* by reason (core/vocab.h); slot ONB_AR_OK: "other" */
 	uint64_t acl_denied[M_ACL_COUNT];
 	uint64_t wills_published;       /* wills the ACL let through (acl.c) */
 	uint64_t events_applied[ONB_EV_COUNT];
@@ -347,7 +347,7 @@ bool plugin_has_client_offline(void);
 int message_init(const struct onboard_config *cfg);
 void message_free(void);
 /* Whether s may receive this message on a reply topic: only the connection
- * claimsvc answered, and only this answer (onb/replyticket.h). */
+ * claimsvc answered, and only this answer (provisioning/replyticket.h). */
 bool message_reply_admitted(const struct session *s, const char *topic, const void *payload, size_t len);
 /* Expires reply tickets (from the tick). */
 void message_tick(void);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/policystore.h"
+#include "policy/policystore.h"
 
 struct cached_policy {
 	char name[ONB_NAME_MAX + 1];

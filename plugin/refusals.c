@@ -1,5 +1,5 @@
 /* What the plugin refuses, in the audit trail without letting a flood erase
- * it: one aggregated entry per kind and window (onb/auditagg.h). A kind is
+ * it: one aggregated entry per kind and window (registry/auditagg.h). A kind is
  * who (a device or service by its client id, a claim or birth certificate by
  * its fingerprint and address: their client ids are the sender's to vary),
  * what and why. */
@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/auditagg.h"
-#include "onb/authority.h"
+#include "registry/auditagg.h"
+#include "identity/authority.h"
 
 #define REFUSAL_KINDS 1024
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/envelope.h"
+#include "provisioning/envelope.h"
 
 #define CHECK_EVERY_MS 1000
 #define KICKS_PER_PASS 64

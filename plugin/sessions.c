@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "onboard.h"
-#include "onb/authority.h"
+#include "identity/authority.h"
 
 static struct session **by_client, **by_id;
 static unsigned bucket_bits; /* 2^bucket_bits buckets in each table */

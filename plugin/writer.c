@@ -1,6 +1,6 @@
 /* The plugin's registry writes, off the broker's thread.
  *
- * The main thread only enqueues (onb/writeq.h: a copy under a mutex held for
+ * The main thread only enqueues (core/writeq.h: a copy under a mutex held for
  * one pointer, no I/O, no waiting); one writer thread with its own Redis
  * connection writes the entries in the order they were queued, so the audit
  * trail of one broker keeps its order. What goes through it: every audit
@@ -20,8 +20,8 @@
 #include <time.h>
 
 #include "onboard.h"
-#include "onb/auditagg.h"
-#include "onb/writeq.h"
+#include "registry/auditagg.h"
+#include "core/writeq.h"
 
 /* The bound, plugin_opt_audit_queue_max, is 16,384 entries by default: at
  * the ~400 connects/s one broker core admits, every one audited, about 40 s

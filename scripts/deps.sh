@@ -8,7 +8,7 @@ PACKAGES=(
 	mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
 	libssl-dev openssl libhiredis-dev libcjson-dev libcmocka-dev redis-server redis-tools stunnel4
 	libqrencode-dev libpng-dev zbar-tools valgrind iproute2 procps jq python3
-	# the CBOR fleet-provisioning topics (lib/provcbor.c); runtime: libcbor0.8
+	# the CBOR fleet-provisioning topics (lib/provisioning/provcbor.c); runtime: libcbor0.8
 	libcbor-dev
 	# claimsvc's /healthz and /metrics (claimsvc/http.c); curl drives them in tests/integration/http.sh
 	libmicrohttpd-dev curl

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "onb/policy.h"
+#include "policy/policy.h"
 
 #define NSUBJ 1000
 #define SUBJ_LEN 96

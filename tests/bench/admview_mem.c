@@ -1,7 +1,7 @@
 /* The admission view at scale: fills a Redis with N devices (pipelined
  * HSET + SET, as register.lua leaves them: state, tenant, cert_fp, birth_fp,
  * serials, times, and the onb:fp: index), then loads them into a view
- * (lib/admview_load.c) and prints the load time, the resident memory the
+ * (lib/identity/admview_load.c) and prints the load time, the resident memory the
  * view added (VmRSS after minus before, so malloc's own overhead counts) per
  * device, the bytes the view asked for, and lookups per second.
  *
@@ -17,8 +17,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "onb/admview.h"
-#include "onb/redis.h"
+#include "identity/admview.h"
+#include "registry/redis.h"
 
 #define PROG "admview_mem"
 

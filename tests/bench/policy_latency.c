@@ -24,8 +24,8 @@
 #include <mqtt_protocol.h>
 
 #include "bench_util.h"
-#include "onb/policystore.h"
-#include "onb/redis.h"
+#include "policy/policystore.h"
+#include "registry/redis.h"
 
 #define PROG "policy_latency"
 

@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "onb/pki.h"
-#include "onb/redis.h"
-#include "onb/registry.h"
-#include "onb/x509.h"
+#include "pki/pki.h"
+#include "registry/redis.h"
+#include "registry/registry.h"
+#include "pki/x509.h"
 
 struct probe {
 	atomic_int connected;     /* 1 on CONNACK success */

@@ -16,9 +16,9 @@
 #include <openssl/pem.h>
 
 #include "bench_util.h"
-#include "onb/csr.h"
-#include "onb/identity.h"
-#include "onb/x509.h"
+#include "pki/csr.h"
+#include "identity/identity.h"
+#include "pki/x509.h"
 
 static EVP_PKEY *root_key, *ca_key[ONB_ID_COUNT];
 static X509 *root;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <mqtt_protocol.h>
 
-#include "onb/x509.h"
+#include "pki/x509.h"
 #include "devsim.h"
 
 #define BYE_TIMEOUT_MS 1000      /* waiting for our DISCONNECT to be written */

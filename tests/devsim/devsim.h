@@ -22,7 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "onb/ids.h"
+#include "core/ids.h"
 
 /* ===================================================================== */
 /* Phases                                                                  */
@@ -165,7 +165,7 @@ int devsim_parse_rejected(const void *buf, size_t len, struct devsim_rejected *o
 int devsim_parse_renew_accepted(const void *buf, size_t len, char **pem_out, char *err, size_t errlen);
 
 /* The request document json (our own JSON text) as it goes on the wire: a
- * copy of the text, or with cbor its CBOR form (lib/provcbor.c). *out is
+ * copy of the text, or with cbor its CBOR form (lib/provisioning/provcbor.c). *out is
  * malloc'd, *len its length. Returns 0, or -1 when memory is short. */
 int devsim_wire_request(const char *json, bool cbor, unsigned char **out, size_t *len);
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "devsim.h"
-#include "onb/provcbor.h"
+#include "provisioning/provcbor.h"
 
 void devsim_printable(char *dst, size_t dstlen, const void *src, size_t len)
 {

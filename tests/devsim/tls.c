@@ -21,7 +21,7 @@
 #include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 
-#include "onb/x509.h"
+#include "pki/x509.h"
 #include "devsim.h"
 
 static int ex_index = -1;

@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/claimcode.c. The input, as a C string, goes to
+/* libFuzzer target for lib/claim/claimcode.c. The input, as a C string, goes to
  * every reader (onb_claimcode_parse, _valid, _uri_parse, _input); its first
  * 23 bytes also make a code the way the library builds one (values mod 32,
  * check symbol from onb_claimcode_check_value).
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onb/claimcode.h"
+#include "claim/claimcode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/claimwire.c: the claim API's request and replies.
+/* libFuzzer target for lib/provisioning/claimwire.c: the claim API's request and replies.
  * Invariants: a parsed request has a NUL-terminated claimCode and a
  * clientToken within its cap; the replies built from what was parsed are
  * JSON objects that carry the same values back, the rejected one with the
@@ -9,7 +9,7 @@
 
 #include <cJSON.h>
 
-#include "onb/claimwire.h"
+#include "provisioning/claimwire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

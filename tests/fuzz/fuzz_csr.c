@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/csr.c. The input is the PEM text handed to
+/* libFuzzer target for lib/pki/csr.c. The input is the PEM text handed to
  * onb_csr_parse. Invariants: failure always names one of the stable error
  * codes and a message and returns no request; success means the key is
  * acceptable and the self-signature verifies, and a certificate issued for
@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "onb/csr.h"
+#include "pki/csr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
-/* libFuzzer target for onb_duration_parse (lib/common.c). The first 8 bytes
+/* libFuzzer target for onb_duration_parse (lib/core/common.c). The first 8 bytes
  * are max_ms (so the limit's edges get fuzzed too), the rest the text.
  * Invariant: the parser agrees with a reference written from the contract
- * in onb/common.h, digits [0-9]+ then at most one of s m h d, whole number
+ * in core/common.h, digits [0-9]+ then at most one of s m h d, whole number
  * > 0, result <= max_ms; and a success formats back ("<n>s", or the bare
  * number of seconds) to the same milliseconds. */
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onb/common.h"
+#include "core/common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onb/policy.h"
-#include "onb/topic.h"
+#include "policy/policy.h"
+#include "policy/topic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

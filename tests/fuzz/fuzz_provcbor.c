@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/provcbor.c and the binary envelopes. The first
+/* libFuzzer target for lib/provisioning/provcbor.c and the binary envelopes. The first
  * byte picks what the rest of the input is:
  *   0 CreateCertificateFromCsr request (CBOR)
  *   1 CreateKeysAndCertificate request (CBOR)
@@ -16,9 +16,9 @@
 
 #include <cJSON.h>
 
-#include "onb/csr.h"
-#include "onb/provcbor.h"
-#include "onb/provision.h"
+#include "pki/csr.h"
+#include "provisioning/provcbor.h"
+#include "provisioning/provision.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

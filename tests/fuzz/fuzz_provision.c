@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/provision.c and lib/template.c. The first byte
+/* libFuzzer target for lib/provisioning/provision.c and lib/provisioning/template.c. The first byte
  * picks what the rest of the input is:
  *   0 a request envelope      (decode; then topic parse, reply topic, reply encode)
  *   1 CreateCertificateFromCsr request
@@ -16,9 +16,9 @@
 
 #include <cJSON.h>
 
-#include "onb/csr.h"
-#include "onb/provision.h"
-#include "onb/template.h"
+#include "pki/csr.h"
+#include "provisioning/provision.h"
+#include "provisioning/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

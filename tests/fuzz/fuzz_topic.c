@@ -1,4 +1,4 @@
-/* libFuzzer target for lib/topic.c. The input is up to three strings
+/* libFuzzer target for lib/policy/topic.c. The input is up to three strings
  * separated by '\n' or NUL: A, B, C. Checks validation against the model in
  * topic_ref.h, and for valid filters the algebra's invariants: overlap is
  * symmetric, containment is reflexive and transitive and implies overlap,
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onb/envelope.h"
-#include "onb/policy.h"
-#include "onb/topic.h"
+#include "provisioning/envelope.h"
+#include "policy/policy.h"
+#include "policy/topic.h"
 #include "topic_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /* A deliberately naive reference model of MQTT topic matching, used to check
- * lib/topic.c (tests/unit/test_policy.c and tests/fuzz/fuzz_topic.c).
+ * lib/policy/topic.c (tests/unit/policy/test_policy.c and tests/fuzz/fuzz_topic.c).
  *
  * Containment and overlap are decided by brute force over a finite universe
  * of topic names that is enough to find a counterexample or a witness when

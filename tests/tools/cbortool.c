@@ -1,5 +1,5 @@
 /* cbortool: CBOR <-> JSON for the CBOR provisioning tests, through lib/'s
- * own codec (lib/provcbor.c), so that a script can write a CBOR request and
+ * own codec (lib/provisioning/provcbor.c), so that a script can write a CBOR request and
  * read a CBOR answer with jq.
  *
  * usage: cbortool tojson < DOC.cbor > DOC.json    (any CBOR document our rules accept)
@@ -11,7 +11,7 @@
 
 #include <cJSON.h>
 
-#include "onb/provcbor.h"
+#include "provisioning/provcbor.h"
 
 #define INPUT_MAX (1024 * 1024)
 

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "onb/policy.h"
+#include "policy/policy.h"
 
 static struct onb_policy *parse_ok(const char *json)
 {

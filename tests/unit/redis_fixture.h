@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
-#include "onb/redis.h"
+#include "registry/redis.h"
 
 /* The connection of the running test (NULL outside a test). */
 extern redisContext *rc;
