@@ -225,9 +225,10 @@ static const struct {
 	{ ANY_ROLE, D(SUBSCRIBE) | D(RECEIVE), ANY_KIND, { ONB_V_POLICY, NULL } },
 
 	/* A will skips the message event, where requests are stamped and
-	 * routed and internal replies swallowed: it must not go raw. */
-	{ ANY_ROLE, D(WILL), INTERNAL | REQUESTS,
-		{ ONB_V_DENY, "wills may not use internal or provisioning request topics" } },
+	 * routed and internal replies swallowed: it must not go raw. Nor where
+	 * a live publish may not go (answers and look-alikes under $aws/). */
+	{ ANY_ROLE, D(WILL), INTERNAL | REQUESTS | K(AWS_REPLY) | K(AWS_OTHER),
+		{ ONB_V_DENY, "wills may not use internal, provisioning request or other $aws topics" } },
 	{ ANY_ROLE, D(WILL), ANY_KIND, { ONB_V_POLICY, NULL } },
 
 	/* Requests: stamped with the verified identity, handed to claimsvc. A

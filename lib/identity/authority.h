@@ -42,8 +42,9 @@
  *                                 republished); others "internal-topic"
  *     any other internal topic    denied (claimsvc: silently)
  *     anything else               as the policy said
- *   will: internal and request topics denied (a will skips the message
- *     event, where requests are stamped); anything else by the policy
+ *   will: internal, request and other $aws/ topics denied (a will skips
+ *     the message event, where requests are stamped; and goes nowhere a
+ *     live publish may not); anything else by the policy
  *   subscribe (the filter, $share/<group>/ removed), receive:
  *     internal                    claimsvc: by the policy; others
  *                                 "internal-topic: only claimsvc may read"

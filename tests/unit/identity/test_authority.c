@@ -32,11 +32,11 @@ static const char *const grid[ONB_DO_COUNT][ONB_ROLE_COUNT] = {
 	},
 	[ONB_DO_WILL] = {
 		[ONB_ROLE_NONE]       = "XXXXXXXXXXXXX",
-		[ONB_ROLE_DEVICE]     = "PXXXXPPPXXXXx",
-		[ONB_ROLE_CLAIM]      = "PXXXXPPPXXXXx",
-		[ONB_ROLE_BIRTH]      = "PXXXXPPPXXXXx",
-		[ONB_ROLE_CLAIMSVC]   = "PXXXXPPPXXXXx",
-		[ONB_ROLE_TENANT_APP] = "PXXXXPPPXXXXx",
+		[ONB_ROLE_DEVICE]     = "PXXXXXPXXXXXx",
+		[ONB_ROLE_CLAIM]      = "PXXXXXPXXXXXx",
+		[ONB_ROLE_BIRTH]      = "PXXXXXPXXXXXx",
+		[ONB_ROLE_CLAIMSVC]   = "PXXXXXPXXXXXx",
+		[ONB_ROLE_TENANT_APP] = "PXXXXXPXXXXXx",
 	},
 	[ONB_DO_SUBSCRIBE] = {
 		[ONB_ROLE_NONE]       = "XXXXXXXXXXXXX",
@@ -126,8 +126,10 @@ static void reasons(void **state)
 			"request-forbidden: this identity may not send this request");
 	expect_why(ONB_ROLE_DEVICE, ONB_DO_PUBLISH, ONB_TK_AWS_REPLY,
 			"request-forbidden: this identity may not send this request");
+	expect_why(ONB_ROLE_CLAIM, ONB_DO_WILL, ONB_TK_AWS_OTHER,
+			"wills may not use internal, provisioning request or other $aws topics");
 	expect_why(ONB_ROLE_DEVICE, ONB_DO_WILL, ONB_TK_PROVISION,
-			"wills may not use internal or provisioning request topics");
+			"wills may not use internal, provisioning request or other $aws topics");
 	expect_why(ONB_ROLE_DEVICE, ONB_DO_SERVE, ONB_TK_PROVISION,
 			"operational certificates do not provision again: renew on devices/<id>/certificates/renew");
 	expect_why(ONB_ROLE_CLAIMSVC, ONB_DO_SERVE, ONB_TK_PROVISION, "identity class service may not provision");
