@@ -239,10 +239,6 @@ void csvc_links_drain(struct csvc_link *const *set, size_t n, int ms);
 size_t csvc_links_apply(struct csvc_link *links, size_t n, struct csvc *svc,
 		const struct csvc_broker *brokers, size_t nbrokers, int drain_ms);
 
-/* Whether Redis answers PING, checked at most once per second (a probe
- * flood costs Redis one PING a second); why says what failed. */
-bool csvc_redis_healthy(struct csvc *s, const char **why);
-
 /* Readiness: writes one line per dependency into t and returns 200 when
  * Redis answers and at least one link serves, 503 otherwise. */
 int csvc_health(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t);
@@ -313,6 +309,9 @@ char *csvc_handle(struct csvc *s, const void *buf, size_t len);
  * returns the reply envelope (free with onb_prov_free) or NULL to drop it. */
 char *csvc_handle_claim(struct csvc *s, const void *buf, size_t len);
 
+/* ============================================================
+ * The Redis connection (redislink.c)
+ * ============================================================ */
 /* The Redis connection, (re)connecting at most every 250 ms; NULL when
  * Redis is unreachable. */
 redisContext *csvc_redis(struct csvc *s);
@@ -320,5 +319,9 @@ redisContext *csvc_redis(struct csvc *s);
 /* Drops a connection that failed at the connection level (or, with force,
  * any connection whose reply stream may be out of step), counting it. */
 void csvc_redis_settle(struct csvc *s, bool force);
+
+/* Whether Redis answers PING, checked at most once per second (a probe
+ * flood costs Redis one PING a second); why says what failed. */
+bool csvc_redis_healthy(struct csvc *s, const char **why);
 
 #endif

@@ -23,7 +23,6 @@
 #include "tokencache.h"
 #include "registry/registry.h"
 
-#define REDIS_RETRY_MS 250
 
 /* One request on its way through the handler. */
 struct request {
@@ -55,44 +54,6 @@ static void reject(struct request *rq, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(rq->msg, sizeof(rq->msg), fmt, ap);
 	va_end(ap);
-}
-
-/* ------------------------------------------------------------------ Redis */
-
-redisContext *csvc_redis(struct csvc *s)
-{
-	struct onb_err err;
-	int64_t now;
-
-	if(s->rc && !s->rc->err) return s->rc;
-	if(s->rc){
-		redisFree(s->rc);
-		s->rc = NULL;
-	}
-	now = onb_mono_ms();
-	if(now < s->redis_retry_at) return NULL;
-	s->rc = onb_redis_connect(&s->redis_cfg, &err);
-	if(!s->rc){
-		s->metrics.redis_errors++;
-		s->redis_retry_at = now + REDIS_RETRY_MS;
-		if(!s->redis_down_logged) csvc_log(CSVC_ERROR, "registry unavailable: %s", err.msg);
-		s->redis_down_logged = true;
-		return NULL;
-	}
-	if(s->redis_down_logged) csvc_log(CSVC_INFO, "registry connection restored");
-	s->redis_down_logged = false;
-	return s->rc;
-}
-
-void csvc_redis_settle(struct csvc *s, bool force)
-{
-	if(s->rc && (force || s->rc->err)){
-		csvc_log(CSVC_WARNING, "dropping the registry connection%s%s", s->rc->err ? ": " : "",
-				s->rc->err ? s->rc->errstr : "");
-		s->metrics.redis_errors++;
-		redisFree(s->rc);
-		s->rc = NULL;
-	}
 }
 
 /* ------------------------------------------------------------------ audit */

@@ -12,46 +12,6 @@
 
 #include <string.h>
 
-/* One PING per second at most, however many probes arrive: a probe flood
- * must not become a Redis load, and on a hung Redis each PING costs the
- * main loop up to redis_timeout_ms. */
-#define PING_EVERY_MS 1000
-
-/* PING on the current connection; a connection that died while idle (Redis
- * restarted) is replaced once and asked again, as admit() does. */
-static bool ping(struct csvc *s, const char **why)
-{
-	for(int attempt = 0; attempt < 2; attempt++){
-		redisContext *rc = csvc_redis(s);
-		redisReply *r;
-		bool ok;
-
-		if(!rc){
-			*why = "no connection (reconnecting)";
-			return false;
-		}
-		r = redisCommand(rc, "PING");
-		ok = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
-		*why = ok ? NULL : !r ? "no answer to PING" : "unexpected answer to PING";
-		if(r) freeReplyObject(r);
-		if(ok) return true;
-		csvc_redis_settle(s, true);
-	}
-	return false;
-}
-
-bool csvc_redis_healthy(struct csvc *s, const char **why)
-{
-	int64_t now = onb_mono_ms();
-
-	if(s->redis_health.at == 0 || now - s->redis_health.at >= PING_EVERY_MS){
-		s->redis_health.ok = ping(s, &s->redis_health.why);
-		s->redis_health.at = onb_mono_ms();
-	}
-	*why = s->redis_health.why;
-	return s->redis_health.ok;
-}
-
 int csvc_health(struct csvc *s, const struct csvc_link *links, size_t nlinks, struct csvc_text *t)
 {
 	const char *why = NULL;

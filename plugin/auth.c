@@ -11,11 +11,17 @@
 
 static const struct onb_ca_set *cas;
 static const struct onboard_config *config;
+static bool client_offline; /* the broker raises CLIENT_OFFLINE (2.1) */
 
 void auth_init(const struct onb_ca_set *ca_set, const struct onboard_config *cfg)
 {
 	cas = ca_set;
 	config = cfg;
+}
+
+void auth_set_client_offline(bool has)
+{
+	client_offline = has;
 }
 
 /* address: the client's, copied when the decision is delayed (the broker
@@ -281,7 +287,7 @@ int on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ev = event_data;
 	bool keeps = event == MOSQ_EVT_DISCONNECT
-		? !plugin_has_client_offline() && !mosquitto_client_clean_session(ev->client)
+		? !client_offline && !mosquitto_client_clean_session(ev->client)
 		: true;
 
 	/* Not freed yet: every version checks the will after this callback. */
@@ -313,7 +319,7 @@ int on_tick(int event, void *event_data, void *userdata)
 	/* 0 on 2.1: see above; delayed authentication (2.1 only) needs it too,
 	 * or a delayed CONNECT's answer would wait up to 100 ms (delayed_auth.c
 	 * wakes the loop when an answer is ready). */
-	TICK_NEXT_MS(ev) = plugin_has_client_offline() ? 0 : TICK_MS;
+	TICK_NEXT_MS(ev) = client_offline ? 0 : TICK_MS;
 	tick_seen = true;
 	sessions_reap();
 	events_apply();

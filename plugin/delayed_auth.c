@@ -46,6 +46,7 @@ struct request {
 
 static void (*complete_fn)(const char *clientid, int result);
 static struct mosquitto *(*client_fn)(const char *clientid);
+static delayed_auth_finish_fn finish_fn; /* auth.c's auth_finish */
 
 static pthread_t worker;
 static bool worker_running;
@@ -107,9 +108,11 @@ bool delayed_auth_available(void)
 	return worker_running;
 }
 
-int delayed_auth_start(const struct onboard_config *cfg)
+int delayed_auth_start(const struct onboard_config *cfg, delayed_auth_finish_fn finish)
 {
 	void *self = dlopen(NULL, RTLD_LAZY);
+
+	finish_fn = finish;
 
 	/* a function pointer through a void * is POSIX's dlsym contract */
 	if(self){
@@ -238,7 +241,7 @@ void delayed_auth_tick(void)
 		 * broker freed the connection and gave its address to another. */
 		if(!r->cancelled && sessions_get(r->client)) r->cancelled = true;
 		if(!r->cancelled){
-			bool allowed = auth_finish(r->client, r->client_id, r->address, r->cert, &r->pre);
+			bool allowed = finish_fn(r->client, r->client_id, r->address, r->cert, &r->pre);
 			complete_fn(r->client_id, allowed ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH);
 			/* Admitted, but gone meanwhile (the broker completes nothing
 			 * then): the session entry holds a freed address. */

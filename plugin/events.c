@@ -60,6 +60,7 @@ static struct queued_event *queue_head, *queue_tail;
 
 static struct onb_redis_cfg watcher_cfg;
 static const struct onb_policy_names *policy_names;
+static const struct events_view_hooks *hooks; /* plugin.c's: the view and delayed CONNECTs */
 static char last_id[ONB_STREAM_ID_MAX];
 static char sessions_last_id[ONB_STREAM_ID_MAX]; /* onb:sessions (fleet.c) */
 
@@ -145,7 +146,7 @@ static void enqueue(const struct onb_event *ev, void *arg)
 		q->doc = fetch_policy(rc, name);
 	}
 	q->view_read = 1;
-	if(ev->device[0] && admview_link_enabled()){
+	if(ev->device[0] && hooks->view_enabled){
 		struct onb_err err;
 		/* whatever the type: the device as it is now, after this change */
 		q->view_read = onb_admview_read_device(rc, ev->device, &q->view_dev, &err);
@@ -211,7 +212,7 @@ static void *watch(void *arg)
 					|| onb_sessions_tail(rc, sessions_last_id, &err) != ONB_OK) goto drop;
 			atomic_store(&ready, true);
 		}
-		if(admview_link_enabled()){
+		if(hooks->view_enabled){
 			/* once per position: the stream may stay trimmed past it (empty) */
 			static char gap_at[ONB_STREAM_ID_MAX];
 			bool gap;
@@ -258,12 +259,13 @@ drop:
 	return NULL;
 }
 
-int events_start(const struct onboard_config *cfg)
+int events_start(const struct onboard_config *cfg, const struct events_view_hooks *view_hooks)
 {
 	struct sigaction sa;
 	struct onb_err err;
 	redisContext *rc;
 
+	hooks = view_hooks;
 	main_thread = pthread_self();
 	policy_names = &cfg->policies;
 	snprintf(stats_id, sizeof(stats_id), "%s", cfg->broker_id);
@@ -402,12 +404,12 @@ static void apply_view(struct queued_event *q)
 {
 	if(q->view_applied) return;
 	q->view_applied = true;
-	if(q->ev.device[0]) delayed_auth_device_changed(q->ev.device);
+	if(q->ev.device[0]) hooks->device_changed(q->ev.device);
 	if(q->view_read == ONB_OK || q->view_read == ONB_ENOTFOUND){
 		if(q->view_read == ONB_ENOTFOUND) snprintf(q->view_dev.id, sizeof(q->view_dev.id), "%s", q->ev.device);
-		admview_link_device(&q->view_dev, q->view_read == ONB_ENOTFOUND);
+		hooks->device(&q->view_dev, q->view_read == ONB_ENOTFOUND);
 	}else if(q->view_read != 1){
-		admview_link_drop("re-reading a changed device failed");
+		hooks->drop("re-reading a changed device failed");
 	}
 }
 
@@ -449,10 +451,10 @@ void events_apply(void)
 		 * registry; sessions keep their policy until their next event. */
 		mosquitto_log_printf(MOSQ_LOG_ERR, ONB_LOG_PREFIX "%lu events or session announcements dropped: "
 				"out of memory", dropped);
-		admview_link_drop("events were dropped (out of memory)");
+		hooks->drop("events were dropped (out of memory)");
 	}
 	if(atomic_exchange(&feed_trimmed, false)){
-		admview_link_drop("the event stream was trimmed past the last event read, "
+		hooks->drop("the event stream was trimmed past the last event read, "
 				"or XINFO STREAM was refused");
 	}
 	atomic_store(&wake_pending, false);

@@ -151,8 +151,18 @@ void registry_link_close(void);
 /* ============================================================
  * Events (events.c): onb:events -> live sessions
  * ============================================================ */
-/* cfg must outlive the watcher (events_stop). */
-int events_start(const struct onboard_config *cfg);
+/* What an applied event means beyond live sessions: the admission view and
+ * the CONNECTs waiting on the registry (2.1). plugin.c wires them in, so
+ * that events.c calls neither admview_link.c nor delayed_auth.c (which both
+ * call events.c: no cycle). */
+struct events_view_hooks {
+	bool view_enabled;                                  /* re-read each changed device for the view */
+	void (*device_changed)(const char *id);             /* before the view changes */
+	void (*device)(const struct onb_device *d, bool gone); /* the device as it is now */
+	void (*drop)(const char *why);                      /* the view can no longer be trusted */
+};
+/* cfg and hooks must outlive the watcher (events_stop). */
+int events_start(const struct onboard_config *cfg, const struct events_view_hooks *hooks);
 void events_stop(void);
 /* True once the watcher knows where the stream stands: until then a revoke
  * could be missed, so new connects are refused. */
@@ -228,8 +238,13 @@ void admview_link_tick(void);
 /* ============================================================
  * Delayed authentication (delayed_auth.c, Mosquitto 2.1)
  * ============================================================ */
+/* Decides a delayed CONNECT from its registry read, opens its session and
+ * records it; whether it is admitted (auth.c's auth_finish, handed in by
+ * plugin.c so that delayed_auth.c does not call back into auth.c). */
+typedef bool (*delayed_auth_finish_fn)(struct mosquitto *client, const char *client_id, const char *address,
+		X509 *cert, const struct onb_admit_prefetch *pre);
 /* Looks for 2.1's mosquitto_complete_basic_auth and starts the worker. */
-int delayed_auth_start(const struct onboard_config *cfg);
+int delayed_auth_start(const struct onboard_config *cfg, delayed_auth_finish_fn finish);
 void delayed_auth_stop(void);
 bool delayed_auth_available(void);
 /* Hands a CONNECT the view could not decide to the worker (first: the
@@ -341,8 +356,9 @@ void refusals_note(const struct session *s, const struct mosquitto *client, cons
  * Callbacks (auth.c, acl.c, message.c)
  * ============================================================ */
 void auth_init(const struct onb_ca_set *cas, const struct onboard_config *cfg);
-/* Whether the broker raises CLIENT_OFFLINE (2.1) for sessions it keeps (plugin.c). */
-bool plugin_has_client_offline(void);
+/* Whether the broker raises CLIENT_OFFLINE (2.1) for sessions it keeps:
+ * plugin.c says so once its callbacks are registered. */
+void auth_set_client_offline(bool has);
 /* message.c's budgets and reply tickets; cfg must outlive message_free. */
 int message_init(const struct onboard_config *cfg);
 void message_free(void);

@@ -36,7 +36,7 @@ static struct {
 };
 #define CALLBACK_COUNT (sizeof(callbacks) / sizeof(callbacks[0]))
 
-bool plugin_has_client_offline(void)
+static bool has_client_offline(void)
 {
 	for(size_t i = 0; i < CALLBACK_COUNT; i++){
 		if(callbacks[i].event == MOSQ_EVT_CLIENT_OFFLINE) return callbacks[i].registered;
@@ -111,6 +111,12 @@ static int register_all(void)
 	return MOSQ_ERR_SUCCESS;
 }
 
+static struct events_view_hooks view_hooks = {
+	.device_changed = delayed_auth_device_changed,
+	.device = admview_link_device,
+	.drop = admview_link_drop,
+};
+
 ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		struct mosquitto_opt *opts, int opt_count)
 {
@@ -140,8 +146,9 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 	metrics_init(&config);
 	if(fleet_init(&config) != ONB_OK || writer_start(&config) != ONB_OK) goto fail_link;
 	if(refusals_init(&config) != ONB_OK || message_init(&config) != ONB_OK) goto fail_link;
-	if(events_start(&config) != ONB_OK) goto fail_link;
-	if(admview_link_start(&config) != ONB_OK || delayed_auth_start(&config) != ONB_OK){
+	view_hooks.view_enabled = config.admission_view_stale_ms > 0;
+	if(events_start(&config, &view_hooks) != ONB_OK) goto fail_link;
+	if(admview_link_start(&config) != ONB_OK || delayed_auth_start(&config, auth_finish) != ONB_OK){
 		delayed_auth_stop();
 		admview_link_stop();
 		events_stop();
@@ -156,7 +163,8 @@ ONB_ENTRY_POINT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, voi
 		events_stop();
 		goto fail_link;
 	}
-	events_set_heartbeat(plugin_has_client_offline()); /* auth.c on_tick says why */
+	auth_set_client_offline(has_client_offline());
+	events_set_heartbeat(has_client_offline()); /* auth.c on_tick says why */
 	/* marks the instance that cleanup tears down */
 	*userdata = &config;
 	mosquitto_log_printf(MOSQ_LOG_INFO, ONB_LOG_PREFIX "loaded (redis timeout %d ms, broker id %s, "

@@ -27,6 +27,16 @@ int64_t onb_audit_minid(void)
 	return t > 0 ? t : 0;
 }
 
+/* Every audited script takes these (audit.c: the last one trims onb:audit). */
+void onb_args_push_common(struct onb_args *a, int64_t now, const struct onb_actor *actor, bool with_events)
+{
+	onb_args_push_i64(a, now);
+	onb_args_push(a, actor->who);
+	onb_args_push(a, actor->source ? actor->source : "");
+	if(with_events) onb_args_push_i64(a, ONB_EVENTS_MAXLEN);
+	onb_args_push_i64(a, onb_audit_minid());
+}
+
 void onb_args_push_audit_xadd(struct onb_args *a)
 {
 	onb_args_push(a, "XADD");

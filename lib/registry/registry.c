@@ -168,15 +168,6 @@ void onb_args_push_field(struct onb_args *a, const char *name, const char *value
 	onb_args_push_len(a, value, len > ONB_ARG_VALUE_MAX ? ONB_ARG_VALUE_MAX : len);
 }
 
-void onb_args_push_common(struct onb_args *a, int64_t now, const struct onb_actor *actor, bool with_events)
-{
-	onb_args_push_i64(a, now);
-	onb_args_push(a, actor->who);
-	onb_args_push(a, actor->source ? actor->source : "");
-	if(with_events) onb_args_push_i64(a, ONB_EVENTS_MAXLEN);
-	onb_args_push_i64(a, onb_audit_minid());
-}
-
 void onb_args_hmget(struct onb_args *a, const char *key, const char *const *fields, size_t n)
 {
 	memset(a, 0, sizeof(*a));
