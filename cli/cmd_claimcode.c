@@ -510,14 +510,30 @@ static int do_issue(struct cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------ show, revoke, unlock */
 
-/* show and revoke name one device, by --device ID or as their one argument,
- * then connect (*rc: the caller frees it with redisFree). *device must be
- * NULL on entry. Returns -1 to go on, else the exit code. */
-static int device_arg(struct cli *cli, const char *cmd, const char *usage, int argc, char **argv,
-		const char **device, redisContext **rc)
+/* What show and revoke do to the device's code in the registry. */
+typedef int (*device_op)(redisContext *rc, const char *device, void *arg, struct onb_err *err);
+
+static int show_op(redisContext *rc, const char *device, void *info, struct onb_err *err)
+{
+	return onb_claimcode_show(rc, device, info, err);
+}
+
+static int revoke_op(redisContext *rc, const char *device, void *actor, struct onb_err *err)
+{
+	return onb_claimcode_revoke(rc, device, actor, err);
+}
+
+/* show and revoke name one device, by --device ID or as their one argument
+ * (*device must be NULL on entry), and run op on it over a fresh registry
+ * connection. Returns -1 when op succeeded (the caller reports), else the
+ * exit code. */
+static int on_device(struct cli *cli, const char *cmd, const char *usage, int argc, char **argv,
+		const char **device, device_op op, void *arg)
 {
 	const char *pos[1];
 	const struct cli_opt opts[] = { CLI_VALUE("--device", device), CLI_END };
+	struct onb_err err;
+	redisContext *rc;
 	int npos, ret;
 
 	ret = cli_parse(cli, cmd, usage, opts, argc, argv, pos, 1, &npos);
@@ -525,23 +541,21 @@ static int device_arg(struct cli *cli, const char *cmd, const char *usage, int a
 	if(!*device && npos == 1) *device = pos[0];
 	if(!*device) return cli_usage_error("%s: --device ID is required", cmd);
 	if(!onb_id_valid(*device)) return cli_error("%s: invalid device id", cmd);
-	return (*rc = cli_redis(cli)) ? -1 : CLI_FAIL;
+	if(!(rc = cli_redis(cli))) return CLI_FAIL;
+	ret = op(rc, *device, arg, &err);
+	redisFree(rc);
+	return ret == ONB_OK ? -1 : cli_fail(ret, &err);
 }
 
 static int do_show(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL;
 	struct onb_claimcode_info i;
-	struct onb_err err;
-	redisContext *rc;
 	char t[40];
 	int ret;
 
-	ret = device_arg(cli, "claimcode show", usage_show, argc, argv, &device, &rc);
+	ret = on_device(cli, "claimcode show", usage_show, argc, argv, &device, show_op, &i);
 	if(ret >= 0) return ret;
-	ret = onb_claimcode_show(rc, device, &i, &err);
-	redisFree(rc);
-	if(ret != ONB_OK) return cli_fail(ret, &err);
 	if(cli->json){
 		cJSON *o = cJSON_CreateObject();
 		if(!o) return cli_error("out of memory");
@@ -570,15 +584,10 @@ static int do_revoke(struct cli *cli, int argc, char **argv)
 {
 	const char *device = NULL;
 	struct onb_actor actor = cli_actor(cli);
-	struct onb_err err;
-	redisContext *rc;
 	int ret;
 
-	ret = device_arg(cli, "claimcode revoke", usage_revoke, argc, argv, &device, &rc);
+	ret = on_device(cli, "claimcode revoke", usage_revoke, argc, argv, &device, revoke_op, &actor);
 	if(ret >= 0) return ret;
-	ret = onb_claimcode_revoke(rc, device, &actor, &err);
-	redisFree(rc);
-	if(ret != ONB_OK) return cli_fail(ret, &err);
 	printf("%s: claim code revoked\n", device);
 	return CLI_OK;
 }

@@ -175,17 +175,25 @@ static void svg_path(const struct onb_qr *q, int quiet, FILE *f)
 	fputs("\"/>\n", f);
 }
 
+/* The XML prolog, the svg element (side x height modules, each scale
+ * pixels; height written with prec decimals, root_attr added to the
+ * element) and its white background. */
+static void svg_begin(FILE *f, int side, double height, int prec, int scale, const char *root_attr)
+{
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%.0f\" "
+		"viewBox=\"0 0 %d %.*f\"%s>\n"
+		"<rect width=\"%d\" height=\"%.*f\" fill=\"#fff\"/>\n",
+		side * scale, height * scale, side, prec, height, root_attr, side, prec, height);
+}
+
 int onb_qr_write_svg(const struct onb_qr *q, int scale, int quiet, FILE *f, struct onb_err *err)
 {
 	int ret = check_args(q, scale, quiet, f, err), side;
 
 	if(ret != ONB_OK) return ret;
 	side = q->width + 2 * quiet;
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
-		"viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">\n"
-		"<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
-		side * scale, side * scale, side, side, side, side);
+	svg_begin(f, side, side, 0, scale, " shape-rendering=\"crispEdges\"");
 	svg_path(q, quiet, f);
 	fputs("</svg>\n", f);
 	return finish_file(f, "SVG", err);
@@ -232,12 +240,8 @@ int onb_qr_write_label_svg(const struct onb_qr *q, int scale, const char *line1,
 		height += fs[i] * 1.4;
 	}
 	height += 1.0;
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%.0f\" "
-		"viewBox=\"0 0 %d %.2f\">\n"
-		"<rect width=\"%d\" height=\"%.2f\" fill=\"#fff\"/>\n"
-		"<g shape-rendering=\"crispEdges\">\n",
-		side * scale, height * scale, side, height, side, height);
+	svg_begin(f, side, height, 2, scale, "");
+	fputs("<g shape-rendering=\"crispEdges\">\n", f);
 	svg_path(q, ONB_QR_QUIET, f);
 	fputs("</g>\n", f);
 	y = side;

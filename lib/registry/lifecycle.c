@@ -33,16 +33,17 @@ static bool status_is(const redisReply *r, const char *s)
 }
 
 /* Builds a pointer script's call from the device's pointers as read now
- * (a is fresh from onb_args_script; what it borrows lives in ctx); returns
- * the number of KEYS it pushed. */
+ * (a is fresh from onb_args_script; what it borrows lives in ctx), up to
+ * the common arguments, which pointer_script adds; returns the number of
+ * KEYS it pushed. */
 typedef int (*pointer_call)(struct onb_args *a, const char *devkey, const struct onb_reg_pointers *p, void *ctx);
 
 /* Reads the device's pointers, builds the call, runs the script; again
  * while the script answers {'retry'} (the pointers moved in between), at
  * most ATTEMPTS times. The first other reply (the caller frees it), or NULL
  * with *ret set. */
-static redisReply *pointer_script(redisContext *rc, const char *id, enum onb_script script, const char *what,
-		pointer_call build, void *ctx, int *ret, struct onb_err *err)
+static redisReply *pointer_script(redisContext *rc, const char *id, const struct onb_actor *actor,
+		enum onb_script script, const char *what, pointer_call build, void *ctx, int *ret, struct onb_err *err)
 {
 	char devkey[DEV_KEY_MAX];
 	struct onb_reg_pointers p;
@@ -57,6 +58,7 @@ static redisReply *pointer_script(redisContext *rc, const char *id, enum onb_scr
 		if(*ret != ONB_OK) return NULL;
 		onb_args_script(&a);
 		nkeys = build(&a, devkey, &p, ctx);
+		onb_args_push_common(&a, onb_now_ms(), actor, true);
 		rep = onb_reg_script(rc, script, &a, nkeys, what, ret, err);
 		if(!rep || !status_is(rep, "retry")) return rep;
 		freeReplyObject(rep);
@@ -90,7 +92,6 @@ static int renewal_check(const struct onb_renewal *r, struct onb_err *err)
 
 struct record_call {
 	const struct onb_renewal *r;
-	const struct onb_actor *actor;
 	char newkey[FP_KEY_MAX], oldkey[FP_KEY_MAX];
 };
 
@@ -106,14 +107,13 @@ static int record_call(struct onb_args *a, const char *devkey, const struct onb_
 	onb_args_push_i64(a, r->not_after);
 	onb_args_push_i64(a, r->grace_ms);
 	onb_args_push(a, p->next);
-	onb_args_push_common(a, onb_now_ms(), c->actor, true);
 	return p->next[0] ? 6 : 5;
 }
 
 int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const struct onb_actor *actor,
 		int64_t *deadline_out, const char **reason_out, struct onb_err *err)
 {
-	struct record_call c = { .r = r, .actor = actor };
+	struct record_call c = { .r = r };
 	redisReply *rep;
 	int64_t deadline = 0;
 	int ret = renewal_check(r, err);
@@ -122,7 +122,7 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
 	snprintf(c.newkey, sizeof(c.newkey), ONB_KEY_FP_FMT, r->cert_fp);
-	rep = pointer_script(rc, r->device_id, ONB_SCRIPT_ROTATE_RECORD, "recording a renewal", record_call, &c,
+	rep = pointer_script(rc, r->device_id, actor, ONB_SCRIPT_ROTATE_RECORD, "recording a renewal", record_call, &c,
 			&ret, err);
 	if(!rep) return ret;
 	if(status_is(rep, "ok") && rep->elements == 2 && onb_reg_reply_i64(rep->element[1], &deadline)){
@@ -152,7 +152,6 @@ int onb_rotation_record(redisContext *rc, const struct onb_renewal *r, const str
 
 struct promote_call {
 	const char *id, *fp;
-	const struct onb_actor *actor;
 	char oldkey[FP_KEY_MAX];
 };
 
@@ -165,14 +164,13 @@ static int promote_call(struct onb_args *a, const char *devkey, const struct onb
 	else snprintf(c->oldkey, sizeof(c->oldkey), "%s", devkey);
 	onb_args_pushv(a, devkey, c->oldkey, ONB_KEY_CRL_REVOKED, ONB_KEY_EVENTS, ONB_KEY_AUDIT, c->id, c->fp, p->fp,
 			NULL);
-	onb_args_push_common(a, onb_now_ms(), c->actor, true);
 	return 5;
 }
 
 int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 		const struct onb_actor *actor, struct onb_err *err)
 {
-	struct promote_call c = { .id = id, .fp = fp, .actor = actor };
+	struct promote_call c = { .id = id, .fp = fp };
 	redisReply *rep;
 	int ret = onb_reg_id_check(id, "device", err);
 
@@ -180,7 +178,7 @@ int onb_rotation_promote(redisContext *rc, const char *id, const char *fp,
 	if(!onb_reg_fp_valid(fp)) return onb_fail(err, ONB_EINVAL, "invalid certificate fingerprint");
 	ret = onb_reg_actor_check(actor, err);
 	if(ret != ONB_OK) return ret;
-	rep = pointer_script(rc, id, ONB_SCRIPT_ROTATE_PROMOTE, "promoting a renewed certificate", promote_call, &c,
+	rep = pointer_script(rc, id, actor, ONB_SCRIPT_ROTATE_PROMOTE, "promoting a renewed certificate", promote_call, &c,
 			&ret, err);
 	if(!rep) return ret;
 	if(status_is(rep, "ok")) ret = ONB_OK;
@@ -235,7 +233,6 @@ int onb_rotation_require(redisContext *rc, const char *id, int64_t within_ms, co
 
 struct decommission_call {
 	const char *id, *reason;
-	const struct onb_actor *actor;
 	char sources[128];
 	struct onb_reg_pointer_keys k;
 };
@@ -249,20 +246,19 @@ static int decommission_call(struct onb_args *a, const char *devkey, const struc
 			c->id, p->fp, p->next, p->code, c->sources, NULL);
 	onb_args_push(a, onb_state_transition_allowed(ONB_STATE_DECOMMISSIONED, ONB_STATE_MANUFACTURED) ? "1" : "0");
 	onb_args_push(a, c->reason ? c->reason : "");
-	onb_args_push_common(a, onb_now_ms(), c->actor, true);
 	return 7;
 }
 
 int onb_device_decommission(redisContext *rc, const char *id, const char *reason,
 		const struct onb_actor *actor, struct onb_decommission_result *out, struct onb_err *err)
 {
-	struct decommission_call c = { .id = id, .reason = reason, .actor = actor };
+	struct decommission_call c = { .id = id, .reason = reason };
 	redisReply *rep;
 	int ret = onb_reg_change_check(id, reason, actor, err);
 
 	if(ret != ONB_OK) return ret;
 	onb_state_sources(ONB_STATE_DECOMMISSIONED, c.sources, sizeof(c.sources));
-	rep = pointer_script(rc, id, ONB_SCRIPT_DECOMMISSION, "decommissioning", decommission_call, &c, &ret, err);
+	rep = pointer_script(rc, id, actor, ONB_SCRIPT_DECOMMISSION, "decommissioning", decommission_call, &c, &ret, err);
 	if(!rep) return ret;
 	if(status_is(rep, "ok") && rep->elements == 3){
 		struct onb_decommission_result res;
