@@ -70,14 +70,33 @@ static void sleep_unless_stopping(int ms)
 
 /* ONB_EUNAVAIL with rc->err set when the connection broke (the item is
  * then written again on the next one); any other failure loses the item. */
-static int write_item(redisContext *rc, const struct writer_item *it)
+/* Writes batch[from..n) in one pipeline: every command is queued, then the
+ * replies are read in order. Returns the index up to which the items are
+ * settled (written, or refused by Redis or as malformed: counted as audit
+ * errors); less than n when the connection broke, and the rest waits for the
+ * next connection (written again: the trail is at-least-once). */
+static size_t write_batch(redisContext *rc, void *const *batch, size_t from, size_t n)
 {
+	bool queued[WRITER_BATCH];
 	struct onb_err err;
-	int r = it->kind == W_AUDIT ? onb_audit_append(rc, it->audit, &err) : onb_session_announce(rc, it->ann, &err);
+	size_t i;
 
-	if(r == ONB_EUNAVAIL && rc->err) return r;
-	if(r != ONB_OK) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
-	return ONB_OK;
+	for(i = from; i < n; i++){
+		const struct writer_item *it = batch[i];
+		int r = it->kind == W_AUDIT ? onb_audit_queue(rc, it->audit, &err) : onb_session_queue(rc, it->ann, &err);
+
+		queued[i] = r == ONB_OK;
+		if(r == ONB_EINVAL) atomic_fetch_add(&metrics_watcher_audit_errors, 1);
+		else if(r != ONB_OK) return from; /* out of memory: nothing settled, try again */
+	}
+	for(i = from; i < n; i++){
+		if(!queued[i]) continue;
+		if(onb_reg_queued_reply(rc, "writing the audit trail", &err) != ONB_OK){
+			if(rc->err) return i;
+			atomic_fetch_add(&metrics_watcher_audit_errors, 1);
+		}
+	}
+	return n;
 }
 
 /* The aggregated entry for entries the full queue refused. */
@@ -129,10 +148,7 @@ static void *write_loop(void *arg)
 			n = onb_writeq_take(queue, batch, WRITER_BATCH, stop ? 0 : WRITER_IDLE_WAIT_MS);
 			if(n == 0 && stop) break;
 		}
-		while(done < n && write_item(rc, batch[done]) == ONB_OK){
-			item_free(batch[done]);
-			done++;
-		}
+		for(size_t settled = write_batch(rc, batch, done, n); done < settled; done++) item_free(batch[done]);
 		if(done == n && report_dropped(rc, &unreported) == ONB_OK) continue;
 		/* the connection broke: the rest of the batch waits for the next one */
 		atomic_fetch_add(&metrics_watcher_redis_errors, 1);

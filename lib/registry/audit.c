@@ -92,17 +92,34 @@ int onb_reg_audit_send(redisContext *rc, struct onb_args *a, const char *what, s
 	return ret;
 }
 
-int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err)
+/* The XADD of entry e in a; ONB_EINVAL for an incomplete entry. */
+static int audit_args(struct onb_args *a, const struct onb_audit_entry *e, struct onb_err *err)
 {
-	struct onb_args a;
-
 	if(!e || !e->actor || !e->action || !e->result){
 		return onb_fail(err, ONB_EINVAL, "audit entry needs actor, action and result");
 	}
-	memset(&a, 0, sizeof(a));
-	onb_args_push_audit_xadd(&a);
-	onb_args_push_audit_fields(&a, e);
+	memset(a, 0, sizeof(*a));
+	onb_args_push_audit_xadd(a);
+	onb_args_push_audit_fields(a, e);
+	return ONB_OK;
+}
+
+int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err)
+{
+	struct onb_args a;
+	int ret = audit_args(&a, e, err);
+
+	if(ret != ONB_OK) return ret;
 	return onb_reg_audit_send(rc, &a, "appending to the audit stream", err);
+}
+
+int onb_audit_queue(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err)
+{
+	struct onb_args a;
+	int ret = audit_args(&a, e, err);
+
+	if(ret != ONB_OK) return ret;
+	return onb_reg_queue(rc, &a, "queueing an audit entry", err);
 }
 
 /* ---------------------------------------------------------------- reading */

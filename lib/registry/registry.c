@@ -225,6 +225,34 @@ redisReply *onb_reg_command(redisContext *rc, struct onb_args *a, const char *wh
 	return r;
 }
 
+int onb_reg_queue(redisContext *rc, struct onb_args *a, const char *what, struct onb_err *err)
+{
+	if(a->overflow) return onb_fail(err, ONB_EINTERNAL, "%s: too many arguments", what);
+	if(!rc || rc->err) return onb_fail(err, ONB_EUNAVAIL, "%s: Redis connection unusable", what);
+	if(redisAppendCommandArgv(rc, a->n, a->v, a->len) != REDIS_OK){
+		return onb_fail(err, ONB_EUNAVAIL, "%s: %s", what, rc->err ? rc->errstr : "out of memory");
+	}
+	return ONB_OK;
+}
+
+int onb_reg_queued_reply(redisContext *rc, const char *what, struct onb_err *err)
+{
+	redisReply *r = NULL;
+	int ret = ONB_OK;
+
+	if(!rc) return onb_fail(err, ONB_EUNAVAIL, "%s: no Redis connection", what);
+	errno = 0;
+	if(redisGetReply(rc, (void **)&r) != REDIS_OK || !r){
+		bool timeout = rc->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+		if(!rc->err) rc->err = REDIS_ERR_OTHER; /* a reply that never came: the stream is out of step */
+		return onb_fail(err, ONB_EUNAVAIL, "%s: %s", what,
+				timeout ? "Redis timed out" : rc->errstr[0] ? rc->errstr : "no reply from Redis");
+	}
+	if(r->type == REDIS_REPLY_ERROR) ret = onb_fail(err, ONB_EUNAVAIL, "%s: Redis error: %.*s", what, (int)r->len, r->str);
+	freeReplyObject(r);
+	return ret;
+}
+
 redisReply *onb_reg_commandv(redisContext *rc, const char *what, int *rcode, struct onb_err *err, ...)
 {
 	struct onb_args a;

@@ -121,6 +121,17 @@ struct onb_audit_entry {
 /* Appends to onb:audit, trimming entries older than the retention. */
 int onb_audit_append(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err);
 
+/* Pipelined writes (the plugin's writer thread: one round trip for a batch
+ * instead of one per entry). onb_audit_queue (and onb_session_queue,
+ * registry/sessionfeed.h) validate and put the command in rc's output
+ * buffer, sending nothing yet: ONB_EINVAL for a malformed entry (nothing
+ * queued). onb_reg_queued_reply then sends what is buffered and reads the
+ * next reply, in order: ONB_OK, ONB_EUNAVAIL with rc->err set when the
+ * connection broke (the replies not read are lost: drop the connection),
+ * or ONB_EUNAVAIL for a Redis error reply to that one command. */
+int onb_audit_queue(redisContext *rc, const struct onb_audit_entry *e, struct onb_err *err);
+int onb_reg_queued_reply(redisContext *rc, const char *what, struct onb_err *err);
+
 /* The audit retention of this process, for every writer of onb:audit
  * (default ONB_AUDIT_RETENTION_DAYS): ONB_EINVAL outside 1..3650 days. */
 int onb_audit_set_retention_days(int days);

@@ -64,6 +64,9 @@ struct onb_args {
 
 /* Appends one argument of len bytes (borrowed). */
 void onb_args_push_len(struct onb_args *a, const char *s, size_t len);
+/* Puts a's command in rc's output buffer (sent by the next read: see
+ * onb_reg_queued_reply in registry/registry.h). */
+int onb_reg_queue(redisContext *rc, struct onb_args *a, const char *what, struct onb_err *err);
 /* Appends one NUL-terminated argument (borrowed). */
 void onb_args_push(struct onb_args *a, const char *s);
 /* Appends each NUL-terminated argument up to a NULL (borrowed): a

@@ -20,32 +20,48 @@ static bool conn_valid(const char *s)
 	return true;
 }
 
-int onb_session_announce(redisContext *rc, const struct onb_session_ann *an, struct onb_err *err)
+/* The XADD of announcement an in a; ONB_EINVAL for a malformed one. */
+static int announce_args(struct onb_args *a, const struct onb_session_ann *an, struct onb_err *err)
 {
-	struct onb_args a;
-	redisReply *r;
-	int ret;
-
 	if(!onb_id_valid(an->device) || !onb_id_valid(an->broker) || !conn_valid(an->conn) || !onb_reg_fp_valid(an->fp)
 			|| !onb_reg_text_valid(an->source, ONB_SOURCE_MAX - 1)){
 		return onb_fail(err, ONB_EINVAL, "malformed session announcement");
 	}
-	memset(&a, 0, sizeof(a));
-	onb_args_push(&a, "XADD");
-	onb_args_push(&a, ONB_KEY_SESSIONS);
-	onb_args_push(&a, "MAXLEN");
-	onb_args_push(&a, "~");
-	onb_args_push_i64(&a, ONB_SESSIONS_MAXLEN);
-	onb_args_push(&a, "*");
-	onb_args_push_field(&a, "device", an->device);
-	onb_args_push_field(&a, "broker", an->broker);
-	onb_args_push_field(&a, "conn", an->conn);
-	onb_args_push_field(&a, "fp", an->fp);
-	onb_args_push_field(&a, "source", an->source);
+	memset(a, 0, sizeof(*a));
+	onb_args_push(a, "XADD");
+	onb_args_push(a, ONB_KEY_SESSIONS);
+	onb_args_push(a, "MAXLEN");
+	onb_args_push(a, "~");
+	onb_args_push_i64(a, ONB_SESSIONS_MAXLEN);
+	onb_args_push(a, "*");
+	onb_args_push_field(a, "device", an->device);
+	onb_args_push_field(a, "broker", an->broker);
+	onb_args_push_field(a, "conn", an->conn);
+	onb_args_push_field(a, "fp", an->fp);
+	onb_args_push_field(a, "source", an->source);
+	return ONB_OK;
+}
+
+int onb_session_announce(redisContext *rc, const struct onb_session_ann *an, struct onb_err *err)
+{
+	struct onb_args a;
+	redisReply *r;
+	int ret = announce_args(&a, an, err);
+
+	if(ret != ONB_OK) return ret;
 	r = onb_reg_command(rc, &a, "announcing a session", false, &ret, err);
 	if(!r) return ret;
 	freeReplyObject(r);
 	return ONB_OK;
+}
+
+int onb_session_queue(redisContext *rc, const struct onb_session_ann *an, struct onb_err *err)
+{
+	struct onb_args a;
+	int ret = announce_args(&a, an, err);
+
+	if(ret != ONB_OK) return ret;
+	return onb_reg_queue(rc, &a, "queueing a session announcement", err);
 }
 
 int onb_sessions_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err)

@@ -41,6 +41,9 @@ struct onb_session_ann {
  * ONB_EINVAL for a malformed announcement (nothing sent), ONB_EUNAVAIL for
  * any Redis failure. */
 int onb_session_announce(redisContext *rc, const struct onb_session_ann *a, struct onb_err *err);
+/* The same announcement, queued for a pipeline (registry/registry.h,
+ * onb_reg_queued_reply). */
+int onb_session_queue(redisContext *rc, const struct onb_session_ann *a, struct onb_err *err);
 
 /* Writes the id of the newest announcement into last_id ("0-0" if none). */
 int onb_sessions_tail(redisContext *rc, char last_id[ONB_STREAM_ID_MAX], struct onb_err *err);

@@ -683,6 +683,33 @@ static void audit_append_omits_null_fields(void **state)
 	assert_int_equal(xlen(ONB_KEY_AUDIT), 2);
 }
 
+/* The writer's pipeline: entries queued, nothing sent until the replies are
+ * read, then each written once, in order; a malformed one queues nothing
+ * and leaves the replies in step; the entry's own ts is kept. */
+static void audit_queue_pipelines_in_order(void **state)
+{
+	struct onb_audit_entry e = { .actor = "plugin", .action = "connect", .result = "allow", .ts_ms = 1234 };
+	struct onb_audit_entry bad = { .actor = "plugin", .action = "connect" };
+	redisContext *other = connect_test();
+	struct onb_err err;
+	char dev[8];
+
+	(void)state;
+	assert_non_null(other);
+	for(int i = 0; i < 3; i++){
+		snprintf(dev, sizeof(dev), "dev-%d", i);
+		e.device = dev;
+		assert_int_equal(onb_audit_queue(other, &e, &err), ONB_OK);
+		if(i == 1) assert_int_equal(onb_audit_queue(other, &bad, &err), ONB_EINVAL);
+	}
+	assert_int_equal(xlen(ONB_KEY_AUDIT), 0); /* queued, not sent */
+	for(int i = 0; i < 3; i++) assert_int_equal(onb_reg_queued_reply(other, "test", &err), ONB_OK);
+	assert_int_equal(xlen(ONB_KEY_AUDIT), 3);
+	assert_newest(ONB_KEY_AUDIT, "device", "dev-2");
+	assert_newest(ONB_KEY_AUDIT, "ts", "1234");
+	redisFree(other);
+}
+
 static void audit_is_kept_by_time_not_count(void **state)
 {
 	struct onb_audit_entry e = { .actor = "plugin", .action = "connect", .result = "deny" };
@@ -872,6 +899,7 @@ int main(void)
 		T(list_with_filter),
 		T(list_many),
 		T(audit_append_omits_null_fields),
+		T(audit_queue_pipelines_in_order),
 		T(audit_is_kept_by_time_not_count),
 		T(events_tail_empty),
 		T(events_resume_across_connections),
