@@ -160,21 +160,26 @@ for rtt in "${RTTS[@]}"; do BROKERS+=("plugin-rtt$rtt"); done
 connect_run() { # BROKER ROUND
 	local b=$1 c0 r0 ok watch=(--watch-pid "$REDIS_PID")
 	for p in "${PROXY_PID[@]}"; do watch+=(--watch-pid "$p"); done
-	c0=$(redis_cpu_s); r0=$(redis_calls)
+	c0=$(redis_cpu_s); r0=$(redis_calls); cmdstats > "$T/ccmd0"
 	local -A p0; for r in "${RTTS[@]}"; do p0[$r]=$(cpu_s "${PROXY_PID[$r]}"); done
 	timeout 180 "$B/connect_rate" --port "${BPORT[$b]}" --cafile "$PKI/ca-bundle.pem" --certdir "$T/ids" \
 		--prefix cap --width 3 --devices "$DEVICES" -n "$CONNECTS" -c "$CONC" --broker-pid "${BPID[$b]}" \
 		"${watch[@]}" --label "$b" --json > "$RES/cap.tmp" 2> "$T/cap.err" || true
 	ok=$(jq -r '.succeeded // 0' "$RES/cap.tmp" 2>/dev/null || echo 0)
 	[ "$ok" -gt 0 ] || { echo "connect_rate failed ($b)"; cat "$RES/cap.tmp" "$T/cap.err"; exit 1; }
-	local proxy=0
+	local proxy=0 cmds
 	for r in "${RTTS[@]}"; do proxy=$(calc %.3f "$proxy + $(cpu_s "${PROXY_PID[$r]}") - ${p0[$r]}"); done
+	# Redis commands per connect by name (every broker's, idle ones included)
+	cmdstats > "$T/ccmd1"
+	cmds=$(join -a2 -e0 -o 0,1.2,1.3,2.2,2.3 "$T/ccmd0" "$T/ccmd1" | awk -v n="$ok" '
+		{ c = ($4 - $2) / n; u = ($5 - $3) / n; if(c > 0) printf "%s{\"cmd\":\"%s\",\"calls\":%.3f,\"usec\":%.2f}", (k++ ? "," : ""), $1, c, u }')
 	jq -c --argjson round "$2" --arg rtt "${RTT_SEEN[$b]:-}" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
+		--argjson cmds "[$cmds]" \
 		--argjson rcpu "$(calc %.4f "($(redis_cpu_s) - $c0 - $REDIS_IDLE * $(jq -r .wall_s "$RES/cap.tmp")) * 1000 / $ok")" \
 		--argjson rcalls "$(calc %.3f "($(redis_calls) - $r0) / $ok")" \
 		--argjson pcpu "$(calc %.4f "$proxy * 1000 / $ok")" \
 		'. + {kind: "connect", round: $round, redis_rtt_ms: $rtt, load1: $load, redis_cpu_ms_per_connect: $rcpu,
-		      redis_calls_per_connect: $rcalls, proxy_cpu_ms_per_connect: $pcpu}' "$RES/cap.tmp" >> "$J"
+		      redis_calls_per_connect: $rcalls, proxy_cpu_ms_per_connect: $pcpu, commands: $cmds}' "$RES/cap.tmp" >> "$J"
 	log "connect $b: $(jq -r '"\(.connects_per_s)/s, p50 \(.p50_ms) ms, broker \(.broker_cpu_ms_per_connect) ms/connect, Redis \(.redis_cpu_ms_per_connect) ms/connect, other CPU \(.foreign_cpu)"' <<<"$(tail -1 "$J")")"
 }
 ROUNDS_DONE=0
