@@ -27,6 +27,11 @@
 #define WAKE_SIGNAL (SIGRTMIN + 2)
 #define BLOCK_MS 250 /* also bounds how long shutdown waits for the thread */
 #define HEARTBEAT_MS 100 /* events_set_heartbeat: the longest the broker's loop sleeps */
+/* After a read that returned entries, the watcher waits this long before the
+ * next: what arrived meanwhile comes in one XREAD (a burst of connects, each
+ * announced, cost every broker one read each before). The first change of a
+ * quiet stream still arrives at once; later ones at most this much later. */
+#define GATHER_MS 5
 #define RESIGNAL_MS 10   /* a wake-up the main thread has not acted on is sent again after this, */
 #define RESIGNAL_MAX 10  /* at most this many times */
 
@@ -252,6 +257,7 @@ static void *watch(void *arg)
 			if((n > 0 || beat) && !atomic_exchange(&wake_pending, true)) pthread_kill(main_thread, WAKE_SIGNAL);
 		}
 		if(store_stats(rc, &err) != ONB_OK) goto drop;
+		if(n > 0 && n < 256) sleep_ms(GATHER_MS);
 		continue;
 drop:
 		atomic_fetch_add(&metrics_watcher_redis_errors, 1);
